@@ -1,0 +1,93 @@
+"""`batchml model` and `batchml data`: versioned assets, built from one set of commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from batchml.cli.context import AzCommand, app_of
+from batchml.core import spec as specs
+from batchml.core.errors import UsageError
+from batchml.services import assets
+
+TYPES = {
+    "model": "custom_model (default) or mlflow_model",
+    "data": "uri_folder (default) or uri_file",
+}
+
+
+def _tags(pairs: list[str]) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    tags = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        tags[key] = value
+    return tags
+
+
+def build(kind: str) -> typer.Typer:
+    """The create/show/list commands of one asset kind."""
+    app = typer.Typer(help=f"Manage {kind} assets (versioned).", no_args_is_help=True)
+
+    @app.command("create", cls=AzCommand)
+    def create(
+        ctx: typer.Context,
+        file: Path | None = typer.Option(
+            None, "-f", "--file", help=f"Local path to the YAML file ({kind}.yml)."
+        ),
+        name: str | None = typer.Option(None, "-n", "--name", help=f"Name of the {kind}."),
+        version: str | None = typer.Option(
+            None, "-v", "--version", help="Version; default: the next number."
+        ),
+        path: str | None = typer.Option(
+            None, "-p", "--path", help="Local path (file or folder) or datastore URI."
+        ),
+        type_: str | None = typer.Option(None, "-t", "--type", help=f"Type: {TYPES[kind]}."),
+        description: str | None = typer.Option(None, "-d", "--description", help="Description."),
+        tags: list[str] = typer.Option([], "--tags", help="Space-separated key=value tags."),
+        sets: list[str] = typer.Option(
+            [], "--set", help="Update a field of the YAML, e.g. --set version=3."
+        ),
+    ) -> dict[str, Any]:
+        """Register a new version. Local files are copied into the workspace."""
+        flags = {
+            "name": name,
+            "version": version,
+            "path": path,
+            "type": type_,
+            "description": description,
+            "tags": _tags(tags),
+        }
+        if file is None and not (name and path):
+            raise UsageError(f"give -f {kind}.yml, or --name and --path")
+        spec = specs.load_file(file) if file else specs.from_flags({})
+        spec.data.update({k: v for k, v in flags.items() if v is not None})
+        specs.apply_sets(spec, sets)
+        return assets.create(app_of(ctx).workspace, kind, spec)
+
+    @app.command("show", cls=AzCommand)
+    def show(
+        ctx: typer.Context,
+        name: str = typer.Option(..., "-n", "--name", help=f"Name of the {kind}."),
+        version: str | None = typer.Option(None, "-v", "--version", help="Version to show."),
+        label: str | None = typer.Option(None, "-l", "--label", help="Label: latest."),
+    ) -> dict[str, Any]:
+        """Show one version (-v), or the latest (-l latest, or neither)."""
+        if version and label:
+            raise UsageError("give -v/--version or -l/--label, not both")
+        return assets.show(app_of(ctx).workspace, kind, name, version, label)
+
+    @app.command("list", cls=AzCommand)
+    def list_(
+        ctx: typer.Context,
+        name: str | None = typer.Option(
+            None, "-n", "--name", help="List every version of this one."
+        ),
+    ) -> list[dict[str, Any]]:
+        """List the latest version of each, or every version of one (-n)."""
+        return assets.list_all(app_of(ctx).workspace, kind, name)
+
+    return app

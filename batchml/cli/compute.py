@@ -1,0 +1,82 @@
+"""`batchml compute`: compute targets (an amlcompute cluster runs jobs on this machine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from batchml.cli.context import AzCommand, app_of, confirm_or_fail
+from batchml.core import spec as specs
+from batchml.core.errors import UsageError
+from batchml.services import computes
+
+app = typer.Typer(help="Manage compute targets.", no_args_is_help=True)
+NAME = typer.Option(..., "-n", "--name", help="Name of the compute.")
+
+
+@app.command("create", cls=AzCommand)
+def create(
+    ctx: typer.Context,
+    file: Path | None = typer.Option(
+        None, "-f", "--file", help="Local path to the YAML file (compute.yml)."
+    ),
+    name: str | None = typer.Option(None, "-n", "--name", help="Name of the compute."),
+    type_: str | None = typer.Option(None, "-t", "--type", help="Compute type: amlcompute."),
+    size: str | None = typer.Option(None, "--size", help="VM size (recorded)."),
+    tier: str | None = typer.Option(None, "--tier", help="dedicated or low_priority (recorded)."),
+    min_instances: int | None = typer.Option(
+        None, "--min-instances", help="Minimum node count (default 0)."
+    ),
+    max_instances: int | None = typer.Option(
+        None, "--max-instances", help="Maximum node count (default 1)."
+    ),
+    idle_time: int | None = typer.Option(
+        None,
+        "--idle-time-before-scale-down",
+        help="Seconds before idle nodes scale down (recorded).",
+    ),
+    description: str | None = typer.Option(None, "--description", help="Description."),
+    sets: list[str] = typer.Option([], "--set", help="Update a field of the YAML."),
+) -> dict[str, Any]:
+    """Create or update a compute target."""
+    flags = {
+        "name": name,
+        "type": type_,
+        "size": size,
+        "tier": tier,
+        "min_instances": min_instances,
+        "max_instances": max_instances,
+        "idle_time_before_scale_down": idle_time,
+        "description": description,
+    }
+    if file is None and not (name and type_):
+        raise UsageError("give -f compute.yml, or --name and --type amlcompute")
+    spec = specs.load_file(file) if file else specs.from_flags({})
+    spec.data.update({k: v for k, v in flags.items() if v is not None})
+    specs.apply_sets(spec, sets)
+    return computes.create(app_of(ctx).workspace, spec)
+
+
+@app.command("show", cls=AzCommand)
+def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
+    """Show a compute target."""
+    return computes.show(app_of(ctx).workspace, name)
+
+
+@app.command("list", cls=AzCommand)
+def list_(ctx: typer.Context) -> list[dict[str, Any]]:
+    """List the compute targets."""
+    return computes.list_all(app_of(ctx).workspace)
+
+
+@app.command("delete", cls=AzCommand)
+def delete(
+    ctx: typer.Context,
+    name: str = NAME,
+    yes: bool = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation."),
+) -> None:
+    """Delete a compute target."""
+    confirm_or_fail(yes, f"delete compute '{name}'")
+    computes.delete(app_of(ctx).workspace, name)

@@ -1,0 +1,165 @@
+"""The application context and the command class every batchml command uses.
+
+`AzCommand` adds the global arguments `az` has (-w, -o, --query, --debug, and the az-only flags
+that mean nothing locally), takes `--set a=1 b=2` the way az does, and hands whatever the command
+returns to the one renderer.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+import typer
+from typer.core import TyperCommand
+
+from batchml.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from batchml.output.query import Query
+    from batchml.store.workspace import Workspace
+
+FORMATS = ("json", "jsonc", "yaml", "yamlc", "table", "tsv", "none")
+# Options that take several space-separated values after one flag, as in `az --set a=1 b=2`.
+MULTI_VALUE = ("--set", "--tags", "--defaults", "--add", "--remove")
+
+
+@dataclass
+class App:
+    """What a command needs besides its own arguments; lives in `ctx.obj`."""
+
+    workspace_flag: str | None = None
+    output: str = "json"
+    query: Query | None = None
+    debug: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def workspace(self) -> Workspace:
+        from batchml.store.locate import resolve_workspace
+
+        return resolve_workspace(self.workspace_flag)[0]
+
+    def warn(self, message: str) -> None:
+        """Messages go to stderr, so that stdout stays data only."""
+        click.echo(f"WARNING: {message}", err=True)
+
+
+def app_of(ctx: typer.Context) -> App:
+    app = ctx.find_object(App)
+    if app is None:
+        app = ctx.ensure_object(App)
+    return app
+
+
+def _compile_query(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Query | None:
+    if value is None:
+        return None
+    from batchml.output.query import compile_query
+
+    try:
+        return compile_query(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _global_options() -> list[click.Option]:
+    ignored = "accepted for compatibility with az; has no effect locally"
+    return [
+        click.Option(
+            ["-w", "--workspace-name", "workspace_flag"],
+            metavar="PATH",
+            help="Workspace folder. Default: BATCHML_WORKSPACE, the configured default, "
+            "the nearest .batchml/ above the current directory, else ./.batchml",
+        ),
+        click.Option(
+            ["-o", "--output", "output_format"],
+            type=click.Choice(FORMATS),
+            default="json",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.Option(
+            ["--query", "query_expr"],
+            metavar="JMESPATH",
+            callback=_compile_query,
+            help="JMESPath query applied to the result, e.g. --query name -o tsv.",
+        ),
+        click.Option(["--debug"], is_flag=True, help="Show tracebacks of errors."),
+        click.Option(["--verbose"], is_flag=True, help="Accepted for compatibility with az."),
+        click.Option(["--only-show-errors"], is_flag=True, help=ignored),
+        click.Option(["-g", "--resource-group"], metavar="NAME", help=ignored),
+        click.Option(["--subscription"], metavar="ID", help=ignored),
+        click.Option(["--no-wait"], is_flag=True, help=ignored),
+        click.Option(["--web"], is_flag=True, help=ignored),
+    ]
+
+
+GLOBAL_NAMES = (
+    "workspace_flag",
+    "output_format",
+    "query_expr",
+    "debug",
+    "verbose",
+    "only_show_errors",
+    "resource_group",
+    "subscription",
+    "no_wait",
+    "web",
+)
+
+
+def spread_multi_values(args: list[str]) -> list[str]:
+    """Rewrite `--set a=1 b=2` as `--set a=1 --set b=2`, which click understands."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in args:
+        if arg.startswith("-"):
+            current = arg if arg in MULTI_VALUE else None
+            out.append(arg)
+        elif current and out[-1] != current and "=" in arg:
+            out.extend([current, arg])
+        else:
+            out.append(arg)
+    return out
+
+
+class AzCommand(TyperCommand):
+    """A command with az's global arguments; its return value is rendered to stdout."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        own = {name for param in self.params for name in param.opts}
+        self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_multi_values(args))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        app = ctx.ensure_object(App)
+        app.workspace_flag = ctx.params.pop("workspace_flag", None)
+        app.output = ctx.params.pop("output_format", "json")
+        app.query = ctx.params.pop("query_expr", None)
+        app.debug = bool(ctx.params.pop("debug", False))
+        for name in GLOBAL_NAMES:
+            ctx.params.pop(name, None)
+        result = super().invoke(ctx)
+        if result is not None:
+            from batchml.output.render import render
+
+            text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
+            if text:
+                sys.stdout.write(text)
+        return result
+
+
+def confirm_or_fail(yes: bool, what: str) -> None:
+    """Destructive commands need --yes; on a terminal they ask instead (as az)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what}: pass --yes to confirm (no terminal to ask on)")
+    if not click.confirm(f"Are you sure you want to perform this operation? ({what})", err=True):
+        raise click.Abort()

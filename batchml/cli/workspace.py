@@ -1,0 +1,38 @@
+"""`batchml workspace show` and `batchml configure`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from batchml.cli.context import AzCommand, app_of
+from batchml.services import workspaces
+from batchml.store import locate
+
+app = typer.Typer(help="Inspect the workspace folder.", no_args_is_help=True)
+
+
+@app.command("show", cls=AzCommand)
+def show(ctx: typer.Context) -> dict[str, Any]:
+    """Show which workspace commands use, why, and what it holds."""
+    workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
+    return workspaces.describe(workspace, reason)
+
+
+def configure(
+    defaults: list[str] = typer.Option(
+        [],
+        "-d",
+        "--defaults",
+        help="Space-separated key=value defaults, e.g. workspace=PATH (empty value unsets).",
+    ),
+    list_defaults: bool = typer.Option(
+        False, "-l", "--list-defaults", help="List the configured defaults."
+    ),
+) -> dict[str, str] | None:
+    """Set defaults for every command, e.g. batchml configure --defaults workspace=PATH."""
+    if defaults:
+        changed = locate.set_defaults(defaults)
+        return changed if list_defaults else None
+    return locate.read_defaults()

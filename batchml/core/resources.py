@@ -1,0 +1,235 @@
+"""The resource model: what the workspace stores, and the JSON shapes `show` and `list` print.
+
+The shapes follow Azure's (section 3 of the reference): snake_case keys, ARM-style ids under a
+local subscription, deployments flat (no `settings` block), `logging_level` capitalised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+LOCAL_GROUP = "local"
+LOCATION = "local"
+
+T = TypeVar("T")
+
+
+def arm_id(workspace: str, *segments: str) -> str:
+    return (
+        f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_GROUP}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{workspace}/" + "/".join(segments)
+    )
+
+
+def to_state(resource: Any) -> dict[str, Any]:
+    return dataclasses.asdict(resource)
+
+
+def from_state(cls: type[T], state: dict[str, Any]) -> T:
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in state.items() if k in known})
+
+
+@dataclass(frozen=True)
+class CreationContext:
+    created_at: str
+    created_by: str
+    last_modified_at: str
+
+    def view(self) -> dict[str, str]:
+        return {
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "created_by_type": "User",
+            "last_modified_at": self.last_modified_at,
+            "last_modified_by": self.created_by,
+            "last_modified_by_type": "User",
+        }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    created_at: str
+    modified_at: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    auth_mode: str = "aad_token"
+    default_deployment: str | None = None
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        ident = arm_id(workspace, "batchEndpoints", self.name)
+        return {
+            "auth_mode": self.auth_mode,
+            "defaults": {"deployment_name": self.default_deployment},
+            "description": self.description,
+            "id": ident,
+            "location": LOCATION,
+            "name": self.name,
+            "properties": {
+                "BatchEndpointCreationApiVersion": "2023-10-01",
+                "azureml.onlineendpointid": ident,
+            },
+            "provisioning_state": "Succeeded",
+            "scoring_uri": f"batchml://{workspace}/batchEndpoints/{self.name}/jobs",
+            "tags": self.tags,
+        }
+
+
+@dataclass(frozen=True)
+class ModelBinding:
+    """The model a deployment scores with: a registered version, or an inline snapshot."""
+
+    name: str
+    version: str | None  # None for an inline model
+    model_dir: str  # the folder that holds the model's own folder or file (AZUREML_MODEL_DIR)
+    type: str = "custom_model"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    endpoint_name: str
+    model: ModelBinding
+    compute: str
+    created_at: str
+    modified_at: str
+    created_by: str
+    spec: dict[str, Any]  # the validated `type: model` spec, paths pointing at snapshots
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None  # the code snapshot folder
+    scoring_script: str | None = None
+    environment: Any = None  # recorded, not built
+    instance_count: int = 1
+    resource_properties: dict[str, Any] = field(default_factory=dict)
+    max_concurrency_per_instance: int = 1
+    mini_batch_size: int = 10
+    output_action: str = "append_row"
+    output_file_name: str = "predictions.csv"
+    max_retries: int = 3
+    timeout: int = 30
+    error_threshold: int = -1
+    logging_level: str = "info"
+    environment_variables: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Deployment:
+        state = dict(state)
+        state["model"] = ModelBinding(**state["model"])
+        return from_state(cls, state)
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        if self.model.version is not None:
+            model: str = arm_id(
+                workspace, "models", self.model.name, "versions", self.model.version
+            )
+        else:
+            model = self.model.model_dir
+        shape: dict[str, Any] = {
+            "code_configuration": (
+                {"code": self.code, "scoring_script": self.scoring_script} if self.code else None
+            ),
+            "compute": arm_id(workspace, "computes", self.compute),
+            "creation_context": CreationContext(
+                self.created_at, self.created_by, self.modified_at
+            ).view(),
+            "description": self.description,
+            "endpoint_name": self.endpoint_name,
+            "environment": self.environment,
+            "environment_variables": self.environment_variables,
+            "error_threshold": self.error_threshold,
+            "id": arm_id(workspace, "batchEndpoints", self.endpoint_name, "deployments", self.name),
+            "logging_level": self.logging_level.capitalize(),
+            "max_concurrency_per_instance": self.max_concurrency_per_instance,
+            "mini_batch_size": self.mini_batch_size,
+            "model": model,
+            "name": self.name,
+            "output_action": self.output_action,
+            "properties": self.properties,
+            "provisioning_state": "Succeeded",
+            "resources": {
+                "instance_count": self.instance_count,
+                "properties": self.resource_properties,
+            },
+            "retry_settings": {"max_retries": self.max_retries, "timeout": self.timeout},
+            "tags": self.tags,
+            "type": "model",
+        }
+        if self.output_action == "append_row":
+            shape["output_file_name"] = self.output_file_name
+        return shape
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A versioned model or data asset."""
+
+    kind: str  # "model" or "data"
+    name: str
+    version: str
+    type: str
+    path: str  # where its files are: a local folder/file or a datastore URI
+    created_at: str
+    created_by: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    flavors: dict[str, Any] | None = None
+    stage: str | None = None
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        collection = "models" if self.kind == "model" else "data"
+        shape: dict[str, Any] = {
+            "creation_context": CreationContext(
+                self.created_at, self.created_by, self.created_at
+            ).view(),
+            "description": self.description,
+            "id": arm_id(workspace, collection, self.name, "versions", self.version),
+            "name": self.name,
+            "path": self.path,
+            "properties": self.properties,
+            "tags": self.tags,
+            "type": self.type,
+            "version": self.version,
+        }
+        if self.kind == "model":
+            shape["flavors"] = self.flavors or {}
+            shape["stage"] = self.stage
+        return shape
+
+
+@dataclass(frozen=True)
+class Compute:
+    name: str
+    created_at: str
+    type: str = "amlcompute"
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    size: str = "Standard_DS3_v2"
+    tier: str = "dedicated"
+    min_instances: int = 0
+    max_instances: int = 1
+    idle_time_before_scale_down: int = 120
+    extra: dict[str, Any] = field(default_factory=dict)  # Azure-only keys, recorded as given
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "description": self.description,
+            "id": arm_id(workspace, "computes", self.name),
+            "idle_time_before_scale_down": self.idle_time_before_scale_down,
+            "location": LOCATION,
+            "max_instances": self.max_instances,
+            "min_instances": self.min_instances,
+            "name": self.name,
+            "provisioning_state": "Succeeded",
+            "size": self.size,
+            "tags": self.tags,
+            "tier": self.tier,
+            "type": self.type,
+        }

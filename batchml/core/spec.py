@@ -1,0 +1,226 @@
+"""Spec loading: a YAML file (or flags) plus `--set` overrides, validated against a JSON Schema.
+
+Every mistake is reported at once, one line each, as `file:line: field.path: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+SCHEMA_BASE = "https://batchml.local/schemas/"
+
+
+@dataclass
+class Spec:
+    """A spec document and where it came from (its folder anchors relative paths)."""
+
+    data: dict[str, Any]
+    source: str  # a file path, or "command line"
+    base_dir: Path
+    text: str | None = None  # the YAML text, to find line numbers of mistakes
+
+
+def load_file(path: str | Path) -> Spec:
+    import yaml
+
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text()
+    except FileNotFoundError:
+        raise NotFoundError(f"file not found: {file}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file} is a folder; -f/--file takes a YAML file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidSpecError([f"{where}: not valid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidSpecError([f"{file}: the file must hold a YAML mapping (key: value lines)"])
+    return Spec(data=data, source=str(file), base_dir=file.resolve().parent, text=text)
+
+
+def from_flags(data: dict[str, Any]) -> Spec:
+    """A spec built from command-line flags; paths are relative to the current directory."""
+    return Spec(
+        data={k: v for k, v in data.items() if v is not None},
+        source="command line",
+        base_dir=Path.cwd(),
+    )
+
+
+def parse_set_value(raw: str) -> Any:
+    """`--set` values are typed as JSON when they parse (5, true, {"a": 1}), else strings."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def apply_sets(
+    spec: Spec, assignments: Iterable[str], aliases: dict[str, str] | None = None
+) -> None:
+    """Apply `a.b.c=value` overrides in place. `aliases` maps a first key to a longer path."""
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes key=value (e.g. description=demo); got '{assignment}'")
+        parts = key.split(".")
+        if aliases and parts[0] in aliases:
+            parts = aliases[parts[0]].split(".") + parts[1:]
+        target = spec.data
+        for part in parts[:-1]:
+            node = target.get(part)
+            if not isinstance(node, dict):
+                node = {}
+                target[part] = node
+            target = node
+        target[parts[-1]] = parse_set_value(raw)
+
+
+def schema_path(name: str) -> Path:
+    """Where schema `name` lives: inside the installed wheel, else the repo's `schemas/`."""
+    packaged = resources.files("batchml") / "schemas" / name
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "schemas" / name
+
+
+@cache
+def _validator(name: str) -> Validator:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    folder = schema_path(name).parent
+    registry: Registry = Registry()
+    for file in folder.glob("*.schema.json"):
+        contents = json.loads(file.read_text())
+        registry = registry.with_resource(SCHEMA_BASE + file.name, Resource.from_contents(contents))
+    schema = json.loads(schema_path(name).read_text())
+    return Draft202012Validator(schema, registry=registry)
+
+
+def validate(spec: Spec, schema: str) -> dict[str, Any]:
+    """Validate against `schemas/<schema>`; raise InvalidSpecError listing every mistake."""
+    validator = _validator(schema)
+    errors = sorted(validator.iter_errors(spec.data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        problems: list[str] = []
+        for error in errors:
+            for field, message in _describe(error):
+                name = ".".join(map(str, field)) or "(top level)"
+                line = f"{_where(spec, field)}: {name}: {message}"
+                if line not in problems:
+                    problems.append(line)
+        raise InvalidSpecError(problems)
+    return copy.deepcopy(spec.data)
+
+
+def _describe(error: ValidationError) -> list[tuple[Sequence[Any], str]]:
+    """Turn one jsonschema error into (field path, message) lines a person can act on."""
+    path = list(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return [([*path, missing], "is required")]
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extras = (
+            sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        )
+        lines: list[tuple[Sequence[Any], str]] = []
+        for extra in extras:
+            close = difflib.get_close_matches(str(extra), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
+            lines.append(([*path, extra], f"unknown field{hint}"))
+        return lines
+    custom = _custom_message(error)
+    if custom:
+        return [(path, f"{custom} (got {json.dumps(error.instance)})")]
+    if error.validator == "type":
+        return [
+            (path, f"must be {_types(error.validator_value)} (got {json.dumps(error.instance)})")
+        ]
+    if error.validator == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
+        return [(path, f"must be one of {options} (got {json.dumps(error.instance)})")]
+    if error.validator == "const":
+        return [(path, f"must be {error.validator_value} (got {json.dumps(error.instance)})")]
+    if error.validator in ("minimum", "maximum"):
+        word = "at least" if error.validator == "minimum" else "at most"
+        return [(path, f"must be {word} {error.validator_value} (got {error.instance})")]
+    return [(path, error.message)]
+
+
+def _custom_message(error: ValidationError) -> str | None:
+    """Schemas may carry `x-message`: a readable rule for patterns and alternatives."""
+    if error.validator not in ("pattern", "minLength", "maxLength", "anyOf", "enum"):
+        return None
+    schema = error.schema
+    return str(schema["x-message"]) if isinstance(schema, dict) and "x-message" in schema else None
+
+
+def _types(value: Any) -> str:
+    names = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "null": "null",
+    }
+    values = value if isinstance(value, list) else [value]
+    return " or ".join(names.get(str(v), str(v)) for v in values)
+
+
+def _where(spec: Spec, field: Sequence[Any]) -> str:
+    """`file:line` for a field when it is in the YAML text, else just the source."""
+    if spec.text is None:
+        return spec.source
+    line = _line_of(spec.text, field)
+    return f"{spec.source}:{line}" if line else spec.source
+
+
+def _line_of(text: str, field: Sequence[Any]) -> int | None:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in field:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+            key = next((k for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line = key.start_mark.line + 1 if key is not None else line
+            node = match
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

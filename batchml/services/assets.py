@@ -1,0 +1,143 @@
+"""Versioned assets: models and data. Local files are snapshotted into the workspace at create
+time (Azure uploads them), so later edits to the user's files change nothing registered."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from batchml.core import refs
+from batchml.core import spec as specs
+from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
+from batchml.core.resources import Asset, from_state, to_state
+from batchml.services.common import as_strings, current_user, local_path
+from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+
+SCHEMAS = {"model": "model.schema.json", "data": "data.schema.json"}
+STATE_FILES = {"model": "model.json", "data": "data.json"}
+
+
+def _folder(workspace: Workspace, kind: str, name: str, version: str | None = None) -> Path:
+    return (
+        workspace.model_dir(name, version) if kind == "model" else workspace.data_dir(name, version)
+    )
+
+
+def versions(workspace: Workspace, kind: str, name: str) -> list[str]:
+    """Existing versions of an asset, oldest first (numeric versions in numeric order)."""
+    folder = _folder(workspace, kind, name)
+    found = (
+        [p.parent.name for p in folder.glob(f"*/{STATE_FILES[kind]}")] if folder.is_dir() else []
+    )
+    return sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+
+
+def _next_version(existing: list[str]) -> str:
+    numbers = [int(v) for v in existing if v.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
+    """Register a new version of a model or data asset."""
+    data = specs.validate(spec, SCHEMAS[kind])
+    name = data["name"]
+    asset_type = data.get("type", "custom_model" if kind == "model" else "uri_folder")
+    source = local_path(workspace, data["path"], spec.base_dir, f"{kind} path")
+    _check_type(kind, asset_type, source, spec.source)
+    with workspace.transaction() as txn:
+        existing = versions(workspace, kind, name)
+        version = str(data["version"]) if "version" in data else _next_version(existing)
+        if version in existing:
+            raise ConflictError(
+                f"{kind} '{name}' version {version} already exists (versions cannot change)",
+                hint=f"omit the version to create version {_next_version(existing)}",
+            )
+        folder = _folder(workspace, kind, name, version)
+        if kind == "model":
+            stored = str(txn.snapshot(source, folder / "files"))
+        else:
+            upload = workspace.datastore_dir(DEFAULT_DATASTORE) / "LocalUpload" / uuid.uuid4().hex
+            copied = txn.snapshot(source, upload)
+            relative = copied.relative_to(workspace.datastore_dir(DEFAULT_DATASTORE)).as_posix()
+            stored = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}"
+        asset = Asset(
+            kind=kind,
+            name=name,
+            version=version,
+            type=asset_type,
+            path=stored,
+            created_at=now_iso(),
+            created_by=current_user(),
+            description=data.get("description", ""),
+            tags=as_strings(data.get("tags")),
+            properties=data.get("properties", {}),
+            flavors=data.get("flavors"),
+            stage=data.get("stage"),
+        )
+        txn.write_json(folder / STATE_FILES[kind], workspace.stamp(kind, to_state(asset)))
+    return asset.view(workspace.name)
+
+
+def _check_type(kind: str, asset_type: str, source: Path, where: str) -> None:
+    problem = None
+    if asset_type == "uri_file" and not source.is_file():
+        problem = f"type is uri_file but {source} is a folder; use type uri_folder"
+    elif asset_type == "uri_folder" and not source.is_dir():
+        problem = f"type is uri_folder but {source} is a file; use type uri_file"
+    elif asset_type == "mlflow_model" and not (source / "MLmodel").is_file():
+        problem = (
+            f"type is mlflow_model but {source} has no MLmodel file; "
+            "point path at the MLflow model folder"
+        )
+    if problem:
+        raise InvalidSpecError([f"{where}: path: {problem}"])
+
+
+def get(
+    workspace: Workspace, kind: str, name: str, version: str | None = None, label: str | None = None
+) -> Asset:
+    """One version of an asset: `version`, or the newest with label `latest` (or neither)."""
+    if label not in (None, "latest"):
+        raise UsageError(f"unknown label '{label}'; the only label is 'latest'")
+    existing = versions(workspace, kind, name)
+    if not existing:
+        raise NotFoundError(f"{kind} '{name}' not found in workspace {workspace.root}")
+    chosen = version if version is not None else existing[-1]
+    if chosen not in existing:
+        raise NotFoundError(
+            f"{kind} '{name}' has no version {chosen}",
+            hint=f"versions: {', '.join(existing)}",
+        )
+    path = _folder(workspace, kind, name, chosen) / STATE_FILES[kind]
+    return from_state(Asset, workspace.read_state(path, kind, f"{name}:{chosen}"))
+
+
+def resolve(workspace: Workspace, kind: str, reference: str) -> Asset:
+    """`azureml:name:version` / `azureml:name@latest` / an ARM id -> the asset version."""
+    ref = refs.parse_asset(reference)
+    if ref is None or not ref.name:
+        raise UsageError(f"'{reference}' is not a {kind} reference such as azureml:{kind}-name:1")
+    if ref.version is None and ref.label is None:
+        raise UsageError(
+            f"'{reference}' names no version",
+            hint=f"use azureml:{ref.name}@latest or azureml:{ref.name}:<version>",
+        )
+    return get(workspace, kind, ref.name, ref.version, ref.label)
+
+
+def show(
+    workspace: Workspace, kind: str, name: str, version: str | None, label: str | None
+) -> dict[str, Any]:
+    return get(workspace, kind, name, version, label).view(workspace.name)
+
+
+def list_all(workspace: Workspace, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    """With a name, every version of it (newest first); else the newest version of each."""
+    if name is not None:
+        return [
+            show(workspace, kind, name, v, None) for v in reversed(versions(workspace, kind, name))
+        ]
+    root = _folder(workspace, kind, "_").parent
+    names = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    return [show(workspace, kind, n, None, "latest") for n in names if versions(workspace, kind, n)]

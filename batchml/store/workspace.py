@@ -1,0 +1,128 @@
+"""The workspace folder: its layout, format version, state files and write transactions.
+
+Layout (every JSON file carries `__meta__.format_version`):
+
+    <root>/workspace.json                              the workspace itself
+    <root>/computes/<name>.json
+    <root>/models/<name>/<version>/model.json          + files/<original name>  (a snapshot)
+    <root>/data/<name>/<version>/data.json
+    <root>/endpoints/<name>/endpoint.json
+    <root>/endpoints/<name>/deployments/<dep>/deployment.json  + code/, model/, environment/
+    <root>/datastores/workspaceblobstore/               the default datastore (a plain folder)
+    <root>/jobs/<job name>/                             kept when endpoints are deleted
+    <root>/.lock, <root>/.lock.holder                   the write lock and who holds it
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from batchml.core.errors import NotFoundError, WorkspaceVersionError
+from batchml.store.fs import read_json, write_json
+from batchml.store.lock import workspace_lock
+from batchml.store.transaction import Transaction
+
+FORMAT_VERSION = 1
+DEFAULT_DATASTORE = "workspaceblobstore"
+META = "__meta__"
+
+
+class Workspace:
+    """A workspace folder on disk. Nothing is created until the first write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def name(self) -> str:
+        return self.root.name if self.root.name != ".batchml" else self.root.parent.name
+
+    def exists(self) -> bool:
+        return (self.root / "workspace.json").is_file()
+
+    # -- layout ---------------------------------------------------------------------------
+    def compute_file(self, name: str) -> Path:
+        return self.root / "computes" / f"{name}.json"
+
+    def model_dir(self, name: str, version: str | None = None) -> Path:
+        base = self.root / "models" / name
+        return base / version if version is not None else base
+
+    def data_dir(self, name: str, version: str | None = None) -> Path:
+        base = self.root / "data" / name
+        return base / version if version is not None else base
+
+    def endpoint_dir(self, name: str) -> Path:
+        return self.root / "endpoints" / name
+
+    def deployment_dir(self, endpoint: str, name: str) -> Path:
+        return self.endpoint_dir(endpoint) / "deployments" / name
+
+    def datastore_dir(self, name: str) -> Path:
+        return self.root / "datastores" / name
+
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    # -- state files ------------------------------------------------------------------------
+    def read_state(self, path: Path, kind: str, name: str) -> dict[str, Any]:
+        """Read a state file, refusing formats newer than this batchml understands."""
+        try:
+            document = read_json(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"{kind} '{name}' not found in workspace {self.root}") from None
+        version = document.get(META, {}).get("format_version", 0)
+        if version > FORMAT_VERSION:
+            raise WorkspaceVersionError(
+                f"{path} has format version {version}; this batchml reads up to {FORMAT_VERSION}",
+                hint="upgrade batchml (pip install -U batchml)",
+            )
+        return {k: v for k, v in document.items() if k != META}
+
+    @staticmethod
+    def stamp(kind: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The document to store: `state` plus its format version."""
+        return {META: {"format_version": FORMAT_VERSION, "kind": kind}, **state}
+
+    def check_format(self) -> None:
+        if self.exists():
+            self.read_state(self.root / "workspace.json", "workspace", self.name)
+
+    def info(self) -> dict[str, Any]:
+        if not self.exists():
+            return {"name": self.name, "path": str(self.root), "exists": False}
+        return self.read_state(self.root / "workspace.json", "workspace", self.name)
+
+    # -- writes -----------------------------------------------------------------------------
+    def _initialise(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.datastore_dir(DEFAULT_DATASTORE).mkdir(parents=True, exist_ok=True)
+        if not self.exists():
+            write_json(
+                self.root / "workspace.json",
+                self.stamp("workspace", {"name": self.name, "created_at": now_iso()}),
+            )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Lock the workspace and record every write; on any error undo them all."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with workspace_lock(self.root):
+            self.check_format()
+            self._initialise()
+            txn = Transaction()
+            try:
+                yield txn
+            except BaseException:
+                txn.rollback()
+                raise
+            txn.commit()
+
+
+def now_iso() -> str:
+    """The current UTC time as Azure prints it (ISO-8601 with a Z)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
