@@ -14,7 +14,7 @@ import click
 import typer
 
 from batchml import __version__
-from batchml.cli import assets, compute, deployment, endpoint, workspace
+from batchml.cli import assets, compute, deployment, endpoint, job, workspace
 from batchml.cli.context import AzCommand
 from batchml.core.errors import BatchmlError
 
@@ -30,6 +30,7 @@ app.add_typer(deployment.app, name="batch-deployment")
 app.add_typer(assets.build("model"), name="model")
 app.add_typer(assets.build("data"), name="data")
 app.add_typer(compute.app, name="compute")
+app.add_typer(job.app, name="job")
 app.add_typer(workspace.app, name="workspace")
 app.command("configure", cls=AzCommand)(workspace.configure)
 

@@ -62,7 +62,10 @@ def _compile_query(_ctx: click.Context, _param: click.Parameter, value: str | No
     try:
         return compile_query(value)
     except UsageError as exc:
-        raise click.BadParameter(exc.message) from None
+        detail = (exc.hint or "").splitlines()
+        raise click.BadParameter(
+            f"{value!r} is not a valid JMESPath expression: {detail[0]}"
+        ) from None
 
 
 def _global_options() -> list[click.Option]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 
 from batchml.cli.context import AzCommand, app_of, confirm_or_fail
+from batchml.cli.job import follow
+from batchml.core import invocation
 from batchml.core import spec as specs
-from batchml.services import endpoints
+from batchml.services import endpoints, jobs
 
 app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
 
@@ -71,9 +74,80 @@ def delete(
     endpoints.delete(app_of(ctx).workspace, name)
 
 
+@app.command("invoke", cls=AzCommand)
+def invoke(
+    ctx: typer.Context,
+    name: str = NAME,
+    deployment: str | None = typer.Option(
+        None, "-d", "--deployment-name", help="Deployment to run; default: the endpoint's default."
+    ),
+    input_: str | None = typer.Option(
+        None, "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."
+    ),
+    input_type: str | None = typer.Option(
+        None,
+        "--input-type",
+        click_type=click.Choice(["uri_folder", "uri_file"]),
+        help="Type of --input.",
+    ),
+    file: Path | None = typer.Option(
+        None, "-f", "--file", help="Invocation YAML with inputs: and outputs:."
+    ),
+    mini_batch_size: int | None = typer.Option(
+        None, "-m", "--mini-batch-size", min=1, help="Files per mini-batch."
+    ),
+    instance_count: int | None = typer.Option(
+        None, "-c", "--instance-count", min=1, help="Instances to use."
+    ),
+    output_path: str | None = typer.Option(
+        None, "--output-path", help="Folder or datastore URI for the score output."
+    ),
+    job_name: str | None = typer.Option(
+        None, "--job-name", help="Name of the job (default: generated)."
+    ),
+    experiment_name: str | None = typer.Option(
+        None, "--experiment-name", help="Experiment (default: endpoint)."
+    ),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Per-job settings, e.g. --set output_file_name=out.csv error_threshold=5 "
+        "retry_settings.timeout=60 environment_variables.K=V.",
+    ),
+    stream: bool = typer.Option(
+        False, "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
+    ),
+) -> dict[str, Any] | None:
+    """Run a batch scoring job. Returns the job at once; it runs in the background."""
+    from_file = invocation.load(file) if file else invocation.Invocation()
+    options = jobs.InvokeOptions(
+        endpoint=name,
+        deployment=deployment or from_file.deployment,
+        input=input_ or from_file.input,
+        input_type=input_type or from_file.input_type,
+        mini_batch_size=mini_batch_size,
+        instance_count=instance_count,
+        output_path=output_path or from_file.output_path,
+        job_name=job_name,
+        experiment_name=experiment_name,
+        sets=tuple(sets),
+    )
+    workspace = app_of(ctx).workspace
+    job = jobs.invoke(workspace, options)
+    if not stream:
+        return job.batch_view(workspace.name, str(jobs.job_dir(workspace, job.name)))
+    try:
+        follow(ctx, job.name)
+    except KeyboardInterrupt:
+        click.echo(f"Canceling job {job.name} ...", err=True)
+        jobs.cancel(workspace, job.name)
+        raise typer.Exit(130) from None
+    return None
+
+
 @app.command("list-jobs", cls=AzCommand)
 def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint."""
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
-    return endpoints.list_jobs(workspace, name)
+    return jobs.list_for(workspace, name, None)

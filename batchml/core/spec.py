@@ -123,14 +123,15 @@ def validate(spec: Spec, schema: str) -> dict[str, Any]:
     validator = _validator(schema)
     errors = sorted(validator.iter_errors(spec.data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        problems: list[str] = []
+        problems: list[tuple[int, str]] = []
         for error in errors:
             for field, message in _describe(error):
+                line = _line_of(spec.text, field) if spec.text else None
                 name = ".".join(map(str, field)) or "(top level)"
-                line = f"{_where(spec, field)}: {name}: {message}"
-                if line not in problems:
-                    problems.append(line)
-        raise InvalidSpecError(problems)
+                problem = (line or 0, f"{location(spec, field)}: {name}: {message}")
+                if problem not in problems:
+                    problems.append(problem)
+        raise InvalidSpecError([text for _, text in sorted(problems, key=lambda p: p[0])])
     return copy.deepcopy(spec.data)
 
 
@@ -192,7 +193,7 @@ def _types(value: Any) -> str:
     return " or ".join(names.get(str(v), str(v)) for v in values)
 
 
-def _where(spec: Spec, field: Sequence[Any]) -> str:
+def location(spec: Spec, field: Sequence[Any]) -> str:
     """`file:line` for a field when it is in the YAML text, else just the source."""
     if spec.text is None:
         return spec.source

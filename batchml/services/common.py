@@ -27,9 +27,11 @@ def _to_string(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def local_path(workspace: Workspace, value: str, base_dir: Path, what: str) -> Path:
+def local_path(
+    workspace: Workspace, value: str, base_dir: Path, what: str, *, must_exist: bool = True
+) -> Path:
     """Resolve a path value: `azureml://datastores/<ds>/paths/<p>` or a local path relative to
-    the YAML file's folder (or the current directory). It must exist."""
+    the YAML file's folder (or the current directory)."""
     datastore = refs.parse_datastore(value)
     if datastore is not None:
         folder = workspace.datastore_dir(datastore.datastore)
@@ -45,6 +47,6 @@ def local_path(workspace: Workspace, value: str, base_dir: Path, what: str) -> P
         )
     else:
         path = (base_dir / Path(value).expanduser()).resolve()
-    if not path.exists():
+    if must_exist and not path.exists():
         raise NotFoundError(f"{what} not found: {path}")
     return path

@@ -78,13 +78,14 @@ def _check(
     problems: list[str] = []
     resolved: dict[str, Any] = {}
 
+    def report(field: str, message: str) -> None:
+        problems.append(f"{specs.location(spec, field.split('.'))}: {field}: {message}")
+
     def attempt(field: str, action: Any) -> Any:
         try:
             return action()
         except (NotFoundError, UsageError, InvalidSpecError) as exc:
-            problems.append(
-                f"{spec.source}: {field}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-            )
+            report(field, exc.message + (f" ({exc.hint})" if exc.hint else ""))
             return None
 
     endpoints.get(workspace, data["endpoint_name"])
@@ -94,9 +95,9 @@ def _check(
     resolved["model"] = attempt("model", lambda: _model(workspace, data["model"], spec.base_dir))
     settings = data.get("settings", {})
     if settings.get("output_action") == "summary_only" and "output_file_name" in settings:
-        problems.append(
-            f"{spec.source}: settings.output_file_name: output_file_name need not be specified "
-            "with output_action summary_only; remove it"
+        report(
+            "settings.output_file_name",
+            "output_file_name need not be specified with output_action summary_only; remove it",
         )
     code = data.get("code_configuration")
     if code:
@@ -110,14 +111,13 @@ def _check(
                 lambda: _script(resolved["code"], code["scoring_script"], data, options),
             )
         if "environment" not in data:
-            problems.append(
-                f"{spec.source}: environment: is required when code_configuration is given "
-                "(as in Azure); add e.g. environment: {image: python:3.11, conda_file: conda.yml}"
+            report(
+                "environment",
+                "is required when code_configuration is given (as in Azure); add e.g. "
+                "environment: {image: python:3.11, conda_file: conda.yml}",
             )
     elif resolved["model"] is not None and resolved["model"][1] != "mlflow_model":
-        problems.append(
-            f"{spec.source}: code_configuration: is required unless the model is an MLflow model"
-        )
+        report("code_configuration", "is required unless the model is an MLflow model")
     environment = data.get("environment")
     if isinstance(environment, dict) and isinstance(environment.get("conda_file"), str):
         resolved["conda"] = attempt(
@@ -196,8 +196,6 @@ def _build(
         conda = txn.snapshot(resolved["conda"], folder / "environment")
         environment = {**environment, "conda_file": str(conda)}
         stored["environment"] = environment
-    settings = data.get("settings", {})
-    retry = settings.get("retry_settings", {})
     resources = data.get("resources", {})
     return Deployment(
         name=data["name"],
@@ -214,18 +212,29 @@ def _build(
         code=str(code_dir) if code_dir else None,
         scoring_script=script,
         environment=environment,
-        instance_count=settings.get("instance_count", resources.get("instance_count", 1)),
         resource_properties=resources.get("properties", {}),
-        max_concurrency_per_instance=settings.get("max_concurrency_per_instance", 1),
-        mini_batch_size=settings.get("mini_batch_size", 10),
-        output_action=settings.get("output_action", "append_row"),
-        output_file_name=settings.get("output_file_name", "predictions.csv"),
-        max_retries=retry.get("max_retries", 3),
-        timeout=retry.get("timeout", 30),
-        error_threshold=max(settings.get("error_threshold", -1), -1),
-        logging_level=settings.get("logging_level", "info").lower(),
-        environment_variables=as_strings(settings.get("environment_variables")),
+        **run_settings(data),
     )
+
+
+def run_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The run settings of a validated `type: model` spec, with Azure's defaults."""
+    settings = data.get("settings", {})
+    retry = settings.get("retry_settings", {})
+    return {
+        "instance_count": settings.get(
+            "instance_count", data.get("resources", {}).get("instance_count", 1)
+        ),
+        "max_concurrency_per_instance": settings.get("max_concurrency_per_instance", 1),
+        "mini_batch_size": settings.get("mini_batch_size", 10),
+        "output_action": settings.get("output_action", "append_row"),
+        "output_file_name": settings.get("output_file_name", "predictions.csv"),
+        "max_retries": retry.get("max_retries", 3),
+        "timeout": retry.get("timeout", 30),
+        "error_threshold": max(settings.get("error_threshold", -1), -1),
+        "logging_level": settings.get("logging_level", "info").lower(),
+        "environment_variables": as_strings(settings.get("environment_variables")),
+    }
 
 
 def _state_file(workspace: Workspace, endpoint: str, name: str) -> Path:

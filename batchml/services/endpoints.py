@@ -10,7 +10,6 @@ from batchml.core import spec as specs
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.resources import Endpoint, from_state, to_state
 from batchml.services.common import as_strings
-from batchml.store.fs import read_json
 from batchml.store.workspace import Workspace, now_iso
 
 SCHEMA = "batchEndpoint.schema.json"
@@ -138,20 +137,3 @@ def delete(workspace: Workspace, name: str) -> None:
     with workspace.transaction() as txn:
         get(workspace, name)
         txn.remove(workspace.endpoint_dir(name))
-
-
-def list_jobs(
-    workspace: Workspace, endpoint: str, deployment: str | None = None
-) -> list[dict[str, Any]]:
-    """Jobs submitted to an endpoint (or one deployment of it), newest first."""
-    folder = workspace.jobs_dir()
-    jobs = []
-    for path in sorted(folder.glob("*/job.json")) if folder.is_dir() else []:
-        job = read_json(path)
-        props = job.get("properties", {}).get("properties", {})
-        if props.get("azureml.endpointname") != endpoint:
-            continue
-        if deployment is not None and props.get("azureml.deploymentname") != deployment:
-            continue
-        jobs.append({k: v for k, v in job.items() if k != "__meta__"})
-    return sorted(jobs, key=lambda j: j.get("system_data", {}).get("created_at", ""), reverse=True)

@@ -1,0 +1,68 @@
+"""`job stream` output: az's layout (RunId, Web View, one section per log, Execution Summary),
+plain lines when not on a terminal, and a progress bar on stderr when on one."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from batchml.services import jobs
+
+if TYPE_CHECKING:
+    from batchml.core.jobs import Job
+    from batchml.store.workspace import Workspace
+
+
+def _header(job: Job, web: str) -> None:
+    click.echo(f"RunId: {job.name}")
+    click.echo(f"Web View: {web}")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (it keeps stdout lines above it), or nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("mini-batches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        yield bar
+
+
+def stream(workspace: Workspace, name: str) -> Job:
+    """Follow a job until it ends, printing its logs; returns the final job."""
+    web = f"file://{jobs.job_dir(workspace, name)}"
+    current: str | None = None
+    job = jobs.get(workspace, name)
+    _header(job, web)
+    with _progress(sys.stderr.isatty()) as bar:
+        task = bar.add_task("job", total=None) if bar is not None else None
+        for update in jobs.follow(workspace, name):
+            job = update.job
+            for log, line in update.lines:
+                if log != current:
+                    current = log
+                    title = f"Streaming {log}"
+                    click.echo(f"\n{title}\n{'=' * (len(title) + 10)}\n")
+                click.echo(line)
+            if bar is not None and task is not None:
+                counts = job.counts
+                done = counts.mini_batches_succeeded + counts.mini_batches_failed
+                bar.update(task, total=counts.mini_batches_total or None, completed=done)
+    click.echo("\nExecution Summary\n=================")
+    _header(job, web)
+    click.echo(f"Status: {job.status}")
+    if job.error:
+        click.echo(f"Error: {job.error}")
+    if job.warnings:
+        click.echo("Warnings:")
+        for warning in job.warnings:
+            click.echo(f"  {warning}")
+    return job

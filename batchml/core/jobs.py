@@ -1,0 +1,222 @@
+"""The job record: what a batch scoring job ran on, its state, and the JSON shapes it shows.
+
+`view()` is the `batchml job show` shape (Azure's pipeline-job shape, plus a `batch` block with
+our counts); `batch_view()` is the shape `invoke` and `list-jobs` return (Azure's BatchJob).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchml.core.resources import arm_id
+
+IN_PROGRESS = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "CancelRequested")
+TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding")
+
+_ADJECTIVES = (
+    "bold",
+    "calm",
+    "eager",
+    "gentle",
+    "happy",
+    "keen",
+    "lucid",
+    "merry",
+    "quiet",
+    "brave",
+    "witty",
+    "tidy",
+    "sunny",
+    "swift",
+    "jolly",
+    "zen",
+)
+_NOUNS = (
+    "egg",
+    "river",
+    "cloud",
+    "lamp",
+    "pear",
+    "stone",
+    "tiger",
+    "hat",
+    "spoon",
+    "kite",
+    "owl",
+    "leaf",
+    "bell",
+    "boat",
+    "yarn",
+    "fig",
+)
+
+
+def display_name() -> str:
+    """A friendly random name such as bold_egg_4c1e2a7f, as Azure gives its jobs."""
+    rng = random.SystemRandom()
+    return f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}_{rng.getrandbits(32):08x}"
+
+
+@dataclass(frozen=True)
+class Counts:
+    mini_batches_total: int = 0
+    mini_batches_succeeded: int = 0
+    mini_batches_failed: int = 0
+    files_total: int = 0
+    files_succeeded: int = 0
+    files_failed: int = 0
+    items_succeeded: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    display_name: str
+    experiment_name: str
+    endpoint: str
+    deployment: str
+    compute: str
+    status: str
+    created_at: str
+    created_by: str
+    input: dict[str, Any]  # {type, path (as given), local}
+    output: dict[str, Any]  # {path (as shown), local_dir, file_name}
+    settings: dict[str, Any]  # effective run settings after per-job overrides
+    scoring: dict[str, Any]  # {code_dir, scoring_script, model_dir, environment_variables, ...}
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time: str | None = None
+    end_time: str | None = None
+    counts: Counts = field(default_factory=Counts)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    runner_pid: int | None = None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Job:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in state.items() if k in known}
+        values["counts"] = Counts(**state.get("counts", {}))
+        return cls(**values)
+
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def _properties(self) -> dict[str, str]:
+        return {
+            "azureml.endpointname": self.endpoint,
+            "azureml.deploymentname": self.deployment,
+            "runSource": "BatchDeployment",
+            "runType": "HTTP",
+        }
+
+    def _tags(self) -> dict[str, str]:
+        return {
+            **self.tags,
+            "azureml.batchrun": "true",
+            "azureml.deploymentname": self.deployment,
+            "azureml.jobtype": "azureml.batchjob",
+        }
+
+    def _services(self, job_dir: str) -> dict[str, Any]:
+        return {
+            "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
+            "Tracking": {"endpoint": f"file://{job_dir}/logs", "job_service_type": "Tracking"},
+        }
+
+    def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
+        """The `job show` shape."""
+        shape: dict[str, Any] = {
+            "batch": {
+                "endpoint_name": self.endpoint,
+                "deployment_name": self.deployment,
+                "mini_batches": {
+                    "total": self.counts.mini_batches_total,
+                    "succeeded": self.counts.mini_batches_succeeded,
+                    "failed": self.counts.mini_batches_failed,
+                },
+                "files": {
+                    "total": self.counts.files_total,
+                    "succeeded": self.counts.files_succeeded,
+                    "failed": self.counts.files_failed,
+                },
+                "items_succeeded": self.counts.items_succeeded,
+                "start_time": self.start_time,
+                "end_time": self.end_time,
+                "logs": f"{job_dir}/logs",
+            },
+            "compute": arm_id(workspace, "computes", self.compute),
+            "creation_context": {
+                "created_at": self.created_at,
+                "created_by": self.created_by,
+                "created_by_type": "User",
+            },
+            "description": self.description,
+            "display_name": self.display_name,
+            "experiment_name": self.experiment_name,
+            "id": "azureml:" + arm_id(workspace, "jobs", self.name),
+            "inputs": {"input_data": {"mode": "ro_mount", **_public(self.input)}},
+            "jobs": {},
+            "name": self.name,
+            "outputs": {
+                "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output["path"]}
+            },
+            "properties": self._properties(),
+            "services": self._services(job_dir),
+            "settings": self.settings,
+            "status": self.status,
+            "tags": self._tags(),
+            "type": "pipeline",
+        }
+        if self.error:
+            shape["error"] = {"message": self.error, "details": f"{job_dir}/logs/job_error.txt"}
+        if self.warnings:
+            shape["warnings"] = self.warnings
+        return shape
+
+    def batch_view(self, workspace: str, job_dir: str) -> dict[str, Any]:
+        """The shape `batch-endpoint invoke` and `list-jobs` return (Azure's BatchJob)."""
+        services = self._services(job_dir)
+        return {
+            "id": arm_id(
+                workspace,
+                "batchEndpoints",
+                self.endpoint,
+                "deployments",
+                self.deployment,
+                "jobs",
+                self.name,
+            ),
+            "name": self.name,
+            "properties": {
+                "description": self.description,
+                "experiment_name": self.experiment_name,
+                "interaction_endpoints": {
+                    k: {"endpoint": v["endpoint"]} for k, v in services.items()
+                },
+                "name": self.display_name,
+                "output_data": {
+                    "score": {
+                        "job_output_type": "uri_folder",
+                        "mode": "ReadWriteMount",
+                        "uri": self.output["path"],
+                    }
+                },
+                "properties": self._properties(),
+                "status": self.status,
+                "tags": self._tags(),
+            },
+            "system_data": {
+                "created_at": self.created_at,
+                "created_by": self.created_by,
+                "created_by_type": "User",
+            },
+            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
+        }
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "local"}

@@ -1,0 +1,151 @@
+"""The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER`.
+
+It reads the job record, runs the scheduler, and keeps `job.json` up to date (status, counts,
+error). SIGTERM or SIGINT (from `job cancel`, or Ctrl-C on `invoke --stream`) cancels the job.
+What it prints goes to `azureml-logs/70_driver_log.txt`, the log `job stream` follows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from batchml.core.jobs import Counts
+from batchml.runner.events import JobCounts, JobEvent, JobResult
+from batchml.runner.scheduler import run_job
+from batchml.runner.spec import RunSettings, ScoringSpec
+from batchml.services.environment import mismatches, pip_requirements
+from batchml.store import jobs as job_store
+from batchml.store.workspace import Workspace, now_iso
+
+# State-file writes during a run are at most this often (status changes are written at once).
+SAVE_INTERVAL = 0.5
+
+
+def _say(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+
+
+def _counts(counts: JobCounts) -> Counts:
+    return Counts(
+        mini_batches_total=counts.mini_batches_total,
+        mini_batches_succeeded=counts.mini_batches_succeeded,
+        mini_batches_failed=counts.mini_batches_failed,
+        files_total=counts.files_total,
+        files_succeeded=counts.files_succeeded,
+        files_failed=counts.files_failed,
+        items_succeeded=counts.items_succeeded,
+    )
+
+
+class Runner:
+    """Runs one job and mirrors its progress into the job record."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.workspace = Workspace(folder.parent.parent)
+        self.job = job_store.get(self.workspace, folder.name)
+        self.cancel = threading.Event()
+        self._saved_at = 0.0
+
+    def update(self, force: bool = False, **changes: object) -> None:
+        self.job = dataclasses.replace(self.job, **changes)  # type: ignore[arg-type]
+        now = time.monotonic()
+        if force or now - self._saved_at >= SAVE_INTERVAL:
+            job_store.save(self.workspace, self.job)
+            self._saved_at = now
+
+    def on_event(self, event: JobEvent) -> None:
+        if event.kind == "mini_batch_failed" and event.error:
+            retry = "; retrying" if event.will_retry else ""
+            _say(
+                f"mini-batch {event.mini_batch} attempt {event.attempt} failed: {event.error}{retry}"
+            )
+        self.update(counts=_counts(event.counts), force=event.kind == "job_finished")
+
+    def _environment_warnings(self) -> list[str]:
+        warnings = mismatches(pip_requirements(self.job.scoring.get("environment")))
+        for warning in warnings:
+            _say(f"WARNING: {warning}")
+        return warnings
+
+    def run(self) -> int:
+        job = self.job
+        _say(f"job {job.name}: endpoint {job.endpoint}, deployment {job.deployment}")
+        self.update(
+            force=True,
+            runner_pid=os.getpid(),
+            status="Running",
+            start_time=now_iso(),
+            warnings=self._environment_warnings(),
+        )
+        if (self.folder / job_store.CANCEL_FILE).exists():
+            self.cancel.set()
+        files = job_store.input_files(self.workspace, job.name)
+        settings = job.settings
+        scoring = ScoringSpec(
+            code_dir=Path(job.scoring["code_dir"]),
+            scoring_script=job.scoring["scoring_script"],
+            model_dir=Path(job.scoring["model_dir"]) if job.scoring.get("model_dir") else None,
+            environment_variables=settings["environment_variables"],
+            logging_level=settings["logging_level"],
+        )
+        run_settings = RunSettings(
+            mini_batch_size=settings["mini_batch_size"],
+            workers=settings["instance_count"] * settings["max_concurrency_per_instance"],
+            max_retries=settings["max_retries"],
+            timeout=float(settings["timeout"]),
+            error_threshold=settings["error_threshold"],
+            output_action=settings["output_action"],
+            output_file_name=settings["output_file_name"],
+        )
+        _say(
+            f"{len(files)} files, mini_batch_size {run_settings.mini_batch_size}, "
+            f"{run_settings.workers} worker processes"
+        )
+        result = run_job(
+            files,
+            scoring,
+            run_settings,
+            output_dir=Path(job.output["local_dir"]),
+            logs_dir=self.folder / "logs",
+            on_event=self.on_event,
+            cancel=self.cancel,
+        )
+        return self.finish(result)
+
+    def finish(self, result: JobResult) -> int:
+        self.update(force=True, status="Finalizing", counts=_counts(result.counts))
+        _say(f"job {result.status}" + (f": {result.error}" if result.error else ""))
+        self.update(force=True, status=result.status, error=result.error, end_time=now_iso())
+        return 0 if result.status == "Completed" else 1
+
+    def crashed(self, exc: BaseException) -> int:
+        traceback.print_exc()
+        message = f"the runner failed: {type(exc).__name__}: {exc}"
+        self.update(force=True, status="Failed", error=message, end_time=now_iso())
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    runner = Runner(Path(argv[1]).resolve())
+
+    def stop(_signum: int, _frame: object) -> None:
+        runner.cancel.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        return runner.run()
+    except Exception as exc:
+        return runner.crashed(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

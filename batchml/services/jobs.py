@@ -1,0 +1,298 @@
+"""Batch scoring jobs: invoke (plan, record, launch the detached runner), show, list, cancel,
+download, and the updates `job stream` follows."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchml.core import refs
+from batchml.core import spec as specs
+from batchml.core.errors import ConflictError, UsageError
+from batchml.core.jobs import Job, display_name
+from batchml.core.resources import Deployment
+from batchml.services import assets, deployments, endpoints
+from batchml.services.common import current_user, local_path
+from batchml.store.jobs import (
+    CANCEL_FILE,
+    INPUTS_FILE,
+    JOB_FILE,
+    all_jobs,
+    document,
+    get,
+    job_dir,
+    save,
+)
+from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+
+
+@dataclass(frozen=True)
+class InvokeOptions:
+    endpoint: str
+    deployment: str | None = None
+    input: str | None = None
+    input_type: str | None = None
+    mini_batch_size: int | None = None
+    instance_count: int | None = None
+    output_path: str | None = None
+    job_name: str | None = None
+    experiment_name: str | None = None
+    sets: tuple[str, ...] = ()
+
+
+def show(workspace: Workspace, name: str) -> dict[str, Any]:
+    return get(workspace, name).view(workspace.name, str(job_dir(workspace, name)))
+
+
+def list_all(workspace: Workspace, max_results: int | None) -> list[dict[str, Any]]:
+    jobs = all_jobs(workspace)[:max_results] if max_results else all_jobs(workspace)
+    return [job.view(workspace.name, str(job_dir(workspace, job.name))) for job in jobs]
+
+
+def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> list[dict[str, Any]]:
+    """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
+    return [
+        job.batch_view(workspace.name, str(job_dir(workspace, job.name)))
+        for job in all_jobs(workspace)
+        if job.endpoint == endpoint and deployment in (None, job.deployment)
+    ]
+
+
+# -- invoke -------------------------------------------------------------------------------------
+def _route(workspace: Workspace, options: InvokeOptions) -> Deployment:
+    endpoint = endpoints.get(workspace, options.endpoint)
+    name = options.deployment or endpoint.default_deployment
+    if not name:
+        raise UsageError(
+            f"batch endpoint '{endpoint.name}' has no default deployment and no -d/--deployment-name "
+            "was given",
+            hint=f"set one with: batchml batch-endpoint update -n {endpoint.name} "
+            "--set defaults.deployment_name=NAME",
+        )
+    return deployments.get(workspace, endpoint.name, name)
+
+
+def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
+    """The deployment's run settings with this job's overrides, validated like the file."""
+    spec = specs.Spec(
+        data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
+    )
+    for assignment in options.sets:
+        key = assignment.partition("=")[0].split(".")[0]
+        if key not in deployments.SETTINGS:
+            raise UsageError(
+                f"--set {assignment}: {key} cannot be set per job; "
+                f"settable: {', '.join(deployments.SETTINGS)}"
+            )
+    specs.apply_sets(spec, options.sets, {key: f"settings.{key}" for key in deployments.SETTINGS})
+    settings = spec.data.setdefault("settings", {})
+    if options.mini_batch_size is not None:
+        settings["mini_batch_size"] = options.mini_batch_size
+    if options.instance_count is not None:
+        settings["instance_count"] = options.instance_count
+    return deployments.run_settings(specs.validate(spec, deployments.SCHEMAS["model"]))
+
+
+def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any], list[Path]]:
+    """Resolve --input to a local file or folder and list its files in a deterministic order."""
+    if not options.input:
+        raise UsageError(
+            "--input is required: a local folder or file, azureml:data@latest, or "
+            "azureml://datastores/<ds>/paths/<p>"
+        )
+    value, kind = options.input, options.input_type
+    if refs.parse_asset(value) is not None:
+        asset = assets.resolve(workspace, "data", value)
+        kind = kind or asset.type
+        local = local_path(workspace, asset.path, Path.cwd(), "data asset path")
+    else:
+        local = local_path(workspace, value, Path.cwd(), "input")
+    kind = kind or ("uri_file" if local.is_file() else "uri_folder")
+    if kind == "uri_file" and not local.is_file():
+        raise UsageError(f"--input {value} is a folder, but the input type is uri_file")
+    if kind == "uri_folder" and not local.is_dir():
+        raise UsageError(
+            f"--input {value} is a file, but the input type is uri_folder",
+            hint="pass --input-type uri_file",
+        )
+    if kind == "uri_file":
+        files = [local]
+    else:
+        files = sorted(
+            (p for p in local.rglob("*") if p.is_file()),
+            key=lambda p: p.relative_to(local).as_posix(),
+        )
+    if not files:
+        raise UsageError(f"the input folder {local} holds no files; there is nothing to score")
+    return {"type": kind, "path": value, "local": str(local)}, files
+
+
+def _output(
+    workspace: Workspace, options: InvokeOptions, name: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    if options.output_path:
+        shown = options.output_path
+        local = local_path(workspace, shown, Path.cwd(), "output path", must_exist=False)
+    else:
+        relative = f"azureml/{name}/score"
+        shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
+        local = workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+    if local.exists() and not local.is_dir():
+        raise UsageError(f"--output-path {shown} is a file; give a folder")
+    file_name = settings["output_file_name"] if settings["output_action"] == "append_row" else None
+    if file_name and (local / file_name).exists():
+        raise ConflictError(
+            f"the output file {local / file_name} already exists (Azure never overwrites it)",
+            hint="use another --output-path, or --set output_file_name=OTHER.csv",
+        )
+    return {"path": shown, "local_dir": str(local), "file_name": file_name}
+
+
+def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
+    """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
+    from batchml.runner.launch import launch
+
+    deployment = _route(workspace, options)
+    settings = _settings(deployment, options)
+    job_input, files = _input(workspace, options)
+    name = options.job_name or f"batchjob-{uuid.uuid4()}"
+    output = _output(workspace, options, name, settings)
+    job = Job(
+        name=name,
+        display_name=display_name(),
+        experiment_name=options.experiment_name or deployment.endpoint_name,
+        endpoint=deployment.endpoint_name,
+        deployment=deployment.name,
+        compute=deployment.compute,
+        status="Preparing",
+        created_at=now_iso(),
+        created_by=current_user(),
+        input=job_input,
+        output=output,
+        settings=settings,
+        scoring={
+            "code_dir": deployment.code,
+            "scoring_script": deployment.scoring_script,
+            "model_dir": deployment.model.model_dir,
+            "environment": deployment.environment,
+        },
+    )
+    folder = job_dir(workspace, name)
+    with workspace.transaction() as txn:
+        if folder.exists():
+            raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
+        txn.write_json(folder / INPUTS_FILE, {"files": [str(p) for p in files]})
+        txn.write_json(folder / JOB_FILE, document(workspace, job))
+    try:
+        launch(folder)
+    except OSError as exc:
+        job = dataclasses.replace(job, status="Failed", error=f"could not start the runner: {exc}")
+        save(workspace, job)
+    return job
+
+
+# -- cancel, download, follow --------------------------------------------------------------------
+def runner_alive(job: Job) -> bool:
+    """Whether the job's runner process still runs (its pid is not reused by another program)."""
+    if not job.runner_pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{job.runner_pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"batchml.runner" in cmdline
+
+
+def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> Job:
+    """Ask the runner to stop its workers; returns the job once it is Canceled (or had ended)."""
+    job = get(workspace, name)
+    if job.is_terminal():
+        return job
+    (job_dir(workspace, name) / CANCEL_FILE).touch()
+    if runner_alive(job) and job.runner_pid:
+        os.kill(job.runner_pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        job = get(workspace, name)
+        if job.is_terminal():
+            return job
+        if job.runner_pid and not runner_alive(job):
+            break
+        time.sleep(0.1)
+    if runner_alive(job) and job.runner_pid:
+        os.killpg(job.runner_pid, signal.SIGKILL)
+    job = dataclasses.replace(get(workspace, name), status="Canceled", end_time=now_iso())
+    save(workspace, job)
+    return job
+
+
+def download(workspace: Workspace, name: str, destination: Path, include_logs: bool) -> list[str]:
+    """Copy the `score` output straight into `destination` (as the SDK does for model
+    deployments); with `include_logs`, the job's logs go to `destination/artifacts/`."""
+    job = get(workspace, name)
+    if not job.is_terminal():
+        raise ConflictError(
+            f"This job is in state {job.status}. Download is allowed only in states "
+            "Completed, Failed, Canceled, NotResponding"
+        )
+    destination.mkdir(parents=True, exist_ok=True)
+    source = Path(job.output["local_dir"])
+    copied = []
+    for item in sorted(source.iterdir()) if source.is_dir() else []:
+        target = destination / item.name
+        if item.is_dir():
+            shutil.copytree(item, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, target)
+        copied.append(str(target))
+    if include_logs:
+        target = destination / "artifacts" / "logs"
+        shutil.copytree(job_dir(workspace, name) / "logs", target, dirs_exist_ok=True)
+        copied.append(str(target))
+    return copied
+
+
+@dataclass(frozen=True)
+class Update:
+    """What `job stream` learns on one poll: the job, and new lines of each log."""
+
+    job: Job
+    lines: list[tuple[str, str]]  # (log name, line)
+
+
+STREAMED_LOGS = ("azureml-logs/70_driver_log.txt", "logs/job_progress_overview.txt")
+
+
+def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Update]:
+    """Yield updates until the job ends; the last update has a terminal job."""
+    offsets = dict.fromkeys(STREAMED_LOGS, 0)
+    folder = job_dir(workspace, name)
+    while True:
+        job = get(workspace, name)
+        lines: list[tuple[str, str]] = []
+        for log in STREAMED_LOGS:
+            path = folder / log
+            if not path.is_file():
+                continue
+            with path.open("rb") as handle:
+                handle.seek(offsets[log])
+                chunk = handle.read()
+            complete = chunk if job.is_terminal() else chunk[: chunk.rfind(b"\n") + 1]
+            offsets[log] += len(complete)
+            lines.extend((log, line) for line in complete.decode(errors="replace").splitlines())
+        yield Update(job, lines)
+        if job.is_terminal():
+            return
+        if job.runner_pid and not runner_alive(job) and not get(workspace, name).is_terminal():
+            yield Update(dataclasses.replace(job, status="NotResponding"), [])
+            return
+        time.sleep(poll)
