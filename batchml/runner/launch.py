@@ -9,21 +9,22 @@ from pathlib import Path
 DRIVER_LOG = Path("azureml-logs") / "70_driver_log.txt"
 
 
-def launch(job_folder: Path) -> int:
-    """Start `python -m batchml.runner.process JOB_FOLDER` in its own session; returns its pid.
+def launch(job_folder: Path) -> None:
+    """Start `python -m batchml.runner.process --detach JOB_FOLDER` and wait for it to detach.
 
-    Its own session (and process group) means Ctrl-C in the invoking shell does not reach it,
-    and `job cancel` can stop it together with its workers.
+    The process forks the real runner and exits at once, so the runner is nobody's child (no
+    zombie is left to the invoking command) and leads a session of its own: Ctrl-C in the
+    invoking shell does not reach it, and `job cancel` stops it together with its workers.
     """
     log = job_folder / DRIVER_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "batchml.runner.process", str(job_folder)],
+            [sys.executable, "-m", "batchml.runner.process", "--detach", str(job_folder)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             close_fds=True,
         )
-    return process.pid
+    if process.wait() != 0:
+        raise OSError(f"the job runner exited with code {process.returncode}; see {log}")

@@ -133,7 +133,17 @@ class Runner:
         return 1
 
 
+def detach() -> None:
+    """Fork: the parent exits (its caller waits for it), the child leads a new session."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+
+
 def main(argv: list[str]) -> int:
+    if argv[1] == "--detach":
+        detach()
+        argv = argv[1:]
     runner = Runner(Path(argv[1]).resolve())
 
     def stop(_signum: int, _frame: object) -> None:
