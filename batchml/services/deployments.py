@@ -51,7 +51,9 @@ def _validated(spec: specs.Spec, options: Options) -> dict[str, Any]:
     if options.name:
         spec.data["name"] = options.name
     if options.endpoint:
-        spec.data["endpoint_name"] = options.endpoint.lower()
+        # Not lowercased (the SDK does): show/list/update match endpoint names exactly, and an
+        # endpoint created as `My-Ep` must be reachable with `-e My-Ep`.
+        spec.data["endpoint_name"] = options.endpoint
     kind = spec.data.get("type")
     if kind == "pipeline":
         raise UsageError(

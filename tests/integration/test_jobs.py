@@ -4,7 +4,6 @@ download. Real processes and files; each test checks that no runner or worker is
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 import time
 from pathlib import Path
