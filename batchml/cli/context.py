@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperOption
 
 from batchml.core.errors import UsageError
 
@@ -69,34 +69,40 @@ def _compile_query(_ctx: click.Context, _param: click.Parameter, value: str | No
 
 
 def _global_options() -> list[click.Option]:
-    ignored = "accepted for compatibility with az; has no effect locally"
+    """az's global arguments, in their own help panel; the az-only ones are hidden."""
+    panel = "Global Arguments"
+    ignored = {"hidden": True, "help": "Accepted for compatibility with az; no effect locally."}
     return [
-        click.Option(
-            ["-w", "--workspace-name", "workspace_flag"],
+        TyperOption(
+            param_decls=["-w", "--workspace-name", "workspace_flag"],
             metavar="PATH",
-            help="Workspace folder. Default: BATCHML_WORKSPACE, the configured default, "
-            "the nearest .batchml/ above the current directory, else ./.batchml",
+            rich_help_panel=panel,
+            help="Workspace folder (default: see batchml workspace show).",
         ),
-        click.Option(
-            ["-o", "--output", "output_format"],
+        TyperOption(
+            param_decls=["-o", "--output", "output_format"],
             type=click.Choice(FORMATS),
             default="json",
-            show_default=True,
-            help="Output format.",
+            metavar="FORMAT",
+            rich_help_panel=panel,
+            help=f"Output format: {', '.join(FORMATS)} (default json).",
         ),
-        click.Option(
-            ["--query", "query_expr"],
+        TyperOption(
+            param_decls=["--query", "query_expr"],
             metavar="JMESPATH",
             callback=_compile_query,
+            rich_help_panel=panel,
             help="JMESPath query applied to the result, e.g. --query name -o tsv.",
         ),
-        click.Option(["--debug"], is_flag=True, help="Show tracebacks of errors."),
-        click.Option(["--verbose"], is_flag=True, help="Accepted for compatibility with az."),
-        click.Option(["--only-show-errors"], is_flag=True, help=ignored),
-        click.Option(["-g", "--resource-group"], metavar="NAME", help=ignored),
-        click.Option(["--subscription"], metavar="ID", help=ignored),
-        click.Option(["--no-wait"], is_flag=True, help=ignored),
-        click.Option(["--web"], is_flag=True, help=ignored),
+        TyperOption(
+            param_decls=["--debug"], is_flag=True, rich_help_panel=panel, help="Show tracebacks."
+        ),
+        TyperOption(param_decls=["--verbose"], is_flag=True, **ignored),
+        TyperOption(param_decls=["--only-show-errors"], is_flag=True, **ignored),
+        TyperOption(param_decls=["-g", "--resource-group"], **ignored),
+        TyperOption(param_decls=["--subscription"], **ignored),
+        TyperOption(param_decls=["--no-wait"], is_flag=True, **ignored),
+        TyperOption(param_decls=["--web"], is_flag=True, **ignored),
     ]
 
 
