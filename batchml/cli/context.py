@@ -71,7 +71,6 @@ def _compile_query(_ctx: click.Context, _param: click.Parameter, value: str | No
 def _global_options() -> list[click.Option]:
     """az's global arguments, in their own help panel; the az-only ones are hidden."""
     panel = "Global Arguments"
-    ignored = {"hidden": True, "help": "Accepted for compatibility with az; no effect locally."}
     return [
         TyperOption(
             param_decls=["-w", "--workspace-name", "workspace_flag"],
@@ -97,13 +96,17 @@ def _global_options() -> list[click.Option]:
         TyperOption(
             param_decls=["--debug"], is_flag=True, rich_help_panel=panel, help="Show tracebacks."
         ),
-        TyperOption(param_decls=["--verbose"], is_flag=True, **ignored),
-        TyperOption(param_decls=["--only-show-errors"], is_flag=True, **ignored),
-        TyperOption(param_decls=["-g", "--resource-group"], **ignored),
-        TyperOption(param_decls=["--subscription"], **ignored),
-        TyperOption(param_decls=["--no-wait"], is_flag=True, **ignored),
-        TyperOption(param_decls=["--web"], is_flag=True, **ignored),
+        *(_ignored(["--verbose"]), _ignored(["--only-show-errors"]), _ignored(["--no-wait"])),
+        *(_ignored(["--web"]), _ignored(["-g", "--resource-group"], flag=False)),
+        _ignored(["--subscription"], flag=False),
     ]
+
+
+def _ignored(decls: list[str], flag: bool = True) -> TyperOption:
+    """An az flag that means nothing locally: accepted, hidden from help."""
+    return TyperOption(
+        param_decls=decls, is_flag=flag or None, hidden=True, help="No effect locally."
+    )
 
 
 GLOBAL_NAMES = (
