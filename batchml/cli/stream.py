@@ -39,7 +39,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 def stream(workspace: Workspace, name: str) -> Job:
     """Follow a job until it ends, printing its logs; returns the final job."""
     web = f"file://{jobs.job_dir(workspace, name)}"
-    current: str | None = None
+    started: set[str] = set()
     job = jobs.get(workspace, name)
     _header(job, web)
     with _progress(sys.stderr.isatty()) as bar:
@@ -47,8 +47,8 @@ def stream(workspace: Workspace, name: str) -> Job:
         for update in jobs.follow(workspace, name):
             job = update.job
             for log, line in update.lines:
-                if log != current:
-                    current = log
+                if log not in started:
+                    started.add(log)
                     title = f"Streaming {log}"
                     click.echo(f"\n{title}\n{'=' * (len(title) + 10)}\n")
                 click.echo(line)

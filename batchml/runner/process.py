@@ -18,6 +18,7 @@ from pathlib import Path
 
 from batchml.core.jobs import Counts
 from batchml.runner.events import JobCounts, JobEvent, JobResult
+from batchml.runner.logs import describe_counts
 from batchml.runner.scheduler import run_job
 from batchml.runner.spec import RunSettings, ScoringSpec
 from batchml.services.environment import mismatches, pip_requirements
@@ -26,6 +27,8 @@ from batchml.store.workspace import Workspace, now_iso
 
 # State-file writes during a run are at most this often (status changes are written at once).
 SAVE_INTERVAL = 0.5
+# Progress lines in the driver log (what `job stream` shows) are at most this often.
+PROGRESS_INTERVAL = 2.0
 
 
 def _say(message: str) -> None:
@@ -53,6 +56,7 @@ class Runner:
         self.job = job_store.get(self.workspace, folder.name)
         self.cancel = threading.Event()
         self._saved_at = 0.0
+        self._reported_at = 0.0
 
     def update(self, force: bool = False, **changes: object) -> None:
         self.job = dataclasses.replace(self.job, **changes)  # type: ignore[arg-type]
@@ -67,6 +71,10 @@ class Runner:
             _say(
                 f"mini-batch {event.mini_batch} attempt {event.attempt} failed: {event.error}{retry}"
             )
+        now = time.monotonic()
+        if event.kind == "mini_batch_succeeded" and now - self._reported_at >= PROGRESS_INTERVAL:
+            self._reported_at = now
+            _say(describe_counts(event.counts))
         self.update(counts=_counts(event.counts), force=event.kind == "job_finished")
 
     def _environment_warnings(self) -> list[str]:
@@ -122,6 +130,7 @@ class Runner:
 
     def finish(self, result: JobResult) -> int:
         self.update(force=True, status="Finalizing", counts=_counts(result.counts))
+        _say(describe_counts(result.counts))
         _say(f"job {result.status}" + (f": {result.error}" if result.error else ""))
         self.update(force=True, status=result.status, error=result.error, end_time=now_iso())
         return 0 if result.status == "Completed" else 1

@@ -269,7 +269,7 @@ class Update:
     lines: list[tuple[str, str]]  # (log name, line)
 
 
-STREAMED_LOGS = ("azureml-logs/70_driver_log.txt", "logs/job_progress_overview.txt")
+STREAMED_LOGS = ("azureml-logs/70_driver_log.txt",)
 
 
 def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Update]:

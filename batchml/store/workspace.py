@@ -39,7 +39,8 @@ class Workspace:
 
     @property
     def name(self) -> str:
-        return self.root.name if self.root.name != ".batchml" else self.root.parent.name
+        name = self.root.name if self.root.name != ".batchml" else self.root.parent.name
+        return name.lstrip(".") or "workspace"
 
     def exists(self) -> bool:
         return (self.root / "workspace.json").is_file()
