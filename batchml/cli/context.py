@@ -63,8 +63,12 @@ def _compile_query(_ctx: click.Context, _param: click.Parameter, value: str | No
         return compile_query(value)
     except UsageError as exc:
         detail = (exc.hint or "").splitlines()
+        # jmespath's first line ends "..., for expression:" with the expression on the next
+        # lines; the message already quotes it.
+        first = detail[0] if detail else "invalid expression"
+        reason = first.removesuffix(", for expression:").rstrip(": ")
         raise click.BadParameter(
-            f"{value!r} is not a valid JMESPath expression: {detail[0]}"
+            f"{value!r} is not a valid JMESPath expression: {reason}"
         ) from None
 
 

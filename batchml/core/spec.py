@@ -70,9 +70,14 @@ def from_flags(data: dict[str, Any]) -> Spec:
 def parse_set_value(raw: str) -> Any:
     """`--set` values are typed as JSON when they parse (5, true, {"a": 1}), else strings."""
     try:
-        return json.loads(raw)
+        # NaN and Infinity are not JSON: state files and `-o json` must stay parseable.
+        return json.loads(raw, parse_constant=_not_json)
     except ValueError:
         return raw
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def apply_sets(
@@ -155,20 +160,23 @@ def _describe(error: ValidationError) -> list[tuple[Sequence[Any], str]]:
         return lines
     custom = _custom_message(error)
     if custom:
-        return [(path, f"{custom} (got {json.dumps(error.instance)})")]
+        return [(path, f"{custom} (got {_shown(error.instance)})")]
     if error.validator == "type":
-        return [
-            (path, f"must be {_types(error.validator_value)} (got {json.dumps(error.instance)})")
-        ]
+        return [(path, f"must be {_types(error.validator_value)} (got {_shown(error.instance)})")]
     if error.validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
-        return [(path, f"must be one of {options} (got {json.dumps(error.instance)})")]
+        return [(path, f"must be one of {options} (got {_shown(error.instance)})")]
     if error.validator == "const":
-        return [(path, f"must be {error.validator_value} (got {json.dumps(error.instance)})")]
+        return [(path, f"must be {error.validator_value} (got {_shown(error.instance)})")]
     if error.validator in ("minimum", "maximum"):
         word = "at least" if error.validator == "minimum" else "at most"
         return [(path, f"must be {word} {error.validator_value} (got {error.instance})")]
     return [(path, error.message)]
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: JSON, but non-ASCII letters left as they are."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _custom_message(error: ValidationError) -> str | None:

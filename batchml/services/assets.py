@@ -56,6 +56,10 @@ def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
         folder = _folder(workspace, kind, name, version)
         if kind == "model":
             stored = str(txn.snapshot(source, folder / "files"))
+        elif refs.parse_datastore(data["path"]) is not None:
+            # Already in a datastore: registered by reference, as Azure does (only local files
+            # are uploaded). Copying it into LocalUpload could copy a folder into itself.
+            stored = data["path"]
         else:
             upload = workspace.datastore_dir(DEFAULT_DATASTORE) / "LocalUpload" / uuid.uuid4().hex
             copied = txn.snapshot(source, upload)

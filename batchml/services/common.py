@@ -39,7 +39,9 @@ def local_path(
             raise NotFoundError(
                 f"datastore '{datastore.datastore}' not found in workspace {workspace.root}"
             )
-        path = folder / datastore.path
+        path = (folder / datastore.path).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise UsageError(f"{what} '{value}' leaves the datastore '{datastore.datastore}'")
     elif refs.is_remote_uri(value) or value.startswith("azureml://"):
         raise UsageError(
             f"{what} '{value}' is remote storage, which batchml cannot reach",

@@ -143,6 +143,9 @@ def _model(workspace: Workspace, model: Any, base_dir: Path) -> tuple[Any, str]:
 
 def _script(code_dir: Path, script: str, data: dict[str, Any], options: Options) -> Path:
     path = (code_dir / script).resolve()
+    if not path.is_relative_to(code_dir.resolve()):
+        # Only the code folder is snapshotted (uploaded, in Azure): the script must be in it.
+        raise UsageError(f"'{script}' is outside the code folder {code_dir}; move it there")
     if not path.is_file():
         raise NotFoundError(f"scoring script not found: {path}")
     if options.validate_script:

@@ -1,0 +1,50 @@
+"""`show` stays fast: the heavy modules are imported only by the commands that need them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import Project
+
+HEAVY = ("pandas", "pyarrow", "ray", "mlflow", "jsonschema", "yaml", "numpy", "filelock")
+
+
+def imported_after(argv: list[str]) -> tuple[str, str]:
+    code = (
+        "import sys\n"
+        "from batchml.cli.app import run\n"
+        f"code = run({argv!r})\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["batch-endpoint", "show", "-n", "mnist-batch", "-o", "none"],
+        ["batch-endpoint", "show", "-n", "mnist-batch", "--query", "name", "-o", "tsv"],
+        ["batch-endpoint", "list", "-o", "table"],
+        ["batch-deployment", "show", "-n", "mnist-torch", "-e", "mnist-batch", "-o", "none"],
+        ["compute", "list", "-o", "none"],
+        ["--help"],
+    ],
+)
+def test_read_commands_import_no_heavy_module(deployed: Project, ws: Path, argv: list[str]) -> None:
+    out, _ = imported_after(argv)
+    assert out.splitlines()[-1] == "0 []"
+
+
+def test_yaml_output_imports_yaml_only_then(deployed: Project, ws: Path) -> None:
+    out, _ = imported_after(["batch-endpoint", "show", "-n", "mnist-batch", "-o", "yaml"])
+    assert out.splitlines()[-1] == "0 ['yaml']"

@@ -1,0 +1,257 @@
+"""Spec loading, `--set` typing and overrides, and validation messages (batchml.core.spec)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchml.core import spec as specs
+from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+
+NAME_RULE = (
+    "must be 3-32 characters of letters, digits and '-', start with a letter and end with a "
+    "letter or digit"
+)
+
+
+def spec_of(text: str, tmp_path: Path, name: str = "spec.yml") -> specs.Spec:
+    path = tmp_path / name
+    path.write_text(text)
+    return specs.load_file(path)
+
+
+def problems(spec: specs.Spec, schema: str) -> list[str]:
+    with pytest.raises(InvalidSpecError) as info:
+        specs.validate(spec, schema)
+    assert info.value.exit_code == 4
+    assert info.value.message == "\n".join(info.value.problems)
+    return info.value.problems
+
+
+# --set typing
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("5", 5),
+        ("-1", -1),
+        ("1.5", 1.5),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+        ('{"a": 1, "b": [true]}', {"a": 1, "b": [True]}),
+        ("[1, 2]", [1, 2]),
+        ('"5"', "5"),
+        ("abc", "abc"),
+        ("True", "True"),
+        ("5x", "5x"),
+        ("", ""),
+        ("azureml:model:1", "azureml:model:1"),
+        ("{not json", "{not json"),
+        ("NaN", "NaN"),
+        ("Infinity", "Infinity"),
+        ("-Infinity", "-Infinity"),
+    ],
+)
+def test_set_values_are_typed_as_json_else_strings(raw: str, value: Any) -> None:
+    parsed = specs.parse_set_value(raw)
+    assert parsed == value
+    assert type(parsed) is type(value)
+    assert not (isinstance(parsed, float) and math.isnan(parsed))
+
+
+def test_apply_sets_nested_new_and_replaced_keys() -> None:
+    spec = specs.Spec({"a": {"b": 1}, "model": "azureml:m:1"}, "command line", Path("."))
+    specs.apply_sets(spec, ["a.c=2", "model.path=p", "new.deep.key=v", "url=x=y", "a.b=3"])
+    assert spec.data == {
+        "a": {"b": 3, "c": 2},
+        "model": {"path": "p"},
+        "new": {"deep": {"key": "v"}},
+        "url": "x=y",
+    }
+
+
+def test_apply_sets_with_aliases() -> None:
+    spec = specs.Spec({"settings": {"mini_batch_size": 1}}, "command line", Path("."))
+    aliases = {"mini_batch_size": "settings.mini_batch_size", "retry_settings": "settings.retry"}
+    specs.apply_sets(spec, ["mini_batch_size=5", "retry_settings.timeout=9", "other=1"], aliases)
+    assert spec.data == {
+        "settings": {"mini_batch_size": 5, "retry": {"timeout": 9}},
+        "other": 1,
+    }
+
+
+@pytest.mark.parametrize("assignment", ["novalue", "=5", ""])
+def test_apply_sets_needs_key_equals_value(assignment: str) -> None:
+    spec = specs.Spec({}, "command line", Path("."))
+    with pytest.raises(UsageError) as info:
+        specs.apply_sets(spec, [assignment])
+    assert info.value.message == (
+        f"--set takes key=value (e.g. description=demo); got '{assignment}'"
+    )
+    assert info.value.exit_code == 2
+
+
+# loading
+
+
+def test_load_file(tmp_path: Path) -> None:
+    spec = spec_of("name: ep-one\ntags:\n  a: 1\n", tmp_path)
+    assert spec.data == {"name": "ep-one", "tags": {"a": 1}}
+    assert (spec.source, spec.base_dir) == (str(tmp_path / "spec.yml"), tmp_path)
+    assert spec.text == "name: ep-one\ntags:\n  a: 1\n"
+
+
+def test_load_empty_file_is_an_empty_mapping(tmp_path: Path) -> None:
+    assert spec_of("", tmp_path).data == {}
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"^file not found: .*nope\.yml$"):
+        specs.load_file(tmp_path / "nope.yml")
+
+
+def test_load_folder(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        specs.load_file(tmp_path)
+    assert info.value.message == f"{tmp_path} is a folder; -f/--file takes a YAML file"
+
+
+def test_load_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(InvalidSpecError) as info:
+        spec_of("name: a\n  bad: indent\n", tmp_path)
+    assert info.value.problems == [
+        f"{tmp_path / 'spec.yml'}:2: not valid YAML: mapping values are not allowed here"
+    ]
+
+
+def test_load_scalar_document(tmp_path: Path) -> None:
+    with pytest.raises(InvalidSpecError) as info:
+        spec_of("just text\n", tmp_path)
+    assert info.value.problems == [
+        f"{tmp_path / 'spec.yml'}: the file must hold a YAML mapping (key: value lines)"
+    ]
+
+
+def test_from_flags_drops_unset_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = specs.from_flags({"name": "m", "version": None, "path": "p"})
+    assert (spec.data, spec.source, spec.base_dir, spec.text) == (
+        {"name": "m", "path": "p"},
+        "command line",
+        tmp_path,
+        None,
+    )
+
+
+# validation
+
+
+def test_valid_spec_returns_a_copy(tmp_path: Path) -> None:
+    spec = spec_of("name: ep-one\ntags: {a: 1}\n", tmp_path)
+    data = specs.validate(spec, "batchEndpoint.schema.json")
+    assert data == spec.data
+    data["tags"]["a"] = 2
+    assert spec.data["tags"]["a"] == 1
+
+
+def test_every_mistake_is_reported_in_line_order(tmp_path: Path) -> None:
+    spec = spec_of(
+        """\
+name: ab
+endpoint_name: mnist-batch
+type: model
+model: azureml:m:1
+compute: ""
+resources:
+  instance_count: 0
+settings:
+  max_concurrency_per_instance: "2"
+  retry_settings:
+    timeout: 0
+    retries: 3
+  environment_variables: [A]
+  logging_level: Info
+""",
+        tmp_path,
+    )
+    file = tmp_path / "spec.yml"
+    assert problems(spec, "modelBatchDeployment.schema.json") == [
+        f'{file}:1: name: {NAME_RULE} (got "ab")',
+        f"{file}:5: compute: '' should be non-empty",
+        f"{file}:7: resources.instance_count: must be at least 1 (got 0)",
+        f'{file}:9: settings.max_concurrency_per_instance: must be an integer (got "2")',
+        f"{file}:11: settings.retry_settings.timeout: must be at least 1 (got 0)",
+        f"{file}:12: settings.retry_settings.retries: unknown field; did you mean 'max_retries'?",
+        f'{file}:13: settings.environment_variables: must be a mapping (got ["A"])',
+    ]
+
+
+def test_missing_fields_have_no_line(tmp_path: Path) -> None:
+    spec = spec_of("description: x\n", tmp_path)
+    file = tmp_path / "spec.yml"
+    assert problems(spec, "batchEndpoint.schema.json") == [f"{file}: name: is required"]
+
+
+def test_command_line_specs_name_their_source() -> None:
+    spec = specs.Spec({"name": "x", "type": "uri_file", "extra": 1}, "command line", Path("."))
+    assert problems(spec, "data.schema.json") == [
+        "command line: extra: unknown field; allowed: $schema, description, name, path, "
+        "properties, tags, type, version",
+        "command line: path: is required",
+    ]
+
+
+def test_non_mapping_top_level_and_list_items(tmp_path: Path) -> None:
+    spec = specs.Spec({"name": "ep-one", "tags": {"a": [1]}}, "command line", Path("."))
+    assert problems(spec, "batchEndpoint.schema.json") == [
+        "command line: tags.a: must be a string or a number or true or false (got [1])"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["abc", "a-b", "A1-b2", "mnist-batch", "x" * 32, "a--b", "Abc"],
+)
+def test_valid_resource_names(name: str) -> None:
+    spec = specs.Spec({"name": name}, "command line", Path("."))
+    assert specs.validate(spec, "batchEndpoint.schema.json") == {"name": name}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ab", "x" * 33, "1abc", "-abc", "abc-", "a_b", "a.bc", "ab c", "", "é-abc"],
+)
+def test_invalid_resource_names(name: str) -> None:
+    spec = specs.Spec({"name": name}, "command line", Path("."))
+    assert problems(spec, "batchEndpoint.schema.json") == [
+        f'command line: name: {NAME_RULE} (got "{name}")'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        (["name"], 1),
+        (["settings"], 2),
+        (["settings", "retry_settings", "timeout"], 4),
+        (["settings", "missing"], 2),
+        (["list", 1], 7),
+        (["absent"], None),
+    ],
+)
+def test_location_of_a_field(tmp_path: Path, field: list[Any], line: int | None) -> None:
+    spec = spec_of(
+        "name: x\nsettings:\n  retry_settings:\n    timeout: 3\nlist:\n  - a\n  - b\n", tmp_path
+    )
+    file = tmp_path / "spec.yml"
+    assert specs.location(spec, field) == (f"{file}:{line}" if line else str(file))
+
+
+def test_location_without_text_is_the_source() -> None:
+    spec = specs.Spec({"name": "x"}, "command line", Path("."))
+    assert specs.location(spec, ["name"]) == "command line"
