@@ -25,12 +25,13 @@ def _folder(workspace: Workspace, kind: str, name: str, version: str | None = No
 
 
 def versions(workspace: Workspace, kind: str, name: str) -> list[str]:
-    """Existing versions of an asset, oldest first (numeric versions in numeric order)."""
+    """Existing versions of an asset, oldest first by creation time (the last is `latest`)."""
     folder = _folder(workspace, kind, name)
-    found = (
-        [p.parent.name for p in folder.glob(f"*/{STATE_FILES[kind]}")] if folder.is_dir() else []
-    )
-    return sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+    files = sorted(folder.glob(f"*/{STATE_FILES[kind]}")) if folder.is_dir() else []
+    created = {
+        f.parent.name: workspace.read_state(f, kind, name).get("created_at", "") for f in files
+    }
+    return sorted(created, key=lambda version: created[version])
 
 
 def _next_version(existing: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchml.core import spec as specs
-from batchml.core.errors import NotFoundError
+from batchml.core.errors import InvalidSpecError, NotFoundError
 from batchml.core.resources import Compute, from_state, to_state
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
@@ -28,6 +28,13 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     if isinstance(spec.data.get("type"), str):
         spec.data["type"] = spec.data["type"].lower()
     data = specs.validate(spec, "amlCompute.schema.json")
+    if data.get("min_instances", 0) > data.get("max_instances", 1):
+        raise InvalidSpecError(
+            [
+                f"{spec.source}: min_instances: must not exceed max_instances "
+                f"({data.get('min_instances', 0)} > {data.get('max_instances', 1)})"
+            ]
+        )
     compute = Compute(
         name=data["name"],
         created_at=now_iso(),

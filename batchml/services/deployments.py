@@ -107,6 +107,12 @@ def _check(
             "code_configuration.code",
             lambda: local_path(workspace, code["code"], spec.base_dir, "code folder"),
         )
+        if resolved["code"] is not None and not resolved["code"].is_dir():
+            report(
+                "code_configuration.code",
+                f"{resolved['code']} is a file; give the folder that holds the scoring script",
+            )
+            resolved["code"] = None
         if resolved["code"] is not None:
             resolved["script"] = attempt(
                 "code_configuration.scoring_script",

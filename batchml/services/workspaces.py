@@ -17,7 +17,7 @@ def describe(workspace: Workspace, reason: str) -> dict[str, Any]:
         "path": str(workspace.root),
         "resolved_from": reason,
         "exists": workspace.exists(),
-        "format_version": info.get("__meta__", {}).get("format_version", FORMAT_VERSION),
+        "format_version": FORMAT_VERSION if workspace.exists() else None,
         "created_at": info.get("created_at"),
         "datastores": sorted(p.name for p in datastores.iterdir()) if datastores.is_dir() else [],
         "batch_endpoints": len(endpoints.names(workspace)),

@@ -16,6 +16,7 @@ Layout (every JSON file carries `__meta__.format_version`):
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,8 +111,22 @@ class Workspace:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """Lock the workspace and record every write; on any error undo them all."""
+        """Lock the workspace and record every write; on any error undo them all.
+
+        A workspace that this command creates and whose first command fails is removed again.
+        """
+        created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._locked() as txn:
+                yield txn
+        except BaseException:
+            if created:
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Transaction]:
         with workspace_lock(self.root):
             self.check_format()
             self._initialise()

@@ -402,3 +402,11 @@ def test_data_versions_show_and_list(cli: Cli, ws: Path, inputs: Project) -> Non
         "ERROR: data 'digits' version 1 already exists (versions cannot change)\n"
         "Hint: omit the version to create version 11\n",
     )
+
+
+def test_latest_is_the_newest_created_version(cli: Cli, ws: Path, project: Project) -> None:
+    cli.ok("model", "create", "-n", "named", "-p", project.root / "model", "-v", "v1")
+    cli.ok("model", "create", "-n", "named", "-p", project.root / "model")
+    assert cli.ok("model", "show", "-n", "named", "-l", "latest", "--query", "version") == "1"
+    cli.ok("model", "create", "-n", "named", "-p", project.root / "model", "-v", "zeta")
+    assert cli.ok("model", "show", "-n", "named", "--query", "version") == "zeta"

@@ -196,3 +196,23 @@ def test_delete_unknown(cli: Cli, ws: Path) -> None:
         "",
         f"ERROR: compute 'nope' not found in workspace {ws}\n",
     )
+
+
+def test_min_instances_may_not_exceed_max_instances(cli: Cli, ws: Path) -> None:
+    result = cli(
+        "compute",
+        "create",
+        "-n",
+        "cpu-cluster",
+        "--type",
+        "amlcompute",
+        "--min-instances",
+        "3",
+        "--max-instances",
+        "2",
+    )
+    assert (result.code, result.out) == (4, "")
+    assert result.err == (
+        "ERROR: command line: min_instances: must not exceed max_instances (3 > 2)\n"
+    )
+    assert not ws.exists()

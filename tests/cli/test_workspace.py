@@ -106,7 +106,7 @@ def test_workspace_show_of_a_new_workspace(cli: Cli, ws: Path) -> None:
         "data": 0,
         "datastores": [],
         "exists": False,
-        "format_version": 1,
+        "format_version": None,
         "models": 0,
         "name": "ws",
         "path": str(ws),
@@ -185,3 +185,9 @@ def test_model_and_deployment_state_versions_are_checked(
     bump(ws / "endpoints" / "mnist-batch" / "deployments" / "mnist-torch" / "deployment.json", 2)
     assert cli("batch-deployment", "show", "-n", "mnist-torch", "-e", "mnist-batch").code == 7
     assert cli("batch-deployment", "list", "-e", "mnist-batch").code == 7
+
+
+def test_a_failed_first_command_leaves_no_workspace(cli: Cli, ws: Path, project: Project) -> None:
+    result = cli("batch-deployment", "create", "-f", project.root / "deployment.yml")
+    assert result.code == 3
+    assert not ws.exists()
