@@ -1,0 +1,21 @@
+"""A batch scoring job as a library: plan mini-batches, run them on workers, assemble outputs.
+
+result = run_job(files, ScoringSpec(code_dir, "score.py"), RunSettings(workers=2),
+                 output_dir=out, logs_dir=logs, on_event=print_progress)
+"""
+
+from batchml.runner.events import JobCounts, JobEvent, JobResult, JobStatus
+from batchml.runner.scheduler import NO_SUCCEEDED_ITEM, plan_mini_batches, run_job
+from batchml.runner.spec import RunSettings, ScoringSpec
+
+__all__ = [
+    "NO_SUCCEEDED_ITEM",
+    "JobCounts",
+    "JobEvent",
+    "JobResult",
+    "JobStatus",
+    "RunSettings",
+    "ScoringSpec",
+    "plan_mini_batches",
+    "run_job",
+]

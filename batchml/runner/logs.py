@@ -1,0 +1,151 @@
+"""A job's own log files, laid out like Azure's (the workers write the user/ folder).
+
+logs/job_progress_overview.txt           timestamped: mini-batches created, progress, result
+logs/job_result.txt                      the final result and where to look next
+logs/job_error.txt                       the error and its tracebacks (only when something failed)
+logs/sys/job_report/processed_mini-batches.csv   one row per mini-batch attempt
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import traceback
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from batchml.runner.events import JobCounts, JobResult
+
+REPORT_HEADER = (
+    "mini_batch",
+    "attempt",
+    "worker",
+    "process",
+    "elapsed_seconds",
+    "result",
+    "items_succeeded",
+    "items_failed",
+    "error",
+)
+# At most one progress line per this many seconds, so the overview stays short.
+PROGRESS_INTERVAL_SECONDS = 10.0
+REPORT_FLUSH_SECONDS = 1.0
+_HINT = (
+    "Hint: tracebacks are in job_error.txt and user/error/<node>/process<NNN>.txt; "
+    "print() and logging output is in user/stdout/<node>/ and user/stderr/<node>/; "
+    "every attempt is listed in sys/job_report/processed_mini-batches.csv."
+)
+
+
+def _stamp() -> str:
+    return datetime.now().isoformat(sep=" ", timespec="seconds")
+
+
+def describe_counts(counts: JobCounts) -> str:
+    """One line of counts, as the overview and job_result.txt show them."""
+    return (
+        f"{counts.mini_batches_done} of {counts.mini_batches_total} mini-batches processed "
+        f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed); "
+        f"files: {counts.files_succeeded} succeeded, {counts.files_failed} failed "
+        f"of {counts.files_total}; items succeeded: {counts.items_succeeded}"
+    )
+
+
+class JobLogs:
+    """Writes a job's log files as it runs. Close it in a `finally`."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self._dir = logs_dir
+        report_dir = logs_dir / "sys" / "job_report"
+        report_dir.mkdir(parents=True, exist_ok=True)
+        # Line-buffered: someone may be reading (or streaming) the overview while the job runs.
+        self._overview = open(  # noqa: SIM115
+            logs_dir / "job_progress_overview.txt", "a", encoding="utf-8", buffering=1
+        )
+        # The report gets a row per attempt, so it is flushed at most once a second instead.
+        self._report_file = open(  # noqa: SIM115
+            report_dir / "processed_mini-batches.csv", "w", encoding="utf-8", newline=""
+        )
+        self._report = csv.writer(self._report_file, lineterminator="\n")
+        self._report.writerow(REPORT_HEADER)
+        self._last_progress = self._last_flush = time.monotonic()
+
+    def note(self, message: str) -> None:
+        """Add a timestamped line to the progress overview."""
+        self._overview.write(f"{_stamp()} {message}\n")
+
+    def progress(self, counts: JobCounts) -> None:
+        """Note the counts, unless a progress line was written less than a moment ago."""
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_INTERVAL_SECONDS:
+            self._last_progress = now
+            self.note(describe_counts(counts))
+
+    def attempt(
+        self,
+        mini_batch: int,
+        attempt: int,
+        worker: int,
+        process: str,
+        elapsed: float,
+        *,
+        succeeded: bool,
+        items_succeeded: int,
+        items_failed: int,
+        error: str | None,
+    ) -> None:
+        """Add one mini-batch attempt to processed_mini-batches.csv."""
+        self._report.writerow(
+            (
+                mini_batch,
+                attempt,
+                worker,
+                process,
+                f"{elapsed:.3f}",
+                "succeeded" if succeeded else "failed",
+                items_succeeded,
+                items_failed,
+                error or "",
+            )
+        )
+        now = time.monotonic()
+        if now - self._last_flush >= REPORT_FLUSH_SECONDS:
+            self._last_flush = now
+            self._report_file.flush()
+
+    def finish(self, result: JobResult, failures: Sequence[str], failed_attempts: int) -> None:
+        """Write the final result, and job_error.txt if the job or any attempt failed."""
+        self._report_file.flush()
+        counts = describe_counts(result.counts)
+        self.note(counts)
+        self.note(f"Job {result.status}" + (f": {result.error}" if result.error else ""))
+        lines = [f"Status: {result.status}"]
+        if result.error:
+            lines.append(f"Error: {result.error}")
+        lines += [counts, f"Elapsed: {result.elapsed_seconds:.2f} s"]
+        if result.output_file is not None:
+            lines.append(f"Output: {result.output_file}")
+        if result.error or failed_attempts:
+            lines.append(_HINT)
+        (self._dir / "job_result.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if result.error or failed_attempts:
+            summary = result.error or f"{result.status}, with failed attempts"
+            text = [summary, f"Failed attempts: {failed_attempts}", ""]
+            text.append((result.error_detail or "\n".join(failures)).rstrip("\n"))
+            (self._dir / "job_error.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    def crashed(self, exc: BaseException) -> None:
+        """Record that the job was ended by an exception in batchml or in the caller."""
+        error = f"Job ended by an unexpected {type(exc).__name__}: {exc}"
+        self.note(error)
+        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        (self._dir / "job_error.txt").write_text(f"{error}\n\n{detail}", encoding="utf-8")
+
+    def close(self) -> None:
+        """Close the open log files."""
+        self._overview.close()
+        self._report_file.close()

@@ -1,0 +1,68 @@
+"""What run() returned: how many items it counts for, and its append_row lines.
+
+Duck-typed, so neither numpy nor pandas is imported here: a DataFrame is anything with
+itertuples() and columns, an array anything with ndim and tolist().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+BAD_RETURN_MESSAGE = (
+    "The run() method in the entry script should return a list or a pandas DataFrame. "
+    "The length of returned result is considered as succeeded number of items. "
+    "run() returned {kind}."
+)
+
+
+def _is_dataframe(value: object) -> bool:
+    return hasattr(value, "itertuples") and hasattr(value, "columns")
+
+
+def _is_array(value: object) -> bool:
+    return hasattr(value, "ndim") and hasattr(value, "tolist")
+
+
+def count_items(result: object) -> int | None:
+    """The number of succeeded items run() returned, or None if it returned the wrong type."""
+    if isinstance(result, (list, tuple)):
+        return len(result)
+    if _is_dataframe(result):
+        return len(result)  # type: ignore[arg-type]
+    if _is_array(result) and getattr(result, "ndim", 0) >= 1:
+        return len(result)  # type: ignore[arg-type]
+    return None
+
+
+def describe_bad_return(result: object) -> str:
+    """Azure's message for a run() that returned neither a list nor a DataFrame."""
+    kind = "None" if result is None else f"a {type(result).__name__}"
+    return BAD_RETURN_MESSAGE.format(kind=kind)
+
+
+def _format_item(item: Any) -> str:
+    # A row is its fields joined by spaces, as Azure's append_row writes them.
+    if isinstance(item, (list, tuple)):
+        return " ".join(str(field) for field in item)
+    if _is_array(item) and item.ndim >= 1:
+        return " ".join(str(field) for field in item.tolist())
+    return str(item)
+
+
+def iter_lines(result: Any) -> Iterator[str]:
+    """The append_row lines for a result count_items() accepted: one per element or row.
+
+    Fields are separated by spaces, with no header and no index; other objects are written
+    with str().
+    """
+    if _is_dataframe(result):
+        for row in result.itertuples(index=False, name=None):
+            yield _format_item(row)
+    elif _is_array(result):
+        # tolist() turns numpy scalars into Python ones, whose str() is the plain number.
+        for item in result.tolist():
+            yield _format_item(item)
+    else:
+        for item in result:
+            yield _format_item(item)

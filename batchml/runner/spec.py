@@ -1,0 +1,84 @@
+"""What a job runs (the scoring script) and how (mini-batch size, workers, retries, outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchml.core.errors import InvalidSpecError
+
+OUTPUT_ACTIONS = ("append_row", "summary_only")
+LOGGING_LEVELS = ("warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """The user's scoring code, as a deployment's code_configuration describes it.
+
+    code_dir is put first on sys.path (with the script's own folder) and is the workers' working
+    directory; scoring_script is relative to it, e.g. "batch_driver.py" or "code/score.py".
+    model_dir is exported as AZUREML_MODEL_DIR; environment_variables are exported in workers.
+    logging_level (warning|info|debug) is the level of the root logger in workers.
+    """
+
+    code_dir: Path
+    scoring_script: str
+    model_dir: Path | None = None
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+    logging_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.logging_level.lower() not in LOGGING_LEVELS:
+            raise InvalidSpecError(
+                [
+                    f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, "
+                    f"not {self.logging_level!r}"
+                ]
+            )
+
+    @property
+    def script_path(self) -> Path:
+        """The absolute path of the scoring script."""
+        return (self.code_dir / self.scoring_script).absolute()
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A deployment's run settings, after per-job overrides.
+
+    workers is instance_count * max_concurrency_per_instance. timeout is in seconds per run()
+    call. error_threshold counts failed files across the job; -1 ignores all failures (values
+    below -1 mean the same, as in Azure).
+    """
+
+    mini_batch_size: int = 10
+    workers: int = 1
+    max_retries: int = 3
+    timeout: float = 30.0
+    error_threshold: int = -1
+    output_action: str = "append_row"
+    output_file_name: str = "predictions.csv"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mini_batch_size < 1:
+            problems.append(f"mini_batch_size must be at least 1, not {self.mini_batch_size}")
+        if self.workers < 1:
+            problems.append(f"workers must be at least 1, not {self.workers}")
+        if self.max_retries < 0:
+            problems.append(f"max_retries must be 0 or more, not {self.max_retries}")
+        if not self.timeout > 0:
+            problems.append(f"timeout must be more than 0 seconds, not {self.timeout}")
+        if self.output_action not in OUTPUT_ACTIONS:
+            problems.append(
+                f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, "
+                f"not {self.output_action!r}"
+            )
+        name = self.output_file_name
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            problems.append(f"output_file_name must be a plain file name, not {name!r}")
+        if problems:
+            raise InvalidSpecError(problems)
+        if self.error_threshold < -1:
+            object.__setattr__(self, "error_threshold", -1)

@@ -1,0 +1,310 @@
+"""The worker side of a job: the init()/run() contract, run inside a worker of any backend.
+
+A backend creates one ScoringWorker per worker (process or actor), calls start() once, then
+score() once per mini-batch, and sends the outcomes back to the scheduler. User errors become
+failed outcomes with the traceback as text; a fault in batchml itself is marked internal.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from batchml.runner.rows import count_items, describe_bad_return, iter_lines
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import ModuleType, TracebackType
+
+    from batchml.runner.spec import ScoringSpec
+
+# Rows up to about this many characters go back in the outcome, larger ones in a part file.
+INLINE_ROWS_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs, picklable.
+
+    parts_dir is where a mini-batch's append_row lines go when they are too many to send back
+    with its outcome; None (summary_only) means run()'s results are only counted.
+    """
+
+    scoring: ScoringSpec
+    output_dir: Path
+    logs_dir: Path
+    parts_dir: Path | None
+
+
+@dataclass(frozen=True)
+class WorkerLogPaths:
+    """A worker's log files, named like Azure's: logs/user/<kind>/<node>/processNNN.*"""
+
+    stdout: Path
+    stderr: Path
+    error: Path
+
+    @classmethod
+    def for_worker(cls, logs_dir: Path, node: str, slot: int) -> WorkerLogPaths:
+        """The log files of worker `slot` on `node`; a replacement worker appends to them."""
+        user = logs_dir / "user"
+        name = f"process{slot:03d}"
+        return cls(
+            stdout=user / "stdout" / node / f"{name}.stdout.txt",
+            stderr=user / "stderr" / node / f"{name}.stderr.txt",
+            error=user / "error" / node / f"{name}.txt",
+        )
+
+
+@dataclass(frozen=True)
+class MiniBatchTask:
+    """One attempt at one mini-batch: its 0-based index, 1-based attempt and absolute paths."""
+
+    index: int
+    attempt: int
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MiniBatchOutcome:
+    """What an attempt gave. items counts succeeded items.
+
+    The append_row lines come back in rows, or, when they are many, in the part file `part`.
+    """
+
+    index: int
+    attempt: int
+    ok: bool
+    elapsed: float
+    items: int = 0
+    rows: bytes = b""
+    part: str | None = None
+    error: str | None = None
+    detail: str | None = None
+    internal: bool = False
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """Whether the script imported and init() returned; error is one line naming the cause."""
+
+    ok: bool
+    error: str | None = None
+    detail: str | None = None
+    internal: bool = False
+
+
+def redirect_std_streams(paths: WorkerLogPaths) -> None:
+    """Send this process's fd 1 and 2 (print, logging, C extensions, subprocesses) to its logs."""
+    for path, fd in ((paths.stdout, 1), (paths.stderr, 2)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log_fd, fd)
+        os.close(log_fd)
+    # Line-buffered, so what a worker printed is on disk even if it is killed later.
+    sys.stdout = _line_buffered(1)
+    sys.stderr = _line_buffered(2)
+
+
+def _line_buffered(fd: int) -> TextIO:
+    return open(fd, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _user_traceback(exc: BaseException) -> str:
+    # Drop the leading frames of this module and of importlib, so the text starts in user code.
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename == __file__
+        or tb.tb_frame.f_code.co_filename.startswith("<frozen ")
+    ):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _write_part(parts_dir: Path, task: MiniBatchTask, head: str, lines: Iterator[str]) -> str:
+    # Written under a temporary name and renamed, so a part file is complete or absent;
+    # the attempt is in the name, so a killed earlier attempt can never be mistaken for it.
+    final = parts_dir / f"{task.index:08d}-{task.attempt}.part"
+    temporary = final.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8", errors="backslashreplace") as part:
+        part.write(head)
+        for line in lines:
+            part.write(line)
+            part.write("\n")
+    os.replace(temporary, final)
+    return str(final)
+
+
+def _import_script(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered like `import score` would, so pickle and the script's own imports find it.
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class ScoringWorker:
+    """Runs the user's init() once and run() per mini-batch, inside one worker."""
+
+    def __init__(self, config: WorkerConfig, slot: int, error_log: Path) -> None:
+        self._config = config
+        self._slot = slot
+        self._error_log = error_log
+        self._run: Callable[[list[str]], Any] | None = None
+
+    def start(self) -> StartOutcome:
+        """Set up the process, import the scoring script and call its init()."""
+        try:
+            return self._start()
+        except Exception as exc:  # a batchml fault: report it, with its traceback, as internal
+            return StartOutcome(
+                ok=False,
+                error=f"internal error starting worker {self._slot}: {_one_line(exc)}",
+                detail=traceback.format_exc(),
+                internal=True,
+            )
+
+    def score(self, task: MiniBatchTask) -> MiniBatchOutcome:
+        """Call run() on one mini-batch and, for append_row, format the lines it returned."""
+        started = time.monotonic()
+        try:
+            return self._score(task, started)
+        except Exception as exc:  # a batchml fault: report it, with its traceback, as internal
+            return MiniBatchOutcome(
+                task.index,
+                task.attempt,
+                ok=False,
+                elapsed=time.monotonic() - started,
+                error=f"internal error in worker {self._slot}: {_one_line(exc)}",
+                detail=traceback.format_exc(),
+                internal=True,
+            )
+
+    def _start(self) -> StartOutcome:
+        scoring = self._config.scoring
+        script = scoring.script_path
+        code_dir = scoring.code_dir.absolute()
+        if not script.is_file():
+            return self._start_failed(f"scoring script not found: {script}", None)
+        if not code_dir.is_dir():
+            return self._start_failed(f"code folder not found: {code_dir}", None)
+        self._prepare_process(code_dir, script)
+        try:
+            module = _import_script(script)
+        except (Exception, SystemExit) as exc:
+            error = f"could not import scoring script {scoring.scoring_script}: {_one_line(exc)}"
+            return self._start_failed(error, _user_traceback(exc))
+        missing = [name for name in ("init", "run") if not callable(getattr(module, name, None))]
+        if missing:
+            functions = " and ".join(f"{name}()" for name in missing)
+            return self._start_failed(
+                f"scoring script {scoring.scoring_script} does not define {functions}", None
+            )
+        try:
+            module.init()
+        except (Exception, SystemExit) as exc:
+            error = f"init() failed in worker {self._slot}: {_one_line(exc)}"
+            return self._start_failed(error, _user_traceback(exc))
+        self._run = module.run
+        return StartOutcome(ok=True)
+
+    def _prepare_process(self, code_dir: Path, script: Path) -> None:
+        scoring = self._config.scoring
+        # str(): values from YAML may be numbers or booleans, as Azure accepts them.
+        variables = scoring.environment_variables.items()
+        os.environ.update({str(name): str(value) for name, value in variables})
+        if scoring.model_dir is not None:
+            os.environ["AZUREML_MODEL_DIR"] = str(scoring.model_dir.absolute())
+        os.environ["AZUREML_BI_OUTPUT_PATH"] = str(self._config.output_dir.absolute())
+        for folder in dict.fromkeys([str(script.parent), str(code_dir)]):
+            sys.path.insert(0, folder)
+        os.chdir(code_dir)
+        # As if run as `python score.py`, whatever the start method left in argv.
+        sys.argv = [str(script)]
+        # Azure sends print() and logging to the same per-process stdout log.
+        logging.basicConfig(
+            level=scoring.logging_level.upper(),
+            stream=sys.stdout,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            force=True,
+        )
+
+    def _start_failed(self, error: str, detail: str | None) -> StartOutcome:
+        self._log_error(error, detail)
+        return StartOutcome(ok=False, error=error, detail=detail)
+
+    def _score(self, task: MiniBatchTask, started: float) -> MiniBatchOutcome:
+        if self._run is None:
+            raise RuntimeError("score() called before a successful start()")
+        try:
+            result = self._run(list(task.files))
+        except (Exception, SystemExit) as exc:
+            return self._failed(task, started, f"run() failed: {_one_line(exc)}", exc)
+        items = count_items(result)
+        if items is None:
+            return self._failed(task, started, describe_bad_return(result), None)
+        rows, part = b"", None
+        if self._config.parts_dir is not None:
+            try:
+                rows, part = self._format_rows(self._config.parts_dir, task, result)
+            except OSError:
+                raise
+            except Exception as exc:  # str() of a returned object raised: the user's error
+                error = f"could not write the rows run() returned: {_one_line(exc)}"
+                return self._failed(task, started, error, exc)
+        elapsed = time.monotonic() - started
+        return MiniBatchOutcome(
+            task.index, task.attempt, True, elapsed, items=items, rows=rows, part=part
+        )
+
+    def _failed(
+        self, task: MiniBatchTask, started: float, error: str, exc: BaseException | None
+    ) -> MiniBatchOutcome:
+        detail = _user_traceback(exc) if exc is not None else None
+        self._log_error(f"mini-batch {task.index} attempt {task.attempt}: {error}", detail)
+        elapsed = time.monotonic() - started
+        return MiniBatchOutcome(
+            task.index, task.attempt, False, elapsed, error=error, detail=detail
+        )
+
+    @staticmethod
+    def _format_rows(
+        parts_dir: Path, task: MiniBatchTask, result: object
+    ) -> tuple[bytes, str | None]:
+        # Small outputs travel back with the outcome: a file per mini-batch would cost more
+        # than the mini-batch. Past the limit, the lines go to a part file as they are made.
+        buffer = io.StringIO()
+        size = 0
+        lines = iter_lines(result)
+        for line in lines:
+            buffer.write(line)
+            buffer.write("\n")
+            size += len(line) + 1
+            if size > INLINE_ROWS_LIMIT:
+                return b"", _write_part(parts_dir, task, buffer.getvalue(), lines)
+        return buffer.getvalue().encode("utf-8", "backslashreplace"), None
+
+    def _log_error(self, error: str, detail: str | None) -> None:
+        self._error_log.parent.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().isoformat(sep=" ", timespec="seconds")
+        with open(self._error_log, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} {error}\n")
+            if detail:
+                log.write(detail.rstrip("\n") + "\n")

@@ -1,0 +1,64 @@
+"""A scoring script whose behaviour each input file chooses by its content.
+
+ok | sleep <s> : one row "<file name> <content>"       skip : no row for this file
+big            : one row of 300,000 characters, too big to send back in memory
+raise          : run() raises                          none : run() returns None
+hang           : run() sleeps far past any timeout     hang-once : hangs on the first try only
+stubborn       : ignores SIGTERM, then hangs
+exit           : the worker calls os._exit(1)          exit-once : exits on the first try only
+kill           : the worker SIGKILLs itself
+INIT_LOG (env) : init() appends the worker's pid to this file
+INIT_FAIL (env): init() raises ValueError naming this model path
+"""
+
+import logging
+import os
+import signal
+import sys
+import time
+
+logger = logging.getLogger("behave")
+
+
+def init():
+    log = os.environ.get("INIT_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+    model = os.environ.get("INIT_FAIL")
+    if model:
+        raise ValueError(f"model file not found: {model}")
+
+
+def run(mini_batch):
+    rows = []
+    for path in mini_batch:
+        name = os.path.basename(path)
+        with open(path) as f:
+            command = f.read().strip()
+        marker = path + ".tried"
+        first_try = not os.path.exists(marker)
+        open(marker, "a").close()
+        print(f"scoring {name}")
+        logger.info("info about %s", name)
+        logger.debug("debug about %s", name)
+        print(f"stderr note {name}", file=sys.stderr)
+        if command == "raise":
+            raise ValueError(f"cannot score {name}")
+        if command == "none":
+            return None
+        if command == "stubborn":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if command in ("hang", "stubborn") or (command == "hang-once" and first_try):
+            time.sleep(60)
+        if command == "exit" or (command == "exit-once" and first_try):
+            os._exit(1)
+        if command == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if command.startswith("sleep "):
+            time.sleep(float(command.split()[1]))
+        if command == "big":
+            rows.append(f"{name} {'x' * 300_000}")
+        elif command != "skip":
+            rows.append(f"{name} {command}")
+    return rows
