@@ -63,9 +63,7 @@ def build(kind: str) -> typer.Typer:
         }
         if file is None and not (name and path):
             raise UsageError(f"give -f {kind}.yml, or --name and --path")
-        spec = specs.load_file(file) if file else specs.from_flags({})
-        spec.data.update({k: v for k, v in flags.items() if v is not None})
-        specs.apply_sets(spec, sets)
+        spec = specs.from_file_and_flags(file, flags, sets)
         return assets.create(app_of(ctx).workspace, kind, spec)
 
     @app.command("show", cls=AzCommand)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of, confirm_or_fail
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import computes
@@ -53,9 +53,7 @@ def create(
     }
     if file is None and not (name and type_):
         raise UsageError("give -f compute.yml, or --name and --type amlcompute")
-    spec = specs.load_file(file) if file else specs.from_flags({})
-    spec.data.update({k: v for k, v in flags.items() if v is not None})
-    specs.apply_sets(spec, sets)
+    spec = specs.from_file_and_flags(file, flags, sets)
     return computes.create(app_of(ctx).workspace, spec)
 
 
@@ -75,7 +73,7 @@ def list_(ctx: typer.Context) -> list[dict[str, Any]]:
 def delete(
     ctx: typer.Context,
     name: str = NAME,
-    yes: bool = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation."),
+    yes: bool = YES,
 ) -> None:
     """Delete a compute target."""
     confirm_or_fail(yes, f"delete compute '{name}'")

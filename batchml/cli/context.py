@@ -171,6 +171,9 @@ class AzCommand(TyperCommand):
         return result
 
 
+YES = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation.")
+
+
 def confirm_or_fail(yes: bool, what: str) -> None:
     """Destructive commands need --yes; on a terminal they ask instead (as az)."""
     if yes:

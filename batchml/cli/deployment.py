@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of, confirm_or_fail
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.core import spec as specs
 from batchml.services import deployments, jobs
 
@@ -94,7 +94,7 @@ def delete(
     ctx: typer.Context,
     name: str = NAME,
     endpoint: str = ENDPOINT,
-    yes: bool = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation."),
+    yes: bool = YES,
 ) -> None:
     """Delete a deployment."""
     confirm_or_fail(yes, f"delete batch deployment '{name}' of '{endpoint}'")

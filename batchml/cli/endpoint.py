@@ -8,7 +8,7 @@ from typing import Any
 import click
 import typer
 
-from batchml.cli.context import AzCommand, app_of, confirm_or_fail
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.cli.job import follow
 from batchml.core import invocation
 from batchml.core import spec as specs
@@ -47,8 +47,7 @@ def update(
     ctx: typer.Context, name: str = NAME, file: Path | None = FILE, sets: list[str] = SETS
 ) -> dict[str, Any]:
     """Update description, tags or the default deployment (--set defaults.deployment_name=DEP)."""
-    spec = specs.load_file(file) if file else specs.from_flags({})
-    return endpoints.update(app_of(ctx).workspace, name, spec, sets)
+    return endpoints.update(app_of(ctx).workspace, name, specs.from_file_and_flags(file, {}), sets)
 
 
 @app.command("show", cls=AzCommand)
@@ -67,7 +66,7 @@ def list_(ctx: typer.Context) -> list[dict[str, Any]]:
 def delete(
     ctx: typer.Context,
     name: str = NAME,
-    yes: bool = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation."),
+    yes: bool = YES,
 ) -> None:
     """Delete a batch endpoint and its deployments. Its jobs are kept."""
     confirm_or_fail(yes, f"delete batch endpoint '{name}' and its deployments")

@@ -67,6 +67,16 @@ def from_flags(data: dict[str, Any]) -> Spec:
     )
 
 
+def from_file_and_flags(
+    file: str | Path | None, flags: dict[str, Any], sets: Iterable[str] = ()
+) -> Spec:
+    """A spec from an optional YAML file, with flags (those not None) and `--set` on top."""
+    spec = load_file(file) if file else from_flags({})
+    spec.data.update({k: v for k, v in flags.items() if v is not None})
+    apply_sets(spec, sets)
+    return spec
+
+
 def parse_set_value(raw: str) -> Any:
     """`--set` values are typed as JSON when they parse (5, true, {"a": 1}), else strings."""
     try:
