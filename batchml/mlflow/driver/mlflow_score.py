@@ -1,0 +1,85 @@
+"""The scoring script of a deployment of an MLflow model without code_configuration.
+
+Azure generates one for such deployments; this is batchml's. init() loads the model once per
+worker with MLflow's pyfunc loader; run() calls predict() once per file (batchml.mlflow.inputs
+says how each file type is read) and returns the append_row lines of batchml.mlflow.predictions.
+A file that cannot be read or scored fails alone: it is logged, and counted as one failed file
+against the error threshold, while the rest of the mini-batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from batchml.mlflow.inputs import kind_of, read_image, read_table
+from batchml.mlflow.mlmodel import MLMODEL_FILE
+from batchml.mlflow.predictions import image_line, table_lines
+from batchml.runner.rows import FileResults
+
+logger = logging.getLogger("batchml.mlflow")
+model: Any = None
+schema: Any = None
+
+
+def model_folder(model_dir: str) -> Path:
+    """The MLflow model under AZUREML_MODEL_DIR: the folder itself, or its sub-folder holding
+    an MLmodel file (a registered model's own folder)."""
+    root = Path(model_dir)
+    if (root / MLMODEL_FILE).is_file():
+        return root
+    found = sorted(path.parent for path in root.glob(f"*/{MLMODEL_FILE}"))
+    if not found:
+        raise FileNotFoundError(f"no MLflow model (an MLmodel file) under {root}")
+    return found[0]
+
+
+def init() -> None:
+    """Load the model once per worker."""
+    global model, schema
+    import mlflow.pyfunc
+
+    model_dir = os.environ.get("AZUREML_MODEL_DIR")
+    if not model_dir:
+        raise RuntimeError("AZUREML_MODEL_DIR is not set: the deployment has no model folder")
+    folder = model_folder(model_dir)
+    model = mlflow.pyfunc.load_model(str(folder))
+    signature = model.metadata.signature
+    schema = signature.inputs if signature is not None else None
+    if schema is None:
+        logger.warning("the model has no signature: input types are not enforced")
+    logger.info("loaded the MLflow model in %s", folder)
+
+
+def run(mini_batch: list[str]) -> FileResults:
+    """Score each file of the mini-batch; the lines of the files that worked, and why the
+    others failed."""
+    lines: list[str] = []
+    failed: dict[str, str] = {}
+    for path in mini_batch:
+        try:
+            lines.extend(_score(path))
+        # Anything predict() raises is this file's failure only, as in Azure's scorer.
+        except Exception as exc:
+            failed[path] = _describe(exc)
+            logger.error("Error processing input file: '%s'. %s", path, failed[path])
+    return FileResults(lines, failed)
+
+
+def _score(path: str) -> list[str]:
+    if kind_of(path) == "tabular":
+        frame = read_table(path, schema)
+        return table_lines(model.predict(frame), len(frame), path)
+    return [image_line(model.predict(read_image(path, schema)), path)]
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    # MLflow's schema errors quote the whole input before the part that says what is wrong.
+    if "Failed to enforce schema" in text and "Error: " in text:
+        text = text.rsplit("Error: ", 1)[1]
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if isinstance(exc, ValueError) and first else f"{type(exc).__name__}: {first}"

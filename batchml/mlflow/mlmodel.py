@@ -1,0 +1,65 @@
+"""An MLflow model folder's MLmodel file, read without MLflow (model create needs no MLflow)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MLMODEL_FILE = "MLmodel"
+PYFUNC_FLAVOR = "python_function"
+
+
+class MLmodelError(ValueError):
+    """The folder is not an MLflow model batchml can deploy; the message says why."""
+
+
+@dataclass(frozen=True)
+class MLmodel:
+    """What batchml records of an MLflow model: its flavors, as Azure shows them, and its
+    signature (`inputs`, `outputs` and `params`, each a list of specs or None), or None."""
+
+    flavors: dict[str, Any]
+    signature: dict[str, Any] | None
+
+
+def read(folder: Path) -> MLmodel:
+    """Read `folder`/MLmodel; it must declare the python_function flavor (the only one Azure's
+    no-code deployments load)."""
+    import yaml
+
+    path = folder / MLMODEL_FILE
+    if not path.is_file():
+        kind = "is a file" if folder.is_file() else "has no MLmodel file"
+        raise MLmodelError(f"{folder} {kind}; point path at the MLflow model folder")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise MLmodelError(f"cannot read {path}: {exc}") from None
+    flavors = document.get("flavors") if isinstance(document, dict) else None
+    if not isinstance(flavors, dict) or PYFUNC_FLAVOR not in flavors:
+        found = ", ".join(map(str, flavors)) if isinstance(flavors, dict) and flavors else "none"
+        raise MLmodelError(
+            f"{path} has no {PYFUNC_FLAVOR} flavor (flavors: {found}); batch deployments load "
+            "MLflow models with the pyfunc loader, so save the model with a flavor that adds "
+            "it (e.g. mlflow.sklearn.save_model) or deploy it with a scoring script as a "
+            "custom_model"
+        )
+    return MLmodel(flavors=flavors, signature=_signature(document.get("signature"), path))
+
+
+def _signature(raw: Any, path: Path) -> dict[str, Any] | None:
+    # MLmodel keeps each part of the signature as a JSON string.
+    if not isinstance(raw, dict):
+        return None
+    parsed: dict[str, Any] = {}
+    for part in ("inputs", "outputs", "params"):
+        value = raw.get(part)
+        try:
+            parsed[part] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError as exc:
+            raise MLmodelError(f"{path}: signature {part} is not valid JSON: {exc}") from None
+    return parsed
