@@ -1,0 +1,130 @@
+"""A real Ray head for the tests of the Ray backend: started on 127.0.0.1, stopped for sure.
+
+Not a test module: tests/integration/conftest.py's `ray_head` fixture uses it, once a session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from processes import session_members
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# For the head and every driver of the session: 127.0.0.1 is this node's address (as Ray has
+# it on macOS), and token authentication with a token of the session's own, whatever
+# ~/.ray/auth_token holds.
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+}
+# Runs `ray start ... --block` as the leader of a new session, and not as a child of the test
+# process (whose tests check that they leave no child behind); prints its pid.
+_DETACH = """\
+import os, sys
+pid = os.fork()
+if pid:
+    print(pid, flush=True)
+    os._exit(0)
+os.setsid()
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.dup2(log, 1)
+os.dup2(log, 2)
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+START_SECONDS = 60
+STOP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class RayHead:
+    address: str  # HOST:PORT of the GCS
+    client: str  # ray://HOST:PORT of the Ray Client server
+    pid: int  # of `ray start --block`, the leader of the head's session
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def actors() -> list[int]:
+    """The processes of this machine that run a batchml ScoringActor."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if cmdline.read_bytes().startswith(b"ray::ScoringActor"):
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+@contextlib.contextmanager
+def running_head(folder: Path) -> Iterator[RayHead]:
+    """A Ray head with 2 CPUs, every port on 127.0.0.1, its files in `folder`; RAY_ENV must be
+    set. On the way out, its session is stopped (SIGTERM, then SIGKILL) and must be empty."""
+    gcs, client, agent = free_port(), free_port(), free_port()
+    command = [
+        str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+        "--node-ip-address=127.0.0.1", f"--port={gcs}", f"--ray-client-server-port={client}",
+        f"--dashboard-agent-listen-port={agent}", "--num-cpus=2", "--include-dashboard=false",
+        "--disable-usage-stats", f"--temp-dir={folder}",
+    ]  # fmt: skip
+    log = folder / "head.log"
+    launched = subprocess.run(
+        [sys.executable, "-c", _DETACH, str(log), *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    pid = int(launched.stdout)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not (listening(gcs) and listening(client)):
+            if not session_members(pid) or time.monotonic() > deadline:
+                raise RuntimeError(f"ray start failed:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield RayHead(f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}", pid)
+    finally:
+        _stop(pid)
+        # The folders of actors killed by the last jobs (the next actor would remove them).
+        from batchml.backends.ray_actor import sweep
+
+        sweep(Path(tempfile.gettempdir()))
+
+
+def _stop(pid: int) -> None:
+    # `ray start --block` stops what it started on SIGTERM; SIGKILL is for what did not stop.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    while session_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if session_members(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        time.sleep(1)
+    left = session_members(pid)
+    assert not left, f"Ray processes outlived the head: {left}"
