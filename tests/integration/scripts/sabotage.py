@@ -1,5 +1,6 @@
-"""Deletes batchml's part files folder and returns rows too big to send back in memory,
-so writing them to a part file fails: a failure on batchml's side, not the script's."""
+"""Deletes batchml's part files folder (in the job's journal, beside the output folder in these
+tests) and returns rows too big to send back in memory, so writing them to a part file fails:
+a failure on batchml's side, not the script's."""
 
 import os
 import shutil
@@ -11,6 +12,6 @@ def init():
 
 
 def run(mini_batch):
-    for parts in Path(os.environ["AZUREML_BI_OUTPUT_PATH"]).glob(".batchml-parts-*"):
+    for parts in Path(os.environ["AZUREML_BI_OUTPUT_PATH"]).parent.glob("journal/parts"):
         shutil.rmtree(parts)
     return ["x" * 300_000 for _ in mini_batch]

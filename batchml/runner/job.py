@@ -1,0 +1,105 @@
+"""A job from start to end: plan the mini-batches, open the journal and the logs, start the
+backend, run the scheduler. `run_job` is the engine's entry point (see batchml.runner)."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from batchml.core.errors import UsageError
+from batchml.runner.assembly import check_output
+from batchml.runner.journal import Journal, plan_digest
+from batchml.runner.logs import JobLogs
+from batchml.runner.scheduler import Scheduler
+from batchml.runner.tally import Tally
+from batchml.runner.worker import WorkerConfig
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from batchml.backends.base import BackendFactory
+    from batchml.runner.events import JobEvent, JobResult
+    from batchml.runner.spec import RunSettings, ScoringSpec
+
+
+def plan_mini_batches(files: Sequence[Path | str], size: int) -> list[tuple[str, ...]]:
+    """Split files, in the given order, into mini-batches of `size` absolute paths."""
+    paths = [os.path.abspath(path) for path in files]
+    return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
+
+
+def run_job(
+    files: Sequence[Path | str],
+    scoring: ScoringSpec,
+    settings: RunSettings,
+    *,
+    output_dir: Path,
+    logs_dir: Path,
+    on_event: Callable[[JobEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    backend: BackendFactory | None = None,
+    journal_dir: Path | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+) -> JobResult:
+    """Score `files` with the scoring script, as an Azure ML batch deployment would.
+
+    Blocks until the job ends and returns how it ended; a failing script gives a Failed result,
+    not an exception. Setting `cancel` stops the workers and gives a Canceled result. `backend`
+    builds the workers (default: local processes). Raises UsageError when there are no files
+    and ConflictError when the append_row output file already exists, before anything runs.
+
+    Every final outcome goes to the journal in `journal_dir` (default: `journal` beside
+    `logs_dir`), which a new run replaces. With `resume`, the run continues the journal there
+    instead: mini-batches it has an outcome for are kept, not run again (those that failed are
+    run again with `retry_failed`), and the output comes out as one uninterrupted run's would;
+    it raises JournalError if the journal there belongs to other mini-batches.
+    """
+    started = time.monotonic()
+    batches = plan_mini_batches(files, settings.mini_batch_size)
+    if not batches:
+        raise UsageError("the job has no input files")
+    output_dir = output_dir.absolute()
+    logs_dir = logs_dir.absolute()
+    journal_dir = (journal_dir or logs_dir.parent / "journal").absolute()
+    output_file = None
+    if settings.output_action == "append_row":
+        output_file = output_dir / settings.output_file_name
+        if not resume:
+            check_output(output_file)
+    # Absolute before they reach workers, which change directory (and may run elsewhere).
+    model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
+    scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if backend is None:
+        # Imported here, not at the top: batchml.backends.local imports batchml.runner.
+        from batchml.backends.local import LocalBackend
+
+        backend = LocalBackend
+    # Undone in reverse order: workers stopped, logs closed, journal closed.
+    with ExitStack() as cleanup:
+        plan = plan_digest(batches, settings.output_action)
+        journal = Journal.reopen(journal_dir, plan) if resume else Journal.create(journal_dir, plan)
+        cleanup.callback(journal.close)
+        if output_file is not None:
+            check_output(output_file, journal.published)
+        if retry_failed:
+            journal.forget_failed()
+        logs = JobLogs(logs_dir, resume=resume)
+        cleanup.callback(logs.close)
+        parts_dir = journal.parts_dir if output_file is not None else None
+        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir))
+        cleanup.callback(workers.shutdown)
+        tally = Tally(batches, logs, journal)
+        try:
+            return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
+                started, output_file
+            )
+        except BaseException as exc:
+            logs.crashed(exc)
+            raise

@@ -1,0 +1,120 @@
+"""The score of a job's mini-batches: counts, the failures kept for the error, a report row per
+attempt and a journal record per final outcome. The scheduler decides what runs; this keeps score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from batchml.runner.events import JobCounts
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from batchml.runner.journal import Journal
+    from batchml.runner.logs import JobLogs
+    from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask
+
+# Failed attempts kept, with their tracebacks, for error_detail and job_error.txt.
+_KEPT_FAILURES = 5
+
+
+class Tally:
+    """Counts start from what the journal recovered (mini-batches done in earlier runs)."""
+
+    def __init__(self, batches: Sequence[tuple[str, ...]], logs: JobLogs, journal: Journal) -> None:
+        self._batches = batches
+        self._logs = logs
+        self.journal = journal
+        self.failures: list[str] = []
+        self.first_failure: str | None = None
+        self.failed_attempts = 0
+        self.counts = JobCounts(
+            len(batches),
+            sum(len(batch) for batch in batches),
+            mini_batches_resumed=len(journal.outcomes),
+        )
+        for outcome in journal.outcomes.values():
+            files = len(batches[outcome.index])
+            if outcome.succeeded:
+                self._count_success(files, outcome.files_failed, outcome.items)
+            else:
+                self._count_failure(files)
+
+    def is_done(self, index: int) -> bool:
+        """Whether mini-batch `index` already has a final outcome."""
+        return index in self.journal.outcomes
+
+    def succeeded(
+        self, task: MiniBatchTask, slot: int, label: str, outcome: MiniBatchOutcome
+    ) -> None:
+        """Report, journal and count a successful attempt. Raises JournalError (not counted)."""
+        files, items = len(task.files), outcome.items
+        where = f"mini-batch {task.index}, attempt {task.attempt}"
+        if outcome.failed_files is None:
+            # Azure: inputs minus returned items count as failures; extra items are allowed.
+            shortfall = max(0, files - items)
+            error = f"run() returned {items} items for {files} files" if shortfall else None
+        else:
+            # run() said which files failed (FileResults): a file may give many rows.
+            shortfall = len(outcome.failed_files)
+            error = "; ".join(outcome.failed_files) or None
+            if error is not None and len(self.failures) < _KEPT_FAILURES:
+                self.failures.append(f"{where} (worker {slot}): {error}\n")
+        if error is not None and self.first_failure is None:
+            self.first_failure = f"{where}: {error}"
+        self._logs.attempt(
+            task.index, task.attempt, slot, label, outcome.elapsed,
+            succeeded=True, items_succeeded=items, items_failed=shortfall, error=error,
+        )  # fmt: skip
+        journal, rows, part = self.journal, outcome.rows, outcome.part
+        journal.succeeded(task.index, task.attempt, shortfall, items, rows, part)
+        self._count_success(files, shortfall, items)
+        self._logs.progress(self.counts)
+
+    def failed(
+        self,
+        task: MiniBatchTask,
+        slot: int,
+        label: str,
+        elapsed: float,
+        error: str,
+        detail: str | None,
+        *,
+        final: bool,
+    ) -> None:
+        """Report a failed attempt; journal and count it if no retry follows (`final`)."""
+        files = len(task.files)
+        self.failed_attempts += 1
+        where = f"mini-batch {task.index}, attempt {task.attempt}"
+        if self.first_failure is None:
+            self.first_failure = f"{where}: {error}"
+        if len(self.failures) < _KEPT_FAILURES:
+            self.failures.append(f"{where} (worker {slot}): {error}\n{detail or ''}")
+        self._logs.attempt(
+            task.index, task.attempt, slot, label, elapsed,
+            succeeded=False, items_succeeded=0, items_failed=files, error=error,
+        )  # fmt: skip
+        if final:
+            self.journal.failed(task.index, task.attempt)
+            self._count_failure(files)
+            self._logs.progress(self.counts)
+
+    def _count_success(self, files: int, shortfall: int, items: int) -> None:
+        counts = self.counts
+        self.counts = replace(
+            counts,
+            mini_batches_succeeded=counts.mini_batches_succeeded + 1,
+            files_succeeded=counts.files_succeeded + files - shortfall,
+            files_failed=counts.files_failed + shortfall,
+            items_succeeded=counts.items_succeeded + items,
+        )
+
+    def _count_failure(self, files: int) -> None:
+        counts = self.counts
+        self.counts = replace(
+            counts,
+            mini_batches_failed=counts.mini_batches_failed + 1,
+            files_failed=counts.files_failed + files,
+        )
