@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What `make demo` runs: the digits sample end to end, in a fresh workspace inside the sample.
+# What `make demo` runs: the digits and wine samples end to end, each in a fresh workspace inside
+# the sample.
 set -euo pipefail
 
 header() { printf '\n=== %s ===\n' "$*" >&2; }
@@ -19,4 +20,17 @@ python prepare.py
 header "Deploying and invoking: bash deploy-and-run.sh"
 bash deploy-and-run.sh
 
-header "Demo done: predictions in $PWD/predictions-out, workspace in $PWD/demo-workspace"
+header "Digits done: predictions in $PWD/predictions-out, workspace in $PWD/demo-workspace"
+
+# The MLflow sample: a no-code deployment, then a scoring script on the same model.
+cd ../wine
+header "batchml demo: an MLflow model of wine cultivars, scoring CSV files"
+rm -rf demo-workspace predictions-out parquet-out
+
+header "Making the data and the MLflow model: python prepare.py"
+python prepare.py
+
+header "Deploying and invoking: bash deploy-and-run.sh"
+bash deploy-and-run.sh
+
+header "Demo done: wine predictions in $PWD/predictions-out and $PWD/parquet-out"

@@ -298,6 +298,15 @@ def _exit(code_dir: str, *, run_exit_handlers: bool) -> NoReturn:
             thread.join()
     if run_exit_handlers:
         atexit._run_exitfuncs()
+    release_script(code_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def release_script(code_dir: str) -> None:
+    """Empty the modules loaded from `code_dir`, as an interpreter exit would: this closes the
+    files and writers the script kept in its globals."""
     prefix = os.path.join(code_dir, "")
     for module in list(sys.modules.values()):
         filename = getattr(module, "__file__", None)
@@ -306,6 +315,3 @@ def _exit(code_dir: str, *, run_exit_handlers: bool) -> NoReturn:
             # Newest first: what init() created goes before the imports it may still need.
             for name in reversed(list(namespace)):
                 del namespace[name]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

@@ -1,4 +1,5 @@
-"""`batchml compute`: compute targets (an amlcompute cluster runs jobs on this machine)."""
+"""`batchml compute`: compute targets (an amlcompute cluster runs jobs on this machine, a ray
+compute on a Ray cluster)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ def create(
         None, "-f", "--file", help="Local path to the YAML file (compute.yml)."
     ),
     name: str | None = typer.Option(None, "-n", "--name", help="Name of the compute."),
-    type_: str | None = typer.Option(None, "-t", "--type", help="Compute type: amlcompute."),
+    type_: str | None = typer.Option(
+        None, "-t", "--type", help="Compute type: amlcompute (this machine) or ray."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="type ray: auto (default), local (a Ray instance started per job), "
+        "ray://HOST[:PORT] or HOST:PORT.",
+    ),
     size: str | None = typer.Option(None, "--size", help="VM size (recorded)."),
     tier: str | None = typer.Option(None, "--tier", help="dedicated or low_priority (recorded)."),
     min_instances: int | None = typer.Option(
@@ -44,6 +53,7 @@ def create(
     flags = {
         "name": name,
         "type": type_,
+        "address": address,
         "size": size,
         "tier": tier,
         "min_instances": min_instances,
@@ -52,7 +62,7 @@ def create(
         "description": description,
     }
     if file is None and not (name and type_):
-        raise UsageError("give -f compute.yml, or --name and --type amlcompute")
+        raise UsageError("give -f compute.yml, or --name and --type amlcompute|ray")
     spec = specs.from_file_and_flags(file, flags, sets)
     return computes.create(app_of(ctx).workspace, spec)
 

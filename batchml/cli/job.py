@@ -1,4 +1,4 @@
-"""`batchml job`: show, list, stream, cancel and download batch scoring jobs."""
+"""`batchml job`: show, list, stream, cancel, resume and download batch scoring jobs."""
 
 from __future__ import annotations
 
@@ -65,9 +65,29 @@ def stream(ctx: typer.Context, name: str = NAME) -> None:
 
 @app.command("cancel", cls=AzCommand)
 def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
-    """Cancel a running job: its workers are stopped within seconds."""
+    """Cancel a running job: its workers are stopped within seconds.
+
+    What it finished is kept: `batchml job resume` goes on from there.
+    """
     workspace = app_of(ctx).workspace
     jobs.cancel(workspace, name)
+    return jobs.show(workspace, name)
+
+
+@app.command("resume", cls=AzCommand)
+def resume(
+    ctx: typer.Context,
+    name: str = NAME,
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Also run again the mini-batches that failed every attempt."
+    ),
+) -> dict[str, Any]:
+    """Resume a Failed, Canceled or NotResponding job where it stopped.
+
+    Finished mini-batches do not run again; the output comes out as if it had never stopped.
+    """
+    workspace = app_of(ctx).workspace
+    jobs.resume(workspace, name, retry_failed=retry_failed)
     return jobs.show(workspace, name)
 
 

@@ -31,6 +31,10 @@ class UsageError(BatchmlError):
     exit_code = 2
 
 
+class ComputeUnavailableError(BatchmlError):
+    """A compute cannot run jobs: its engine is not installed, or its cluster is unreachable."""
+
+
 class NotFoundError(BatchmlError):
     exit_code = 3
 

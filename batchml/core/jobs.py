@@ -14,6 +14,8 @@ from typing import Any
 from batchml.core.resources import arm_id
 
 IN_PROGRESS = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "CancelRequested")
+# In progress, before a runner holds the job (its runner is being started).
+STARTING = ("NotStarted", "Queued", "Preparing")
 TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding")
 
 _ADJECTIVES = (
@@ -69,6 +71,7 @@ class Counts:
     files_succeeded: int = 0
     files_failed: int = 0
     items_succeeded: int = 0
+    mini_batches_resumed: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class Job:
     output: dict[str, Any]  # {path (as shown), local_dir, file_name}
     settings: dict[str, Any]  # effective run settings after per-job overrides
     scoring: dict[str, Any]  # {code_dir, scoring_script, model_dir, environment_variables, ...}
+    # Where the workers run: {"type": "local"}, or {"type": "ray", address, ...} for a ray compute.
+    backend: dict[str, Any] = field(default_factory=lambda: {"type": "local"})
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     start_time: str | None = None
@@ -137,6 +142,7 @@ class Job:
                     "total": self.counts.mini_batches_total,
                     "succeeded": self.counts.mini_batches_succeeded,
                     "failed": self.counts.mini_batches_failed,
+                    "resumed": self.counts.mini_batches_resumed,
                 },
                 "files": {
                     "total": self.counts.files_total,

@@ -181,6 +181,7 @@ class Asset:
     properties: dict[str, Any] = field(default_factory=dict)
     flavors: dict[str, Any] | None = None
     stage: str | None = None
+    signature: dict[str, Any] | None = None  # an MLflow model's, from its MLmodel file
 
     def view(self, workspace: str) -> dict[str, Any]:
         collection = "models" if self.kind == "model" else "data"
@@ -200,6 +201,8 @@ class Asset:
         if self.kind == "model":
             shape["flavors"] = self.flavors or {}
             shape["stage"] = self.stage
+            if self.type == "mlflow_model":
+                shape["signature"] = self.signature
         return shape
 
 
@@ -216,8 +219,22 @@ class Compute:
     max_instances: int = 1
     idle_time_before_scale_down: int = 120
     extra: dict[str, Any] = field(default_factory=dict)  # Azure-only keys, recorded as given
+    address: str | None = None  # type ray: auto, local, ray://HOST:PORT or HOST:PORT
+    num_cpus: int | None = None  # type ray, address local: the size of the Ray instance
 
     def view(self, workspace: str) -> dict[str, Any]:
+        if self.type == "ray":
+            return {
+                "address": self.address,
+                "description": self.description,
+                "id": arm_id(workspace, "computes", self.name),
+                "location": LOCATION,
+                "name": self.name,
+                "num_cpus": self.num_cpus,
+                "provisioning_state": "Succeeded",
+                "tags": self.tags,
+                "type": self.type,
+            }
         return {
             **self.extra,
             "description": self.description,

@@ -5,7 +5,8 @@ result = run_job(files, ScoringSpec(code_dir, "score.py"), RunSettings(workers=2
 """
 
 from batchml.runner.events import JobCounts, JobEvent, JobResult, JobStatus
-from batchml.runner.scheduler import NO_SUCCEEDED_ITEM, plan_mini_batches, run_job
+from batchml.runner.job import plan_mini_batches, run_job
+from batchml.runner.scheduler import NO_SUCCEEDED_ITEM
 from batchml.runner.spec import RunSettings, ScoringSpec
 
 __all__ = [

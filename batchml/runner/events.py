@@ -12,6 +12,7 @@ EventKind = Literal[
     "mini_batch_started",
     "mini_batch_succeeded",
     "mini_batch_failed",
+    "job_finalizing",
     "job_finished",
 ]
 
@@ -23,7 +24,8 @@ class JobCounts:
     A mini-batch succeeds when run() returns a list, tuple, array or DataFrame; each element or
     row is one succeeded item. Files of a mini-batch that failed its last attempt are failed
     files, and so are the inputs a succeeded mini-batch returned no item for ("inputs minus
-    returned items"). error_threshold applies to files_failed.
+    returned items"). error_threshold applies to files_failed. mini_batches_resumed counts the
+    mini-batches a resumed run kept from the runs before it (they are among those done).
     """
 
     mini_batches_total: int
@@ -33,6 +35,7 @@ class JobCounts:
     files_succeeded: int = 0
     files_failed: int = 0
     items_succeeded: int = 0
+    mini_batches_resumed: int = 0
 
     @property
     def mini_batches_done(self) -> int:
@@ -47,6 +50,7 @@ class JobEvent:
     mini_batch is the 0-based index in input order and attempt is 1-based. worker is the
     worker slot (0 .. workers-1). For mini_batch_failed, error is one line and will_retry says
     whether another attempt follows; the files count as failed only when it does not.
+    job_finalizing comes once no more mini-batches run, before the output is assembled.
     """
 
     kind: EventKind

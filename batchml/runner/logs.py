@@ -9,6 +9,7 @@ logs/sys/job_report/processed_mini-batches.csv   one row per mini-batch attempt
 from __future__ import annotations
 
 import csv
+import os
 import time
 import traceback
 from datetime import datetime
@@ -47,31 +48,41 @@ def _stamp() -> str:
 
 def describe_counts(counts: JobCounts) -> str:
     """One line of counts, as the overview and job_result.txt show them."""
+    resumed = f", {counts.mini_batches_resumed} resumed" if counts.mini_batches_resumed else ""
     return (
         f"{counts.mini_batches_done} of {counts.mini_batches_total} mini-batches processed "
-        f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed); "
-        f"files: {counts.files_succeeded} succeeded, {counts.files_failed} failed "
+        f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed"
+        f"{resumed}); files: {counts.files_succeeded} succeeded, {counts.files_failed} failed "
         f"of {counts.files_total}; items succeeded: {counts.items_succeeded}"
     )
 
 
 class JobLogs:
-    """Writes a job's log files as it runs. Close it in a `finally`."""
+    """Writes a job's log files as it runs. Close it in a `finally`.
 
-    def __init__(self, logs_dir: Path) -> None:
+    A resumed job's logs go on from where the earlier run left them; job_error.txt, which
+    described that run, is removed until this one has something to say.
+    """
+
+    def __init__(self, logs_dir: Path, *, resume: bool = False) -> None:
         self._dir = logs_dir
         report_dir = logs_dir / "sys" / "job_report"
         report_dir.mkdir(parents=True, exist_ok=True)
+        report = report_dir / "processed_mini-batches.csv"
+        resumed = resume and _cut_to_whole_lines(report)
+        if resume:
+            (logs_dir / "job_error.txt").unlink(missing_ok=True)
         # Line-buffered: someone may be reading (or streaming) the overview while the job runs.
         self._overview = open(  # noqa: SIM115
             logs_dir / "job_progress_overview.txt", "a", encoding="utf-8", buffering=1
         )
         # The report gets a row per attempt, so it is flushed at most once a second instead.
         self._report_file = open(  # noqa: SIM115
-            report_dir / "processed_mini-batches.csv", "w", encoding="utf-8", newline=""
+            report, "a" if resumed else "w", encoding="utf-8", newline=""
         )
         self._report = csv.writer(self._report_file, lineterminator="\n")
-        self._report.writerow(REPORT_HEADER)
+        if not resumed:
+            self._report.writerow(REPORT_HEADER)
         self._last_progress = self._last_flush = time.monotonic()
 
     def note(self, message: str) -> None:
@@ -149,3 +160,15 @@ class JobLogs:
         """Close the open log files."""
         self._overview.close()
         self._report_file.close()
+
+
+def _cut_to_whole_lines(path: Path) -> bool:
+    """Drop a line a killed run left half-written; whether any whole line is left."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        os.truncate(path, end)
+    return end > 0

@@ -1,8 +1,11 @@
-"""The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER`.
+"""The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER [--resume]
+[--retry-failed]`.
 
-It reads the job record, runs the scheduler, and keeps `job.json` up to date (status, counts,
-error). SIGTERM or SIGINT (from `job cancel`, or Ctrl-C on `invoke --stream`) cancels the job.
-What it prints goes to `azureml-logs/70_driver_log.txt`, the log `job stream` follows.
+It holds the job's runner lock while it lives, reads the job record, runs the scheduler (with
+`--resume`, from the job's journal), keeps `job.json` up to date (status, counts, error) and
+touches the job's heartbeat file. SIGTERM or SIGINT (from `job cancel`, or Ctrl-C on
+`invoke --stream`) cancels the job. What it prints goes to `azureml-logs/70_driver_log.txt`,
+the log `job stream` follows.
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from batchml.core.errors import BatchmlError, ConflictError
 from batchml.core.jobs import Counts
 from batchml.runner.events import JobCounts, JobEvent, JobResult
+from batchml.runner.job import run_job
+from batchml.runner.journal import discard
 from batchml.runner.logs import describe_counts
-from batchml.runner.scheduler import run_job
 from batchml.runner.spec import RunSettings, ScoringSpec
 from batchml.services.environment import mismatches, pip_requirements
 from batchml.store import jobs as job_store
 from batchml.store.workspace import Workspace, now_iso
+
+if TYPE_CHECKING:
+    from batchml.backends.base import BackendFactory
 
 # State-file writes during a run are at most this often (status changes are written at once).
 SAVE_INTERVAL = 0.5
@@ -44,17 +53,20 @@ def _counts(counts: JobCounts) -> Counts:
         files_succeeded=counts.files_succeeded,
         files_failed=counts.files_failed,
         items_succeeded=counts.items_succeeded,
+        mini_batches_resumed=counts.mini_batches_resumed,
     )
 
 
 class Runner:
     """Runs one job and mirrors its progress into the job record."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
         self.folder = folder
         self.workspace = Workspace(folder.parent.parent)
         self.job = job_store.get(self.workspace, folder.name)
         self.cancel = threading.Event()
+        self.resume = resume
+        self.retry_failed = retry_failed
         self._saved_at = 0.0
         self._reported_at = 0.0
 
@@ -62,8 +74,15 @@ class Runner:
         self.job = dataclasses.replace(self.job, **changes)  # type: ignore[arg-type]
         now = time.monotonic()
         if force or now - self._saved_at >= SAVE_INTERVAL:
-            job_store.save(self.workspace, self.job)
+            with job_store.job_lock(self.workspace, self.job.name):
+                job_store.save(self.workspace, self.job)
             self._saved_at = now
+
+    def beat(self) -> None:
+        """Touch the heartbeat file every few seconds (in a thread of its own)."""
+        while True:
+            job_store.beat(self.folder)
+            time.sleep(job_store.HEARTBEAT_INTERVAL)
 
     def on_event(self, event: JobEvent) -> None:
         if event.kind == "mini_batch_failed" and event.error:
@@ -75,7 +94,10 @@ class Runner:
         if event.kind == "mini_batch_succeeded" and now - self._reported_at >= PROGRESS_INTERVAL:
             self._reported_at = now
             _say(describe_counts(event.counts))
-        self.update(counts=_counts(event.counts), force=event.kind == "job_finished")
+        changes: dict[str, object] = {"counts": _counts(event.counts)}
+        if event.kind == "job_finalizing":
+            changes["status"] = "Finalizing"
+        self.update(force=event.kind in ("job_finalizing", "job_finished"), **changes)
 
     def _environment_warnings(self) -> list[str]:
         warnings = mismatches(pip_requirements(self.job.scoring.get("environment")))
@@ -85,12 +107,22 @@ class Runner:
 
     def run(self) -> int:
         job = self.job
-        _say(f"job {job.name}: endpoint {job.endpoint}, deployment {job.deployment}")
+        if job.is_terminal():
+            # Canceled before its runner started, or resumed twice at once.
+            _say(f"job {job.name} is {job.status}: nothing to run")
+            return 0
+        how = " (resuming" + (", retrying failed mini-batches)" if self.retry_failed else ")")
+        _say(
+            f"job {job.name}: endpoint {job.endpoint}, deployment {job.deployment}"
+            + (how if self.resume else "")
+        )
         self.update(
             force=True,
             runner_pid=os.getpid(),
             status="Running",
-            start_time=now_iso(),
+            start_time=job.start_time or now_iso(),
+            end_time=None,
+            error=None,
             warnings=self._environment_warnings(),
         )
         if (self.folder / job_store.CANCEL_FILE).exists():
@@ -123,21 +155,47 @@ class Runner:
             run_settings,
             output_dir=Path(job.output["local_dir"]),
             logs_dir=self.folder / "logs",
+            journal_dir=self.folder / job_store.JOURNAL_DIR,
+            resume=self.resume,
+            retry_failed=self.retry_failed,
             on_event=self.on_event,
             cancel=self.cancel,
+            backend=self._backend(),
         )
         return self.finish(result)
 
+    def _backend(self) -> BackendFactory | None:
+        """Local worker processes (None), or actors on the Ray cluster of the job's compute."""
+        if self.job.backend.get("type") != "ray":
+            return None
+        from batchml.backends.ray import RayOptions, factory
+
+        options = RayOptions.from_record(self.job.backend)
+        _say(f"compute {self.job.compute}: workers are Ray actors, Ray at {options.address}")
+        return factory(options)
+
     def finish(self, result: JobResult) -> int:
-        self.update(force=True, status="Finalizing", counts=_counts(result.counts))
         _say(describe_counts(result.counts))
         _say(f"job {result.status}" + (f": {result.error}" if result.error else ""))
-        self.update(force=True, status=result.status, error=result.error, end_time=now_iso())
-        return 0 if result.status == "Completed" else 1
+        self.update(
+            force=True,
+            status=result.status,
+            counts=_counts(result.counts),
+            error=result.error,
+            end_time=now_iso(),
+        )
+        if result.status != "Completed":
+            return 1
+        # Only now: until the job is recorded Completed, a resume may still need the journal.
+        discard(self.folder / job_store.JOURNAL_DIR)
+        return 0
 
     def crashed(self, exc: BaseException) -> int:
         traceback.print_exc()
-        message = f"the runner failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, BatchmlError):
+            message = exc.message
+        else:
+            message = f"the runner failed: {type(exc).__name__}: {exc}"
         self.update(force=True, status="Failed", error=message, end_time=now_iso())
         return 1
 
@@ -150,16 +208,24 @@ def detach() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1] == "--detach":
+    args = argv[1:]
+    if args[0] == "--detach":
         detach()
-        argv = argv[1:]
-    runner = Runner(Path(argv[1]).resolve())
+        args = args[1:]
+    folder = Path(args[0]).resolve()
+    try:
+        job_store.hold_runner_lock(folder)
+    except ConflictError as exc:
+        _say(f"not started: {exc.message}")
+        return 1
+    runner = Runner(folder, resume="--resume" in args, retry_failed="--retry-failed" in args)
 
     def stop(_signum: int, _frame: object) -> None:
         runner.cancel.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=runner.beat, name="heartbeat", daemon=True).start()
     try:
         return runner.run()
     except Exception as exc:

@@ -6,7 +6,8 @@ itertuples() and columns, an array anything with ndim and tolist().
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 BAD_RETURN_MESSAGE = (
@@ -14,6 +15,19 @@ BAD_RETURN_MESSAGE = (
     "The length of returned result is considered as succeeded number of items. "
     "run() returned {kind}."
 )
+
+
+@dataclass(frozen=True)
+class FileResults:
+    """What run() may return to account for each file itself, as batchml's MLflow scorer does.
+
+    rows are what run() would return otherwise (the append_row lines). failed maps each file
+    of the mini-batch that failed to one line saying why: each counts as one failed file
+    (error_threshold), and the other files succeed, whatever number of rows they gave.
+    """
+
+    rows: Any
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 def _is_dataframe(value: object) -> bool:

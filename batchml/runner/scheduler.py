@@ -1,4 +1,4 @@
-"""The job engine: plans mini-batches and decides retries, timeouts and when a job ends.
+"""The job engine: decides what runs where, retries, timeouts and when a job ends.
 
 Policy only: where a mini-batch runs is a backend's business (batchml.backends). The engine
 never prints; progress goes to the on_event callback and to the job's log files.
@@ -7,95 +7,35 @@ never prints; progress goes to the on_event callback and to the job's log files.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
-from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batchml.backends.base import TaskDone, WorkerLost, WorkerStarted
-from batchml.core.errors import UsageError
-from batchml.runner.assembly import OutputAssembler
-from batchml.runner.events import JobCounts, JobEvent, JobResult, JobStatus
-from batchml.runner.logs import JobLogs
-from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask, WorkerConfig
+from batchml.core.errors import BatchmlError
+from batchml.runner.assembly import publish
+from batchml.runner.events import JobEvent, JobResult, JobStatus
+from batchml.runner.journal import JournalError
+from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from pathlib import Path
+    from typing import Any
 
-    from batchml.backends.base import Backend, BackendEvent, BackendFactory
+    from batchml.backends.base import Backend, BackendEvent
     from batchml.runner.events import EventKind
-    from batchml.runner.spec import RunSettings, ScoringSpec
+    from batchml.runner.logs import JobLogs
+    from batchml.runner.spec import RunSettings
+    from batchml.runner.tally import Tally
 
 # The longest the engine waits before looking at the cancel event again.
 _TICK_SECONDS = 0.2
 # A mini-batch is sent ahead to a busy worker only if its paths are this short in all.
 _SEND_AHEAD_MAX_CHARS = 16 * 1024
-# Failed attempts kept, with their tracebacks, for error_detail and job_error.txt.
-_KEPT_FAILURES = 5
 NO_SUCCEEDED_ITEM = "There is no succeeded mini batch item returned from run()"
-
-
-def plan_mini_batches(files: Sequence[Path | str], size: int) -> list[tuple[str, ...]]:
-    """Split files, in the given order, into mini-batches of `size` absolute paths."""
-    paths = [os.path.abspath(path) for path in files]
-    return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
-
-
-def run_job(
-    files: Sequence[Path | str],
-    scoring: ScoringSpec,
-    settings: RunSettings,
-    *,
-    output_dir: Path,
-    logs_dir: Path,
-    on_event: Callable[[JobEvent], None] | None = None,
-    cancel: threading.Event | None = None,
-    backend: BackendFactory | None = None,
-) -> JobResult:
-    """Score `files` with the scoring script, as an Azure ML batch deployment would.
-
-    Blocks until the job ends and returns how it ended; a failing script gives a Failed result,
-    not an exception. Setting `cancel` stops the workers and gives a Canceled result. `backend`
-    builds the workers (default: local processes). Raises UsageError when there are no files
-    and ConflictError when the append_row output file already exists, before anything runs.
-    """
-    started = time.monotonic()
-    batches = plan_mini_batches(files, settings.mini_batch_size)
-    if not batches:
-        raise UsageError("the job has no input files")
-    output_dir = output_dir.absolute()
-    logs_dir = logs_dir.absolute()
-    # Absolute before they reach workers, which change directory (and may run elsewhere).
-    model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
-    scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if backend is None:
-        # Imported here, not at the top: batchml.backends.local imports batchml.runner.
-        from batchml.backends.local import LocalBackend
-
-        backend = LocalBackend
-    # Undone in reverse order: workers stopped, logs closed, temporary output removed.
-    with ExitStack() as cleanup:
-        assembler = None
-        if settings.output_action == "append_row":
-            assembler = OutputAssembler(output_dir / settings.output_file_name)
-            cleanup.callback(assembler.close)
-        logs = JobLogs(logs_dir)
-        cleanup.callback(logs.close)
-        parts_dir = assembler.parts_dir if assembler is not None else None
-        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir))
-        cleanup.callback(workers.shutdown)
-        try:
-            return _Scheduler(batches, settings, workers, logs, on_event, cancel).run(
-                started, assembler
-            )
-        except BaseException as exc:
-            logs.crashed(exc)
-            raise
 
 
 @dataclass
@@ -117,13 +57,16 @@ class _Stop:
     internal: bool = False
 
 
-class _Scheduler:
+class Scheduler:
+    """Runs a planned job's mini-batches on a backend's workers until the job ends."""
+
     def __init__(
         self,
         batches: list[tuple[str, ...]],
         settings: RunSettings,
         backend: Backend,
         logs: JobLogs,
+        tally: Tally,
         on_event: Callable[[JobEvent], None] | None,
         cancel: threading.Event | None,
     ) -> None:
@@ -131,62 +74,84 @@ class _Scheduler:
         self._settings = settings
         self._backend = backend
         self._logs = logs
+        self._tally = tally
         self._on_event = on_event
         self._cancel = cancel
-        self._assembler: OutputAssembler | None = None
         # (mini-batch index, attempt); retries go to the front so the output can move on.
-        self._pending: deque[tuple[int, int]] = deque((index, 1) for index in range(len(batches)))
+        self._pending: deque[tuple[int, int]] = deque(
+            (index, 1) for index in range(len(batches)) if not tally.is_done(index)
+        )
         self._workers: dict[int, _WorkerState] = {}
-        self._counts = JobCounts(len(batches), sum(len(batch) for batch in batches))
         self._fatal: _Stop | None = None
-        self._failures: list[str] = []
-        self._first_failure: str | None = None
-        self._failed_attempts = 0
 
-    def run(self, started: float, assembler: OutputAssembler | None) -> JobResult:
-        self._assembler = assembler
-        settings = self._settings
+    def run(self, started: float, output_file: Path | None) -> JobResult:
+        settings, counts = self._settings, self._tally.counts
         self._logs.note(
-            f"{len(self._batches)} mini-batches created from {self._counts.files_total} files "
+            f"{len(self._batches)} mini-batches created from {counts.files_total} files "
             f"(mini_batch_size {settings.mini_batch_size}, {settings.workers} workers)"
         )
+        if counts.mini_batches_resumed:
+            self._logs.note(
+                f"Resumed: {counts.mini_batches_resumed} mini-batches done before are kept "
+                f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} "
+                f"failed); {len(self._pending)} to run"
+            )
         self._emit("job_started")
         stop = self._loop()
         # Idle workers exit cleanly, busy ones are terminated, while the output is published.
         for worker in list(self._workers):
             self._backend.stop_worker(worker)
         self._workers.clear()
-        succeeded = self._counts.mini_batches_succeeded
-        output_file = None
-        if assembler is not None and stop.status != "Canceled" and succeeded:
-            output_file = assembler.finish()
+        self._emit("job_finalizing")
+        stop, published = self._finalize(stop, output_file)
         result = JobResult(
             status=stop.status,
-            counts=self._counts,
+            counts=self._tally.counts,
             elapsed_seconds=time.monotonic() - started,
             error=stop.error,
             error_detail=stop.detail,
             internal_error=stop.internal,
-            output_file=output_file,
+            output_file=published,
         )
-        self._logs.finish(result, self._failures, self._failed_attempts)
+        self._logs.finish(result, self._tally.failures, self._tally.failed_attempts)
         self._backend.shutdown()
         self._emit("job_finished")
         return result
 
+    def _finalize(self, stop: _Stop, output_file: Path | None) -> tuple[_Stop, Path | None]:
+        """Put the journal on disk and, unless canceled, publish what succeeded."""
+        journal = self._tally.journal
+        if journal.broken:
+            return stop, None
+        try:
+            if (
+                output_file is None
+                or stop.status == "Canceled"
+                or not self._tally.counts.mini_batches_succeeded
+            ):
+                journal.commit()
+                return stop, None
+            return stop, publish(journal, output_file)
+        except BatchmlError as exc:
+            error = exc.message
+        except OSError as exc:
+            error = f"could not write the output file {output_file}: {exc.strerror or exc}"
+        return _Stop("Failed", f"{stop.error}; {error}" if stop.error else error, stop.detail), None
+
     def _loop(self) -> _Stop:
         threshold = self._settings.error_threshold
+        tally = self._tally
         while True:
             if self._cancel is not None and self._cancel.is_set():
                 return _Stop("Canceled")
             if self._fatal is not None:
                 return self._fatal
-            if threshold >= 0 and self._counts.files_failed > threshold:
+            if threshold >= 0 and tally.counts.files_failed > threshold:
                 error = (
-                    f"error_threshold exceeded: {self._counts.files_failed} failed files "
+                    f"error_threshold exceeded: {tally.counts.files_failed} failed files "
                     f"> {threshold}"
                 )
-                return _Stop("Failed", error, "\n".join(self._failures) or None)
+                return _Stop("Failed", error, "\n".join(tally.failures) or None)
             busy = sum(1 for state in self._workers.values() if state.task is not None)
             if not self._pending and not busy:
                 break
@@ -194,12 +159,22 @@ class _Scheduler:
             self._dispatch()
             for event in self._backend.poll(self._wait_time()):
                 self._handle(event)
+            self._journaled(tally.journal.commit_due)
             self._expire()
-        if self._counts.items_succeeded == 0:
-            cause = f" (first error: {self._first_failure})" if self._first_failure else ""
-            detail = "\n".join(self._failures) or None
+        if tally.counts.items_succeeded == 0:
+            cause = f" (first error: {tally.first_failure})" if tally.first_failure else ""
+            detail = "\n".join(tally.failures) or None
             return _Stop("Failed", NO_SUCCEEDED_ITEM + cause, detail)
         return _Stop("Completed")
+
+    def _journaled(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
+        """Call a method that writes the journal; if it fails, the job fails with its error."""
+        try:
+            write(*args, **kwargs)
+        except JournalError as exc:
+            self._fatal = _Stop("Failed", exc.message)
+            return False
+        return True
 
     def _fit_workers(self, busy: int) -> None:
         # As many workers as there is work for: none are started, or replaced, only to idle.
@@ -314,27 +289,8 @@ class _Scheduler:
     def _succeeded(
         self, task: MiniBatchTask, state: _WorkerState, outcome: MiniBatchOutcome
     ) -> None:
-        files, items = len(task.files), outcome.items
-        # Azure: inputs minus returned items count as failures; extra items are allowed.
-        shortfall = max(0, files - items)
-        error = f"run() returned {items} items for {files} files" if shortfall else None
-        if error is not None and self._first_failure is None:
-            self._first_failure = f"mini-batch {task.index}, attempt {task.attempt}: {error}"
-        self._logs.attempt(
-            task.index, task.attempt, state.slot, state.label, outcome.elapsed,
-            succeeded=True, items_succeeded=items, items_failed=shortfall, error=error,
-        )  # fmt: skip
-        self._counts = replace(
-            self._counts,
-            mini_batches_succeeded=self._counts.mini_batches_succeeded + 1,
-            files_succeeded=self._counts.files_succeeded + files - shortfall,
-            files_failed=self._counts.files_failed + shortfall,
-            items_succeeded=self._counts.items_succeeded + items,
-        )
-        if self._assembler is not None:
-            self._assembler.add(task.index, outcome.rows, outcome.part)
-        self._logs.progress(self._counts)
-        self._emit("mini_batch_succeeded", task.index, task.attempt, state.slot)
+        if self._journaled(self._tally.succeeded, task, state.slot, state.label, outcome):
+            self._emit("mini_batch_succeeded", task.index, task.attempt, state.slot)
 
     def _failed(
         self,
@@ -344,29 +300,14 @@ class _Scheduler:
         error: str,
         detail: str | None,
     ) -> None:
-        files = len(task.files)
         will_retry = task.attempt <= self._settings.max_retries and self._fatal is None
-        self._failed_attempts += 1
-        where = f"mini-batch {task.index}, attempt {task.attempt}"
-        if self._first_failure is None:
-            self._first_failure = f"{where}: {error}"
-        if len(self._failures) < _KEPT_FAILURES:
-            self._failures.append(f"{where} (worker {state.slot}): {error}\n{detail or ''}")
-        self._logs.attempt(
-            task.index, task.attempt, state.slot, state.label, elapsed,
-            succeeded=False, items_succeeded=0, items_failed=files, error=error,
-        )  # fmt: skip
+        slot, label = state.slot, state.label
+        if not self._journaled(
+            self._tally.failed, task, slot, label, elapsed, error, detail, final=not will_retry
+        ):
+            return
         if will_retry:
             self._pending.appendleft((task.index, task.attempt + 1))
-        else:
-            self._counts = replace(
-                self._counts,
-                mini_batches_failed=self._counts.mini_batches_failed + 1,
-                files_failed=self._counts.files_failed + files,
-            )
-            if self._assembler is not None:
-                self._assembler.add(task.index)
-            self._logs.progress(self._counts)
         self._emit(
             "mini_batch_failed", task.index, task.attempt, state.slot, error, will_retry=will_retry
         )
@@ -382,5 +323,6 @@ class _Scheduler:
         will_retry: bool = False,
     ) -> None:
         if self._on_event is not None:
-            event = JobEvent(kind, self._counts, mini_batch, attempt, worker, error, will_retry)
+            counts = self._tally.counts
+            event = JobEvent(kind, counts, mini_batch, attempt, worker, error, will_retry)
             self._on_event(event)

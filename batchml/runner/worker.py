@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchml.runner.rows import count_items, describe_bad_return, iter_lines
+from batchml.runner.rows import FileResults, count_items, describe_bad_return, iter_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -79,6 +79,8 @@ class MiniBatchOutcome:
     """What an attempt gave. items counts succeeded items.
 
     The append_row lines come back in rows, or, when they are many, in the part file `part`.
+    failed_files is set when run() accounted for each file (FileResults): one line per failed
+    file; None means the files that failed are the inputs minus the items.
     """
 
     index: int
@@ -91,6 +93,7 @@ class MiniBatchOutcome:
     error: str | None = None
     detail: str | None = None
     internal: bool = False
+    failed_files: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,12 @@ class ScoringWorker:
             result = self._run(list(task.files))
         except (Exception, SystemExit) as exc:
             return self._failed(task, started, f"run() failed: {_one_line(exc)}", exc)
+        failed_files = None
+        if isinstance(result, FileResults):
+            failed_files = tuple(f"{path}: {error}" for path, error in result.failed.items())
+            for failure in failed_files:
+                self._log_error(f"mini-batch {task.index} attempt {task.attempt}: {failure}", None)
+            result = result.rows
         items = count_items(result)
         if items is None:
             return self._failed(task, started, describe_bad_return(result), None)
@@ -271,7 +280,14 @@ class ScoringWorker:
                 return self._failed(task, started, error, exc)
         elapsed = time.monotonic() - started
         return MiniBatchOutcome(
-            task.index, task.attempt, True, elapsed, items=items, rows=rows, part=part
+            task.index,
+            task.attempt,
+            True,
+            elapsed,
+            items=items,
+            rows=rows,
+            part=part,
+            failed_files=failed_files,
         )
 
     def _failed(

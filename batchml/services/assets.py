@@ -11,6 +11,8 @@ from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
 from batchml.core.resources import Asset, from_state, to_state
+from batchml.mlflow import mlmodel
+from batchml.mlflow.mlmodel import MLmodel
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
@@ -45,7 +47,7 @@ def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
     name = data["name"]
     asset_type = data.get("type", "custom_model" if kind == "model" else "uri_folder")
     source = local_path(workspace, data["path"], spec.base_dir, f"{kind} path")
-    _check_type(kind, asset_type, source, spec.source)
+    mlflow_model = _check_type(kind, asset_type, source, spec.source)
     with workspace.transaction() as txn:
         existing = versions(workspace, kind, name)
         version = str(data["version"]) if "version" in data else _next_version(existing)
@@ -77,26 +79,29 @@ def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
             description=data.get("description", ""),
             tags=as_strings(data.get("tags")),
             properties=data.get("properties", {}),
-            flavors=data.get("flavors"),
+            flavors=data.get("flavors") or (mlflow_model.flavors if mlflow_model else None),
             stage=data.get("stage"),
+            signature=mlflow_model.signature if mlflow_model else None,
         )
         txn.write_json(folder / STATE_FILES[kind], workspace.stamp(kind, to_state(asset)))
     return asset.view(workspace.name)
 
 
-def _check_type(kind: str, asset_type: str, source: Path, where: str) -> None:
+def _check_type(kind: str, asset_type: str, source: Path, where: str) -> MLmodel | None:
+    """Check the path fits the type; for an MLflow model, return what its MLmodel file says."""
     problem = None
     if asset_type == "uri_file" and not source.is_file():
         problem = f"type is uri_file but {source} is a folder; use type uri_folder"
     elif asset_type == "uri_folder" and not source.is_dir():
         problem = f"type is uri_folder but {source} is a file; use type uri_file"
-    elif asset_type == "mlflow_model" and not (source / "MLmodel").is_file():
-        problem = (
-            f"type is mlflow_model but {source} has no MLmodel file; "
-            "point path at the MLflow model folder"
-        )
+    elif asset_type == "mlflow_model":
+        try:
+            return mlmodel.read(source)
+        except mlmodel.MLmodelError as exc:
+            problem = f"type is mlflow_model but {exc}"
     if problem:
         raise InvalidSpecError([f"{where}: path: {problem}"])
+    return None
 
 
 def get(

@@ -1,4 +1,5 @@
-"""Compute targets. An amlcompute cluster runs its jobs on this machine."""
+"""Compute targets. An amlcompute cluster runs its jobs on this machine; a ray compute runs
+them on a Ray cluster (batchml.backends.ray)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     """Create or update (as Azure's create_or_update) a compute from a validated spec."""
     if isinstance(spec.data.get("type"), str):
         spec.data["type"] = spec.data["type"].lower()
+    compute = _ray(spec) if spec.data.get("type") == "ray" else _amlcompute(spec)
+    with workspace.transaction() as txn:
+        txn.write_json(
+            workspace.compute_file(compute.name), workspace.stamp("compute", to_state(compute))
+        )
+    return compute.view(workspace.name)
+
+
+def _amlcompute(spec: specs.Spec) -> Compute:
     data = specs.validate(spec, "amlCompute.schema.json")
     if data.get("min_instances", 0) > data.get("max_instances", 1):
         raise InvalidSpecError(
@@ -35,7 +45,7 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
                 f"({data.get('min_instances', 0)} > {data.get('max_instances', 1)})"
             ]
         )
-    compute = Compute(
+    return Compute(
         name=data["name"],
         created_at=now_iso(),
         type=data["type"],
@@ -48,11 +58,27 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
         idle_time_before_scale_down=data.get("idle_time_before_scale_down", 120),
         extra={k: v for k, v in data.items() if k not in KNOWN and k != "$schema"},
     )
-    with workspace.transaction() as txn:
-        txn.write_json(
-            workspace.compute_file(compute.name), workspace.stamp("compute", to_state(compute))
+
+
+def _ray(spec: specs.Spec) -> Compute:
+    data = specs.validate(spec, "rayCompute.schema.json")
+    address = data.get("address", "auto")
+    if "num_cpus" in data and address != "local":
+        raise InvalidSpecError(
+            [
+                f"{specs.location(spec, ['num_cpus'])}: num_cpus: sizes a Ray instance batchml "
+                f"starts, so it needs address local (got address {address})"
+            ]
         )
-    return compute.view(workspace.name)
+    return Compute(
+        name=data["name"],
+        created_at=now_iso(),
+        type="ray",
+        description=data.get("description", ""),
+        tags=as_strings(data.get("tags")),
+        address=address,
+        num_cpus=data.get("num_cpus"),
+    )
 
 
 def get(workspace: Workspace, name: str) -> Compute:
@@ -84,3 +110,42 @@ def delete(workspace: Workspace, name: str) -> None:
     with workspace.transaction() as txn:
         get(workspace, name)
         txn.remove(workspace.compute_file(name))
+
+
+def backend_record(
+    compute: Compute, resource_properties: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """How a job on `compute` runs its workers, as its record keeps it.
+
+    {"type": "local"} for an amlcompute; for a ray compute, its address and each worker's
+    Ray resources, from the deployment's resources.properties num_cpus (default 1) and
+    num_gpus (default 0). `source` names the deployment in error messages.
+    """
+    if compute.type != "ray":
+        return {"type": "local"}
+    resources = {}
+    problems = []
+    for key, default in (("num_cpus", 1), ("num_gpus", 0)):
+        value = resource_properties.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            problems.append(
+                f"{source}: resources.properties.{key}: must be a number, 0 or more (got {value!r})"
+            )
+        resources[key] = value
+    if problems:
+        raise InvalidSpecError(problems)
+    return {
+        "type": "ray",
+        "compute": compute.name,
+        "address": compute.address,
+        "num_cpus": compute.num_cpus,
+        "worker_resources": resources,
+    }
+
+
+def check_backend(record: dict[str, Any]) -> None:
+    """Raise ComputeUnavailableError if a job could not run its workers as `record` says."""
+    if record["type"] == "ray":
+        from batchml.backends.ray import check
+
+        check(record["address"])

@@ -16,6 +16,7 @@ from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
 from batchml.core.resources import Deployment, ModelBinding, to_state
+from batchml.mlflow import missing_mlflow, mlmodel
 from batchml.services import assets, computes, endpoints
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.transaction import Transaction
@@ -126,6 +127,8 @@ def _check(
             )
     elif resolved["model"] is not None and resolved["model"][1] != "mlflow_model":
         report("code_configuration", "is required unless the model is an MLflow model")
+    elif resolved["model"] is not None and (missing := missing_mlflow()):
+        report("model", missing)
     environment = data.get("environment")
     if isinstance(environment, dict) and isinstance(environment.get("conda_file"), str):
         resolved["conda"] = attempt(
@@ -142,9 +145,14 @@ def _model(workspace: Workspace, model: Any, base_dir: Path) -> tuple[Any, str]:
     if isinstance(model, str):
         asset = assets.resolve(workspace, "model", model)
         return asset, asset.type
-    return local_path(workspace, model["path"], base_dir, "model path"), model.get(
-        "type", "custom_model"
-    )
+    path = local_path(workspace, model["path"], base_dir, "model path")
+    model_type = model.get("type", "custom_model")
+    if model_type == "mlflow_model":
+        try:
+            mlmodel.read(path)
+        except mlmodel.MLmodelError as exc:
+            raise UsageError(str(exc)) from None
+    return path, model_type
 
 
 def _script(code_dir: Path, script: str, data: dict[str, Any], options: Options) -> Path:

@@ -1,8 +1,9 @@
 """Batch scoring jobs: invoke (plan, record, launch the detached runner), show, list, cancel,
-download, and the updates `job stream` follows."""
+resume, download, and the updates `job stream` follows."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -18,19 +19,23 @@ from typing import Any
 from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, UsageError
-from batchml.core.jobs import Job, display_name
-from batchml.core.resources import Deployment
-from batchml.services import assets, deployments, endpoints
+from batchml.core.jobs import STARTING, Job, display_name
+from batchml.core.resources import Compute, Deployment
+from batchml.services import assets, computes, deployments, endpoints
 from batchml.services.common import current_user, local_path
 from batchml.store.jobs import (
     CANCEL_FILE,
+    HEARTBEAT_TIMEOUT,
     INPUTS_FILE,
     JOB_FILE,
     all_jobs,
     document,
     get,
     job_dir,
+    job_lock,
+    runner_pid,
     save,
+    silence,
 )
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
@@ -49,19 +54,39 @@ class InvokeOptions:
     sets: tuple[str, ...] = ()
 
 
+def observe(workspace: Workspace, job: Job) -> Job:
+    """The job as it is now: NotResponding if its runner is gone without saying how the job
+    ended, or has given no sign of life for HEARTBEAT_TIMEOUT seconds."""
+    if job.is_terminal():
+        return job
+    if runner_pid(workspace, job.name) is None:
+        # A runner records how its job ended before it lets go of the job: read that again.
+        job = get(workspace, job.name)
+        if job.is_terminal():
+            return job
+        gone = job.status not in STARTING or silence(workspace, job.name) > HEARTBEAT_TIMEOUT
+    else:
+        gone = silence(workspace, job.name) > HEARTBEAT_TIMEOUT
+    return dataclasses.replace(job, status="NotResponding") if gone else job
+
+
 def show(workspace: Workspace, name: str) -> dict[str, Any]:
-    return get(workspace, name).view(workspace.name, str(job_dir(workspace, name)))
+    job = observe(workspace, get(workspace, name))
+    return job.view(workspace.name, str(job_dir(workspace, name)))
 
 
 def list_all(workspace: Workspace, max_results: int | None) -> list[dict[str, Any]]:
     jobs = all_jobs(workspace)[:max_results] if max_results else all_jobs(workspace)
-    return [job.view(workspace.name, str(job_dir(workspace, job.name))) for job in jobs]
+    return [
+        observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
+        for job in jobs
+    ]
 
 
 def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> list[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
     return [
-        job.batch_view(workspace.name, str(job_dir(workspace, job.name)))
+        observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))
         for job in all_jobs(workspace)
         if job.endpoint == endpoint and deployment in (None, job.deployment)
     ]
@@ -91,7 +116,7 @@ def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
         if key not in deployments.SETTINGS:
             raise UsageError(
                 f"--set {assignment}: {key} cannot be set per job; "
-                f"settable: {', '.join(deployments.SETTINGS)}"
+                f"settable: {', '.join(deployments.SETTINGS)}, compute"
             )
     specs.apply_sets(spec, options.sets, {key: f"settings.{key}" for key in deployments.SETTINGS})
     settings = spec.data.setdefault("settings", {})
@@ -100,6 +125,21 @@ def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
     if options.instance_count is not None:
         settings["instance_count"] = options.instance_count
     return deployments.run_settings(specs.validate(spec, deployments.SCHEMAS["model"]))
+
+
+def _compute(
+    workspace: Workspace, deployment: Deployment, options: InvokeOptions
+) -> tuple[InvokeOptions, Compute]:
+    """The job's compute: the deployment's, or `--set compute=azureml:NAME`; the options are
+    returned without that assignment."""
+    name, sets = deployment.compute, []
+    for assignment in options.sets:
+        key, _, value = assignment.partition("=")
+        if key.strip() == "compute":
+            name = refs.parse_resource(value.strip())
+        else:
+            sets.append(assignment)
+    return dataclasses.replace(options, sets=tuple(sets)), computes.require(workspace, name)
 
 
 def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any], list[Path]]:
@@ -157,22 +197,36 @@ def _output(
     return {"path": shown, "local_dir": str(local), "file_name": file_name}
 
 
+def _scoring_script(deployment: Deployment) -> dict[str, str | None]:
+    """The deployment's code; a no-code MLflow deployment runs batchml's MLflow scorer."""
+    if deployment.code is None and deployment.model.type == "mlflow_model":
+        from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
+
+        return {"code_dir": str(DRIVER_DIR), "scoring_script": DRIVER_SCRIPT}
+    return {"code_dir": deployment.code, "scoring_script": deployment.scoring_script}
+
+
 def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
     """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
     from batchml.runner.launch import launch
 
     deployment = _route(workspace, options)
+    options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input, files = _input(workspace, options)
     name = options.job_name or f"batchjob-{uuid.uuid4()}"
     output = _output(workspace, options, name, settings)
+    backend = computes.backend_record(
+        compute, deployment.resource_properties, f"deployment {deployment.name}"
+    )
+    computes.check_backend(backend)
     job = Job(
         name=name,
         display_name=display_name(),
         experiment_name=options.experiment_name or deployment.endpoint_name,
         endpoint=deployment.endpoint_name,
         deployment=deployment.name,
-        compute=deployment.compute,
+        compute=compute.name,
         status="Preparing",
         created_at=now_iso(),
         created_by=current_user(),
@@ -180,17 +234,18 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
         output=output,
         settings=settings,
         scoring={
-            "code_dir": deployment.code,
-            "scoring_script": deployment.scoring_script,
+            **_scoring_script(deployment),
             "model_dir": deployment.model.model_dir,
             "environment": deployment.environment,
         },
+        backend=backend,
     )
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
         if folder.exists():
             raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
-        txn.write_json(folder / INPUTS_FILE, {"files": [str(p) for p in files]})
+        inputs = {"files": [str(p) for p in files]}
+        txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", inputs))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
     try:
         launch(folder)
@@ -200,45 +255,92 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
     return job
 
 
-# -- cancel, download, follow --------------------------------------------------------------------
-def runner_alive(job: Job) -> bool:
-    """Whether the job's runner process still runs (its pid is not reused by another program)."""
-    if not job.runner_pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{job.runner_pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"batchml.runner" in cmdline
+# -- cancel, resume, download, follow -------------------------------------------------------------
+def _signal(pid: int, sig: signal.Signals, *, group: bool = False) -> None:
+    # pid 0 is a runner that has not written its pid yet; kill(0) would signal our own group.
+    if pid > 0:
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(pid, sig)
+
+
+def _wait_for_runner(workspace: Workspace, name: str, seconds: float) -> int | None:
+    """Wait until no runner holds the job, up to `seconds`; the pid of one that still does."""
+    deadline = time.monotonic() + seconds
+    pid = runner_pid(workspace, name)
+    while pid is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pid = runner_pid(workspace, name)
+    return pid
 
 
 def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> Job:
-    """Ask the runner to stop its workers; returns the job once it is Canceled (or had ended)."""
+    """Stop the job's runner and workers and mark the job Canceled, keeping what was done
+    (`job resume` goes on from there). A job that had ended is returned as it is."""
     job = get(workspace, name)
     if job.is_terminal():
         return job
     (job_dir(workspace, name) / CANCEL_FILE).touch()
-    if runner_alive(job) and job.runner_pid:
-        os.kill(job.runner_pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    pid = runner_pid(workspace, name)
+    # A runner that responds stops its workers, commits its journal and records the job
+    # Canceled; one that gives no sign of life would not answer SIGTERM either.
+    if pid is not None and observe(workspace, job).status != "NotResponding":
+        _signal(pid, signal.SIGTERM)
+        pid = _wait_for_runner(workspace, name, wait)
+    if pid is not None:
+        # Its session: the runner and every worker of it.
+        _signal(pid, signal.SIGKILL, group=True)
+        _wait_for_runner(workspace, name, wait)
+    with job_lock(workspace, name):
         job = get(workspace, name)
-        if job.is_terminal():
-            return job
-        if job.runner_pid and not runner_alive(job):
-            break
-        time.sleep(0.1)
-    if runner_alive(job) and job.runner_pid:
-        os.killpg(job.runner_pid, signal.SIGKILL)
-    job = dataclasses.replace(get(workspace, name), status="Canceled", end_time=now_iso())
-    save(workspace, job)
+        if not job.is_terminal():
+            job = dataclasses.replace(job, status="Canceled", end_time=now_iso())
+            save(workspace, job)
+    return job
+
+
+def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> Job:
+    """Start a new runner on a Failed, Canceled or NotResponding job, which goes on from its
+    journal: done mini-batches are kept, the others run (with `retry_failed`, also those that
+    failed). Returns the job as recorded."""
+    from batchml.runner.launch import launch
+
+    with job_lock(workspace, name):
+        job = observe(workspace, get(workspace, name))
+        status = job.status
+        if status == "Completed":
+            raise ConflictError(f"job '{name}' is Completed: there is nothing to resume")
+        if status not in ("Failed", "Canceled", "NotResponding"):
+            raise ConflictError(
+                f"job '{name}' is {status}: only a Failed, Canceled or NotResponding job resumes",
+                hint=f"wait for it, or stop it with: batchml job cancel -n {name}",
+            )
+        pid = runner_pid(workspace, name)
+        if pid is not None and status != "NotResponding":
+            # Its runner has recorded how the job ended and is on its way out.
+            pid = _wait_for_runner(workspace, name, 10.0)
+        if pid is not None:
+            raise ConflictError(
+                f"job '{name}' is {status}, but its runner (pid {pid}) still holds it",
+                hint=f"stop the runner with: batchml job cancel -n {name}; then resume",
+            )
+        folder = job_dir(workspace, name)
+        (folder / CANCEL_FILE).unlink(missing_ok=True)
+        job = dataclasses.replace(job, status="Preparing", error=None, end_time=None)
+        save(workspace, job)
+        try:
+            launch(folder, resume=True, retry_failed=retry_failed)
+        except OSError as exc:
+            job = dataclasses.replace(
+                job, status="Failed", error=f"could not start the runner: {exc}"
+            )
+            save(workspace, job)
     return job
 
 
 def download(workspace: Workspace, name: str, destination: Path, include_logs: bool) -> list[str]:
     """Copy the `score` output straight into `destination` (as the SDK does for model
     deployments); with `include_logs`, the job's logs go to `destination/artifacts/`."""
-    job = get(workspace, name)
+    job = observe(workspace, get(workspace, name))
     if not job.is_terminal():
         raise ConflictError(
             f"This job is in state {job.status}. Download is allowed only in states "
@@ -277,7 +379,7 @@ def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Updat
     offsets = dict.fromkeys(STREAMED_LOGS, 0)
     folder = job_dir(workspace, name)
     while True:
-        job = get(workspace, name)
+        job = observe(workspace, get(workspace, name))
         lines: list[tuple[str, str]] = []
         for log in STREAMED_LOGS:
             path = folder / log
@@ -291,8 +393,5 @@ def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Updat
             lines.extend((log, line) for line in complete.decode(errors="replace").splitlines())
         yield Update(job, lines)
         if job.is_terminal():
-            return
-        if job.runner_pid and not runner_alive(job) and not get(workspace, name).is_terminal():
-            yield Update(dataclasses.replace(job, status="NotResponding"), [])
             return
         time.sleep(poll)

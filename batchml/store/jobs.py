@@ -1,19 +1,43 @@
-"""Job records on disk: `jobs/<name>/job.json` (+ inputs.json, logs/). Once a job's runner has
-started it is the only writer of job.json; every write is atomic, so readers never see half."""
+"""Job records on disk: `jobs/<name>/job.json` (+ inputs.json, logs/, journal/).
+
+Every write of job.json is atomic (readers never see half of it) and made under the job's lock
+(`.lock`), so that writers never undo each other. While a runner lives it holds `runner.lock`
+(the kernel lets go of it when the runner dies, however it dies) and is the only writer;
+`job cancel` and `job resume` write only when no runner holds the job. The runner touches
+`heartbeat` every HEARTBEAT_INTERVAL seconds.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import os
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from batchml.core.errors import NotFoundError
+from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
 from batchml.core.jobs import Job
 from batchml.store.fs import read_json, write_json
+from batchml.store.lock import lock_timeout
 from batchml.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JOB_FILE = "job.json"
 INPUTS_FILE = "inputs.json"
 CANCEL_FILE = "cancel-requested"
+JOURNAL_DIR = "journal"
+HEARTBEAT_FILE = "heartbeat"
+RUNNER_LOCK = "runner.lock"
+JOB_LOCK = ".lock"
+HEARTBEAT_INTERVAL = 2.0
+# A job none of whose files (job.json, heartbeat) changed for this long is not responding.
+HEARTBEAT_TIMEOUT = 30.0
+# How long a starting runner waits for a command that is only looking at runner.lock.
+_RUNNER_LOCK_WAIT = 5.0
 
 
 def job_dir(workspace: Workspace, name: str) -> Path:
@@ -36,7 +60,31 @@ def document(workspace: Workspace, job: Job) -> dict[str, object]:
 
 
 def save(workspace: Workspace, job: Job) -> None:
+    """Write job.json; the caller holds job_lock()."""
     write_json(job_dir(workspace, job.name) / JOB_FILE, document(workspace, job))
+
+
+@contextlib.contextmanager
+def job_lock(workspace: Workspace, name: str) -> Iterator[None]:
+    """Hold the lock of one job's record, for a read-modify-write of job.json.
+
+    Held for moments only; a command that waits longer than BATCHML_LOCK_TIMEOUT fails.
+    """
+    from filelock import FileLock, Timeout
+
+    wait = lock_timeout()
+    lock = FileLock(str(job_dir(workspace, name) / JOB_LOCK), timeout=wait)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise WorkspaceLockedError(
+            f"the record of job '{name}' is locked by another command; waited {wait:g} s",
+            hint="retry in a moment, or raise BATCHML_LOCK_TIMEOUT",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def input_files(workspace: Workspace, name: str) -> list[Path]:
@@ -48,3 +96,88 @@ def all_jobs(workspace: Workspace) -> list[Job]:
     folder = workspace.jobs_dir()
     names = [p.parent.name for p in folder.glob(f"*/{JOB_FILE}")] if folder.is_dir() else []
     return sorted((get(workspace, n) for n in names), key=lambda j: j.created_at, reverse=True)
+
+
+def hold_runner_lock(folder: Path) -> None:
+    """Take the job's runner lock for the rest of this process's life, with its pid in it.
+
+    The kernel lets go of it when the process ends, however it ends, so a job whose lock is
+    free has no runner. Raises ConflictError if another runner holds the job.
+    """
+    fd = os.open(folder / RUNNER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + _RUNNER_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                pid = _holder(fd, folder)
+                os.close(fd)
+                raise ConflictError(
+                    f"job '{folder.name}' already has a runner (pid {pid})"
+                ) from None
+            time.sleep(0.02)
+    # One write of a fixed width, so that a reader sees the old pid or the new one.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid():>10}\n".encode(), 0)
+
+
+def runner_pid(workspace: Workspace, name: str) -> int | None:
+    """The pid of the runner that holds the job (0 if it has not written it yet), or None if
+    no runner does: it ended (the kernel lets go of the lock of a process that ends)."""
+    folder = job_dir(workspace, name)
+    try:
+        fd = os.open(folder / RUNNER_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(fd, folder)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int, folder: Path) -> int:
+    # A runner writes its pid just after it takes the lock: until then, the file is empty or
+    # names an earlier runner of the job, whose pid may be another program's by now.
+    for _ in range(100):
+        text = os.pread(fd, 16, 0).strip()
+        if text and _runs(int(text), folder):
+            return int(text)
+        time.sleep(0.01)
+    return 0
+
+
+def _runs(pid: int, folder: Path) -> bool:
+    """Whether process `pid` is a runner of the job in `folder` (as far as can be told)."""
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    names = {os.path.basename(arg) for arg in command}
+    return b"batchml.runner.process" in command and os.fsencode(folder.name) in names
+
+
+def beat(folder: Path) -> None:
+    """A sign of life from the job's runner."""
+    path = folder / HEARTBEAT_FILE
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.touch()
+
+
+def silence(workspace: Workspace, name: str) -> float:
+    """Seconds since the job last gave a sign of life (its heartbeat, or a write of job.json)."""
+    folder = job_dir(workspace, name)
+    times = []
+    for path in (folder / HEARTBEAT_FILE, folder / JOB_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            times.append(path.stat().st_mtime)
+    return time.time() - max(times, default=0.0)

@@ -137,6 +137,8 @@ def test_model_from_a_yaml_file_with_paths_relative_to_it(
         type="mlflow_model",
         description="An MLflow model",
         tags={"epochs": "5", "framework": "torch"},
+        flavors={"python_function": {}},
+        signature=None,
     )
 
 

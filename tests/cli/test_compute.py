@@ -125,7 +125,7 @@ def test_create_reports_every_mistake(cli: Cli, ws: Path) -> None:
         "  command line: name: must be 3-32 characters of letters, digits and '-', start with a "
         'letter and end with a letter or digit (got "x1")',
         '  command line: tier: must be one of dedicated, low_priority (got "cheap")',
-        "  command line: type: must be amlcompute (the only compute type batchml runs) (got "
+        "  command line: type: must be amlcompute (this machine) or ray (a Ray cluster) (got "
         '"computeinstance")',
     ]
     assert not ws.exists()
@@ -136,7 +136,7 @@ def test_create_needs_a_file_or_name_and_type(cli: Cli, ws: Path) -> None:
     assert (result.code, result.out, result.err) == (
         2,
         "",
-        "ERROR: give -f compute.yml, or --name and --type amlcompute\n",
+        "ERROR: give -f compute.yml, or --name and --type amlcompute|ray\n",
     )
 
 

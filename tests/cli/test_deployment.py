@@ -234,7 +234,7 @@ def test_summary_only_hides_output_file_name(cli: Cli, ready: Project) -> None:
 
 
 def test_mlflow_model_needs_no_code(cli: Cli, ready: Project, arm: str) -> None:
-    ready.write("mlflow/MLmodel", "flavors: {}\n")
+    ready.write("mlflow/MLmodel", "flavors:\n  python_function: {}\n")
     ready.write(
         "mlflow.yml",
         """\

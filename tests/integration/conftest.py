@@ -1,23 +1,34 @@
-"""Real jobs on real files: a runner fixture, and a check that no worker outlives its test."""
+"""Real jobs on real files: a runner fixture, a workspace for jobs through the CLI, and a check
+that no worker outlives its test."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import json
 import multiprocessing
 import os
+import shutil
+import signal
 import sys
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from processes import session_members
 
 from batchml.backends.local import LocalBackend
 from batchml.runner import JobEvent, JobResult, RunSettings, ScoringSpec, run_job
+from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from tests.conftest import Cli
 
 # Not a package: tests reach these through the fixtures below.
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -135,3 +146,138 @@ def run(tmp_path: Path) -> Callable[..., Job]:
         return Job(result, inputs, output_dir, logs_dir, events)
 
     return run_
+
+
+@dataclass
+class JobsWorkspace:
+    """A workspace whose endpoint `jobs-ep` runs scripts/logged.py by default (deployment `logged`:
+    mini-batches of 2, 2 workers, no retries), for jobs through the CLI and their runners.
+
+    Inputs whose content is `wait` block until the test opens the gate; `scored()` counts how
+    often each file was scored. The fixture ends every runner it saw (failing the test if one
+    was left) and checks that no runner or worker outlived its test.
+    """
+
+    cli: Cli
+    root: Path
+    ws: Path
+    runners: set[int]
+
+    @property
+    def gate(self) -> Path:
+        return self.root / "gate"
+
+    def inputs(self, contents: list[str], folder: str = "data") -> Path:
+        """One file per entry, in00.txt, in01.txt, ...; returns the folder."""
+        path = self.root / folder
+        path.mkdir()
+        for index, content in enumerate(contents):
+            (path / f"in{index:02d}.txt").write_text(content)
+        return path
+
+    def invoke(self, *args: str | Path) -> str:
+        return str(self.cli.ok("batch-endpoint", "invoke", "-n", "jobs-ep", *args)["name"])
+
+    def show(self, name: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.cli.ok("job", "show", "-n", name)
+        self.runner_pid(name)
+        return job
+
+    def wait(self, name: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (job := self.show(name))["status"] not in statuses:
+            assert time.monotonic() < deadline, f"job {name} is {job['status']}, not {statuses}"
+            time.sleep(0.05)
+        return job
+
+    def folder(self, name: str) -> Path:
+        return self.ws / "jobs" / name
+
+    def runner_pid(self, name: str) -> int | None:
+        """The pid of the job's latest runner, once it has one."""
+        pid = json.loads((self.folder(name) / "job.json").read_text()).get("runner_pid")
+        if pid:
+            self.runners.add(pid)
+        return pid
+
+    def records(self, name: str) -> int:
+        """Outcomes in the job's journal so far."""
+        size = (self.folder(name) / "journal" / "journal.bin").stat().st_size
+        return (size - HEADER_SIZE) // RECORD_SIZE
+
+    def wait_records(self, name: str, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self.folder(name) / "journal" / "journal.bin").exists() or (
+            self.records(name) < count
+        ):
+            assert time.monotonic() < deadline, f"job {name}: fewer than {count} outcomes"
+            time.sleep(0.02)
+        assert self.records(name) == count
+
+    def scored(self) -> Counter[str]:
+        log = self.root / "scored.log"
+        return Counter(log.read_text().split() if log.exists() else [])
+
+    def output(self, name: str) -> Path:
+        return self.ws / "datastores/workspaceblobstore/azureml" / name / "score/predictions.csv"
+
+    def wait_runners_gone(self, timeout: float = 10) -> list[str]:
+        """Wait for every runner seen, and its workers (its session), to end; what is left."""
+        deadline = time.monotonic() + timeout
+        while (left := [p for sid in self.runners for p in session_members(sid)]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        return left
+
+
+JOBS_DEPLOYMENT = """\
+name: logged
+endpoint_name: jobs-ep
+type: model
+model: {{name: m, path: model}}
+code_configuration: {{code: code, scoring_script: logged.py}}
+environment: {{image: python:3.11}}
+compute: azureml:cpu
+settings:
+  mini_batch_size: 2
+  max_concurrency_per_instance: 2
+  retry_settings: {{max_retries: 0, timeout: 30}}
+  environment_variables: {{GATE: {gate}, SCORED_LOG: {log}}}
+"""
+
+
+@pytest.fixture
+def jobs(cli: Cli, ws: Path, tmp_path: Path) -> Iterator[JobsWorkspace]:
+    (tmp_path / "code").mkdir()
+    shutil.copy(SCRIPTS / "logged.py", tmp_path / "code")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.txt").write_text("w")
+    (tmp_path / "endpoint.yml").write_text("name: jobs-ep\n")
+    deployment = JOBS_DEPLOYMENT.format(gate=tmp_path / "gate", log=tmp_path / "scored.log")
+    (tmp_path / "deployment.yml").write_text(deployment)
+    cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
+    cli.ok("batch-endpoint", "create", "-f", tmp_path / "endpoint.yml", "-o", "none")
+    cli.ok("batch-deployment", "create", "-f", tmp_path / "deployment.yml", "--set-default")
+    workspace = JobsWorkspace(cli, tmp_path, ws, set())
+    yield workspace
+    workspace.gate.touch()
+    left = workspace.wait_runners_gone()
+    for sid in workspace.runners:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sid, signal.SIGKILL)
+    assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Ray head on 127.0.0.1 for the session's Ray tests (tests/integration/test_ray*.py);
+    ray_cluster.RAY_ENV is set meanwhile. Stopped for sure at the end of the session."""
+    from ray_cluster import RAY_ENV, running_head
+
+    with pytest.MonkeyPatch.context() as patch:
+        # For the whole session: ray reads some of these when it is first imported.
+        for name, value in RAY_ENV.items():
+            patch.setenv(name, value)
+        with running_head(tmp_path_factory.mktemp("ray")) as head:
+            yield head

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import session_members
 
 from batchml.cli.app import run
 
@@ -35,19 +36,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = run(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def session_members(sid: int) -> list[int]:
-    """Live processes of a session (the runner starts one; its workers stay in it)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
 
 
 @pytest.fixture
@@ -143,7 +131,7 @@ def test_invoke_stream_show_download(ws: Path, capsys: pytest.CaptureFixture[str
     assert "Execution Summary" in out
     job = wait_terminal(capsys, name)
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 7, "succeeded": 7, "failed": 0}
+    assert job["batch"]["mini_batches"] == {"total": 7, "succeeded": 7, "failed": 0, "resumed": 0}
     assert job["batch"]["files"] == {"total": 25, "succeeded": 25, "failed": 0}
     assert (
         job["outputs"]["score"]["path"]
@@ -216,10 +204,10 @@ def test_per_job_overrides(ws: Path, capsys: pytest.CaptureFixture[str]) -> None
         "--input",
         "data",
         "--set",
-        "compute=x",
+        "model=x",
     )
     assert code == 2
-    assert "compute cannot be set per job" in err
+    assert "model cannot be set per job" in err
     assert_no_processes_left(job)
 
 
