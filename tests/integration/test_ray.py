@@ -210,7 +210,20 @@ def test_the_error_threshold_ends_the_job_the_same_way(both, threshold, status):
     )
 
     assert ray.result.status == status
-    assert_same(local, ray)
+    if status == "Completed":
+        assert_same(local, ray)
+        return
+    # Stopping is a race on both backends: a mini-batch already handed to the worker ahead of
+    # time may finish before the stop reaches it (and Ray may report it first), so only the
+    # failure side is pinned.
+    assert ray.result.error == local.result.error == "error_threshold exceeded: 2 failed files > 1"
+    assert ray.result.counts.files_failed == local.result.counts.files_failed == 2
+    for ran in (local, ray):
+        lines = ran.written()["predictions.csv"].splitlines()
+        assert lines in (
+            ["f000.txt ok", "f002.txt ok"],
+            ["f000.txt ok", "f002.txt ok", "f004.txt ok"],
+        )
 
 
 def test_summary_only_writes_the_same_files(both):
