@@ -67,7 +67,10 @@ def observe(workspace: Workspace, job: Job) -> Job:
         gone = job.status not in STARTING or silence(workspace, job.name) > HEARTBEAT_TIMEOUT
     else:
         gone = silence(workspace, job.name) > HEARTBEAT_TIMEOUT
-    return dataclasses.replace(job, status="NotResponding") if gone else job
+    if not gone:
+        return job
+    error = f"the job's runner stopped without finishing; continue it with: batchml job resume -n {job.name}"
+    return dataclasses.replace(job, status="NotResponding", error=job.error or error)
 
 
 def show(workspace: Workspace, name: str) -> dict[str, Any]:

@@ -41,7 +41,11 @@ def test_a_runner_killed_before_any_outcome_is_recorded(jobs):
     assert jobs.records(name) == 0
     kill(jobs.runner_pid(name))
 
-    assert jobs.wait(name, "NotResponding", timeout=5)["batch"]["end_time"] is None
+    gone = jobs.wait(name, "NotResponding", timeout=5)
+    assert gone["batch"]["end_time"] is None
+    assert gone["error"]["message"] == (
+        f"the job's runner stopped without finishing; continue it with: batchml job resume -n {name}"
+    )
     job = resume_to_the_end(jobs, name)
 
     assert job["status"] == "Completed"
