@@ -63,15 +63,29 @@ def display_name() -> str:
 
 
 @dataclass(frozen=True)
-class Counts:
+class JobCounts:
+    """Counts so far.
+
+    A mini-batch succeeds when run() returns a list, tuple, array or DataFrame; each element or
+    row is one succeeded item. Files of a mini-batch that failed its last attempt are failed
+    files, and so are the inputs a succeeded mini-batch returned no item for ("inputs minus
+    returned items"). error_threshold applies to files_failed. mini_batches_resumed counts the
+    mini-batches a resumed run kept from the runs before it (they are among those done).
+    """
+
     mini_batches_total: int = 0
+    files_total: int = 0
     mini_batches_succeeded: int = 0
     mini_batches_failed: int = 0
-    files_total: int = 0
     files_succeeded: int = 0
     files_failed: int = 0
     items_succeeded: int = 0
     mini_batches_resumed: int = 0
+
+    @property
+    def mini_batches_done(self) -> int:
+        """Mini-batches that reached a final result (succeeded, or failed their last attempt)."""
+        return self.mini_batches_succeeded + self.mini_batches_failed
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,7 @@ class Job:
     tags: dict[str, str] = field(default_factory=dict)
     start_time: str | None = None
     end_time: str | None = None
-    counts: Counts = field(default_factory=Counts)
+    counts: JobCounts = field(default_factory=JobCounts)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     runner_pid: int | None = None
@@ -104,7 +118,7 @@ class Job:
     def from_state(cls, state: dict[str, Any]) -> Job:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in state.items() if k in known}
-        values["counts"] = Counts(**state.get("counts", {}))
+        values["counts"] = JobCounts(**state.get("counts", {}))
         return cls(**values)
 
     def is_terminal(self) -> bool:

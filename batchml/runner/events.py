@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from batchml.core.jobs import JobCounts as JobCounts
+
 JobStatus = Literal["Completed", "Failed", "Canceled"]
 EventKind = Literal[
     "job_started",
@@ -15,32 +17,6 @@ EventKind = Literal[
     "job_finalizing",
     "job_finished",
 ]
-
-
-@dataclass(frozen=True)
-class JobCounts:
-    """Counts so far.
-
-    A mini-batch succeeds when run() returns a list, tuple, array or DataFrame; each element or
-    row is one succeeded item. Files of a mini-batch that failed its last attempt are failed
-    files, and so are the inputs a succeeded mini-batch returned no item for ("inputs minus
-    returned items"). error_threshold applies to files_failed. mini_batches_resumed counts the
-    mini-batches a resumed run kept from the runs before it (they are among those done).
-    """
-
-    mini_batches_total: int
-    files_total: int
-    mini_batches_succeeded: int = 0
-    mini_batches_failed: int = 0
-    files_succeeded: int = 0
-    files_failed: int = 0
-    items_succeeded: int = 0
-    mini_batches_resumed: int = 0
-
-    @property
-    def mini_batches_done(self) -> int:
-        """Mini-batches that reached a final result (succeeded, or failed their last attempt)."""
-        return self.mini_batches_succeeded + self.mini_batches_failed
 
 
 @dataclass(frozen=True)

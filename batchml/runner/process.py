@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import BatchmlError, ConflictError
-from batchml.core.jobs import Counts
-from batchml.runner.events import JobCounts, JobEvent, JobResult
+from batchml.runner.events import JobEvent, JobResult
 from batchml.runner.job import run_job
 from batchml.runner.journal import discard
 from batchml.runner.logs import describe_counts
@@ -42,19 +41,6 @@ PROGRESS_INTERVAL = 2.0
 
 def _say(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
-
-
-def _counts(counts: JobCounts) -> Counts:
-    return Counts(
-        mini_batches_total=counts.mini_batches_total,
-        mini_batches_succeeded=counts.mini_batches_succeeded,
-        mini_batches_failed=counts.mini_batches_failed,
-        files_total=counts.files_total,
-        files_succeeded=counts.files_succeeded,
-        files_failed=counts.files_failed,
-        items_succeeded=counts.items_succeeded,
-        mini_batches_resumed=counts.mini_batches_resumed,
-    )
 
 
 class Runner:
@@ -94,7 +80,7 @@ class Runner:
         if event.kind == "mini_batch_succeeded" and now - self._reported_at >= PROGRESS_INTERVAL:
             self._reported_at = now
             _say(describe_counts(event.counts))
-        changes: dict[str, object] = {"counts": _counts(event.counts)}
+        changes: dict[str, object] = {"counts": event.counts}
         if event.kind == "job_finalizing":
             changes["status"] = "Finalizing"
         self.update(force=event.kind in ("job_finalizing", "job_finished"), **changes)
@@ -180,7 +166,7 @@ class Runner:
         self.update(
             force=True,
             status=result.status,
-            counts=_counts(result.counts),
+            counts=result.counts,
             error=result.error,
             end_time=now_iso(),
         )
