@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import difflib
 import os
 import shutil
 import signal
@@ -117,9 +118,12 @@ def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
     for assignment in options.sets:
         key = assignment.partition("=")[0].split(".")[0]
         if key not in deployments.SETTINGS:
+            settable = [*deployments.SETTINGS, "compute"]
+            close = difflib.get_close_matches(key, settable, n=1)
             raise UsageError(
-                f"--set {assignment}: {key} cannot be set per job; "
-                f"settable: {', '.join(deployments.SETTINGS)}, compute"
+                f"--set {assignment}: {key} cannot be set per job"
+                + (f"; did you mean {close[0]}?" if close else ""),
+                hint=f"settable: {', '.join(settable)}",
             )
     specs.apply_sets(spec, options.sets, {key: f"settings.{key}" for key in deployments.SETTINGS})
     settings = spec.data.setdefault("settings", {})
