@@ -8,7 +8,6 @@ at once, so a worker that dies is noticed at once whatever killed it.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import math
 import multiprocessing
 import os
@@ -22,6 +21,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
+from batchml.runner.lifetime import die_with_parent
 from batchml.runner.worker import (
     MiniBatchOutcome,
     ScoringWorker,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 # How long a stopped worker gets between SIGTERM and SIGKILL.
 TERM_GRACE_SECONDS = 1.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -237,14 +236,9 @@ def _exit_when_ready(sentinel: int) -> None:
 
 def _die_with_parent() -> None:
     """Make sure this worker never outlives the job's process, even a SIGKILLed one."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            # SIGKILL as soon as the process that started this one ends: the job's process,
-            # or with forkserver the fork server, which ends with it.
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass  # the thread below still notices
+    # SIGKILL as soon as the process that started this one ends: the job's process, or with
+    # forkserver the fork server, which ends with it.
+    die_with_parent()
     # multiprocessing gives each child a pipe from its parent that reaches EOF when the parent
     # ends. Also covers systems without prctl, and a parent that ended before prctl ran.
     parent = multiprocessing.parent_process()

@@ -14,7 +14,16 @@ import click
 import typer
 
 from batchml import __version__
-from batchml.cli import assets, compute, deployment, endpoint, job, workspace
+from batchml.cli import (
+    assets,
+    component,
+    compute,
+    deployment,
+    endpoint,
+    environment,
+    job,
+    workspace,
+)
 from batchml.cli.context import AzCommand
 from batchml.core.errors import BatchmlError
 
@@ -29,6 +38,8 @@ app.add_typer(endpoint.app, name="batch-endpoint")
 app.add_typer(deployment.app, name="batch-deployment")
 app.add_typer(assets.build("model"), name="model")
 app.add_typer(assets.build("data"), name="data")
+app.add_typer(environment.app, name="environment")
+app.add_typer(component.app, name="component")
 app.add_typer(compute.app, name="compute")
 app.add_typer(job.app, name="job")
 app.add_typer(workspace.app, name="workspace")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of
+from batchml.cli.context import AzCommand, app_of, parse_tags
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import assets
@@ -16,16 +16,6 @@ TYPES = {
     "model": "custom_model (default) or mlflow_model",
     "data": "uri_folder (default) or uri_file",
 }
-
-
-def _tags(pairs: list[str]) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    tags = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        tags[key] = value
-    return tags
 
 
 def build(kind: str) -> typer.Typer:
@@ -59,7 +49,7 @@ def build(kind: str) -> typer.Typer:
             "path": path,
             "type": type_,
             "description": description,
-            "tags": _tags(tags),
+            "tags": parse_tags(tags),
         }
         if file is None and not (name and path):
             raise UsageError(f"give -f {kind}.yml, or --name and --path")

@@ -182,3 +182,8 @@ def confirm_or_fail(yes: bool, what: str) -> None:
         raise UsageError(f"{what}: pass --yes to confirm (no terminal to ask on)")
     if not click.confirm(f"Are you sure you want to perform this operation? ({what})", err=True):
         raise click.Abort()
+
+
+def parse_tags(pairs: list[str]) -> dict[str, str] | None:
+    """`--tags a=1 b=2` -> {"a": "1", "b": "2"}; None when no tags are given."""
+    return {key: value for key, _, value in (pair.partition("=") for pair in pairs)} or None

@@ -9,7 +9,7 @@ import click
 import typer
 
 from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
-from batchml.cli.job import follow
+from batchml.cli.job import follow_or_cancel
 from batchml.core import invocation
 from batchml.core import spec as specs
 from batchml.services import endpoints, jobs
@@ -110,37 +110,39 @@ def invoke(
     sets: list[str] = typer.Option(
         [],
         "--set",
-        help="Per-job settings, e.g. --set output_file_name=out.csv error_threshold=5 "
-        "retry_settings.timeout=60 environment_variables.K=V.",
+        help="Inputs and outputs, e.g. --set inputs.NAME.type=uri_folder inputs.NAME.path=data "
+        "inputs.mode=fast; for model deployments also per-job settings, e.g. --set "
+        "output_file_name=out.csv error_threshold=5 retry_settings.timeout=60.",
     ),
     stream: bool = typer.Option(
         False, "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
     ),
 ) -> dict[str, Any] | None:
-    """Run a batch scoring job. Returns the job at once; it runs in the background."""
+    """Run a job on a deployment. Returns the job at once; it runs in the background.
+
+    A model deployment scores one data input; a pipeline deployment runs its pipeline with the
+    inputs its pipeline declares (-f inputs.yml, --set inputs.NAME..., or --input for its one
+    data input).
+    """
     from_file = invocation.load(file) if file else invocation.Invocation()
     options = jobs.InvokeOptions(
         endpoint=name,
         deployment=deployment or from_file.deployment,
-        input=input_ or from_file.input,
-        input_type=input_type or from_file.input_type,
+        input=input_,
+        input_type=input_type,
         mini_batch_size=mini_batch_size,
         instance_count=instance_count,
-        output_path=output_path or from_file.output_path,
+        output_path=output_path,
         job_name=job_name,
         experiment_name=experiment_name,
         sets=tuple(sets),
+        invocation=from_file,
     )
     workspace = app_of(ctx).workspace
     job = jobs.invoke(workspace, options)
     if not stream:
         return job.batch_view(workspace.name, str(jobs.job_dir(workspace, job.name)))
-    try:
-        follow(ctx, job.name)
-    except KeyboardInterrupt:
-        click.echo(f"Canceling job {job.name} ...", err=True)
-        jobs.cancel(workspace, job.name)
-        raise typer.Exit(130) from None
+    follow_or_cancel(ctx, job.name)
     return None
 
 

@@ -1,4 +1,4 @@
-"""`batchml job`: show, list, stream, cancel, resume and download batch scoring jobs."""
+"""`batchml job`: create pipeline jobs; show, list, stream, cancel, resume and download jobs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import typer
 
 from batchml.cli.context import AzCommand, app_of
 from batchml.cli.stream import stream as stream_job
-from batchml.services import jobs
+from batchml.core import spec as specs
+from batchml.services import jobs, pipeline_jobs
 
-app = typer.Typer(help="Manage batch scoring jobs.", no_args_is_help=True)
+app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
 
 # Exit code of `job stream` and `invoke --stream` for a job that did not complete.
@@ -24,6 +25,43 @@ def follow(ctx: typer.Context, name: str) -> None:
     job = stream_job(app_of(ctx).workspace, name)
     if job.status != "Completed":
         raise typer.Exit(JOB_FAILED_EXIT)
+
+
+def follow_or_cancel(ctx: typer.Context, name: str) -> None:
+    """Stream a job that this command started; Ctrl-C cancels it."""
+    try:
+        follow(ctx, name)
+    except KeyboardInterrupt:
+        click.echo(f"Canceling job {name} ...", err=True)
+        jobs.cancel(app_of(ctx).workspace, name)
+        raise typer.Exit(130) from None
+
+
+@app.command("create", cls=AzCommand)
+def create(
+    ctx: typer.Context,
+    file: Path = typer.Option(
+        ..., "-f", "--file", help="Local path to the YAML file containing the pipeline job."
+    ),
+    name: str | None = typer.Option(None, "-n", "--name", help="Name of the job."),
+    sets: list[str] = typer.Option(
+        [], "--set", help="Update a field of the YAML, e.g. --set inputs.input_data.path=data."
+    ),
+    stream_: bool = typer.Option(
+        False, "-s", "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
+    ),
+) -> dict[str, Any] | None:
+    """Run a pipeline job (type: pipeline) from its YAML. Returns the job at once.
+
+    Test a pipeline component before you deploy it; the job's name can then be deployed with
+    `batch-deployment create --set job_definition=azureml:NAME`.
+    """
+    workspace = app_of(ctx).workspace
+    job = pipeline_jobs.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
+    if not stream_:
+        return jobs.show(workspace, job.name)
+    follow_or_cancel(ctx, job.name)
+    return None
 
 
 @app.command("show", cls=AzCommand)
@@ -43,10 +81,9 @@ def list_(
     ),
     all_results: bool = typer.Option(False, "--all-results", help="Return every job."),
 ) -> list[dict[str, Any]]:
-    """List jobs, newest first."""
+    """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
     if parent_job_name:
-        jobs.get(app_of(ctx).workspace, parent_job_name)
-        return []
+        return jobs.list_children(app_of(ctx).workspace, parent_job_name)
     return jobs.list_all(app_of(ctx).workspace, None if all_results else max_results)
 
 
@@ -101,11 +138,12 @@ def download(
     output_name: str | None = typer.Option(
         None,
         "--output-name",
-        help="Output to download (score); its files go straight into the download path.",
+        help="Output to download. A batch scoring job's score output goes straight into the "
+        "download path; a pipeline job's outputs go under named-outputs/<output>/.",
     ),
     all_: bool = typer.Option(False, "--all", help="Also download the logs, under artifacts/."),
 ) -> None:
-    """Download a finished job's score output (and with --all, its logs)."""
-    copied = jobs.download(app_of(ctx).workspace, name, download_path, all_)
+    """Download a finished job's outputs (and with --all, its logs)."""
+    copied = jobs.download(app_of(ctx).workspace, name, download_path, all_, output_name)
     for path in copied:
         click.echo(f"Downloaded {path}", err=True)

@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from batchml.core.jobs import Job
 from batchml.services import jobs
 
 if TYPE_CHECKING:
-    from batchml.core.jobs import Job
+    from batchml.core.pipeline_jobs import AnyJob
     from batchml.store.workspace import Workspace
 
 
-def _header(job: Job, web: str) -> None:
+def _header(job: AnyJob, web: str) -> None:
     click.echo(f"RunId: {job.name}")
     click.echo(f"Web View: {web}")
 
@@ -36,13 +37,14 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield bar
 
 
-def stream(workspace: Workspace, name: str) -> Job:
+def stream(workspace: Workspace, name: str) -> AnyJob:
     """Follow a job until it ends, printing its logs; returns the final job."""
     web = f"file://{jobs.job_dir(workspace, name)}"
     started: set[str] = set()
     job = jobs.get(workspace, name)
     _header(job, web)
-    with _progress(sys.stderr.isatty()) as bar:
+    # A batch scoring job shows its mini-batches; a pipeline job's log says which steps ran.
+    with _progress(sys.stderr.isatty() and isinstance(job, Job)) as bar:
         task = bar.add_task("job", total=None) if bar is not None else None
         for update in jobs.follow(workspace, name):
             job = update.job
@@ -52,7 +54,7 @@ def stream(workspace: Workspace, name: str) -> Job:
                     title = f"Streaming {log}"
                     click.echo(f"\n{title}\n{'=' * (len(title) + 10)}\n")
                 click.echo(line)
-            if bar is not None and task is not None:
+            if bar is not None and task is not None and isinstance(job, Job):
                 counts = job.counts
                 done = counts.mini_batches_succeeded + counts.mini_batches_failed
                 bar.update(task, total=counts.mini_batches_total or None, completed=done)
@@ -61,8 +63,9 @@ def stream(workspace: Workspace, name: str) -> Job:
     click.echo(f"Status: {job.status}")
     if job.error:
         click.echo(f"Error: {job.error}")
-    if job.warnings:
+    warnings = getattr(job, "warnings", [])
+    if warnings:
         click.echo("Warnings:")
-        for warning in job.warnings:
+        for warning in warnings:
             click.echo(f"  {warning}")
     return job

@@ -1,52 +1,138 @@
-"""The invocation YAML of `batch-endpoint invoke -f`: `inputs:`, `outputs:`, `deployment:`.
+"""The inputs and outputs of a job, as `batch-endpoint invoke -f inputs.yml` and `--set
+inputs.x.path=...` give them (reference section 1).
 
-A model deployment takes exactly one data input (its name does not matter) and one output,
-`score` (reference section 1)."""
+An input is a literal (a bare string, number or boolean; or a mapping with a literal `type` and
+its `default`) or data (a mapping with `type`, `path`, `mode`). A model deployment takes exactly
+one data input (its name does not matter) and one output, `score`; a pipeline deployment takes
+the inputs and outputs its pipeline declares.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError
+from batchml.core.errors import InvalidSpecError, UsageError
 
 DATA_TYPES = ("uri_folder", "uri_file")
+LITERAL_TYPES = ("string", "integer", "number", "boolean")
+_KEYS = {"type", "path", "mode", "default", "value", "optional", "min", "max", "description"}
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 @dataclass(frozen=True)
 class Invocation:
     deployment: str | None = None
-    input: str | None = None
-    input_type: str | None = None
-    output_path: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: Path) -> Invocation:
+    """Read an invocation file; relative paths in it are anchored at the file's folder."""
     spec = specs.load_file(path)
     data = spec.data
     problems = []
     unknown = sorted(set(data) - {"inputs", "outputs", "endpoint", "deployment", "$schema"})
     problems += [f"{specs.location(spec, [k])}: {k}: unknown field" for k in unknown]
-    inputs = data.get("inputs") or {}
-    if not isinstance(inputs, dict) or len(inputs) != 1:
-        problems.append(f"{spec.source}: inputs: a model deployment takes exactly one data input")
-        inputs = {}
-    value = next(iter(inputs.values()), None)
-    if isinstance(value, dict):
-        if value.get("type", "uri_folder") not in DATA_TYPES:
-            problems.append(
-                f"{specs.location(spec, ['inputs'])}: inputs: type must be uri_folder or uri_file"
-            )
-        input_path, input_type = value.get("path"), value.get("type")
-    else:
-        input_path, input_type = value, None
-    score = (data.get("outputs") or {}).get("score") or {}
+    sections: dict[str, dict[str, Any]] = {}
+    for section in ("inputs", "outputs"):
+        values = data.get(section) or {}
+        if not isinstance(values, dict):
+            problems.append(f"{specs.location(spec, [section])}: {section}: must be a mapping")
+            values = {}
+        for name, value in values.items():
+            where = f"{specs.location(spec, [section, name])}: {section}.{name}"
+            if not _NAME.match(str(name)):
+                problems.append(f"{where}: names take only letters, digits and _")
+            if isinstance(value, dict) and (extra := sorted(set(value) - _KEYS)):
+                problems.append(f"{where}: unknown keys {', '.join(extra)}")
+        sections[section] = {
+            str(name): _anchored(value, spec.base_dir) for name, value in values.items()
+        }
     if problems:
         raise InvalidSpecError(problems)
-    return Invocation(
-        deployment=data.get("deployment"),
-        input=str(input_path) if input_path else None,
-        input_type=input_type,
-        output_path=score.get("path") if isinstance(score, dict) else None,
+    return Invocation(data.get("deployment"), sections["inputs"], sections["outputs"])
+
+
+def _anchored(value: Any, base_dir: Path) -> Any:
+    if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+        return value
+    path = value["path"]
+    if refs.is_reference(path) or refs.is_remote_uri(path) or Path(path).is_absolute():
+        return value
+    return {**value, "path": str((base_dir / path).resolve())}
+
+
+def with_sets(invocation: Invocation, sets: tuple[str, ...]) -> tuple[Invocation, tuple[str, ...]]:
+    """Apply `--set inputs.x.path=... inputs.y=3 outputs.z.path=...`; the other assignments
+    are returned as they are."""
+    sections = {"inputs": dict(invocation.inputs), "outputs": dict(invocation.outputs)}
+    rest = []
+    for assignment in sets:
+        key, _, raw = assignment.partition("=")
+        parts = key.strip().split(".")
+        if parts[0] not in sections:
+            rest.append(assignment)
+            continue
+        if len(parts) not in (2, 3) or not _NAME.match(parts[1]):
+            raise UsageError(
+                f"--set {assignment}: use {parts[0]}.NAME=value or {parts[0]}.NAME.KEY=value"
+            )
+        value = specs.parse_set_value(raw)
+        table = sections[parts[0]]
+        if len(parts) == 2:
+            table[parts[1]] = value
+        else:
+            current = table.get(parts[1])
+            table[parts[1]] = {**(current if isinstance(current, dict) else {}), parts[2]: value}
+    changed = dataclasses.replace(
+        invocation, inputs=sections["inputs"], outputs=sections["outputs"]
     )
+    return changed, tuple(rest)
+
+
+def literal(value: Any) -> Any:
+    """The value of a literal input, or None if `value` is a data input."""
+    if isinstance(value, dict):
+        if value.get("type") in LITERAL_TYPES:
+            return value.get("value", value.get("default"))
+        return None
+    return value
+
+
+def model_input(invocation: Invocation) -> tuple[str | None, str | None]:
+    """The (path, type) of a model deployment's one data input, or (None, None) if none."""
+    inputs = invocation.inputs
+    if not inputs:
+        return None, None
+    if len(inputs) != 1:
+        raise UsageError(
+            f"a model deployment takes exactly one data input; got {', '.join(inputs)}"
+        )
+    value = next(iter(inputs.values()))
+    if not isinstance(value, dict):
+        return str(value), None
+    kind = value.get("type")
+    if kind is not None and kind not in DATA_TYPES:
+        raise UsageError(
+            f"a model deployment's input must be uri_folder or uri_file, not {kind}",
+            hint="literal inputs are for pipeline deployments",
+        )
+    path = value.get("path")
+    return (str(path) if path is not None else None), kind
+
+
+def model_output_path(invocation: Invocation) -> str | None:
+    """Where a model deployment's `score` output goes, if the invocation says."""
+    unknown = sorted(set(invocation.outputs) - {"score"})
+    if unknown:
+        raise UsageError(
+            f"a model deployment has one output, score; got {', '.join(unknown)}",
+        )
+    score = invocation.outputs.get("score")
+    return str(score["path"]) if isinstance(score, dict) and score.get("path") else None

@@ -114,6 +114,9 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     runner_pid: int | None = None
 
+    # The log `job stream` follows.
+    streamed_log = "azureml-logs/70_driver_log.txt"
+
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Job:
         known = {f.name for f in dataclasses.fields(cls)}
@@ -140,12 +143,6 @@ class Job:
             "azureml.jobtype": "azureml.batchjob",
         }
 
-    def _services(self, job_dir: str) -> dict[str, Any]:
-        return {
-            "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
-            "Tracking": {"endpoint": f"file://{job_dir}/logs", "job_service_type": "Tracking"},
-        }
-
     def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The `job show` shape."""
         shape: dict[str, Any] = {
@@ -169,23 +166,19 @@ class Job:
                 "logs": f"{job_dir}/logs",
             },
             "compute": arm_id(workspace, "computes", self.compute),
-            "creation_context": {
-                "created_at": self.created_at,
-                "created_by": self.created_by,
-                "created_by_type": "User",
-            },
+            "creation_context": creation_context(self.created_at, self.created_by),
             "description": self.description,
             "display_name": self.display_name,
             "experiment_name": self.experiment_name,
             "id": "azureml:" + arm_id(workspace, "jobs", self.name),
-            "inputs": {"input_data": {"mode": "ro_mount", **_public(self.input)}},
+            "inputs": {"input_data": {"mode": "ro_mount", **public(self.input)}},
             "jobs": {},
             "name": self.name,
             "outputs": {
                 "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output["path"]}
             },
             "properties": self._properties(),
-            "services": self._services(job_dir),
+            "services": services(job_dir),
             "settings": self.settings,
             "status": self.status,
             "tags": self._tags(),
@@ -199,7 +192,6 @@ class Job:
 
     def batch_view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The shape `batch-endpoint invoke` and `list-jobs` return (Azure's BatchJob)."""
-        services = self._services(job_dir)
         return {
             "id": arm_id(
                 workspace,
@@ -214,9 +206,7 @@ class Job:
             "properties": {
                 "description": self.description,
                 "experiment_name": self.experiment_name,
-                "interaction_endpoints": {
-                    k: {"endpoint": v["endpoint"]} for k, v in services.items()
-                },
+                "interaction_endpoints": interaction_endpoints(job_dir),
                 "name": self.display_name,
                 "output_data": {
                     "score": {
@@ -229,14 +219,28 @@ class Job:
                 "status": self.status,
                 "tags": self._tags(),
             },
-            "system_data": {
-                "created_at": self.created_at,
-                "created_by": self.created_by,
-                "created_by_type": "User",
-            },
+            "system_data": creation_context(self.created_at, self.created_by),
             "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
         }
 
 
-def _public(record: dict[str, Any]) -> dict[str, Any]:
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """A path record as shown: without the local path batchml resolved it to."""
     return {k: v for k, v in record.items() if k != "local"}
+
+
+def services(job_dir: str) -> dict[str, Any]:
+    """Where to look at a job: its folder and its logs (Azure's Studio and Tracking links)."""
+    return {
+        "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
+        "Tracking": {"endpoint": f"file://{job_dir}/logs", "job_service_type": "Tracking"},
+    }
+
+
+def interaction_endpoints(job_dir: str) -> dict[str, Any]:
+    """The BatchJob form of `services`."""
+    return {key: {"endpoint": value["endpoint"]} for key, value in services(job_dir).items()}
+
+
+def creation_context(created_at: str, created_by: str) -> dict[str, str]:
+    return {"created_at": created_at, "created_by": created_by, "created_by_type": "User"}

@@ -166,6 +166,52 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class PipelineDeployment:
+    """A `type: pipeline` deployment: a resolved pipeline component and its run settings."""
+
+    name: str
+    endpoint_name: str
+    component: dict[str, Any]  # the resolved pipeline component
+    component_id: str | None  # azureml:name:version when a registered component was named
+    settings: dict[str, Any]  # default_compute, continue_on_step_failure, ...
+    created_at: str
+    modified_at: str
+    created_by: str
+    spec: dict[str, Any]
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    type: str = "pipeline"
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        """Azure's flat deployment shape: the model-deployment settings are zeros, and
+        `properties.deployment_configuration_type` says PipelineComponent."""
+        compute = self.settings.get("default_compute")
+        return {
+            "component": self.component_id or self.component.get("name"),
+            "compute": arm_id(workspace, "computes", compute) if compute else None,
+            "creation_context": CreationContext(
+                self.created_at, self.created_by, self.modified_at
+            ).view(),
+            "description": self.description,
+            "endpoint_name": self.endpoint_name,
+            "error_threshold": 0,
+            "id": arm_id(workspace, "batchEndpoints", self.endpoint_name, "deployments", self.name),
+            "max_concurrency_per_instance": 0,
+            "mini_batch_size": 0,
+            "name": self.name,
+            "properties": {
+                **self.properties,
+                "deployment_configuration_type": "PipelineComponent",
+            },
+            "provisioning_state": "Succeeded",
+            "settings": self.settings,
+            "tags": self.tags,
+            "type": "pipeline",
+        }
+
+
+@dataclass(frozen=True)
 class Asset:
     """A versioned model or data asset."""
 
@@ -204,6 +250,47 @@ class Asset:
             if self.type == "mlflow_model":
                 shape["signature"] = self.signature
         return shape
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A versioned environment: recorded (image, conda file, build context), never built."""
+
+    name: str
+    version: str
+    created_at: str
+    created_by: str
+    image: str | None = None
+    conda_file: dict[str, Any] | None = None  # the conda content, as Azure shows it
+    conda_path: str | None = None  # the snapshot of a local conda file; None for an inline one
+    build: dict[str, Any] | None = None  # {path, dockerfile_path}, path made absolute
+    os_type: str = "linux"
+    inference_config: dict[str, Any] | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def view(self, workspace: str) -> dict[str, Any]:
+        shape: dict[str, Any] = {
+            "conda_file": self.conda_file,
+            "creation_context": CreationContext(
+                self.created_at, self.created_by, self.created_at
+            ).view(),
+            "description": self.description,
+            "id": arm_id(workspace, "environments", self.name, "versions", self.version),
+            "image": self.image,
+            "name": self.name,
+            "os_type": self.os_type,
+            "tags": self.tags,
+            "version": self.version,
+        }
+        optional = {
+            "build": self.build,
+            "inference_config": self.inference_config,
+            "properties": self.properties or None,
+        }
+        shape.update({key: value for key, value in optional.items() if value is not None})
+        return dict(sorted(shape.items()))
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,11 @@ def _describe(error: ValidationError) -> list[tuple[Sequence[Any], str]]:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "required":
         missing = error.message.split("'")[1]
-        return [([*path, missing], "is required")]
+        return [([*path, missing], str(schema.get("x-message", "is required")))]
+    if "propertyNames" in error.relative_schema_path:
+        # A key of a mapping breaks a naming rule: point at the key, whose name is in the path.
+        custom = _custom_message(error)
+        return [([*path, error.instance], custom or f"is not an allowed name: {error.message}")]
     if error.validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         extras = (
@@ -169,6 +173,8 @@ def _describe(error: ValidationError) -> list[tuple[Sequence[Any], str]]:
             lines.append(([*path, extra], f"unknown field{hint}"))
         return lines
     custom = _custom_message(error)
+    if custom and error.validator == "not":
+        return [(path, custom)]  # the field's presence is the mistake, not its value
     if custom:
         return [(path, f"{custom} (got {_shown(error.instance)})")]
     if error.validator == "type":
@@ -190,8 +196,18 @@ def _shown(value: Any) -> str:
 
 
 def _custom_message(error: ValidationError) -> str | None:
-    """Schemas may carry `x-message`: a readable rule for patterns and alternatives."""
-    if error.validator not in ("pattern", "minLength", "maxLength", "anyOf", "enum"):
+    """Schemas may carry `x-message`: a readable rule for patterns, alternatives, fixed values
+    and fields that must be absent (`not`). A schema's x-message also replaces "is required"
+    for the fields its `required` lists."""
+    if error.validator not in (
+        "pattern",
+        "minLength",
+        "maxLength",
+        "anyOf",
+        "enum",
+        "const",
+        "not",
+    ):
         return None
     schema = error.schema
     return str(schema["x-message"]) if isinstance(schema, dict) and "x-message" in schema else None

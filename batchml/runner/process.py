@@ -1,5 +1,6 @@
 """The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER [--resume]
-[--retry-failed]`.
+[--retry-failed]`. A pipeline job is run by batchml.runner.pipeline; what follows is about
+batch scoring jobs.
 
 It holds the job's runner lock while it lives, reads the job record, runs the scheduler (with
 `--resume`, from the job's journal), keeps `job.json` up to date (status, counts, error) and
@@ -21,12 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import BatchmlError, ConflictError
+from batchml.core.jobs import Job
+from batchml.core.pipeline_jobs import PIPELINE
 from batchml.runner.events import JobEvent, JobResult
 from batchml.runner.job import run_job
 from batchml.runner.journal import discard
 from batchml.runner.logs import describe_counts
+from batchml.runner.pipeline import PipelineRunner
 from batchml.runner.spec import RunSettings, ScoringSpec
-from batchml.services.environment import mismatches, pip_requirements
+from batchml.services.packages import mismatches, pip_requirements
 from batchml.store import jobs as job_store
 from batchml.store.workspace import Workspace, now_iso
 
@@ -49,7 +53,10 @@ class Runner:
     def __init__(self, folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
         self.folder = folder
         self.workspace = Workspace(folder.parent.parent)
-        self.job = job_store.get(self.workspace, folder.name)
+        job = job_store.get(self.workspace, folder.name)
+        if not isinstance(job, Job):
+            raise BatchmlError(f"job '{folder.name}' is not a batch scoring job")
+        self.job = job
         self.cancel = threading.Event()
         self.resume = resume
         self.retry_failed = retry_failed
@@ -204,7 +211,12 @@ def main(argv: list[str]) -> int:
     except ConflictError as exc:
         _say(f"not started: {exc.message}")
         return 1
-    runner = Runner(folder, resume="--resume" in args, retry_failed="--retry-failed" in args)
+    resume = "--resume" in args
+    runner: Runner | PipelineRunner
+    if job_store.kind(folder) == PIPELINE:
+        runner = PipelineRunner(folder, resume=resume)
+    else:
+        runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args)
 
     def stop(_signum: int, _frame: object) -> None:
         runner.cancel.set()

@@ -9,10 +9,11 @@ from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
+from batchml.core.errors import InvalidSpecError, UsageError
 from batchml.core.resources import Asset, from_state, to_state
 from batchml.mlflow import mlmodel
 from batchml.mlflow.mlmodel import MLmodel
+from batchml.services import versioned
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
@@ -28,17 +29,7 @@ def _folder(workspace: Workspace, kind: str, name: str, version: str | None = No
 
 def versions(workspace: Workspace, kind: str, name: str) -> list[str]:
     """Existing versions of an asset, oldest first by creation time (the last is `latest`)."""
-    folder = _folder(workspace, kind, name)
-    files = sorted(folder.glob(f"*/{STATE_FILES[kind]}")) if folder.is_dir() else []
-    created = {
-        f.parent.name: workspace.read_state(f, kind, name).get("created_at", "") for f in files
-    }
-    return sorted(created, key=lambda version: created[version])
-
-
-def _next_version(existing: list[str]) -> str:
-    numbers = [int(v) for v in existing if v.isdigit()]
-    return str(max(numbers, default=0) + 1)
+    return versioned.versions(workspace, _folder(workspace, kind, name), STATE_FILES[kind], kind)
 
 
 def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
@@ -50,12 +41,9 @@ def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
     mlflow_model = _check_type(kind, asset_type, source, spec.source)
     with workspace.transaction() as txn:
         existing = versions(workspace, kind, name)
-        version = str(data["version"]) if "version" in data else _next_version(existing)
+        version = str(data["version"]) if "version" in data else versioned.next_version(existing)
         if version in existing:
-            raise ConflictError(
-                f"{kind} '{name}' version {version} already exists (versions cannot change)",
-                hint=f"omit the version to create version {_next_version(existing)}",
-            )
+            raise versioned.conflict(kind, name, version, existing)
         folder = _folder(workspace, kind, name, version)
         if kind == "model":
             stored = str(txn.snapshot(source, folder / "files"))
@@ -108,17 +96,8 @@ def get(
     workspace: Workspace, kind: str, name: str, version: str | None = None, label: str | None = None
 ) -> Asset:
     """One version of an asset: `version`, or the newest with label `latest` (or neither)."""
-    if label not in (None, "latest"):
-        raise UsageError(f"unknown label '{label}'; the only label is 'latest'")
     existing = versions(workspace, kind, name)
-    if not existing:
-        raise NotFoundError(f"{kind} '{name}' not found in workspace {workspace.root}")
-    chosen = version if version is not None else existing[-1]
-    if chosen not in existing:
-        raise NotFoundError(
-            f"{kind} '{name}' has no version {chosen}",
-            hint=f"versions: {', '.join(existing)}",
-        )
+    chosen = versioned.pick(existing, version, label, kind=kind, name=name, workspace=workspace)
     path = _folder(workspace, kind, name, chosen) / STATE_FILES[kind]
     return from_state(Asset, workspace.read_state(path, kind, f"{name}:{chosen}"))
 
@@ -148,6 +127,5 @@ def list_all(workspace: Workspace, kind: str, name: str | None = None) -> list[d
         return [
             show(workspace, kind, name, v, None) for v in reversed(versions(workspace, kind, name))
         ]
-    root = _folder(workspace, kind, "_").parent
-    names = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-    return [show(workspace, kind, n, None, "latest") for n in names if versions(workspace, kind, n)]
+    names = versioned.names(_folder(workspace, kind, "_").parent, STATE_FILES[kind])
+    return [show(workspace, kind, n, None, "latest") for n in names]

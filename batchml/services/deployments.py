@@ -1,7 +1,8 @@
-"""Model batch deployments: validated, checked against the workspace, snapshotted, stored.
+"""Batch deployments: validated, checked against the workspace, snapshotted, stored.
 
-Both `type: model` (settings block) and the legacy flat form are accepted; the stored spec is
-always the `type: model` form. Code, an inline model and an inline conda file are copied into
+Model deployments come as `type: model` (settings block) or the legacy flat form; the stored spec
+is always the `type: model` form. Pipeline deployments (`type: pipeline`) are resolved by
+services/pipeline_deployments.py. Code, an inline model and an inline conda file are copied into
 the deployment's folder at create time, so later edits to the user's files change nothing.
 """
 
@@ -15,9 +16,15 @@ from typing import Any
 from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
-from batchml.core.resources import Deployment, ModelBinding, to_state
+from batchml.core.resources import (
+    Deployment,
+    ModelBinding,
+    PipelineDeployment,
+    from_state,
+    to_state,
+)
 from batchml.mlflow import missing_mlflow, mlmodel
-from batchml.services import assets, computes, endpoints
+from batchml.services import assets, computes, endpoints, pipeline_deployments
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
@@ -33,7 +40,12 @@ SETTINGS = (
     "logging_level",
     "environment_variables",
 )
-SCHEMAS = {"model": "modelBatchDeployment.schema.json", None: "batchDeployment.schema.json"}
+SCHEMAS = {
+    "model": "modelBatchDeployment.schema.json",
+    "pipeline": pipeline_deployments.SCHEMA,
+    None: "batchDeployment.schema.json",
+}
+AnyDeployment = Deployment | PipelineDeployment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +60,8 @@ class Options:
 
 
 def _validated(spec: specs.Spec, options: Options) -> dict[str, Any]:
-    """Apply overrides, validate against the form's schema, return the `type: model` form."""
+    """Apply overrides, validate against the form's schema; a model deployment comes back in
+    the `type: model` form."""
     if options.name:
         spec.data["name"] = options.name
     if options.endpoint:
@@ -56,13 +69,12 @@ def _validated(spec: specs.Spec, options: Options) -> dict[str, Any]:
         # endpoint created as `My-Ep` must be reachable with `-e My-Ep`.
         spec.data["endpoint_name"] = options.endpoint
     kind = spec.data.get("type")
-    if kind == "pipeline":
-        raise UsageError(
-            f"{spec.source}: type: pipeline deployments are not supported yet; use type: model"
-        )
     if kind not in SCHEMAS:
         raise InvalidSpecError(
-            [f"{spec.source}: type: must be model (or omitted for the legacy form), got '{kind}'"]
+            [
+                f"{specs.location(spec, ['type'])}: type: must be model or pipeline (or omitted "
+                f"for the legacy form), got '{kind}'"
+            ]
         )
     aliases = {key: f"settings.{key}" for key in SETTINGS} if kind == "model" else None
     specs.apply_sets(spec, options.sets, aliases)
@@ -262,11 +274,18 @@ def _state_file(workspace: Workspace, endpoint: str, name: str) -> Path:
 
 def _save(
     workspace: Workspace, spec: specs.Spec, options: Options, created_at: str | None
-) -> Deployment:
+) -> AnyDeployment:
     data = _validated(spec, options)
+    created_at = created_at or now_iso()
     with workspace.transaction() as txn:
-        resolved = _check(workspace, data, spec, options)
-        deployment = _build(workspace, txn, data, resolved, created_at or now_iso())
+        deployment: AnyDeployment
+        if data["type"] == "pipeline":
+            endpoints.get(workspace, data["endpoint_name"])
+            folder = workspace.deployment_dir(data["endpoint_name"], data["name"])
+            deployment = pipeline_deployments.build(workspace, txn, data, spec, folder, created_at)
+        else:
+            resolved = _check(workspace, data, spec, options)
+            deployment = _build(workspace, txn, data, resolved, created_at)
         state = workspace.stamp("batch-deployment", to_state(deployment))
         txn.write_json(_state_file(workspace, deployment.endpoint_name, deployment.name), state)
         if options.set_default:
@@ -302,7 +321,7 @@ def update(workspace: Workspace, spec: specs.Spec | None, options: Options) -> d
     return _save(workspace, spec, options, created_at).view(workspace.name)
 
 
-def get(workspace: Workspace, endpoint: str, name: str) -> Deployment:
+def get(workspace: Workspace, endpoint: str, name: str) -> AnyDeployment:
     endpoints.get(workspace, endpoint)
     try:
         state = workspace.read_state(
@@ -313,6 +332,8 @@ def get(workspace: Workspace, endpoint: str, name: str) -> Deployment:
             f"batch deployment '{name}' not found in batch endpoint '{endpoint}'",
             hint=f"list them with: batchml batch-deployment list -e {endpoint}",
         ) from None
+    if state.get("type") == "pipeline":
+        return from_state(PipelineDeployment, state)
     return Deployment.from_state(state)
 
 

@@ -1,5 +1,8 @@
-"""Batch scoring jobs: invoke (plan, record, launch the detached runner), show, list, cancel,
-resume, download, and the updates `job stream` follows."""
+"""Jobs: invoke (plan, record, launch the detached runner), show, list, cancel, resume,
+download, and the updates `job stream` follows.
+
+A batch scoring job (model deployments) and a pipeline job (pipeline deployments, `job create`)
+share these commands; a pipeline job's steps are child jobs, listed with its name as parent."""
 
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchml.core import refs
+from batchml.core import invocation, refs
 from batchml.core import spec as specs
-from batchml.core.errors import ConflictError, UsageError
+from batchml.core.errors import ConflictError, NotFoundError, UsageError
+from batchml.core.invocation import Invocation
 from batchml.core.jobs import STARTING, Job, display_name
-from batchml.core.resources import Compute, Deployment
-from batchml.services import assets, computes, deployments, endpoints
+from batchml.core.pipeline_jobs import AnyJob, PipelineJob, StepJob
+from batchml.core.resources import Compute, Deployment, PipelineDeployment
+from batchml.services import assets, computes, deployments, endpoints, pipeline_jobs
 from batchml.services.common import current_user, local_path
 from batchml.store.jobs import (
     CANCEL_FILE,
@@ -53,13 +58,21 @@ class InvokeOptions:
     job_name: str | None = None
     experiment_name: str | None = None
     sets: tuple[str, ...] = ()
+    invocation: Invocation = dataclasses.field(default_factory=Invocation)
 
 
-def observe(workspace: Workspace, job: Job) -> Job:
+def observe(workspace: Workspace, job: AnyJob) -> AnyJob:
     """The job as it is now: NotResponding if its runner is gone without saying how the job
-    ended, or has given no sign of life for HEARTBEAT_TIMEOUT seconds."""
+    ended, or has given no sign of life for HEARTBEAT_TIMEOUT seconds. A step of a pipeline
+    job that ended without it is shown as its parent ended."""
     if job.is_terminal():
         return job
+    if isinstance(job, StepJob):
+        parent = observe(workspace, get(workspace, job.parent_job_name))
+        if not parent.is_terminal():
+            return job
+        status = "NotResponding" if parent.status == "NotResponding" else "Canceled"
+        return dataclasses.replace(job, status=status)
     if runner_pid(workspace, job.name) is None:
         # A runner records how its job ended before it lets go of the job: read that again.
         job = get(workspace, job.name)
@@ -80,24 +93,35 @@ def show(workspace: Workspace, name: str) -> dict[str, Any]:
 
 
 def list_all(workspace: Workspace, max_results: int | None) -> list[dict[str, Any]]:
-    jobs = all_jobs(workspace)[:max_results] if max_results else all_jobs(workspace)
+    """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent)."""
+    jobs = [job for job in all_jobs(workspace) if not isinstance(job, StepJob)]
     return [
         observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
-        for job in jobs
+        for job in jobs[:max_results]
     ]
+
+
+def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
+    """The steps of a pipeline job, in the order they run; none for other jobs."""
+    job = get(workspace, parent)
+    if not isinstance(job, PipelineJob):
+        return []
+    return [show(workspace, child) for child in job.steps.values()]
 
 
 def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> list[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
     return [
-        observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))
+        observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
         for job in all_jobs(workspace)
-        if job.endpoint == endpoint and deployment in (None, job.deployment)
+        if isinstance(job, (Job, PipelineJob))
+        and job.endpoint == endpoint
+        and deployment in (None, job.deployment)
     ]
 
 
 # -- invoke -------------------------------------------------------------------------------------
-def _route(workspace: Workspace, options: InvokeOptions) -> Deployment:
+def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | PipelineDeployment:
     endpoint = endpoints.get(workspace, options.endpoint)
     name = options.deployment or endpoint.default_deployment
     if not name:
@@ -152,6 +176,9 @@ def _compute(
 def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any], list[Path]]:
     """Resolve --input to a local file or folder and list its files in a deterministic order."""
     if not options.input:
+        path, kind = invocation.model_input(options.invocation)
+        options = dataclasses.replace(options, input=path, input_type=options.input_type or kind)
+    if not options.input:
         raise UsageError(
             "--input is required: a local folder or file, azureml:data@latest, or "
             "azureml://datastores/<ds>/paths/<p>"
@@ -186,6 +213,9 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any]
 def _output(
     workspace: Workspace, options: InvokeOptions, name: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
+    if not options.output_path:
+        path = invocation.model_output_path(options.invocation)
+        options = dataclasses.replace(options, output_path=path)
     if options.output_path:
         shown = options.output_path
         local = local_path(workspace, shown, Path.cwd(), "output path", must_exist=False)
@@ -213,11 +243,61 @@ def _scoring_script(deployment: Deployment) -> dict[str, str | None]:
     return {"code_dir": deployment.code, "scoring_script": deployment.scoring_script}
 
 
-def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
+def _invoke_pipeline(
+    workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
+) -> PipelineJob:
+    """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
+    refused = {
+        "--mini-batch-size": options.mini_batch_size,
+        "--instance-count": options.instance_count,
+        "--output-path": options.output_path,
+        "--set " + " ".join(options.sets): options.sets or None,
+    }
+    for flag, value in refused.items():
+        if value is not None:
+            raise UsageError(
+                f"{flag} is for model deployments; {deployment.name} is a pipeline deployment",
+                hint="give its inputs and outputs in -f inputs.yml or --set inputs.NAME.path=...",
+            )
+    inputs = dict(options.invocation.inputs)
+    if options.input:
+        data = [
+            n
+            for n, p in (deployment.component.get("inputs") or {}).items()
+            if p.get("type") not in ("string", "integer", "number", "boolean")
+        ]
+        if len(data) != 1:
+            raise UsageError(
+                f"--input needs a pipeline with exactly one data input; this one has "
+                f"{', '.join(data) or 'none'}",
+                hint="name them in -f inputs.yml or --set inputs.NAME.path=...",
+            )
+        inputs[data[0]] = {"path": options.input, "type": options.input_type}
+    request = pipeline_jobs.Request(
+        inputs=inputs,
+        outputs=options.invocation.outputs,
+        name=options.job_name or pipeline_jobs.new_name(),
+        experiment_name=options.experiment_name or deployment.endpoint_name,
+        settings=deployment.settings,
+        compute=deployment.settings.get("default_compute"),
+        endpoint=deployment.endpoint_name,
+        deployment=deployment.name,
+    )
+    with workspace.transaction() as txn:
+        parent, children = pipeline_jobs.plan(workspace, deployment.component, request)
+        pipeline_jobs.record(workspace, txn, parent, children)
+    return pipeline_jobs.start(workspace, parent)
+
+
+def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:
     """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
     from batchml.runner.launch import launch
 
+    inputs, sets = invocation.with_sets(options.invocation, options.sets)
+    options = dataclasses.replace(options, invocation=inputs, sets=sets)
     deployment = _route(workspace, options)
+    if isinstance(deployment, PipelineDeployment):
+        return _invoke_pipeline(workspace, deployment, options)
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input, files = _input(workspace, options)
@@ -251,8 +331,8 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> Job:
     with workspace.transaction() as txn:
         if folder.exists():
             raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
-        inputs = {"files": [str(p) for p in files]}
-        txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", inputs))
+        listed = {"files": [str(p) for p in files]}
+        txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
     try:
         launch(folder)
@@ -280,10 +360,16 @@ def _wait_for_runner(workspace: Workspace, name: str, seconds: float) -> int | N
     return pid
 
 
-def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> Job:
+def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> AnyJob:
     """Stop the job's runner and workers and mark the job Canceled, keeping what was done
     (`job resume` goes on from there). A job that had ended is returned as it is."""
     job = get(workspace, name)
+    if isinstance(job, StepJob):
+        raise UsageError(
+            f"job '{name}' is step {job.display_name} of pipeline job {job.parent_job_name}; "
+            "cancel the pipeline job",
+            hint=f"batchml job cancel -n {job.parent_job_name}",
+        )
     if job.is_terminal():
         return job
     (job_dir(workspace, name) / CANCEL_FILE).touch()
@@ -302,10 +388,15 @@ def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> Job:
         if not job.is_terminal():
             job = dataclasses.replace(job, status="Canceled", end_time=now_iso())
             save(workspace, job)
+    for child in job.steps.values() if isinstance(job, PipelineJob) else ():
+        with job_lock(workspace, child):
+            step = get(workspace, child)
+            if not step.is_terminal():
+                save(workspace, dataclasses.replace(step, status="Canceled", end_time=now_iso()))
     return job
 
 
-def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> Job:
+def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJob:
     """Start a new runner on a Failed, Canceled or NotResponding job, which goes on from its
     journal: done mini-batches are kept, the others run (with `retry_failed`, also those that
     failed). Returns the job as recorded."""
@@ -313,6 +404,11 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> Job:
 
     with job_lock(workspace, name):
         job = observe(workspace, get(workspace, name))
+        if isinstance(job, StepJob):
+            raise UsageError(
+                f"job '{name}' is a step of pipeline job {job.parent_job_name}; resume that",
+                hint=f"batchml job resume -n {job.parent_job_name}",
+            )
         status = job.status
         if status == "Completed":
             raise ConflictError(f"job '{name}' is Completed: there is nothing to resume")
@@ -344,17 +440,9 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> Job:
     return job
 
 
-def download(workspace: Workspace, name: str, destination: Path, include_logs: bool) -> list[str]:
-    """Copy the `score` output straight into `destination` (as the SDK does for model
-    deployments); with `include_logs`, the job's logs go to `destination/artifacts/`."""
-    job = observe(workspace, get(workspace, name))
-    if not job.is_terminal():
-        raise ConflictError(
-            f"This job is in state {job.status}. Download is allowed only in states "
-            "Completed, Failed, Canceled, NotResponding"
-        )
+def _copy_into(source: Path, destination: Path) -> list[str]:
+    """Copy what is in `source` into `destination`; the paths copied."""
     destination.mkdir(parents=True, exist_ok=True)
-    source = Path(job.output["local_dir"])
     copied = []
     for item in sorted(source.iterdir()) if source.is_dir() else []:
         target = destination / item.name
@@ -363,10 +451,46 @@ def download(workspace: Workspace, name: str, destination: Path, include_logs: b
         else:
             shutil.copy2(item, target)
         copied.append(str(target))
+    return copied
+
+
+def download(
+    workspace: Workspace,
+    name: str,
+    destination: Path,
+    include_logs: bool,
+    output_name: str | None = None,
+) -> list[str]:
+    """Download a finished job's outputs. A batch scoring job's `score` output goes straight
+    into `destination` (as the SDK does for model deployments); a pipeline or step job's named
+    outputs go to `destination/named-outputs/<output>/` (only `output_name`, if given). With
+    `include_logs`, the job's logs go to `destination/artifacts/`."""
+    job = observe(workspace, get(workspace, name))
+    if not job.is_terminal():
+        raise ConflictError(
+            f"This job is in state {job.status}. Download is allowed only in states "
+            "Completed, Failed, Canceled, NotResponding"
+        )
+    if isinstance(job, Job):
+        outputs = {"score": job.output["local_dir"]}
+    else:
+        outputs = {n: record["local"] for n, record in job.outputs.items()}
+    if output_name is not None and output_name not in outputs:
+        raise NotFoundError(
+            f"job '{name}' has no output {output_name}",
+            hint=f"its outputs: {', '.join(outputs) or 'none'}",
+        )
+    copied = []
+    for output, local in outputs.items():
+        if output_name not in (None, output):
+            continue
+        if isinstance(job, Job):
+            copied += _copy_into(Path(local), destination)
+        else:
+            copied += _copy_into(Path(local), destination / "named-outputs" / output)
     if include_logs:
-        target = destination / "artifacts" / "logs"
-        shutil.copytree(job_dir(workspace, name) / "logs", target, dirs_exist_ok=True)
-        copied.append(str(target))
+        target = destination / "artifacts"
+        copied += _copy_into(job_dir(workspace, name), target)
     return copied
 
 
@@ -374,21 +498,19 @@ def download(workspace: Workspace, name: str, destination: Path, include_logs: b
 class Update:
     """What `job stream` learns on one poll: the job, and new lines of each log."""
 
-    job: Job
+    job: AnyJob
     lines: list[tuple[str, str]]  # (log name, line)
-
-
-STREAMED_LOGS = ("azureml-logs/70_driver_log.txt",)
 
 
 def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Update]:
     """Yield updates until the job ends; the last update has a terminal job."""
-    offsets = dict.fromkeys(STREAMED_LOGS, 0)
+    logs = (get(workspace, name).streamed_log,)
+    offsets = dict.fromkeys(logs, 0)
     folder = job_dir(workspace, name)
     while True:
         job = observe(workspace, get(workspace, name))
         lines: list[tuple[str, str]] = []
-        for log in STREAMED_LOGS:
+        for log in logs:
             path = folder / log
             if not path.is_file():
                 continue

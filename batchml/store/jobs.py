@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
-from batchml.core.jobs import Job
+from batchml.core.pipeline_jobs import AnyJob, from_state
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import lock_timeout
 from batchml.store.workspace import Workspace
@@ -44,7 +44,7 @@ def job_dir(workspace: Workspace, name: str) -> Path:
     return workspace.jobs_dir() / name
 
 
-def get(workspace: Workspace, name: str) -> Job:
+def get(workspace: Workspace, name: str) -> AnyJob:
     try:
         state = workspace.read_state(job_dir(workspace, name) / JOB_FILE, "job", name)
     except NotFoundError:
@@ -52,14 +52,20 @@ def get(workspace: Workspace, name: str) -> Job:
             f"job '{name}' not found in workspace {workspace.root}",
             hint="list jobs with: batchml job list",
         ) from None
-    return Job.from_state(state)
+    return from_state(state)
 
 
-def document(workspace: Workspace, job: Job) -> dict[str, object]:
+def kind(folder: Path) -> str | None:
+    """The `type` of the job recorded in `folder` (None for a batch scoring job)."""
+    value = read_json(folder / JOB_FILE).get("type")
+    return str(value) if value is not None else None
+
+
+def document(workspace: Workspace, job: AnyJob) -> dict[str, object]:
     return workspace.stamp("job", dataclasses.asdict(job))
 
 
-def save(workspace: Workspace, job: Job) -> None:
+def save(workspace: Workspace, job: AnyJob) -> None:
     """Write job.json; the caller holds job_lock()."""
     write_json(job_dir(workspace, job.name) / JOB_FILE, document(workspace, job))
 
@@ -91,7 +97,7 @@ def input_files(workspace: Workspace, name: str) -> list[Path]:
     return [Path(p) for p in read_json(job_dir(workspace, name) / INPUTS_FILE)["files"]]
 
 
-def all_jobs(workspace: Workspace) -> list[Job]:
+def all_jobs(workspace: Workspace) -> list[AnyJob]:
     """Every job of the workspace, newest first."""
     folder = workspace.jobs_dir()
     names = [p.parent.name for p in folder.glob(f"*/{JOB_FILE}")] if folder.is_dir() else []

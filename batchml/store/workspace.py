@@ -6,6 +6,7 @@ Layout (every JSON file carries `__meta__.format_version`):
     <root>/computes/<name>.json
     <root>/models/<name>/<version>/model.json          + files/<original name>  (a snapshot)
     <root>/data/<name>/<version>/data.json
+    <root>/environments/<name>/<version>/environment.json  + conda/<conda file>  (a snapshot)
     <root>/endpoints/<name>/endpoint.json
     <root>/endpoints/<name>/deployments/<dep>/deployment.json  + code/, model/, environment/
     <root>/datastores/workspaceblobstore/               the default datastore (a plain folder)
@@ -56,6 +57,10 @@ class Workspace:
 
     def data_dir(self, name: str, version: str | None = None) -> Path:
         base = self.root / "data" / name
+        return base / version if version is not None else base
+
+    def environment_dir(self, name: str, version: str | None = None) -> Path:
+        base = self.root / "environments" / name
         return base / version if version is not None else base
 
     def endpoint_dir(self, name: str) -> Path:

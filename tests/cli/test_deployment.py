@@ -603,14 +603,15 @@ def test_custom_model_without_code_is_refused(cli: Cli, ready: Project) -> None:
     )
 
 
-def test_pipeline_deployments_are_not_supported(cli: Cli, ready: Project) -> None:
+def test_pipeline_deployment_needs_a_component(cli: Cli, ready: Project) -> None:
     pipeline = ready.write(
         "pipeline.yml", "name: pipe-dep\nendpoint_name: mnist-batch\ntype: pipeline\n"
     )
     result = cli("batch-deployment", "create", "-f", pipeline)
-    assert (result.code, result.out) == (2, "")
+    assert (result.code, result.out) == (4, "")
     assert result.err == (
-        f"ERROR: {pipeline}: type: pipeline deployments are not supported yet; use type: model\n"
+        f"ERROR: {pipeline}: component: is required (or job_definition: "
+        "azureml:<pipeline job name>)\n"
     )
 
 
@@ -619,7 +620,8 @@ def test_unknown_type(cli: Cli, ready: Project) -> None:
     result = cli("batch-deployment", "create", "-f", bad)
     assert (result.code, result.out) == (4, "")
     assert result.err == (
-        f"ERROR: {bad}: type: must be model (or omitted for the legacy form), got 'x'\n"
+        f"ERROR: {bad}:4: type: must be model or pipeline (or omitted for the legacy form), "
+        "got 'x'\n"
     )
 
 

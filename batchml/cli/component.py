@@ -1,0 +1,60 @@
+"""`batchml component`: command and pipeline components, registered in versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from batchml.cli.context import AzCommand, app_of
+from batchml.core import spec as specs
+from batchml.core.errors import UsageError
+from batchml.services import components
+
+app = typer.Typer(help="Manage components (command and pipeline).", no_args_is_help=True)
+
+
+@app.command("create", cls=AzCommand)
+def create(
+    ctx: typer.Context,
+    file: Path = typer.Option(
+        ..., "-f", "--file", help="Local path to the YAML file containing the component."
+    ),
+    name: str | None = typer.Option(None, "-n", "--name", help="Name of the component."),
+    version: str | None = typer.Option(
+        None, "-v", "--version", help="Version; default: the next number."
+    ),
+    sets: list[str] = typer.Option(
+        [], "--set", help="Update a field of the YAML, e.g. --set version=3."
+    ),
+) -> dict[str, Any]:
+    """Register a component version: its code folder is copied into the workspace.
+
+    Creating an existing version again with the same content returns it unchanged.
+    """
+    spec = specs.from_file_and_flags(file, {"name": name, "version": version}, sets)
+    return components.create(app_of(ctx).workspace, spec)
+
+
+@app.command("show", cls=AzCommand)
+def show(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "-n", "--name", help="Name of the component."),
+    version: str | None = typer.Option(None, "-v", "--version", help="Version to show."),
+    label: str | None = typer.Option(None, "-l", "--label", help="Label: latest."),
+) -> dict[str, Any]:
+    """Show one version (-v), or the latest (-l latest, or neither)."""
+    if version and label:
+        raise UsageError("give -v/--version or -l/--label, not both")
+    workspace = app_of(ctx).workspace
+    return components.show(workspace, name=name, version=version, label=label)
+
+
+@app.command("list", cls=AzCommand)
+def list_(
+    ctx: typer.Context,
+    name: str | None = typer.Option(None, "-n", "--name", help="List every version of this one."),
+) -> list[dict[str, Any]]:
+    """List the latest version of each component, or every version of one (-n)."""
+    return components.list_all(app_of(ctx).workspace, name)

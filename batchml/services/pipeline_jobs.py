@@ -1,0 +1,328 @@
+"""Pipeline jobs: planned from a resolved pipeline component and the job's inputs and outputs,
+recorded as a parent job and one child job per step, and started.
+
+Planning decides everything before any job exists: each parent input's value (given, default,
+or absent if optional), every data path, every output folder and each step's command line. A
+missing required input, a value that does not fit its type, or a path that does not exist is
+refused with the input's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchml.core import invocation, pipeline, refs
+from batchml.core import spec as specs
+from batchml.core.errors import ConflictError, UsageError
+from batchml.core.jobs import display_name
+from batchml.core.pipeline_jobs import PipelineJob, StepJob
+from batchml.services import assets, components, computes
+from batchml.services.common import as_strings, current_user, local_path
+from batchml.store.jobs import JOB_FILE, document, job_dir, save
+from batchml.store.transaction import Transaction
+from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a pipeline job is asked to run, besides its component."""
+
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)  # anchors relative paths
+    name: str | None = None
+    display_name: str | None = None
+    experiment_name: str | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    compute: str | None = None
+    endpoint: str | None = None
+    deployment: str | None = None
+
+
+class _Planner:
+    def __init__(self, workspace: Workspace, component: dict[str, Any], request: Request) -> None:
+        self.workspace = workspace
+        self.component = component
+        self.request = request
+
+    # -- values -----------------------------------------------------------------------------
+    def data(self, name: str, port: dict[str, Any], value: Any) -> dict[str, Any]:
+        """A data input's record: its type, the path as given, and the local path."""
+        raw = value if isinstance(value, dict) else {"path": value}
+        path = raw.get("path")
+        if path is None:
+            raise UsageError(f"input {name}: give a path (inputs.{name}.path=...)")
+        path = str(path)
+        kind = raw.get("type") or port.get("type", "uri_folder")
+        if refs.parse_asset(path) is not None:
+            asset_kind = "model" if kind in pipeline.MODEL_TYPES else "data"
+            asset = assets.resolve(self.workspace, asset_kind, path)
+            local = local_path(self.workspace, asset.path, self.request.base_dir, f"input {name}")
+        else:
+            local = local_path(self.workspace, path, self.request.base_dir, f"input {name}")
+        if kind == "uri_file" and not local.is_file():
+            raise UsageError(f"input {name}: {path} is a folder, but the input type is uri_file")
+        if kind in ("uri_folder", "mlflow_model") and not local.is_dir():
+            raise UsageError(f"input {name}: {path} is a file, but the input type is {kind}")
+        record = {"type": kind, "path": path, "local": str(local)}
+        return {**record, "mode": raw["mode"]} if raw.get("mode") else record
+
+    def parent_inputs(self) -> dict[str, Any]:
+        declared = self.component.get("inputs") or {}
+        unknown = sorted(set(self.request.inputs) - set(declared))
+        if unknown:
+            raise UsageError(
+                f"the pipeline has no input {', '.join(unknown)}",
+                hint=f"its inputs: {', '.join(declared) or 'none'}",
+            )
+        records = {}
+        for name, port in declared.items():
+            value = self.request.inputs.get(name)
+            if port.get("type") in pipeline.LITERAL_TYPES:
+                given = invocation.literal(value)
+                given = port.get("default") if given is None else given
+                if given is not None:
+                    checked = pipeline.check_literal(name, port, given)
+                    records[name] = {"type": port["type"], "value": checked}
+            elif value is not None:
+                records[name] = self.data(name, port, value)
+            if name not in records and not port.get("optional"):
+                raise UsageError(
+                    f"input {name} is required and was not given",
+                    hint=f"give it in inputs.yml, or with --set inputs.{name}.path=...",
+                )
+        return records
+
+    def output(self, job: str, name: str, port: dict[str, Any], given: Any) -> dict[str, Any]:
+        """An output's record: where it goes (given, or azureml/<job>/<output>/ in the default
+        datastore), created empty by the step that writes it."""
+        raw = given if isinstance(given, dict) else {}
+        kind = raw.get("type") or port.get("type", "uri_folder")
+        mode = raw.get("mode") or port.get("mode", "rw_mount")
+        if raw.get("path"):
+            shown = str(raw["path"])
+            local = local_path(
+                self.workspace, shown, self.request.base_dir, f"output {name}", must_exist=False
+            )
+            if local.exists() and (not local.is_dir() or any(local.iterdir())):
+                raise ConflictError(
+                    f"output {name}: {local} already exists and is not an empty folder",
+                    hint="give another path",
+                )
+        else:
+            relative = f"azureml/{job}/{name}"
+            shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
+            local = self.workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+        return {"type": kind, "mode": mode, "path": shown, "local": str(local)}
+
+    # -- the job -----------------------------------------------------------------------------
+    def plan(self) -> tuple[PipelineJob, list[StepJob]]:
+        request = self.request
+        name = request.name or display_name()
+        parent_inputs = self.parent_inputs()
+        declared_outputs = self.component.get("outputs") or {}
+        unknown = sorted(set(request.outputs) - set(declared_outputs))
+        if unknown:
+            raise UsageError(
+                f"the pipeline has no output {', '.join(unknown)}",
+                hint=f"its outputs: {', '.join(declared_outputs) or 'none'}",
+            )
+        parent_outputs = {
+            output: self.output(name, output, port or {}, request.outputs.get(output))
+            for output, port in declared_outputs.items()
+        }
+        jobs = self.component["jobs"]
+        experiment = request.experiment_name or request.endpoint or self.component.get("name")
+        common: dict[str, Any] = {
+            "experiment_name": experiment or "Default",
+            "status": "NotStarted",
+            "created_at": now_iso(),
+            "created_by": current_user(),
+            "compute": request.compute,
+        }
+        steps: dict[str, str] = {}
+        children: dict[str, StepJob] = {}
+        for step in pipeline.order(jobs):
+            child = f"{name}-{step}"
+            steps[step] = child
+            children[step] = self.step(step, child, name, parent_inputs, parent_outputs, children)
+            children[step] = dataclasses.replace(children[step], **common)
+        parent = PipelineJob(
+            name=name,
+            display_name=request.display_name or display_name(),
+            component=self.component,
+            inputs=parent_inputs,
+            outputs=parent_outputs,
+            steps=steps,
+            settings=request.settings,
+            endpoint=request.endpoint,
+            deployment=request.deployment,
+            description=request.description,
+            tags=request.tags,
+            **common,
+        )
+        return parent, list(children.values())
+
+    def step(
+        self,
+        step: str,
+        child: str,
+        parent: str,
+        parent_inputs: dict[str, Any],
+        parent_outputs: dict[str, Any],
+        done: dict[str, StepJob],
+    ) -> StepJob:
+        job = self.component["jobs"][step]
+        component = job["component"]
+        ports = component.get("inputs") or {}
+        inputs: dict[str, Any] = {}
+        for name, value in (job.get("inputs") or {}).items():
+            binding = pipeline.input_binding(value)
+            if isinstance(binding, pipeline.ParentInput):
+                if binding.name in parent_inputs:
+                    inputs[name] = parent_inputs[binding.name]
+            elif isinstance(binding, pipeline.StepOutput):
+                inputs[name] = _as_input(done[binding.step].outputs[binding.output])
+            elif isinstance(binding, pipeline.Literal):
+                inputs[name] = {"type": ports[name].get("type", "string"), "value": binding.value}
+            else:
+                inputs[name] = self.data(f"{step}.{name}", ports[name], value)
+        for name, port in ports.items():
+            if name in inputs and "value" in inputs[name]:
+                checked = pipeline.check_literal(f"{step}.{name}", port, inputs[name]["value"])
+                inputs[name] = {**inputs[name], "value": checked}
+            elif name not in inputs and port.get("default") is not None:
+                inputs[name] = {"type": port.get("type", "string"), "value": port["default"]}
+            if name not in inputs and not port.get("optional"):
+                raise UsageError(
+                    f"step {step}: its input {name} is required, and the pipeline input it is "
+                    "bound to was not given"
+                )
+        outputs: dict[str, Any] = {}
+        for name, port in (component.get("outputs") or {}).items():
+            bound = (job.get("outputs") or {}).get(name)
+            target = pipeline.output_binding(bound)
+            if isinstance(target, pipeline.ParentOutput):
+                outputs[name] = parent_outputs[target.name]
+            else:
+                outputs[name] = self.output(child, name, port or {}, bound)
+        command = pipeline.render(
+            component["command"],
+            {n: r.get("value", r.get("local")) for n, r in inputs.items()},
+            {n: r["local"] for n, r in outputs.items()},
+        )
+        return StepJob(
+            name=child,
+            display_name=step,
+            experiment_name="",
+            parent_job_name=parent,
+            status="NotStarted",
+            created_at="",
+            created_by="",
+            component=component,
+            inputs=inputs,
+            outputs=outputs,
+            command=command,
+            depends_on=pipeline.dependencies(job),
+            environment_variables=component.get("environment_variables") or {},
+        )
+
+
+def _as_input(output: dict[str, Any]) -> dict[str, Any]:
+    return {"type": output["type"], "path": output["path"], "local": output["local"]}
+
+
+def plan(
+    workspace: Workspace, component: dict[str, Any], request: Request
+) -> tuple[PipelineJob, list[StepJob]]:
+    """The parent job and its steps, or an error naming what is wrong; nothing is written."""
+    return _Planner(workspace, component, request).plan()
+
+
+def record(
+    workspace: Workspace, txn: Transaction, parent: PipelineJob, children: list[StepJob]
+) -> None:
+    """Write the records of a planned pipeline job and its steps, in the caller's transaction."""
+    jobs: list[PipelineJob | StepJob] = [parent, *children]
+    for job in jobs:
+        folder = job_dir(workspace, job.name)
+        if (folder / JOB_FILE).exists():
+            raise ConflictError(f"job '{job.name}' already exists", hint="choose another name")
+        txn.write_json(folder / JOB_FILE, document(workspace, job))
+
+
+def start(workspace: Workspace, parent: PipelineJob) -> PipelineJob:
+    """Start the recorded job's runner. Returns the parent as recorded."""
+    from batchml.runner.launch import launch
+
+    try:
+        launch(job_dir(workspace, parent.name))
+    except OSError as exc:
+        parent = dataclasses.replace(
+            parent, status="Failed", error=f"could not start the runner: {exc}"
+        )
+        save(workspace, parent)
+    return parent
+
+
+def new_name() -> str:
+    """A pipeline-deployment job's name, as Azure gives them: pipelinejob-<guid>."""
+    return f"pipelinejob-{uuid.uuid4()}"
+
+
+# -- `job create -f pipeline-job.yml` ----------------------------------------------------------
+JOB_SCHEMA = "pipelineJob.schema.json"
+
+
+def _declared(value: Any) -> dict[str, Any]:
+    """The input a pipeline job's inline `jobs` get for a value the job gives."""
+    if isinstance(value, dict):
+        kind = value.get("type", "uri_folder")
+        if kind in pipeline.LITERAL_TYPES:
+            return {"type": kind, "optional": True}
+        return {"type": kind, "optional": "path" not in value}
+    kinds = {bool: "boolean", int: "integer", float: "number"}
+    return {"type": kinds.get(type(value), "string"), "optional": True}
+
+
+def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> PipelineJob:
+    """Run a pipeline job from its YAML: `component:` (a file, an inline pipeline component or
+    a registered one), or `jobs:` wired to the job's own inputs and outputs."""
+    data = specs.validate(spec, JOB_SCHEMA)
+    name = name or data.get("name") or display_name()
+    settings = dict(data.get("settings") or {})
+    compute = data.get("compute") or settings.get("default_compute")
+    request = Request(
+        inputs=data.get("inputs") or {},
+        outputs={k: v for k, v in (data.get("outputs") or {}).items() if v is not None},
+        base_dir=spec.base_dir,
+        name=name,
+        display_name=data.get("display_name"),
+        experiment_name=data.get("experiment_name") or spec.base_dir.name,
+        description=data.get("description", ""),
+        tags=as_strings(data.get("tags")),
+        settings=settings,
+        compute=computes.require(workspace, refs.parse_resource(compute)).name if compute else None,
+    )
+    if "component" in data:
+        value, field = data["component"], ["component"]
+    else:
+        value = {
+            "type": "pipeline",
+            "inputs": {k: _declared(v) for k, v in request.inputs.items()},
+            "outputs": {k: {"type": "uri_folder"} for k in data.get("outputs") or {}},
+            "jobs": data["jobs"],
+        }
+        field = []
+    with workspace.transaction() as txn:
+        dest = job_dir(workspace, name) / "component"
+        component, _ = components.resolve(workspace, txn, value, spec, field, dest)
+        parent, children = plan(workspace, component, request)
+        record(workspace, txn, parent, children)
+    return start(workspace, parent)
