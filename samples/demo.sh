@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What `make demo` runs: the digits and wine samples end to end, each in a fresh workspace inside
-# the sample.
+# What `make demo` runs: the digits, wine and heart samples end to end, each in a fresh workspace
+# inside the sample.
 set -euo pipefail
 
 header() { printf '\n=== %s ===\n' "$*" >&2; }
@@ -33,4 +33,17 @@ python prepare.py
 header "Deploying and invoking: bash deploy-and-run.sh"
 bash deploy-and-run.sh
 
-header "Demo done: wine predictions in $PWD/predictions-out and $PWD/parquet-out"
+header "Wine done: predictions in $PWD/predictions-out and $PWD/parquet-out"
+
+# The pipeline sample: a prepare step and a score step behind one endpoint.
+cd ../heart
+header "batchml demo: a pipeline deployment (prepare, then score with an MLflow model)"
+rm -rf demo-workspace scores-out
+
+header "Making the data, the transformations and the MLflow model: python prepare.py"
+python prepare.py
+
+header "Deploying and invoking: bash deploy-and-run.sh"
+bash deploy-and-run.sh
+
+header "Demo done: pipeline scores in $PWD/scores-out/named-outputs/scores"

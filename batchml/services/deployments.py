@@ -286,17 +286,63 @@ def _save(
         else:
             resolved = _check(workspace, data, spec, options)
             deployment = _build(workspace, txn, data, resolved, created_at)
-        state = workspace.stamp("batch-deployment", to_state(deployment))
-        txn.write_json(_state_file(workspace, deployment.endpoint_name, deployment.name), state)
-        if options.set_default:
-            endpoint = endpoints.get(workspace, deployment.endpoint_name)
-            endpoints.save(
-                workspace,
-                txn,
-                dataclasses.replace(
-                    endpoint, default_deployment=deployment.name, modified_at=now_iso()
-                ),
-            )
+        _publish(workspace, txn, deployment, options.set_default)
+    return deployment
+
+
+def _publish(
+    workspace: Workspace, txn: Transaction, deployment: AnyDeployment, set_default: bool
+) -> None:
+    """Store the deployment's record, and make it the endpoint's default if asked."""
+    state = workspace.stamp("batch-deployment", to_state(deployment))
+    txn.write_json(_state_file(workspace, deployment.endpoint_name, deployment.name), state)
+    if set_default:
+        endpoint = endpoints.get(workspace, deployment.endpoint_name)
+        endpoints.save(
+            workspace,
+            txn,
+            dataclasses.replace(
+                endpoint, default_deployment=deployment.name, modified_at=now_iso()
+            ),
+        )
+
+
+def _update_pipeline(
+    workspace: Workspace, current: PipelineDeployment, options: Options
+) -> PipelineDeployment:
+    """`update --set` on a pipeline deployment: its description, tags and settings change; its
+    component stays (give -f to change it)."""
+    editable = {"description": current.description, "tags": current.tags}
+    spec = specs.Spec(
+        data={**editable, "settings": dict(current.settings)},
+        source="--set",
+        base_dir=Path.cwd(),
+    )
+    specs.apply_sets(spec, options.sets)
+    changed = sorted(set(spec.data) - {*editable, "settings"})
+    if changed:
+        raise UsageError(
+            f"--set {', '.join(changed)}: only description, tags and settings of a pipeline "
+            "deployment change with --set",
+            hint="give -f deployment.yml to change its component",
+        )
+    document = {**spec.data, "name": current.name, "endpoint_name": current.endpoint_name}
+    check = specs.Spec(
+        data={**document, "type": "pipeline", "component": "azureml:stored@latest"},
+        source="--set",
+        base_dir=Path.cwd(),
+    )
+    data = specs.validate(check, pipeline_deployments.SCHEMA)
+    with workspace.transaction() as txn:
+        settings = pipeline_deployments.checked_settings(workspace, data, check)
+        deployment = dataclasses.replace(
+            current,
+            description=data.get("description", ""),
+            tags=as_strings(data.get("tags")),
+            settings=settings,
+            modified_at=now_iso(),
+        )
+        _publish(workspace, txn, deployment, options.set_default)
     return deployment
 
 
@@ -313,6 +359,8 @@ def update(workspace: Workspace, spec: specs.Spec | None, options: Options) -> d
                 "update needs -f/--file, or -n/--name and -e/--endpoint-name with --set"
             )
         current = get(workspace, options.endpoint, options.name)
+        if isinstance(current, PipelineDeployment):
+            return _update_pipeline(workspace, current, options).view(workspace.name)
         spec = specs.Spec(data=dict(current.spec), source="stored deployment", base_dir=Path.cwd())
         return _save(workspace, spec, options, current.created_at).view(workspace.name)
     name = options.name or spec.data.get("name")

@@ -44,6 +44,23 @@ def _from_job(workspace: Workspace, value: str, spec: specs.Spec) -> dict[str, A
     return job.component
 
 
+def checked_settings(
+    workspace: Workspace, data: dict[str, Any], spec: specs.Spec
+) -> dict[str, Any]:
+    """The deployment's settings, `default_compute` checked and stored as a name."""
+    settings = dict(data.get("settings") or {})
+    compute = settings.get("default_compute")
+    if compute is not None:
+        try:
+            settings["default_compute"] = computes.require(
+                workspace, refs.parse_resource(str(compute))
+            ).name
+        except (NotFoundError, UsageError) as exc:
+            where = specs.location(spec, ["settings", "default_compute"])
+            raise InvalidSpecError([f"{where}: settings.default_compute: {exc.message}"]) from None
+    return settings
+
+
 def build(
     workspace: Workspace,
     txn: Transaction,
@@ -53,17 +70,11 @@ def build(
     created_at: str,
 ) -> PipelineDeployment:
     """Resolve what a validated `type: pipeline` spec names and build the stored record."""
-    settings = dict(data.get("settings") or {})
-    compute = settings.get("default_compute")
     problems = []
-    if compute is not None:
-        try:
-            settings["default_compute"] = computes.require(
-                workspace, refs.parse_resource(str(compute))
-            ).name
-        except (NotFoundError, UsageError) as exc:
-            where = specs.location(spec, ["settings", "default_compute"])
-            problems.append(f"{where}: settings.default_compute: {exc.message}")
+    try:
+        settings = checked_settings(workspace, data, spec)
+    except InvalidSpecError as exc:
+        problems, settings = exc.problems, {}
     reference = None
     try:
         if "job_definition" in data:

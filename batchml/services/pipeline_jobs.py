@@ -10,6 +10,7 @@ refused with the input's name.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,12 +76,7 @@ class _Planner:
 
     def parent_inputs(self) -> dict[str, Any]:
         declared = self.component.get("inputs") or {}
-        unknown = sorted(set(self.request.inputs) - set(declared))
-        if unknown:
-            raise UsageError(
-                f"the pipeline has no input {', '.join(unknown)}",
-                hint=f"its inputs: {', '.join(declared) or 'none'}",
-            )
+        _refuse_unknown("input", set(self.request.inputs), declared)
         records = {}
         for name, port in declared.items():
             value = self.request.inputs.get(name)
@@ -127,12 +123,7 @@ class _Planner:
         name = request.name or display_name()
         parent_inputs = self.parent_inputs()
         declared_outputs = self.component.get("outputs") or {}
-        unknown = sorted(set(request.outputs) - set(declared_outputs))
-        if unknown:
-            raise UsageError(
-                f"the pipeline has no output {', '.join(unknown)}",
-                hint=f"its outputs: {', '.join(declared_outputs) or 'none'}",
-            )
+        _refuse_unknown("output", set(request.outputs), declared_outputs)
         parent_outputs = {
             output: self.output(name, output, port or {}, request.outputs.get(output))
             for output, port in declared_outputs.items()
@@ -232,6 +223,19 @@ class _Planner:
             depends_on=pipeline.dependencies(job),
             environment_variables=component.get("environment_variables") or {},
         )
+
+
+def _refuse_unknown(kind: str, given: set[str], declared: dict[str, Any]) -> None:
+    """UsageError for names the pipeline does not declare, with the closest one it does."""
+    unknown = sorted(given - set(declared))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+    raise UsageError(
+        f"the pipeline has no {kind} {', '.join(unknown)}"
+        + (f"; did you mean {close[0]}?" if close else ""),
+        hint=f"its {kind}s: {', '.join(declared) or 'none'}",
+    )
 
 
 def _as_input(output: dict[str, Any]) -> dict[str, Any]:
