@@ -229,11 +229,11 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "local"}
 
 
-def services(job_dir: str) -> dict[str, Any]:
+def services(job_dir: str, logs: str = "logs") -> dict[str, Any]:
     """Where to look at a job: its folder and its logs (Azure's Studio and Tracking links)."""
     return {
         "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
-        "Tracking": {"endpoint": f"file://{job_dir}/logs", "job_service_type": "Tracking"},
+        "Tracking": {"endpoint": f"file://{job_dir}/{logs}", "job_service_type": "Tracking"},
     }
 
 

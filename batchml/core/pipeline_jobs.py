@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from batchml.core.jobs import (
@@ -207,7 +208,7 @@ class StepJob:
             "outputs": {name: public(record) for name, record in self.outputs.items()},
             "parent_job_name": self.parent_job_name,
             "properties": {"azureml.exitcode": self.exit_code, "StepName": self.display_name},
-            "services": services(job_dir),
+            "services": services(job_dir, Path(STEP_LOG).parent.name),
             "status": self.status,
             "tags": self.tags,
             "type": COMMAND,

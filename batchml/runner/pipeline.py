@@ -175,6 +175,8 @@ class PipelineRunner:
             end_time=None,
             error=None,
         )
+        for warning in self.job.warnings:
+            self.say(f"WARNING: {warning}")
         if (self.folder / job_store.CANCEL_FILE).exists():
             self.cancel.set()
         keep_going = bool(self.job.settings.get("continue_on_step_failure", True))

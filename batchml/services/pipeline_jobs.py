@@ -21,7 +21,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.jobs import display_name
 from batchml.core.pipeline_jobs import PipelineJob, StepJob
-from batchml.services import assets, components, computes
+from batchml.services import assets, components, computes, environments, packages
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.jobs import JOB_FILE, document, job_dir, save
 from batchml.store.transaction import Transaction
@@ -144,6 +144,11 @@ class _Planner:
             steps[step] = child
             children[step] = self.step(step, child, name, parent_inputs, parent_outputs, children)
             children[step] = dataclasses.replace(children[step], **common)
+        warnings = [
+            f"step {step}: {warning}"
+            for step, child in children.items()
+            for warning in _environment_warnings(self.workspace, child.component)
+        ]
         parent = PipelineJob(
             name=name,
             display_name=request.display_name or display_name(),
@@ -156,6 +161,7 @@ class _Planner:
             deployment=request.deployment,
             description=request.description,
             tags=request.tags,
+            warnings=warnings,
             **common,
         )
         return parent, list(children.values())
@@ -223,6 +229,16 @@ class _Planner:
             depends_on=pipeline.dependencies(job),
             environment_variables=component.get("environment_variables") or {},
         )
+
+
+def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> list[str]:
+    """The pip packages a step's environment declares that differ from what is installed here
+    (environments are recorded, not built: steps run with batchml's interpreter)."""
+    environment = component.get("environment")
+    if isinstance(environment, str):
+        conda = environments.conda_file_of(workspace, environment)
+        environment = {"conda_file": str(conda)} if conda else None
+    return packages.mismatches(packages.pip_requirements(environment))
 
 
 def _refuse_unknown(kind: str, given: set[str], declared: dict[str, Any]) -> None:
