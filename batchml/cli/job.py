@@ -53,8 +53,8 @@ def create(
 ) -> dict[str, Any] | None:
     """Run a pipeline job (type: pipeline) from its YAML. Returns the job at once.
 
-    Test a pipeline component before you deploy it; the job's name can then be deployed with
-    `batch-deployment create --set job_definition=azureml:NAME`.
+    Test a pipeline before you deploy it; then deploy the job itself with
+    batch-deployment create --set job_definition=azureml:NAME.
     """
     workspace = app_of(ctx).workspace
     job = pipeline_jobs.create(workspace, specs.from_file_and_flags(file, {}, sets), name)

@@ -96,15 +96,6 @@ def with_sets(invocation: Invocation, sets: tuple[str, ...]) -> tuple[Invocation
     return changed, tuple(rest)
 
 
-def literal(value: Any) -> Any:
-    """The value of a literal input, or None if `value` is a data input."""
-    if isinstance(value, dict):
-        if value.get("type") in LITERAL_TYPES:
-            return value.get("value", value.get("default"))
-        return None
-    return value
-
-
 def model_input(invocation: Invocation) -> tuple[str | None, str | None]:
     """The (path, type) of a model deployment's one data input, or (None, None) if none."""
     inputs = invocation.inputs

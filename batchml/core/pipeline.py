@@ -29,6 +29,8 @@ RESERVED_INPUT_NAMES = ("path", "user", "home", "pwd", "shell", "logname", "ld_l
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+# An optional fragment or an expression, whichever comes first.
+_PART = re.compile(r"\$\[\[(?P<fragment>.*?)\]\]|\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 _PARENT_INPUT = re.compile(r"^parent\.inputs\.(\w+)$")
 _STEP_OUTPUT = re.compile(r"^parent\.jobs\.(\w+)\.outputs\.(\w+)$")
 _PARENT_OUTPUT = re.compile(r"^parent\.outputs\.(\w+)$")
@@ -229,23 +231,26 @@ def check_command(component: Mapping[str, Any], at: Locate, prefix: str = "") ->
 
 
 def render(command: str, inputs: Mapping[str, Any], outputs: Mapping[str, str]) -> str:
-    """The command line with values substituted. An optional fragment whose inputs are all
-    present keeps its text without the brackets; one that names an absent input disappears."""
+    """The command line with values substituted (once: a value is never read as a template).
+    An optional fragment whose inputs are all present keeps its text without the brackets; one
+    that names an absent input disappears."""
 
-    def value_of(match: re.Match[str]) -> str:
-        section, _, name = match[1].partition(".")
+    def value_of(expression: str) -> str:
+        section, _, name = expression.partition(".")
         table: Mapping[str, Any] = inputs if section == "inputs" else outputs
         value = table.get(name)
         if value is None:
             raise UsageError(f"the command needs {section}.{name}, which has no value")
         return _text(value)
 
-    def fragment(match: re.Match[str]) -> str:
-        names = [(s, n) for s, n, _ in command_names(match[1])]
+    def part(match: re.Match[str]) -> str:
+        if match["fragment"] is None:
+            return value_of(match[2])
+        names = [(s, n) for s, n, _ in command_names(match["fragment"])]
         present = all((inputs if s == "inputs" else outputs).get(n) is not None for s, n in names)
-        return _EXPRESSION.sub(value_of, match[1]) if present else ""
+        return _EXPRESSION.sub(lambda m: value_of(m[1]), match["fragment"]) if present else ""
 
-    return _EXPRESSION.sub(value_of, _OPTIONAL.sub(fragment, command))
+    return _PART.sub(part, command)
 
 
 # -- pipeline graphs --------------------------------------------------------------------------

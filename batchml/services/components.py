@@ -241,6 +241,9 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     if "name" not in data:
         raise InvalidSpecError([f"{spec.source}: name: is required to register a component"])
     name = str(data["name"])
+    if "version" in data:
+        # `version: 3` in the file and `-v 3` are the same version.
+        data["version"] = str(data["version"])
     spec.data = data
     with workspace.transaction() as txn:
         existing = versioned.versions(workspace, _folder(workspace, name), STATE_FILE, "component")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchml.core import invocation, pipeline, refs
+from batchml.core import pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.jobs import display_name
@@ -81,7 +81,7 @@ class _Planner:
         for name, port in declared.items():
             value = self.request.inputs.get(name)
             if port.get("type") in pipeline.LITERAL_TYPES:
-                given = invocation.literal(value)
+                given = _literal(name, port, value)
                 given = port.get("default") if given is None else given
                 if given is not None:
                     checked = pipeline.check_literal(name, port, given)
@@ -241,6 +241,19 @@ def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> li
     return packages.mismatches(packages.pip_requirements(environment))
 
 
+def _literal(name: str, port: dict[str, Any], value: Any) -> Any:
+    """The value given for a literal input: as it is, or a mapping's `value` or `default` (as
+    Azure's invocation files write them). A path for it is refused."""
+    if not isinstance(value, dict):
+        return value
+    if "path" in value or value.get("type", port["type"]) not in pipeline.LITERAL_TYPES:
+        raise UsageError(
+            f"input {name} is a {port['type']} input; give it a value, not a path",
+            hint=f"inputs.{name}: VALUE in inputs.yml, or --set inputs.{name}=VALUE",
+        )
+    return value.get("value", value.get("default"))
+
+
 def _refuse_unknown(kind: str, given: set[str], declared: dict[str, Any]) -> None:
     """UsageError for names the pipeline does not declare, with the closest one it does."""
     unknown = sorted(given - set(declared))
@@ -341,6 +354,8 @@ def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> Pipeline
         }
         field = []
     with workspace.transaction() as txn:
+        if (job_dir(workspace, name) / JOB_FILE).exists():
+            raise ConflictError(f"job '{name}' already exists", hint="choose another -n/--name")
         dest = job_dir(workspace, name) / "component"
         component, _ = components.resolve(workspace, txn, value, spec, field, dest)
         parent, children = plan(workspace, component, request)

@@ -46,7 +46,8 @@ def _umask() -> int:
 
 
 def write_json(path: Path, document: Any) -> None:
-    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+    """Write JSON atomically, keys in the document's order (a pipeline's steps keep theirs)."""
+    write_atomic(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:

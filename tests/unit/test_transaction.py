@@ -118,7 +118,8 @@ def test_workspace_transaction_rolls_back_on_error(tmp_path: Path, source: Path)
 def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
     path = tmp_path / "new" / "state.json"
     fs.write_json(path, {"b": 1, "a": [1]})
-    assert path.read_text() == '{\n  "a": [\n    1\n  ],\n  "b": 1\n}\n'
+    # Keys stay in the document's order (a pipeline's steps are in the order they run).
+    assert path.read_text() == '{\n  "b": 1,\n  "a": [\n    1\n  ]\n}\n'
     fs.write_atomic(path, b"x")
     assert path.read_bytes() == b"x"
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
