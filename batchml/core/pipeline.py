@@ -335,14 +335,24 @@ def _check_input(
         binding = input_binding(value)
     except UsageError as exc:
         return exc.message
-    if isinstance(binding, ParentInput) and binding.name not in parent_inputs:
-        return f"the pipeline has no input {binding.name} ({_known(parent_inputs)})"
+    literal_port = port.get("type", "string") in LITERAL_TYPES
+    if isinstance(binding, ParentInput):
+        if binding.name not in parent_inputs:
+            return f"the pipeline has no input {binding.name} ({_known(parent_inputs)})"
+        kind = (parent_inputs[binding.name] or {}).get("type", "string")
+        if (kind in LITERAL_TYPES) != literal_port:
+            return (
+                f"is a {port.get('type', 'string')} input, but the pipeline input "
+                f"{binding.name} is a {kind}"
+            )
     if isinstance(binding, StepOutput):
         if binding.step not in jobs:
             return f"there is no step {binding.step} ({_known(jobs)})"
         outputs = jobs[binding.step]["component"].get("outputs") or {}
         if binding.output not in outputs:
             return f"step {binding.step} has no output {binding.output} ({_known(outputs)})"
+        if literal_port:
+            return f"is a {port['type']} input; a step output is a folder or file, not a value"
     if isinstance(binding, Literal):
         if port.get("type") in DATA_TYPES:
             return f"is a {port['type']} input; give {{path: ..., type: ...}}"

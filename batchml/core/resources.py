@@ -197,6 +197,7 @@ class PipelineDeployment:
             "endpoint_name": self.endpoint_name,
             "error_threshold": 0,
             "id": arm_id(workspace, "batchEndpoints", self.endpoint_name, "deployments", self.name),
+            "job_definition": self.spec.get("job_definition"),
             "max_concurrency_per_instance": 0,
             "mini_batch_size": 0,
             "name": self.name,

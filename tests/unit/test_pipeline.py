@@ -423,6 +423,29 @@ def test_check_pipeline_unknown_parent_input() -> None:
     ]
 
 
+def test_check_pipeline_parent_input_of_another_kind() -> None:
+    def change(g: dict[str, Any]) -> None:
+        g["jobs"]["prep"]["inputs"]["data"] = "${{parent.inputs.score_mode}}"
+        g["jobs"]["score"]["inputs"]["mode"] = "${{parent.inputs.input_data}}"
+
+    assert problems(change) == [
+        "pipeline.yml[jobs.prep.inputs.data]: jobs.prep.inputs.data: is a uri_folder input, but "
+        "the pipeline input score_mode is a string",
+        "pipeline.yml[jobs.score.inputs.mode]: jobs.score.inputs.mode: is a string input, but "
+        "the pipeline input input_data is a uri_folder",
+    ]
+
+
+def test_check_pipeline_step_output_bound_to_a_literal_input() -> None:
+    def change(g: dict[str, Any]) -> None:
+        g["jobs"]["score"]["inputs"]["mode"] = "${{parent.jobs.prep.outputs.prepared}}"
+
+    assert problems(change) == [
+        "pipeline.yml[jobs.score.inputs.mode]: jobs.score.inputs.mode: is a string input; a step "
+        "output is a folder or file, not a value"
+    ]
+
+
 def test_check_pipeline_unknown_step() -> None:
     def change(g: dict[str, Any]) -> None:
         g["jobs"]["score"]["inputs"]["data"] = "${{parent.jobs.nope.outputs.x}}"
