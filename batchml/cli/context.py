@@ -142,6 +142,24 @@ def spread_multi_values(args: list[str]) -> list[str]:
     return out
 
 
+def expand_abbreviations(args: list[str], names: list[str]) -> list[str]:
+    """Accept an unambiguous prefix of a long option (`--f` for `--file`), as az's argparse
+    does; Azure's example scripts write some."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return out + args[index:]
+        flag, sep, value = arg.partition("=")
+        if flag[:2] == "--" and flag not in names:
+            matches = sorted({name for name in names if name.startswith(flag)})
+            if len(matches) > 1:
+                raise click.UsageError(f"ambiguous option: {flag} could match {', '.join(matches)}")
+            if matches:
+                arg = matches[0] + sep + value
+        out.append(arg)
+    return out
+
+
 class AzCommand(TyperCommand):
     """A command with az's global arguments; its return value is rendered to stdout."""
 
@@ -151,7 +169,8 @@ class AzCommand(TyperCommand):
         self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, spread_multi_values(args))
+        names = [o for p in self.params for o in (*p.opts, *p.secondary_opts) if o[:2] == "--"]
+        return super().parse_args(ctx, spread_multi_values(expand_abbreviations(args, names)))
 
     def invoke(self, ctx: click.Context) -> Any:
         app = ctx.ensure_object(App)

@@ -1,10 +1,12 @@
-"""`--set a=1 b=2` (several values after one flag, as az takes them) -> one flag per value."""
+"""How az's argument habits reach click: `--set a=1 b=2` (several values after one flag) becomes
+one flag per value, and an unambiguous prefix of a long option (`--f`) the option."""
 
 from __future__ import annotations
 
+import click
 import pytest
 
-from batchml.cli.context import spread_multi_values
+from batchml.cli.context import expand_abbreviations, spread_multi_values
 
 
 @pytest.mark.parametrize(
@@ -39,3 +41,29 @@ from batchml.cli.context import spread_multi_values
 )
 def test_spread_multi_values(args: list[str], spread: list[str]) -> None:
     assert spread_multi_values(args) == spread
+
+
+NAMES = ["--file", "--name", "--set", "--stream", "--subscription"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expanded"),
+    [
+        (["--f", "inputs.yml"], ["--file", "inputs.yml"]),
+        (["--fi=inputs.yml", "--na", "ep"], ["--file=inputs.yml", "--name", "ep"]),
+        (["--str"], ["--stream"]),
+        (["--set", "a=1"], ["--set", "a=1"]),
+        (["--nope"], ["--nope"]),  # left to click, which says it does not exist
+        (["-f", "x", "--", "--f"], ["-f", "x", "--", "--f"]),
+    ],
+)
+def test_unambiguous_prefixes_of_long_options_expand(args: list[str], expanded: list[str]) -> None:
+    assert expand_abbreviations(args, NAMES) == expanded
+
+
+def test_an_ambiguous_prefix_is_refused() -> None:
+    with pytest.raises(click.UsageError) as error:
+        expand_abbreviations(["--s"], NAMES)
+    assert (
+        error.value.message == "ambiguous option: --s could match --set, --stream, --subscription"
+    )
