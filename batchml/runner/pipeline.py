@@ -87,7 +87,18 @@ class PipelineRunner:
             time.sleep(job_store.HEARTBEAT_INTERVAL)
 
     # -- steps --------------------------------------------------------------------------------
-    def _start(self, step: str) -> None:
+    def _start(self, step: str) -> bool:
+        """Start a step's command; False (the step recorded Failed) if it cannot start."""
+        try:
+            self._launch(step)
+        except OSError as exc:
+            error = f"step {step} could not start: {exc}"
+            self.update_step(step, status="Failed", end_time=now_iso(), error=error)
+            self.say(f"Step {step} (run id {self.children[step].name}) could not start: {exc}")
+            return False
+        return True
+
+    def _launch(self, step: str) -> None:
         child = self.children[step]
         folder = job_store.job_dir(self.workspace, child.name)
         workdir = folder / "wd"
@@ -198,7 +209,8 @@ class PipelineRunner:
                     self.children[s].status == "Completed" for s in needs
                 ):
                     pending.remove(step)
-                    self._start(step)
+                    if not self._start(step):
+                        failed.append(step)
             time.sleep(0.05)
             for step, process in list(self.running.items()):
                 code = process.poll()
@@ -218,7 +230,9 @@ class PipelineRunner:
             names = ", ".join(failed)
             error = f"step {names} failed" if len(failed) == 1 else f"steps {names} failed"
             first = self.children[failed[0]]
-            error += f" (exit code {first.exit_code}); see: batchml job show -n {first.name}"
+            if first.exit_code is not None:
+                error += f" (exit code {first.exit_code})"
+            error += f"; see: batchml job show -n {first.name}"
             if stopped:
                 error += "; the steps still running were stopped"
             status = "Failed"

@@ -440,6 +440,10 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJo
     return job
 
 
+# The folders of a job's logs: Azure's layout of a batch scoring job, and a step's user_logs/.
+LOG_FOLDERS = ("logs", "azureml-logs", "user_logs")
+
+
 def _copy_into(source: Path, destination: Path) -> list[str]:
     """Copy what is in `source` into `destination`; the paths copied."""
     destination.mkdir(parents=True, exist_ok=True)
@@ -464,7 +468,8 @@ def download(
     """Download a finished job's outputs. A batch scoring job's `score` output goes straight
     into `destination` (as the SDK does for model deployments); a pipeline or step job's named
     outputs go to `destination/named-outputs/<output>/` (only `output_name`, if given). With
-    `include_logs`, the job's logs go to `destination/artifacts/`."""
+    `include_logs`, the job's logs go to `destination/artifacts/` (a pipeline's steps' logs to
+    `artifacts/steps/<step>/`)."""
     job = observe(workspace, get(workspace, name))
     if not job.is_terminal():
         raise ConflictError(
@@ -489,9 +494,20 @@ def download(
         else:
             copied += _copy_into(Path(local), destination / "named-outputs" / output)
     if include_logs:
-        target = destination / "artifacts"
-        copied += _copy_into(job_dir(workspace, name), target)
+        copied += _copy_logs(workspace, name, destination / "artifacts")
+        for step, child in job.steps.items() if isinstance(job, PipelineJob) else ():
+            copied += _copy_logs(workspace, child, destination / "artifacts" / "steps" / step)
     return copied
+
+
+def _copy_logs(workspace: Workspace, name: str, destination: Path) -> list[str]:
+    folder = job_dir(workspace, name)
+    return [
+        path
+        for logs in LOG_FOLDERS
+        if (folder / logs).is_dir()
+        for path in _copy_into(folder / logs, destination / logs)
+    ]
 
 
 @dataclass(frozen=True)

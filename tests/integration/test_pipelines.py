@@ -366,6 +366,18 @@ def test_invoke_with_an_inputs_file_runs_the_steps_in_order(pipes: Pipes) -> Non
         f"ERROR: job '{name}' has no output nope\nHint: its outputs: scores\n",
     )
     assert not (cli.tmp / "x").exists()
+    # --all: every output, and the logs of the job and of each step under artifacts/
+    everything = cli.tmp / "everything"
+    result = cli("job", "download", "-n", name, "--all", "-p", everything)
+    assert result.code == 0, result.err
+    files = sorted(p.relative_to(everything).as_posix() for p in everything.rglob("*.txt"))
+    assert files == [
+        "artifacts/azureml-logs/70_driver_log.txt",
+        "artifacts/logs/azureml/executionlogs.txt",
+        "artifacts/steps/join_job/user_logs/std_log.txt",
+        "artifacts/steps/upper_job/user_logs/std_log.txt",
+        "named-outputs/scores/all.txt",
+    ]
 
     result = cli("job", "stream", "-n", name)
     assert result.code == 0, result.err
