@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from batchml.core.resources import arm_id
 
@@ -192,36 +192,73 @@ class Job:
 
     def batch_view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The shape `batch-endpoint invoke` and `list-jobs` return (Azure's BatchJob)."""
-        return {
-            "id": arm_id(
-                workspace,
-                "batchEndpoints",
-                self.endpoint,
-                "deployments",
-                self.deployment,
-                "jobs",
-                self.name,
-            ),
-            "name": self.name,
-            "properties": {
-                "description": self.description,
-                "experiment_name": self.experiment_name,
-                "interaction_endpoints": interaction_endpoints(job_dir),
-                "name": self.display_name,
-                "output_data": {
-                    "score": {
-                        "job_output_type": "uri_folder",
-                        "mode": "ReadWriteMount",
-                        "uri": self.output["path"],
-                    }
-                },
-                "properties": self._properties(),
-                "status": self.status,
-                "tags": self._tags(),
-            },
-            "system_data": creation_context(self.created_at, self.created_by),
-            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
-        }
+        score = {"job_output_type": "uri_folder", "mode": "ReadWriteMount"}
+        return batch_job(self, workspace, job_dir, {"score": {**score, "uri": self.output["path"]}})
+
+
+class EndpointJob(Protocol):
+    """A job an endpoint ran: what Azure's BatchJob shape shows of it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def experiment_name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def created_at(self) -> str: ...
+
+    @property
+    def created_by(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str | None: ...
+
+    @property
+    def deployment(self) -> str | None: ...
+
+    def _properties(self) -> dict[str, str]: ...
+
+    def _tags(self) -> dict[str, str]: ...
+
+
+def batch_job(
+    job: EndpointJob, workspace: str, job_dir: str, output_data: dict[str, Any]
+) -> dict[str, Any]:
+    """Azure's BatchJob shape of a job an endpoint ran."""
+    return {
+        "id": arm_id(
+            workspace,
+            "batchEndpoints",
+            str(job.endpoint),
+            "deployments",
+            str(job.deployment),
+            "jobs",
+            job.name,
+        ),
+        "name": job.name,
+        "properties": {
+            "description": job.description,
+            "experiment_name": job.experiment_name,
+            "interaction_endpoints": interaction_endpoints(job_dir),
+            "name": job.display_name,
+            "output_data": output_data,
+            "properties": job._properties(),
+            "status": job.status,
+            "tags": job._tags(),
+        },
+        "system_data": creation_context(job.created_at, job.created_by),
+        "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
+    }
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:

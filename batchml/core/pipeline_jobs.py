@@ -13,14 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchml.core.jobs import (
-    TERMINAL,
-    Job,
-    creation_context,
-    interaction_endpoints,
-    public,
-    services,
-)
+from batchml.core.jobs import TERMINAL, Job, batch_job, creation_context, public, services
 from batchml.core.resources import arm_id
 
 PIPELINE = "pipeline"
@@ -123,37 +116,15 @@ class PipelineJob:
 
     def batch_view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The shape `batch-endpoint invoke` and `list-jobs` return (Azure's BatchJob)."""
-        return {
-            "id": arm_id(
-                workspace,
-                "batchEndpoints",
-                str(self.endpoint),
-                "deployments",
-                str(self.deployment),
-                "jobs",
-                self.name,
-            ),
-            "name": self.name,
-            "properties": {
-                "description": self.description,
-                "experiment_name": self.experiment_name,
-                "interaction_endpoints": interaction_endpoints(job_dir),
-                "name": self.display_name,
-                "output_data": {
-                    name: {
-                        "job_output_type": record["type"],
-                        "mode": "Upload" if record.get("mode") == "upload" else "ReadWriteMount",
-                        "uri": record["path"],
-                    }
-                    for name, record in self.outputs.items()
-                },
-                "properties": self._properties(),
-                "status": self.status,
-                "tags": self._tags(),
-            },
-            "system_data": creation_context(self.created_at, self.created_by),
-            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
+        outputs = {
+            name: {
+                "job_output_type": record["type"],
+                "mode": "Upload" if record.get("mode") == "upload" else "ReadWriteMount",
+                "uri": record["path"],
+            }
+            for name, record in self.outputs.items()
         }
+        return batch_job(self, workspace, job_dir, outputs)
 
 
 @dataclass(frozen=True)
