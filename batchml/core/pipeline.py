@@ -256,7 +256,7 @@ def render(command: str, inputs: Mapping[str, Any], outputs: Mapping[str, str]) 
 # -- pipeline graphs --------------------------------------------------------------------------
 def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
     """Problems of a pipeline component whose steps' components are resolved (each step's
-    `component` a command component dict): bindings to unknown inputs, steps or outputs, literal
+    `component` a command component dict, or None if it could not be read): bindings to unknown inputs, steps or outputs, literal
     values that do not fit, required inputs left unbound, and cycles. Each line names the step
     and the binding."""
     jobs: Mapping[str, Any] = pipeline.get("jobs") or {}
@@ -269,7 +269,7 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
 
     bound_outputs: dict[str, str] = {}
     for step, job in jobs.items():
-        component = job["component"]
+        component = job["component"] or _unknown(job)
         ports = component.get("inputs") or {}
         for name, value in (job.get("inputs") or {}).items():
             field = f"jobs.{step}.inputs.{name}"
@@ -315,6 +315,16 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
     return problems
 
 
+def _unknown(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A stand-in for a step's component that could not be read (a problem reported where it
+    was read): ports of no known type, as the step binds them, so that its bindings are still
+    checked."""
+    return {
+        "inputs": {name: {"optional": True} for name in job.get("inputs") or {}},
+        "outputs": {name: {} for name in job.get("outputs") or {}},
+    }
+
+
 def _known(ports: Mapping[str, Any]) -> str:
     return "it has: " + ", ".join(ports) if ports else "it has none"
 
@@ -336,11 +346,12 @@ def _check_input(
     except UsageError as exc:
         return exc.message
     literal_port = port.get("type", "string") in LITERAL_TYPES
+    typed = "type" in port  # not so for a step whose component could not be read
     if isinstance(binding, ParentInput):
         if binding.name not in parent_inputs:
             return f"the pipeline has no input {binding.name} ({_known(parent_inputs)})"
         kind = (parent_inputs[binding.name] or {}).get("type", "string")
-        if (kind in LITERAL_TYPES) != literal_port:
+        if typed and (kind in LITERAL_TYPES) != literal_port:
             return (
                 f"is a {port.get('type', 'string')} input, but the pipeline input "
                 f"{binding.name} is a {kind}"
@@ -348,10 +359,12 @@ def _check_input(
     if isinstance(binding, StepOutput):
         if binding.step not in jobs:
             return f"there is no step {binding.step} ({_known(jobs)})"
+        if jobs[binding.step]["component"] is None:
+            return None
         outputs = jobs[binding.step]["component"].get("outputs") or {}
         if binding.output not in outputs:
             return f"step {binding.step} has no output {binding.output} ({_known(outputs)})"
-        if literal_port:
+        if typed and literal_port:
             return f"is a {port['type']} input; a step output is a folder or file, not a value"
     if isinstance(binding, Literal):
         if port.get("type") in DATA_TYPES:
@@ -359,7 +372,7 @@ def _check_input(
         try:
             check_literal(name, port, binding.value)
         except UsageError as exc:
-            return exc.message
+            return exc.message.removeprefix(f"input {name}: ")
     if isinstance(binding, Data) and port.get("type") in LITERAL_TYPES:
         return f"is a {port['type']} input; give a value, not a path"
     return None

@@ -38,6 +38,20 @@ class _Resolver:
         self.dest = dest
         self.problems: list[str] = []
 
+    def in_order(self) -> list[str]:
+        """The problems by line within each file (`file:line: field: message`), the files in the
+        order their first problem was found."""
+        files: dict[str, int] = {}
+
+        def key(problem: str) -> tuple[int, int]:
+            where = problem.partition(": ")[0]
+            path, _, line = where.rpartition(":")
+            if not line.isdigit():
+                path, line = where, "0"
+            return files.setdefault(path, len(files)), int(line)
+
+        return sorted(self.problems, key=key)
+
     def report(self, spec: specs.Spec, field: list[str], message: str) -> None:
         self.problems.append(f"{specs.location(spec, field)}: {'.'.join(field)}: {message}")
 
@@ -145,11 +159,10 @@ class _Resolver:
                 "component_id": reference,
                 "inputs": inputs,
             }
-        if complete:
-            self.problems += pipeline.check_pipeline(
-                resolved, lambda f: specs.location(spec, [*field, *f.split(".")])
-            )
-        return resolved
+        self.problems += pipeline.check_pipeline(
+            resolved, lambda f: specs.location(spec, [*field, *f.split(".")])
+        )
+        return resolved if complete else None
 
     def _pinned(self, value: Any, spec: specs.Spec, field: list[str]) -> Any:
         """A step input's binding with asset references pinned to versions and local paths made
@@ -199,7 +212,7 @@ def resolve(
     resolver = _Resolver(workspace, txn, dest)
     component, reference = resolver.component(value, spec, field, kind, dest)
     if resolver.problems or component is None:
-        raise InvalidSpecError(resolver.problems or [f"{spec.source}: cannot resolve {value}"])
+        raise InvalidSpecError(resolver.in_order() or [f"{spec.source}: cannot resolve {value}"])
     return component, reference
 
 
@@ -225,7 +238,7 @@ def _resolved_in(
     resolver = _Resolver(workspace, txn, dest)
     component = resolver.document(spec.data, spec, [], kind, dest)
     if resolver.problems or component is None:
-        raise InvalidSpecError(resolver.problems)
+        raise InvalidSpecError(resolver.in_order())
     return component
 
 

@@ -470,6 +470,42 @@ def test_create_reports_every_problem_of_a_pipeline(cli: Cli, ws: Path, comp: Pr
     assert cli.ok("component", "list") == []
 
 
+def test_the_bindings_of_a_step_whose_component_is_missing_are_still_checked(
+    cli: Cli, ws: Path, comp: Project
+) -> None:
+    path = comp.write(
+        "pipeline.yml",
+        """\
+type: pipeline
+name: partial
+inputs:
+  data: {type: uri_folder}
+jobs:
+  first:
+    type: command
+    component: missing.yml
+    inputs:
+      d: ${{parent.inputs.dat}}
+  second:
+    type: command
+    component: missing.yml
+    inputs:
+      x: ${{parent.jobs.first.outputs.o}}
+      y: ${{parent.jobs.third.outputs.o}}
+""",
+    )
+    file = str(path).replace(str(cli.tmp), "<tmp>")
+    missing = "<tmp>/project/missing.yml"
+    assert failed(cli, "component", "create", "-f", path) == (
+        4,
+        f"ERROR: {file}:8: jobs.first.component: file not found: {missing}\n"
+        f"  {file}:10: jobs.first.inputs.d: the pipeline has no input dat (it has: data)\n"
+        f"  {file}:13: jobs.second.component: file not found: {missing}\n"
+        f"  {file}:16: jobs.second.inputs.y: there is no step third (it has: first, second)\n",
+    )
+    assert cli.ok("component", "list") == []
+
+
 def test_a_reserved_input_name_is_refused(cli: Cli, ws: Path, comp: Project) -> None:
     path = comp.write(
         "reserved.yml",

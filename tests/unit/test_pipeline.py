@@ -533,8 +533,8 @@ def test_check_pipeline_step_output_bound_to_an_unknown_parent_output() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("limit", 5, "input limit: 5 is above the maximum 3"),
-        ("limit", "many", "input limit: 'many' is not a valid integer"),
+        ("limit", 5, "5 is above the maximum 3"),
+        ("limit", "many", "'many' is not a valid integer"),
         ("data", "data", "is a uri_folder input; give {path: ..., type: ...}"),
         (
             "encoding",
