@@ -165,6 +165,7 @@ class PipelineRunner:
         for step in list(self.running):
             self.running.pop(step)
             self.update_step(step, status="Canceled", end_time=now_iso(), error="stopped")
+            self.say(f"Step {step} (run id {self.children[step].name}) stopped.")
 
     def _skip(self, step: str, reason: str) -> None:
         self.update_step(step, status="Canceled", end_time=now_iso(), error=reason)
