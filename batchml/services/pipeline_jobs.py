@@ -18,7 +18,7 @@ from typing import Any
 
 from batchml.core import pipeline, refs
 from batchml.core import spec as specs
-from batchml.core.errors import ConflictError, UsageError
+from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
 from batchml.core.jobs import display_name
 from batchml.core.pipeline_jobs import PipelineJob, StepJob
 from batchml.services import assets, components, computes, environments, packages
@@ -313,6 +313,18 @@ def new_name() -> str:
 JOB_SCHEMA = "pipelineJob.schema.json"
 
 
+def _compute(workspace: Workspace, spec: specs.Spec, value: str | None, top: bool) -> str | None:
+    """The job's compute (`compute:`, else `settings.default_compute`), which must exist."""
+    if value is None:
+        return None
+    try:
+        return computes.require(workspace, refs.parse_resource(value)).name
+    except NotFoundError as exc:
+        field = ["compute"] if top else ["settings", "default_compute"]
+        where = f"{specs.location(spec, field)}: {'.'.join(field)}"
+        raise InvalidSpecError([f"{where}: {exc.message}"], hint=exc.hint) from None
+
+
 def _declared(value: Any) -> dict[str, Any]:
     """The input a pipeline job's inline `jobs` get for a value the job gives."""
     if isinstance(value, dict):
@@ -327,6 +339,14 @@ def _declared(value: Any) -> dict[str, Any]:
 def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> PipelineJob:
     """Run a pipeline job from its YAML: `component:` (a file, an inline pipeline component or
     a registered one), or `jobs:` wired to the job's own inputs and outputs."""
+    kind = spec.data.get("type", "pipeline")
+    if kind != "pipeline":
+        raise UsageError(
+            f"{specs.location(spec, ['type'])}: type: batchml runs pipeline jobs; a {kind} job "
+            "is not supported",
+            hint="put the command in a pipeline: type: pipeline with jobs: {STEP: {type: "
+            "command, component: {command: ..., environment: ...}}}",
+        )
     data = specs.validate(spec, JOB_SCHEMA)
     name = name or data.get("name") or display_name()
     settings = dict(data.get("settings") or {})
@@ -341,7 +361,7 @@ def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> Pipeline
         description=data.get("description", ""),
         tags=as_strings(data.get("tags")),
         settings=settings,
-        compute=computes.require(workspace, refs.parse_resource(compute)).name if compute else None,
+        compute=_compute(workspace, spec, compute, "compute" in data),
     )
     if "component" in data:
         value, field = data["component"], ["component"]
