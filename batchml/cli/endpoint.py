@@ -12,7 +12,7 @@ from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.cli.job import follow_or_cancel
 from batchml.core import invocation
 from batchml.core import spec as specs
-from batchml.services import endpoints, jobs
+from batchml.services import endpoints, invocations, jobs
 
 app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
 
@@ -125,7 +125,7 @@ def invoke(
     data input).
     """
     from_file = invocation.load(file) if file else invocation.Invocation()
-    options = jobs.InvokeOptions(
+    options = invocations.InvokeOptions(
         endpoint=name,
         deployment=deployment or from_file.deployment,
         input=input_,
@@ -139,7 +139,7 @@ def invoke(
         invocation=from_file,
     )
     workspace = app_of(ctx).workspace
-    job = jobs.invoke(workspace, options)
+    job = invocations.invoke(workspace, options)
     if not stream:
         return job.batch_view(workspace.name, str(jobs.job_dir(workspace, job.name)))
     follow_or_cancel(ctx, job.name)

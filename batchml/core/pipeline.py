@@ -1,8 +1,8 @@
-"""Components and pipeline graphs, as pure logic: ports, bindings, step order, command lines.
+"""Components and pipeline graphs, as pure logic: ports, literal values, bindings, step order
+(command lines are in core/command_line.py).
 
-A command component declares typed `inputs` and `outputs` and a `command` that names them as
-`${{inputs.x}}` and `${{outputs.y}}`; a fragment inside `$[[ ... ]]` disappears when an input it
-names has no value. A pipeline component wires command steps: a step input binds to
+A command component declares typed `inputs` and `outputs`. A pipeline component wires command
+steps: a step input binds to
 `${{parent.inputs.x}}`, `${{parent.jobs.step.outputs.o}}`, a literal or `{path, type}`; a step
 output may bind to `${{parent.outputs.o}}` (reference section 9).
 
@@ -19,18 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchml.core.errors import InvalidSpecError, UsageError
+from batchml.core.errors import UsageError
 
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
 DATA_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
 MODEL_TYPES = ("mlflow_model", "custom_model")
-# Azure refuses these input names: they shadow the environment of the step's shell.
-RESERVED_INPUT_NAMES = ("path", "user", "home", "pwd", "shell", "logname", "ld_library_path")
 
-_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
-# An optional fragment or an expression, whichever comes first.
-_PART = re.compile(r"\$\[\[(?P<fragment>.*?)\]\]|\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _PARENT_INPUT = re.compile(r"^parent\.inputs\.(\w+)$")
 _STEP_OUTPUT = re.compile(r"^parent\.jobs\.(\w+)\.outputs\.(\w+)$")
 _PARENT_OUTPUT = re.compile(r"^parent\.outputs\.(\w+)$")
@@ -82,7 +77,7 @@ OutputBinding = ParentOutput | OutputPath | None
 
 def _expression(value: str) -> str | None:
     """The inside of a string that is exactly one `${{ ... }}`, else None."""
-    match = _EXPRESSION.fullmatch(value.strip())
+    match = EXPRESSION.fullmatch(value.strip())
     return match[1] if match else None
 
 
@@ -150,7 +145,7 @@ def check_literal(name: str, port: Mapping[str, Any], value: Any) -> str | int |
         elif kind == "boolean":
             converted = _boolean(value)
         else:
-            converted = value if isinstance(value, str) else _text(value)
+            converted = value if isinstance(value, str) else as_text(value)
     except (TypeError, ValueError):
         raise UsageError(f"input {name}: {value!r} is not a valid {kind}") from None
     allowed = port.get("enum")
@@ -175,82 +170,13 @@ def _boolean(value: Any) -> bool:
     raise ValueError
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """A value as it appears on a command line: booleans as Python prints them (True), as
     Azure's runtime does."""
     return str(value)
 
 
-# -- command lines --------------------------------------------------------------------------------
-def command_names(command: str) -> list[tuple[str, str, bool]]:
-    """Every `${{inputs.x}}` / `${{outputs.y}}` of a command: (section, name, inside $[[ ]])."""
-    found = []
-    optional_spans = [m.span() for m in _OPTIONAL.finditer(command)]
-    for match in _EXPRESSION.finditer(command):
-        section, _, name = match[1].partition(".")
-        inside = any(start <= match.start() < end for start, end in optional_spans)
-        found.append((section, name, inside))
-    return found
-
-
 Locate = Callable[[str], str]
-
-
-def check_command(component: Mapping[str, Any], at: Locate, prefix: str = "") -> list[str]:
-    """Problems of a command component's command line: names it does not declare, and
-    optional inputs without a default used outside `$[[ ... ]]`. `prefix` is where the
-    component sits in its file (e.g. `jobs.prep.component.`)."""
-    inputs = component.get("inputs") or {}
-    outputs = component.get("outputs") or {}
-    problems = []
-
-    def problem(field: str, message: str) -> None:
-        problems.append(f"{at(prefix + field)}: {prefix}{field}: {message}")
-
-    for name in inputs:
-        if name.lower() in RESERVED_INPUT_NAMES:
-            problem(f"inputs.{name}", f"'{name}' is a reserved name; rename it")
-    for section, name, inside in command_names(component["command"]):
-        declared = {"inputs": inputs, "outputs": outputs}.get(section)
-        if declared is None:
-            problem("command", f"${{{{{section}.{name}}}}} is neither an input nor an output")
-        elif name not in declared:
-            problem("command", f"${{{{{section}.{name}}}}} is not declared ({_known(declared)})")
-        elif (
-            section == "inputs"
-            and declared[name].get("optional")
-            and not has_default(declared[name])
-            and not inside
-        ):
-            problem(
-                "command",
-                f"the optional input {name} is used outside $[[ ... ]]; wrap the part that "
-                f"needs it: $[[--{name} ${{{{inputs.{name}}}}}]]",
-            )
-    return problems
-
-
-def render(command: str, inputs: Mapping[str, Any], outputs: Mapping[str, str]) -> str:
-    """The command line with values substituted (once: a value is never read as a template).
-    An optional fragment whose inputs are all present keeps its text without the brackets; one
-    that names an absent input disappears."""
-
-    def value_of(expression: str) -> str:
-        section, _, name = expression.partition(".")
-        table: Mapping[str, Any] = inputs if section == "inputs" else outputs
-        value = table.get(name)
-        if value is None:
-            raise UsageError(f"the command needs {section}.{name}, which has no value")
-        return _text(value)
-
-    def part(match: re.Match[str]) -> str:
-        if match["fragment"] is None:
-            return value_of(match[2])
-        names = [(s, n) for s, n, _ in command_names(match["fragment"])]
-        present = all((inputs if s == "inputs" else outputs).get(n) is not None for s, n in names)
-        return _EXPRESSION.sub(lambda m: value_of(m[1]), match["fragment"]) if present else ""
-
-    return _PART.sub(part, command)
 
 
 # -- pipeline graphs --------------------------------------------------------------------------
@@ -274,7 +200,7 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
         for name, value in (job.get("inputs") or {}).items():
             field = f"jobs.{step}.inputs.{name}"
             if name not in ports:
-                problem(field, f"the component has no input {name} ({_known(ports)})")
+                problem(field, f"the component has no input {name} ({known(ports)})")
             elif message := _check_input(name, ports[name], value, jobs, parent_inputs):
                 problem(field, message)
         for name, port in ports.items():
@@ -284,7 +210,7 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
         for name, value in (job.get("outputs") or {}).items():
             field = f"jobs.{step}.outputs.{name}"
             if name not in outputs:
-                problem(field, f"the component has no output {name} ({_known(outputs)})")
+                problem(field, f"the component has no output {name} ({known(outputs)})")
                 continue
             try:
                 binding = output_binding(value)
@@ -295,7 +221,7 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
                 continue
             if binding.name not in parent_outputs:
                 problem(
-                    field, f"the pipeline has no output {binding.name} ({_known(parent_outputs)})"
+                    field, f"the pipeline has no output {binding.name} ({known(parent_outputs)})"
                 )
             elif binding.name in bound_outputs:
                 problem(
@@ -325,7 +251,7 @@ def _unknown(job: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _known(ports: Mapping[str, Any]) -> str:
+def known(ports: Mapping[str, Any]) -> str:
     return "it has: " + ", ".join(ports) if ports else "it has none"
 
 
@@ -349,7 +275,7 @@ def _check_input(
     typed = "type" in port  # not so for a step whose component could not be read
     if isinstance(binding, ParentInput):
         if binding.name not in parent_inputs:
-            return f"the pipeline has no input {binding.name} ({_known(parent_inputs)})"
+            return f"the pipeline has no input {binding.name} ({known(parent_inputs)})"
         kind = (parent_inputs[binding.name] or {}).get("type", "string")
         if typed and (kind in LITERAL_TYPES) != literal_port:
             return (
@@ -358,12 +284,12 @@ def _check_input(
             )
     if isinstance(binding, StepOutput):
         if binding.step not in jobs:
-            return f"there is no step {binding.step} ({_known(jobs)})"
+            return f"there is no step {binding.step} ({known(jobs)})"
         if jobs[binding.step]["component"] is None:
             return None
         outputs = jobs[binding.step]["component"].get("outputs") or {}
         if binding.output not in outputs:
-            return f"step {binding.step} has no output {binding.output} ({_known(outputs)})"
+            return f"step {binding.step} has no output {binding.output} ({known(outputs)})"
         if typed and literal_port:
             return f"is a {port['type']} input; a step output is a folder or file, not a value"
     if isinstance(binding, Literal):
@@ -443,8 +369,3 @@ def order(jobs: Mapping[str, Any]) -> list[str]:
         done.append(ready)
         remaining.remove(ready)
     return done
-
-
-def require(problems: list[str]) -> None:
-    if problems:
-        raise InvalidSpecError(problems)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchml.core import pipeline, refs
+from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
 from batchml.core.resources import CreationContext, arm_id
@@ -125,7 +125,7 @@ class _Resolver:
                 resolved["environment"] = {**environment, "conda_file": str(copied)}
         resolved["environment_variables"] = as_strings(data.get("environment_variables"))
         prefix = ".".join(field) + "." if field else ""
-        self.problems += pipeline.check_command(
+        self.problems += command_line.check_command(
             resolved, lambda f: specs.location(spec, f.split(".")), prefix
         )
         return resolved

@@ -1,5 +1,5 @@
-"""Jobs: invoke (plan, record, launch the detached runner), show, list, cancel, resume,
-download, and the updates `job stream` follows.
+"""Jobs: show, list, cancel, resume, download, and the updates `job stream` follows (jobs are
+made by services/invocations.py and services/pipeline_jobs.py).
 
 A batch scoring job (model deployments) and a pipeline job (pipeline deployments, `job create`)
 share these commands; a pipeline job's steps are child jobs, listed with its name as parent."""
@@ -7,35 +7,23 @@ share these commands; a pipeline job's steps are child jobs, listed with its nam
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
-import difflib
 import os
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchml.core import invocation, refs
-from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
-from batchml.core.invocation import Invocation
-from batchml.core.jobs import STARTING, Job, display_name
+from batchml.core.jobs import STARTING, Job
 from batchml.core.pipeline_jobs import AnyJob, PipelineJob, StepJob
-from batchml.core.resources import Compute, Deployment, PipelineDeployment
-from batchml.services import assets, computes, deployments, endpoints, pipeline_jobs
-from batchml.services.common import current_user, local_path
 from batchml.store.jobs import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
-    INPUTS_FILE,
-    JOB_FILE,
     all_jobs,
-    document,
     get,
     job_dir,
     job_lock,
@@ -43,22 +31,7 @@ from batchml.store.jobs import (
     save,
     silence,
 )
-from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
-
-
-@dataclass(frozen=True)
-class InvokeOptions:
-    endpoint: str
-    deployment: str | None = None
-    input: str | None = None
-    input_type: str | None = None
-    mini_batch_size: int | None = None
-    instance_count: int | None = None
-    output_path: str | None = None
-    job_name: str | None = None
-    experiment_name: str | None = None
-    sets: tuple[str, ...] = ()
-    invocation: Invocation = dataclasses.field(default_factory=Invocation)
+from batchml.store.workspace import Workspace, now_iso
 
 
 def observe(workspace: Workspace, job: AnyJob) -> AnyJob:
@@ -118,228 +91,6 @@ def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> lis
         and job.endpoint == endpoint
         and deployment in (None, job.deployment)
     ]
-
-
-# -- invoke -------------------------------------------------------------------------------------
-def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | PipelineDeployment:
-    endpoint = endpoints.get(workspace, options.endpoint)
-    name = options.deployment or endpoint.default_deployment
-    if not name:
-        raise UsageError(
-            f"batch endpoint '{endpoint.name}' has no default deployment and no -d/--deployment-name "
-            "was given",
-            hint=f"set one with: batchml batch-endpoint update -n {endpoint.name} "
-            "--set defaults.deployment_name=NAME",
-        )
-    return deployments.get(workspace, endpoint.name, name)
-
-
-def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
-    """The deployment's run settings with this job's overrides, validated like the file."""
-    spec = specs.Spec(
-        data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
-    )
-    for assignment in options.sets:
-        key = assignment.partition("=")[0].split(".")[0]
-        if key not in deployments.SETTINGS:
-            settable = [*deployments.SETTINGS, "compute"]
-            close = difflib.get_close_matches(key, settable, n=1)
-            raise UsageError(
-                f"--set {assignment}: {key} cannot be set per job"
-                + (f"; did you mean {close[0]}?" if close else ""),
-                hint=f"settable: {', '.join(settable)}",
-            )
-    specs.apply_sets(spec, options.sets, {key: f"settings.{key}" for key in deployments.SETTINGS})
-    settings = spec.data.setdefault("settings", {})
-    if options.mini_batch_size is not None:
-        settings["mini_batch_size"] = options.mini_batch_size
-    if options.instance_count is not None:
-        settings["instance_count"] = options.instance_count
-    return deployments.run_settings(specs.validate(spec, deployments.SCHEMAS["model"]))
-
-
-def _compute(
-    workspace: Workspace, deployment: Deployment, options: InvokeOptions
-) -> tuple[InvokeOptions, Compute]:
-    """The job's compute: the deployment's, or `--set compute=azureml:NAME`; the options are
-    returned without that assignment."""
-    name, sets = deployment.compute, []
-    for assignment in options.sets:
-        key, _, value = assignment.partition("=")
-        if key.strip() == "compute":
-            name = refs.parse_resource(value.strip())
-        else:
-            sets.append(assignment)
-    return dataclasses.replace(options, sets=tuple(sets)), computes.require(workspace, name)
-
-
-def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any], list[Path]]:
-    """Resolve --input to a local file or folder and list its files in a deterministic order."""
-    if not options.input:
-        path, kind = invocation.model_input(options.invocation)
-        options = dataclasses.replace(options, input=path, input_type=options.input_type or kind)
-    if not options.input:
-        raise UsageError(
-            "--input is required: a local folder or file, azureml:data@latest, or "
-            "azureml://datastores/<ds>/paths/<p>"
-        )
-    value, kind = options.input, options.input_type
-    if refs.parse_asset(value) is not None:
-        asset = assets.resolve(workspace, "data", value)
-        kind = kind or asset.type
-        local = local_path(workspace, asset.path, Path.cwd(), "data asset path")
-    else:
-        local = local_path(workspace, value, Path.cwd(), "input")
-    kind = kind or ("uri_file" if local.is_file() else "uri_folder")
-    if kind == "uri_file" and not local.is_file():
-        raise UsageError(f"--input {value} is a folder, but the input type is uri_file")
-    if kind == "uri_folder" and not local.is_dir():
-        raise UsageError(
-            f"--input {value} is a file, but the input type is uri_folder",
-            hint="pass --input-type uri_file",
-        )
-    if kind == "uri_file":
-        files = [local]
-    else:
-        files = sorted(
-            (p for p in local.rglob("*") if p.is_file()),
-            key=lambda p: p.relative_to(local).as_posix(),
-        )
-    if not files:
-        raise UsageError(f"the input folder {local} holds no files; there is nothing to score")
-    return {"type": kind, "path": value, "local": str(local)}, files
-
-
-def _output(
-    workspace: Workspace, options: InvokeOptions, name: str, settings: dict[str, Any]
-) -> dict[str, Any]:
-    if not options.output_path:
-        path = invocation.model_output_path(options.invocation)
-        options = dataclasses.replace(options, output_path=path)
-    if options.output_path:
-        shown = options.output_path
-        local = local_path(workspace, shown, Path.cwd(), "output path", must_exist=False)
-    else:
-        relative = f"azureml/{name}/score"
-        shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
-        local = workspace.datastore_dir(DEFAULT_DATASTORE) / relative
-    if local.exists() and not local.is_dir():
-        raise UsageError(f"--output-path {shown} is a file; give a folder")
-    file_name = settings["output_file_name"] if settings["output_action"] == "append_row" else None
-    if file_name and (local / file_name).exists():
-        raise ConflictError(
-            f"the output file {local / file_name} already exists (Azure never overwrites it)",
-            hint="use another --output-path, or --set output_file_name=OTHER.csv",
-        )
-    return {"path": shown, "local_dir": str(local), "file_name": file_name}
-
-
-def _scoring_script(deployment: Deployment) -> dict[str, str | None]:
-    """The deployment's code; a no-code MLflow deployment runs batchml's MLflow scorer."""
-    if deployment.code is None and deployment.model.type == "mlflow_model":
-        from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
-
-        return {"code_dir": str(DRIVER_DIR), "scoring_script": DRIVER_SCRIPT}
-    return {"code_dir": deployment.code, "scoring_script": deployment.scoring_script}
-
-
-def _invoke_pipeline(
-    workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
-) -> PipelineJob:
-    """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
-    refused = {
-        "--mini-batch-size": options.mini_batch_size,
-        "--instance-count": options.instance_count,
-        "--output-path": options.output_path,
-        "--set " + " ".join(options.sets): options.sets or None,
-    }
-    for flag, value in refused.items():
-        if value is not None:
-            raise UsageError(
-                f"{flag} is for model deployments; {deployment.name} is a pipeline deployment",
-                hint="give its inputs and outputs in -f inputs.yml or --set inputs.NAME.path=...",
-            )
-    inputs = dict(options.invocation.inputs)
-    if options.input:
-        data = [
-            n
-            for n, p in (deployment.component.get("inputs") or {}).items()
-            if p.get("type") not in ("string", "integer", "number", "boolean")
-        ]
-        if len(data) != 1:
-            raise UsageError(
-                f"--input needs a pipeline with exactly one data input; this one has "
-                f"{', '.join(data) or 'none'}",
-                hint="name them in -f inputs.yml or --set inputs.NAME.path=...",
-            )
-        inputs[data[0]] = {"path": options.input, "type": options.input_type}
-    request = pipeline_jobs.Request(
-        inputs=inputs,
-        outputs=options.invocation.outputs,
-        name=options.job_name or pipeline_jobs.new_name(),
-        experiment_name=options.experiment_name or deployment.endpoint_name,
-        settings=deployment.settings,
-        compute=deployment.settings.get("default_compute"),
-        endpoint=deployment.endpoint_name,
-        deployment=deployment.name,
-    )
-    with workspace.transaction() as txn:
-        parent, children = pipeline_jobs.plan(workspace, deployment.component, request)
-        pipeline_jobs.record(workspace, txn, parent, children)
-    return pipeline_jobs.start(workspace, parent)
-
-
-def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:
-    """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
-    from batchml.runner.launch import launch
-
-    inputs, sets = invocation.with_sets(options.invocation, options.sets)
-    options = dataclasses.replace(options, invocation=inputs, sets=sets)
-    deployment = _route(workspace, options)
-    if isinstance(deployment, PipelineDeployment):
-        return _invoke_pipeline(workspace, deployment, options)
-    options, compute = _compute(workspace, deployment, options)
-    settings = _settings(deployment, options)
-    job_input, files = _input(workspace, options)
-    name = options.job_name or f"batchjob-{uuid.uuid4()}"
-    output = _output(workspace, options, name, settings)
-    backend = computes.backend_record(
-        compute, deployment.resource_properties, f"deployment {deployment.name}"
-    )
-    computes.check_backend(backend)
-    job = Job(
-        name=name,
-        display_name=display_name(),
-        experiment_name=options.experiment_name or deployment.endpoint_name,
-        endpoint=deployment.endpoint_name,
-        deployment=deployment.name,
-        compute=compute.name,
-        status="Preparing",
-        created_at=now_iso(),
-        created_by=current_user(),
-        input=job_input,
-        output=output,
-        settings=settings,
-        scoring={
-            **_scoring_script(deployment),
-            "model_dir": deployment.model.model_dir,
-            "environment": deployment.environment,
-        },
-        backend=backend,
-    )
-    folder = job_dir(workspace, name)
-    with workspace.transaction() as txn:
-        if folder.exists():
-            raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
-        listed = {"files": [str(p) for p in files]}
-        txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
-        txn.write_json(folder / JOB_FILE, document(workspace, job))
-    try:
-        launch(folder)
-    except OSError as exc:
-        job = dataclasses.replace(job, status="Failed", error=f"could not start the runner: {exc}")
-        save(workspace, job)
-    return job
 
 
 # -- cancel, resume, download, follow -------------------------------------------------------------

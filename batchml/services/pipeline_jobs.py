@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchml.core import pipeline, refs
+from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
 from batchml.core.jobs import display_name
@@ -209,7 +209,7 @@ class _Planner:
                 outputs[name] = parent_outputs[target.name]
             else:
                 outputs[name] = self.output(child, name, port or {}, bound)
-        command = pipeline.render(
+        command = command_line.render(
             component["command"],
             {n: r.get("value", r.get("local")) for n, r in inputs.items()},
             {n: r["local"] for n, r in outputs.items()},

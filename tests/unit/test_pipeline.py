@@ -1,6 +1,6 @@
-"""Components and pipeline graphs as pure logic (batchml.core.pipeline): command lines and their
-optional fragments, bindings, literal values, graph checks and step order. Every message is
-asserted as the user sees it."""
+"""Components and pipeline graphs as pure logic (batchml.core.pipeline and command_line):
+command lines and their optional fragments, bindings, literal values, graph checks and step
+order. Every message is asserted as the user sees it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from batchml.core import pipeline
-from batchml.core.errors import InvalidSpecError, UsageError
+from batchml.core import command_line, pipeline
+from batchml.core.errors import UsageError
 from batchml.core.pipeline import (
     Data,
     Literal,
@@ -39,20 +39,20 @@ PREPARE = (
 
 def test_render_keeps_a_fragment_whose_input_is_present_without_its_brackets() -> None:
     inputs = {"data": "/in", "transformations": "/tr", "encoding": "ordinal"}
-    assert pipeline.render(PREPARE, inputs, {"prepared": "/out"}) == (
+    assert command_line.render(PREPARE, inputs, {"prepared": "/out"}) == (
         "python prepare.py --data /in --transformations /tr --encoding ordinal --out /out"
     )
 
 
 def test_render_drops_a_fragment_whose_input_is_absent() -> None:
     inputs = {"data": "/in", "transformations": None, "encoding": "onehot"}
-    assert pipeline.render(PREPARE, inputs, {"prepared": "/out"}) == (
+    assert command_line.render(PREPARE, inputs, {"prepared": "/out"}) == (
         "python prepare.py --data /in  --encoding onehot --out /out"
     )
 
 
 def test_render_drops_every_fragment_of_an_absent_input_and_a_missing_key_is_absent() -> None:
-    assert pipeline.render(PREPARE, {"data": "/in"}, {"prepared": "/out"}) == (
+    assert command_line.render(PREPARE, {"data": "/in"}, {"prepared": "/out"}) == (
         "python prepare.py --data /in   --out /out"
     )
 
@@ -70,7 +70,7 @@ def test_render_a_fragment_naming_two_inputs_needs_both(
     inputs: dict[str, Any], rendered: str
 ) -> None:
     command = "clip $[[--range ${{inputs.low}} ${{inputs.high}}]] --x"
-    assert pipeline.render(command, inputs, {}) == rendered
+    assert command_line.render(command, inputs, {}) == rendered
 
 
 def test_render_writes_booleans_and_numbers_as_python_prints_them() -> None:
@@ -79,33 +79,33 @@ def test_render_writes_booleans_and_numbers_as_python_prints_them() -> None:
         "--ratio ${{inputs.ratio}} $[[--big ${{inputs.big}}]]"
     )
     inputs = {"flag": True, "off": False, "n": 3, "ratio": 0.25, "big": 1e-05}
-    assert pipeline.render(command, inputs, {}) == (
+    assert command_line.render(command, inputs, {}) == (
         "run --flag True --off False --n 3 --ratio 0.25 --big 1e-05"
     )
 
 
 def test_render_a_false_or_zero_value_is_present() -> None:
     command = "run $[[--flag ${{inputs.flag}}]] $[[--n ${{inputs.n}}]] $[[--s '${{inputs.s}}']]"
-    assert pipeline.render(command, {"flag": False, "n": 0, "s": ""}, {}) == (
+    assert command_line.render(command, {"flag": False, "n": 0, "s": ""}, {}) == (
         "run --flag False --n 0 --s ''"
     )
 
 
 def test_render_accepts_spaces_inside_the_braces_and_outputs_in_fragments() -> None:
     command = "run ${{ inputs.data }} $[[--out ${{outputs.out}}]]"
-    assert pipeline.render(command, {"data": "/in"}, {"out": "/o"}) == "run /in --out /o"
-    assert pipeline.render(command, {"data": "/in"}, {}) == "run /in "
+    assert command_line.render(command, {"data": "/in"}, {"out": "/o"}) == "run /in --out /o"
+    assert command_line.render(command, {"data": "/in"}, {}) == "run /in "
 
 
 def test_render_a_multi_line_fragment() -> None:
     command = "run $[[\n  --data ${{inputs.data}}\n]] end"
-    assert pipeline.render(command, {"data": "/in"}, {}) == "run \n  --data /in\n end"
-    assert pipeline.render(command, {}, {}) == "run  end"
+    assert command_line.render(command, {"data": "/in"}, {}) == "run \n  --data /in\n end"
+    assert command_line.render(command, {}, {}) == "run  end"
 
 
 def test_render_refuses_a_required_name_without_a_value() -> None:
     with pytest.raises(UsageError) as info:
-        pipeline.render("run ${{inputs.data}} ${{outputs.out}}", {"data": "/in"}, {})
+        command_line.render("run ${{inputs.data}} ${{outputs.out}}", {"data": "/in"}, {})
     assert info.value.message == "the command needs outputs.out, which has no value"
     assert info.value.exit_code == 2
 
@@ -113,14 +113,14 @@ def test_render_refuses_a_required_name_without_a_value() -> None:
 def test_render_substitutes_a_value_only_once() -> None:
     command = "echo $[[--a '${{inputs.a}}']] --b ${{inputs.b}}"
     inputs = {"a": "${{inputs.b}}", "b": "B"}
-    assert pipeline.render(command, inputs, {}) == "echo --a '${{inputs.b}}' --b B"
+    assert command_line.render(command, inputs, {}) == "echo --a '${{inputs.b}}' --b B"
 
 
 # -- command_names / check_command ------------------------------------------------------------
 
 
 def test_command_names_says_which_names_sit_in_a_fragment() -> None:
-    assert pipeline.command_names(PREPARE) == [
+    assert command_line.command_names(PREPARE) == [
         ("inputs", "data", False),
         ("inputs", "transformations", True),
         ("inputs", "encoding", True),
@@ -145,14 +145,14 @@ def test_check_command_accepts_a_well_formed_command() -> None:
         opt={"type": "string", "optional": True},
         mode={"type": "string", "optional": True, "default": "append"},
     )
-    assert pipeline.check_command(checked, at) == []
+    assert command_line.check_command(checked, at) == []
 
 
 def test_check_command_names_an_undeclared_input_and_output() -> None:
     checked = component(
         "run ${{inputs.data}} ${{inputs.dta}} ${{outputs.result}}", data={"type": "uri_folder"}
     )
-    assert pipeline.check_command(checked, at) == [
+    assert command_line.check_command(checked, at) == [
         "pipeline.yml[command]: command: ${{inputs.dta}} is not declared (it has: data)",
         "pipeline.yml[command]: command: ${{outputs.result}} is not declared (it has: out)",
     ]
@@ -160,21 +160,21 @@ def test_check_command_names_an_undeclared_input_and_output() -> None:
 
 def test_check_command_names_a_section_that_is_neither_inputs_nor_outputs() -> None:
     checked = component("run ${{parent.inputs.data}}")
-    assert pipeline.check_command(checked, at) == [
+    assert command_line.check_command(checked, at) == [
         "pipeline.yml[command]: command: ${{parent.inputs.data}} is neither an input nor an output"
     ]
 
 
 def test_check_command_with_no_inputs_declared() -> None:
     checked = {"type": "command", "command": "run ${{inputs.x}}"}
-    assert pipeline.check_command(checked, at) == [
+    assert command_line.check_command(checked, at) == [
         "pipeline.yml[command]: command: ${{inputs.x}} is not declared (it has none)"
     ]
 
 
 def test_check_command_refuses_an_optional_input_outside_a_fragment() -> None:
     checked = component("run --opt ${{inputs.opt}}", opt={"type": "string", "optional": True})
-    assert pipeline.check_command(checked, at) == [
+    assert command_line.check_command(checked, at) == [
         "pipeline.yml[command]: command: the optional input opt is used outside $[[ ... ]]; "
         "wrap the part that needs it: $[[--opt ${{inputs.opt}}]]"
     ]
@@ -184,20 +184,20 @@ def test_check_command_allows_an_optional_input_with_a_default_outside_a_fragmen
     checked = component(
         "run --opt ${{inputs.opt}}", opt={"type": "string", "optional": True, "default": "x"}
     )
-    assert pipeline.check_command(checked, at) == []
+    assert command_line.check_command(checked, at) == []
 
 
 @pytest.mark.parametrize("name", ["path", "PATH", "home", "Shell", "ld_library_path"])
 def test_check_command_refuses_a_reserved_input_name(name: str) -> None:
     checked = component(f"run ${{{{inputs.{name}}}}}", **{name: {"type": "string"}})
-    assert pipeline.check_command(checked, at) == [
+    assert command_line.check_command(checked, at) == [
         f"pipeline.yml[inputs.{name}]: inputs.{name}: '{name}' is a reserved name; rename it"
     ]
 
 
 def test_check_command_prefixes_where_the_component_sits() -> None:
     checked = component("run ${{inputs.nope}}")
-    assert pipeline.check_command(checked, at, "jobs.prep.component.") == [
+    assert command_line.check_command(checked, at, "jobs.prep.component.") == [
         "pipeline.yml[jobs.prep.component.command]: jobs.prep.component.command: "
         "${{inputs.nope}} is not declared (it has none)"
     ]
@@ -619,14 +619,6 @@ def test_check_pipeline_a_cycle_behind_an_acyclic_start() -> None:
         "(x.inputs.data = ${{parent.jobs.y.outputs.out}}; "
         "y.inputs.data = ${{parent.jobs.x.outputs.out}})"
     ]
-
-
-def test_require_raises_every_problem() -> None:
-    pipeline.require([])
-    with pytest.raises(InvalidSpecError) as info:
-        pipeline.require(["a: one", "b: two"])
-    assert info.value.problems == ["a: one", "b: two"]
-    assert info.value.exit_code == 4
 
 
 # -- dependencies / order -------------------------------------------------------------------------
