@@ -227,7 +227,11 @@ class _Planner:
             outputs=outputs,
             command=command,
             depends_on=pipeline.dependencies(job),
-            environment_variables=component.get("environment_variables") or {},
+            # The step's own environment variables over its component's.
+            environment_variables={
+                **(component.get("environment_variables") or {}),
+                **as_strings(job.get("environment_variables")),
+            },
         )
 
 

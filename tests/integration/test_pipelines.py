@@ -740,6 +740,32 @@ def test_pipeline_job_then_a_deployment_from_it(pipes: Pipes, job_file: str) -> 
     assert job["properties"]["azureml.deploymentname"] == "from-job"
 
 
+def test_a_step_runs_with_its_environment_variables_over_its_component_s(pipes: Pipes) -> None:
+    job = pipes.write(
+        "env-job.yml",
+        """\
+type: pipeline
+outputs:
+  seen: {type: uri_folder}
+jobs:
+  only:
+    type: command
+    environment_variables: {B: from-step, C: 3}
+    component:
+      environment: azureml:AzureML-minimal@latest
+      environment_variables: {A: from-component, B: from-component}
+      outputs: {out: {type: uri_folder}}
+      command: echo "$A $B $C $AZUREML_RUN_ID" > ${{outputs.out}}/env.txt
+    outputs:
+      out: ${{parent.outputs.seen}}
+""",
+    )
+    name = pipes.create_job("-f", job)
+    assert pipes.wait(name)["status"] == "Completed"
+    seen = (pipes.output(name, "seen") / "env.txt").read_text()
+    assert seen == f"from-component from-step 3 {name}-only\n"
+
+
 def test_job_definition_naming_a_missing_or_non_pipeline_job(pipes: Pipes) -> None:
     from_job = pipes.root / "deployment-from-job.yml"
     result = pipes.cli(
