@@ -175,6 +175,8 @@ def _describe(error: ValidationError) -> list[tuple[Sequence[Any], str]]:
     custom = _custom_message(error)
     if custom and error.validator == "not":
         return [(path, custom)]  # the field's presence is the mistake, not its value
+    if custom and not path:
+        return [(path, custom)]  # the whole document: repeating it helps no one
     if custom:
         return [(path, f"{custom} (got {_shown(error.instance)})")]
     if error.validator == "type":

@@ -57,7 +57,8 @@ def checked_settings(
             ).name
         except (NotFoundError, UsageError) as exc:
             where = specs.location(spec, ["settings", "default_compute"])
-            raise InvalidSpecError([f"{where}: settings.default_compute: {exc.message}"]) from None
+            message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            raise InvalidSpecError([f"{where}: settings.default_compute: {message}"]) from None
     return settings
 
 

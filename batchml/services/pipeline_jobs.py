@@ -58,7 +58,10 @@ class _Planner:
         raw = value if isinstance(value, dict) else {"path": value}
         path = raw.get("path")
         if path is None:
-            raise UsageError(f"input {name}: give a path (inputs.{name}.path=...)")
+            raise UsageError(
+                f"input {name} has no path",
+                hint=f"give one with --set inputs.{name}.path=PATH (or in the inputs file)",
+            )
         path = str(path)
         kind = raw.get("type") or port.get("type", "uri_folder")
         if refs.parse_asset(path) is not None:

@@ -74,7 +74,10 @@ def pick(
     if label not in (None, LATEST):
         raise UsageError(f"unknown label '{label}'; the only label is '{LATEST}'")
     if not existing:
-        raise NotFoundError(f"{kind} '{name}' not found in workspace {workspace.root}")
+        raise NotFoundError(
+            f"{kind} '{name}' not found in workspace {workspace.root}",
+            hint=f"list them with: batchml {kind} list",
+        )
     chosen = version if version is not None else existing[-1]
     if chosen not in existing:
         raise NotFoundError(

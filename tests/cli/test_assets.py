@@ -255,7 +255,8 @@ def test_model_show_unknown_name(cli: Cli, two_models: None, ws: Path) -> None:
     assert (result.code, result.out, result.err) == (
         3,
         "",
-        f"ERROR: model 'nope' not found in workspace {ws}\n",
+        f"ERROR: model 'nope' not found in workspace {ws}\n"
+        "Hint: list them with: batchml model list\n",
     )
 
 

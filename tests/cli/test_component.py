@@ -190,7 +190,8 @@ def test_show_errors(cli: Cli, ws: Path, comp: Project) -> None:
     )
     assert failed(cli, "component", "show", "-n", "nope") == (
         3,
-        "ERROR: component 'nope' not found in workspace <tmp>/ws\n",
+        "ERROR: component 'nope' not found in workspace <tmp>/ws\n"
+        "Hint: list them with: batchml component list\n",
     )
     assert failed(cli, "component", "show", "-n", "echo_step", "-v", "1", "-l", "latest") == (
         2,
@@ -391,7 +392,7 @@ def edited(text: str, old: str, new: str) -> str:
             "azureml:echo_step@latest",
             "azureml:no_such_step@latest",
             "ERROR: <file>:17: jobs.first.component: component 'no_such_step' not found in "
-            "workspace <tmp>/ws\n",
+            "workspace <tmp>/ws (list them with: batchml component list)\n",
             id="unregistered-component",
         ),
         pytest.param(
@@ -464,7 +465,7 @@ def test_create_reports_every_problem_of_a_pipeline(cli: Cli, ws: Path, comp: Pr
     assert failed(cli, "component", "create", "-f", path) == (
         4,
         f"ERROR: {file}:17: jobs.first.component: component 'no_such_step' not found in "
-        "workspace <tmp>/ws\n"
+        "workspace <tmp>/ws (list them with: batchml component list)\n"
         f"  {step_file}:18: code: code folder not found: <tmp>/project/components/source\n",
     )
     assert cli.ok("component", "list") == []

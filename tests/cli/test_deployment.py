@@ -334,7 +334,10 @@ def test_model_references(cli: Cli, ready: Project, arm: str, reference: str, ve
     ("reference", "message"),
     [
         ("azureml:mnist:9", "model 'mnist' has no version 9 (versions: 1)"),
-        ("azureml:nope@latest", "model 'nope' not found in workspace <tmp>/ws"),
+        (
+            "azureml:nope@latest",
+            "model 'nope' not found in workspace <tmp>/ws (list them with: batchml model list)",
+        ),
         ("azureml:mnist@best", "unknown label 'best'; the only label is 'latest'"),
         (
             "azureml:mnist",
@@ -444,7 +447,8 @@ def test_every_workspace_problem_is_reported_at_once(
     assert result.err.splitlines() == [
         f"ERROR: {bad}:5: compute: compute 'nocompute' not found in workspace {ws} (create it "
         "with: batchml compute create -n nocompute --type amlcompute)",
-        f"  {bad}:4: model: model 'nomodel' not found in workspace {ws}",
+        f"  {bad}:4: model: model 'nomodel' not found in workspace {ws} (list them with: "
+        "batchml model list)",
         f"  {bad}:11: settings.output_file_name: output_file_name need not be specified with "
         "output_action summary_only; remove it",
         f"  {bad}:7: code_configuration.code: code folder not found: {ready.root / 'nocode'}",

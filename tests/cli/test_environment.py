@@ -301,8 +301,8 @@ def test_schema_needs_an_image_or_a_build(cli: Cli, ws: Path, project: Project) 
     assert (result.code, result.out, result.err) == (
         4,
         "",
-        f"ERROR: {env}: (top level): must have image (a Docker image) or build (a Docker build "
-        'context), as in Azure (got {"name": "e", "conda_file": {"dependencies": []}})\n',
+        f"ERROR: {env}: (top level): add image: (a Docker image, e.g. image: python:3.11) or "
+        "build: (a Docker build context), as in Azure\n",
     )
 
 
@@ -353,7 +353,12 @@ def test_show_unknown_version_and_name(cli: Cli, registered: None, ws: Path) -> 
     label = cli("environment", "show", "-n", "torch-env", "-l", "best")
     assert [(r.code, r.out, r.err) for r in (version, name, label)] == [
         (3, "", "ERROR: environment 'torch-env' has no version 9\nHint: versions: 1, 2\n"),
-        (3, "", f"ERROR: environment 'nope' not found in workspace {ws}\n"),
+        (
+            3,
+            "",
+            f"ERROR: environment 'nope' not found in workspace {ws}\n"
+            "Hint: list them with: batchml environment list\n",
+        ),
         (2, "", "ERROR: unknown label 'best'; the only label is 'latest'\n"),
     ]
 
