@@ -1,4 +1,7 @@
-"""`batchml component`: command and pipeline components, registered in versions."""
+"""`batchml component`: command and pipeline components, registered in versions.
+
+The service is imported by the commands that use it: every command loads this module, and the
+component machinery is not small."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import typer
 from batchml.cli.context import AzCommand, app_of
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
-from batchml.services import components
 
 app = typer.Typer(help="Manage components (command and pipeline).", no_args_is_help=True)
 
@@ -33,6 +35,8 @@ def create(
 
     Creating an existing version again with the same content returns it unchanged.
     """
+    from batchml.services import components
+
     spec = specs.from_file_and_flags(file, {"name": name, "version": version}, sets)
     return components.create(app_of(ctx).workspace, spec)
 
@@ -47,6 +51,8 @@ def show(
     """Show one version (-v), or the latest (-l latest, or neither)."""
     if version and label:
         raise UsageError("give -v/--version or -l/--label, not both")
+    from batchml.services import components
+
     workspace = app_of(ctx).workspace
     return components.show(workspace, name=name, version=version, label=label)
 
@@ -57,4 +63,6 @@ def list_(
     name: str | None = typer.Option(None, "-n", "--name", help="List every version of this one."),
 ) -> list[dict[str, Any]]:
     """List the latest version of each component, or every version of one (-n)."""
+    from batchml.services import components
+
     return components.list_all(app_of(ctx).workspace, name)

@@ -12,7 +12,7 @@ from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.cli.job import follow_or_cancel
 from batchml.core import invocation
 from batchml.core import spec as specs
-from batchml.services import endpoints, invocations, jobs
+from batchml.services import endpoints, jobs
 
 app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
 
@@ -124,6 +124,8 @@ def invoke(
     inputs its pipeline declares (-f inputs.yml, --set inputs.NAME..., or --input for its one
     data input).
     """
+    from batchml.services import invocations  # not on the start-up path of every command
+
     from_file = invocation.load(file) if file else invocation.Invocation()
     options = invocations.InvokeOptions(
         endpoint=name,

@@ -11,7 +11,7 @@ import typer
 from batchml.cli.context import AzCommand, app_of
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
-from batchml.services import jobs, pipeline_jobs
+from batchml.services import jobs
 
 app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
@@ -56,6 +56,8 @@ def create(
     Test a pipeline before you deploy it; then deploy the job itself with
     batch-deployment create --set job_definition=azureml:NAME.
     """
+    from batchml.services import pipeline_jobs  # not on the start-up path of every command
+
     workspace = app_of(ctx).workspace
     job = pipeline_jobs.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
     if not stream_:

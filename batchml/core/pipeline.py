@@ -131,6 +131,14 @@ def has_default(port: Mapping[str, Any]) -> bool:
 def check_literal(name: str, port: Mapping[str, Any], value: Any) -> str | int | float | bool:
     """A literal input value converted to its port's type; UsageError naming the input if it
     does not fit (type, enum, min, max)."""
+    try:
+        return _fit(port, value)
+    except UsageError as exc:
+        raise UsageError(f"input {name}: {exc.message}") from None
+
+
+def _fit(port: Mapping[str, Any], value: Any) -> str | int | float | bool:
+    """`check_literal` without the input's name: the message says only what does not fit."""
     kind = port.get("type", "string")
     converted: str | int | float | bool
     try:
@@ -147,18 +155,16 @@ def check_literal(name: str, port: Mapping[str, Any], value: Any) -> str | int |
         else:
             converted = value if isinstance(value, str) else as_text(value)
     except (TypeError, ValueError):
-        raise UsageError(f"input {name}: {value!r} is not a valid {kind}") from None
+        raise UsageError(f"{value!r} is not a valid {kind}") from None
     allowed = port.get("enum")
     if allowed and converted not in allowed and str(converted) not in map(str, allowed):
-        raise UsageError(
-            f"input {name}: {converted!r} is not one of {', '.join(map(str, allowed))}"
-        )
+        raise UsageError(f"{converted!r} is not one of {', '.join(map(str, allowed))}")
     if kind in ("integer", "number") and not isinstance(converted, (str, bool)):
         low, high = port.get("min"), port.get("max")
         if low is not None and converted < low:
-            raise UsageError(f"input {name}: {converted} is below the minimum {low}")
+            raise UsageError(f"{converted} is below the minimum {low}")
         if high is not None and converted > high:
-            raise UsageError(f"input {name}: {converted} is above the maximum {high}")
+            raise UsageError(f"{converted} is above the maximum {high}")
     return converted
 
 
@@ -201,7 +207,7 @@ def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
             field = f"jobs.{step}.inputs.{name}"
             if name not in ports:
                 problem(field, f"the component has no input {name} ({known(ports)})")
-            elif message := _check_input(name, ports[name], value, jobs, parent_inputs):
+            elif message := _check_input(ports[name], value, jobs, parent_inputs):
                 problem(field, message)
         for name, port in ports.items():
             if name not in (job.get("inputs") or {}) and _required(port):
@@ -260,7 +266,6 @@ def _required(port: Mapping[str, Any]) -> bool:
 
 
 def _check_input(
-    name: str,
     port: Mapping[str, Any],
     value: Any,
     jobs: Mapping[str, Any],
@@ -296,9 +301,9 @@ def _check_input(
         if port.get("type") in DATA_TYPES:
             return f"is a {port['type']} input; give {{path: ..., type: ...}}"
         try:
-            check_literal(name, port, binding.value)
+            _fit(port, binding.value)
         except UsageError as exc:
-            return exc.message.removeprefix(f"input {name}: ")
+            return exc.message
     if isinstance(binding, Data) and port.get("type") in LITERAL_TYPES:
         return f"is a {port['type']} input; give a value, not a path"
     return None

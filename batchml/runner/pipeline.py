@@ -81,11 +81,6 @@ class PipelineRunner:
             job_store.save(self.workspace, child)
         return child
 
-    def beat(self) -> None:
-        while True:
-            job_store.beat(self.folder)
-            time.sleep(job_store.HEARTBEAT_INTERVAL)
-
     # -- steps --------------------------------------------------------------------------------
     def _start(self, step: str) -> bool:
         """Start a step's command; False (the step recorded Failed) if it cannot start."""

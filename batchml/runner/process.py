@@ -71,12 +71,6 @@ class Runner:
                 job_store.save(self.workspace, self.job)
             self._saved_at = now
 
-    def beat(self) -> None:
-        """Touch the heartbeat file every few seconds (in a thread of its own)."""
-        while True:
-            job_store.beat(self.folder)
-            time.sleep(job_store.HEARTBEAT_INTERVAL)
-
     def on_event(self, event: JobEvent) -> None:
         if event.kind == "mini_batch_failed" and event.error:
             retry = "; retrying" if event.will_retry else ""
@@ -223,7 +217,9 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=runner.beat, name="heartbeat", daemon=True).start()
+    threading.Thread(
+        target=job_store.keep_beating, args=(folder,), name="heartbeat", daemon=True
+    ).start()
     try:
         return runner.run()
     except Exception as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, UsageError
+from batchml.core.errors import InvalidSpecError
 from batchml.core.resources import Asset, from_state, to_state
 from batchml.mlflow import mlmodel
 from batchml.mlflow.mlmodel import MLmodel
@@ -104,14 +104,7 @@ def get(
 
 def resolve(workspace: Workspace, kind: str, reference: str) -> Asset:
     """`azureml:name:version` / `azureml:name@latest` / an ARM id -> the asset version."""
-    ref = refs.parse_asset(reference)
-    if ref is None or not ref.name:
-        raise UsageError(f"'{reference}' is not a {kind} reference such as azureml:{kind}-name:1")
-    if ref.version is None and ref.label is None:
-        raise UsageError(
-            f"'{reference}' names no version",
-            hint=f"use azureml:{ref.name}@latest or azureml:{ref.name}:<version>",
-        )
+    ref = versioned.parse(reference, kind, f"azureml:{kind}-name:1")
     return get(workspace, kind, ref.name, ref.version, ref.label)
 
 

@@ -298,14 +298,7 @@ def _record(workspace: Workspace, name: str, version: str | None, label: str | N
 def get(workspace: Workspace, reference: str) -> dict[str, Any]:
     """A registered component (`azureml:name:version`, `azureml:name@latest`, an ARM id), as
     jobs use it: the resolved spec with its `id`."""
-    ref = refs.parse_asset(reference)
-    if ref is None or not ref.name:
-        raise UsageError(f"'{reference}' is not a component reference such as azureml:name:1")
-    if ref.version is None and ref.label is None:
-        raise UsageError(
-            f"'{reference}' names no version",
-            hint=f"use azureml:{ref.name}@latest or azureml:{ref.name}:<version>",
-        )
+    ref = versioned.parse(reference, "component", "azureml:name:1")
     record = _record(workspace, ref.name, ref.version, ref.label)
     ident = arm_id(workspace.name, "components", record["name"], "versions", record["version"])
     return {**record["component"], "id": ident}

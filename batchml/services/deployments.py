@@ -24,7 +24,7 @@ from batchml.core.resources import (
     to_state,
 )
 from batchml.mlflow import missing_mlflow, mlmodel
-from batchml.services import assets, computes, endpoints, pipeline_deployments
+from batchml.services import assets, computes, endpoints
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
@@ -42,7 +42,7 @@ SETTINGS = (
 )
 SCHEMAS = {
     "model": "modelBatchDeployment.schema.json",
-    "pipeline": pipeline_deployments.SCHEMA,
+    "pipeline": "pipelineComponentBatchDeployment.schema.json",
     None: "batchDeployment.schema.json",
 }
 AnyDeployment = Deployment | PipelineDeployment
@@ -280,6 +280,8 @@ def _save(
     with workspace.transaction() as txn:
         deployment: AnyDeployment
         if data["type"] == "pipeline":
+            from batchml.services import pipeline_deployments
+
             endpoints.get(workspace, data["endpoint_name"])
             folder = workspace.deployment_dir(data["endpoint_name"], data["name"])
             deployment = pipeline_deployments.build(workspace, txn, data, spec, folder, created_at)
@@ -332,7 +334,9 @@ def _update_pipeline(
         source="--set",
         base_dir=Path.cwd(),
     )
-    data = specs.validate(check, pipeline_deployments.SCHEMA)
+    data = specs.validate(check, SCHEMAS["pipeline"])
+    from batchml.services import pipeline_deployments
+
     with workspace.transaction() as txn:
         settings = pipeline_deployments.checked_settings(workspace, data, check)
         deployment = dataclasses.replace(

@@ -34,14 +34,14 @@ from batchml.store.jobs import (
 from batchml.store.workspace import Workspace, now_iso
 
 
-def observe(workspace: Workspace, job: AnyJob) -> AnyJob:
+def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> AnyJob:
     """The job as it is now: NotResponding if its runner is gone without saying how the job
     ended, or has given no sign of life for HEARTBEAT_TIMEOUT seconds. A step of a pipeline
-    job that ended without it is shown as its parent ended."""
+    job that ended without it is shown as its parent (observed, if the caller has it) ended."""
     if job.is_terminal():
         return job
     if isinstance(job, StepJob):
-        parent = observe(workspace, get(workspace, job.parent_job_name))
+        parent = parent or observe(workspace, get(workspace, job.parent_job_name))
         if not parent.is_terminal():
             return job
         status = "NotResponding" if parent.status == "NotResponding" else "Canceled"
@@ -79,7 +79,13 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
     job = get(workspace, parent)
     if not isinstance(job, PipelineJob):
         return []
-    return [show(workspace, child) for child in job.steps.values()]
+    now = observe(workspace, job)
+    return [
+        observe(workspace, get(workspace, child), now).view(
+            workspace.name, str(job_dir(workspace, child))
+        )
+        for child in job.steps.values()
+    ]
 
 
 def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> list[dict[str, Any]]:

@@ -19,8 +19,6 @@ from batchml.store import jobs as job_store
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
 
-SCHEMA = "pipelineComponentBatchDeployment.schema.json"
-
 
 def _from_job(workspace: Workspace, value: str, spec: specs.Spec) -> dict[str, Any]:
     """The pipeline component a pipeline job ran."""

@@ -21,7 +21,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
 from batchml.core.jobs import display_name
 from batchml.core.pipeline_jobs import PipelineJob, StepJob
-from batchml.services import assets, components, computes, environments, packages
+from batchml.services import assets, components, computes, environments
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.jobs import JOB_FILE, document, job_dir, save
 from batchml.store.transaction import Transaction
@@ -145,8 +145,9 @@ class _Planner:
         for step in pipeline.order(jobs):
             child = f"{name}-{step}"
             steps[step] = child
-            children[step] = self.step(step, child, name, parent_inputs, parent_outputs, children)
-            children[step] = dataclasses.replace(children[step], **common)
+            children[step] = self.step(
+                step, child, name, parent_inputs, parent_outputs, children, common
+            )
         warnings = [
             f"step {step}: {warning}"
             for step, child in children.items()
@@ -177,6 +178,7 @@ class _Planner:
         parent_inputs: dict[str, Any],
         parent_outputs: dict[str, Any],
         done: dict[str, StepJob],
+        common: dict[str, Any],
     ) -> StepJob:
         job = self.component["jobs"][step]
         component = job["component"]
@@ -220,11 +222,7 @@ class _Planner:
         return StepJob(
             name=child,
             display_name=step,
-            experiment_name="",
             parent_job_name=parent,
-            status="NotStarted",
-            created_at="",
-            created_by="",
             component=component,
             inputs=inputs,
             outputs=outputs,
@@ -235,12 +233,15 @@ class _Planner:
                 **(component.get("environment_variables") or {}),
                 **as_strings(job.get("environment_variables")),
             },
+            **common,
         )
 
 
 def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> list[str]:
     """The pip packages a step's environment declares that differ from what is installed here
     (environments are recorded, not built: steps run with batchml's interpreter)."""
+    from batchml.services import packages  # importlib.metadata: only when a job is planned
+
     environment = component.get("environment")
     if isinstance(environment, str):
         conda = environments.conda_file_of(workspace, environment)

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchml.core import refs
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
+from batchml.core.refs import AssetRef
 
 if TYPE_CHECKING:
     from batchml.store.workspace import Workspace
@@ -40,6 +42,20 @@ def names(root: Path, state_file: str) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if any(p.glob(f"*/{state_file}")))
+
+
+def parse(reference: str, kind: str, example: str) -> AssetRef:
+    """`azureml:name:version`, `azureml:name@latest` or an ARM id; UsageError (with `example`)
+    for anything else, and for a reference that names no version."""
+    ref = refs.parse_asset(reference)
+    if ref is None or not ref.name:
+        raise UsageError(f"'{reference}' is not a {kind} reference such as {example}")
+    if ref.version is None and ref.label is None:
+        raise UsageError(
+            f"'{reference}' names no version",
+            hint=f"use azureml:{ref.name}@latest or azureml:{ref.name}:<version>",
+        )
+    return ref
 
 
 def next_version(existing: Iterable[str]) -> str:

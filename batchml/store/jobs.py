@@ -179,6 +179,14 @@ def beat(folder: Path) -> None:
         path.touch()
 
 
+def keep_beating(folder: Path) -> None:
+    """Give a sign of life every HEARTBEAT_INTERVAL seconds, for as long as the process lives
+    (a runner runs it in a daemon thread)."""
+    while True:
+        beat(folder)
+        time.sleep(HEARTBEAT_INTERVAL)
+
+
 def silence(workspace: Workspace, name: str) -> float:
     """Seconds since the job last gave a sign of life (its heartbeat, or a write of job.json)."""
     folder = job_dir(workspace, name)
