@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeAlias
 
-    from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask, StartOutcome, WorkerConfig
+    from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, StartOutcome, WorkerConfig
 
 
 @dataclass(frozen=True)

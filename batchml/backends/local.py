@@ -21,20 +21,15 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
-from batchml.runner.lifetime import die_with_parent
-from batchml.runner.worker import (
-    MiniBatchOutcome,
-    ScoringWorker,
-    StartOutcome,
-    WorkerLogPaths,
-    redirect_std_streams,
-)
+from batchml.worker.lifetime import die_with_parent
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome, WorkerLogPaths
+from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-    from batchml.runner.worker import MiniBatchTask, WorkerConfig
+    from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
 # How long a stopped worker gets between SIGTERM and SIGKILL.
 TERM_GRACE_SECONDS = 1.0
@@ -296,16 +291,3 @@ def _exit(code_dir: str, *, run_exit_handlers: bool) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def release_script(code_dir: str) -> None:
-    """Empty the modules loaded from `code_dir`, as an interpreter exit would: this closes the
-    files and writers the script kept in its globals."""
-    prefix = os.path.join(code_dir, "")
-    for module in list(sys.modules.values()):
-        filename = getattr(module, "__file__", None)
-        if filename and os.path.abspath(filename).startswith(prefix):
-            namespace = module.__dict__
-            # Newest first: what init() created goes before the imports it may still need.
-            for name in reversed(list(namespace)):
-                del namespace[name]

@@ -30,14 +30,14 @@ import batchml
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
 from batchml.backends.ray_actor import ScoringActor, pack
 from batchml.core.errors import ComputeUnavailableError
-from batchml.runner.worker import StartOutcome
+from batchml.worker.messages import StartOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import ModuleType
 
     from batchml.backends.base import BackendFactory
-    from batchml.runner.worker import MiniBatchTask, WorkerConfig
+    from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
 # How long a TCP connection to the cluster may take before it counts as unreachable.
 CONNECT_TIMEOUT_SECONDS = 5.0

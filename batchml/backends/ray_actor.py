@@ -22,19 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from batchml.backends.local import release_script
-from batchml.runner.worker import (
-    MiniBatchOutcome,
-    ScoringWorker,
-    StartOutcome,
-    WorkerLogPaths,
-    redirect_std_streams,
-)
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome, WorkerLogPaths
+from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from batchml.runner.worker import MiniBatchTask, WorkerConfig
+    from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

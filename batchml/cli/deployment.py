@@ -9,7 +9,7 @@ import typer
 
 from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.core import spec as specs
-from batchml.services import deployments, jobs
+from batchml.services import deployments, job_control
 
 app = typer.Typer(help="Manage batch deployments.", no_args_is_help=True)
 
@@ -110,4 +110,4 @@ def list_jobs(
     """List the jobs that ran on a deployment."""
     workspace = app_of(ctx).workspace
     deployments.get(workspace, endpoint, name)
-    return jobs.list_for(workspace, endpoint, name)
+    return job_control.list_for(workspace, endpoint, name)

@@ -12,7 +12,7 @@ from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.cli.job import follow_or_cancel
 from batchml.core import invocation
 from batchml.core import spec as specs
-from batchml.services import endpoints, jobs
+from batchml.services import endpoints, job_control
 
 app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
 
@@ -143,7 +143,7 @@ def invoke(
     workspace = app_of(ctx).workspace
     job = invocations.invoke(workspace, options)
     if not stream:
-        return job.batch_view(workspace.name, str(jobs.job_dir(workspace, job.name)))
+        return job.batch_view(workspace.name, str(job_control.job_dir(workspace, job.name)))
     follow_or_cancel(ctx, job.name)
     return None
 
@@ -153,4 +153,4 @@ def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint."""
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
-    return jobs.list_for(workspace, name, None)
+    return job_control.list_for(workspace, name, None)

@@ -11,7 +11,7 @@ import typer
 from batchml.cli.context import AzCommand, app_of
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
-from batchml.services import jobs
+from batchml.services import job_control
 
 app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
@@ -33,7 +33,7 @@ def follow_or_cancel(ctx: typer.Context, name: str) -> None:
         follow(ctx, name)
     except KeyboardInterrupt:
         click.echo(f"Canceling job {name} ...", err=True)
-        jobs.cancel(app_of(ctx).workspace, name)
+        job_control.cancel(app_of(ctx).workspace, name)
         raise typer.Exit(130) from None
 
 
@@ -56,12 +56,12 @@ def create(
     Test a pipeline before you deploy it; then deploy the job itself with
     batch-deployment create --set job_definition=azureml:NAME.
     """
-    from batchml.services import pipeline_jobs  # not on the start-up path of every command
+    from batchml.services import pipeline_plan  # not on the start-up path of every command
 
     workspace = app_of(ctx).workspace
-    job = pipeline_jobs.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
+    job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
     if not stream_:
-        return jobs.show(workspace, job.name)
+        return job_control.show(workspace, job.name)
     follow_or_cancel(ctx, job.name)
     return None
 
@@ -69,7 +69,7 @@ def create(
 @app.command("show", cls=AzCommand)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a job: status, inputs, outputs, counts, and the error when it Failed."""
-    return jobs.show(app_of(ctx).workspace, name)
+    return job_control.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
@@ -85,8 +85,8 @@ def list_(
 ) -> list[dict[str, Any]]:
     """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
     if parent_job_name:
-        return jobs.list_children(app_of(ctx).workspace, parent_job_name)
-    return jobs.list_all(app_of(ctx).workspace, None if all_results else max_results)
+        return job_control.list_children(app_of(ctx).workspace, parent_job_name)
+    return job_control.list_all(app_of(ctx).workspace, None if all_results else max_results)
 
 
 @app.command("stream", cls=AzCommand)
@@ -109,8 +109,8 @@ def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     What it finished is kept: `batchml job resume` goes on from there.
     """
     workspace = app_of(ctx).workspace
-    jobs.cancel(workspace, name)
-    return jobs.show(workspace, name)
+    job_control.cancel(workspace, name)
+    return job_control.show(workspace, name)
 
 
 @app.command("resume", cls=AzCommand)
@@ -126,8 +126,8 @@ def resume(
     Finished mini-batches do not run again; the output comes out as if it had never stopped.
     """
     workspace = app_of(ctx).workspace
-    jobs.resume(workspace, name, retry_failed=retry_failed)
-    return jobs.show(workspace, name)
+    job_control.resume(workspace, name, retry_failed=retry_failed)
+    return job_control.show(workspace, name)
 
 
 @app.command("download", cls=AzCommand)
@@ -146,6 +146,6 @@ def download(
     all_: bool = typer.Option(False, "--all", help="Also download the logs, under artifacts/."),
 ) -> None:
     """Download a finished job's outputs (and with --all, its logs)."""
-    copied = jobs.download(app_of(ctx).workspace, name, download_path, all_, output_name)
+    copied = job_control.download(app_of(ctx).workspace, name, download_path, all_, output_name)
     for path in copied:
         click.echo(f"Downloaded {path}", err=True)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchml.core.jobs import Job
-from batchml.services import jobs
+from batchml.core.batch_job import Job
+from batchml.services import job_control
 
 if TYPE_CHECKING:
-    from batchml.core.pipeline_jobs import AnyJob
+    from batchml.core.pipeline_job import AnyJob
     from batchml.store.workspace import Workspace
 
 
@@ -39,14 +39,14 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def stream(workspace: Workspace, name: str) -> AnyJob:
     """Follow a job until it ends, printing its logs; returns the final job."""
-    web = f"file://{jobs.job_dir(workspace, name)}"
+    web = f"file://{job_control.job_dir(workspace, name)}"
     started: set[str] = set()
-    job = jobs.get(workspace, name)
+    job = job_control.get(workspace, name)
     _header(job, web)
     # A batch scoring job shows its mini-batches; a pipeline job's log says which steps ran.
     with _progress(sys.stderr.isatty() and isinstance(job, Job)) as bar:
         task = bar.add_task("job", total=None) if bar is not None else None
-        for update in jobs.follow(workspace, name):
+        for update in job_control.follow(workspace, name):
             job = update.job
             for log, line in update.lines:
                 if log not in started:

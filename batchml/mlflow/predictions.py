@@ -30,7 +30,7 @@ def image_line(prediction: Any, path: str) -> str:
 
 
 def _values(prediction: Any) -> list[Any]:
-    # Duck-typed, as batchml.runner.rows is: a DataFrame, a Series or array, a mapping, a list.
+    # Duck-typed, as batchml.worker.rows is: a DataFrame, a Series or array, a mapping, a list.
     if hasattr(prediction, "columns") and hasattr(prediction, "iloc"):
         if len(prediction.columns) == 1:
             return list(prediction.iloc[:, 0].tolist())

@@ -4,10 +4,11 @@ result = run_job(files, ScoringSpec(code_dir, "score.py"), RunSettings(workers=2
                  output_dir=out, logs_dir=logs, on_event=print_progress)
 """
 
+from batchml.core.run_settings import RunSettings
+from batchml.runner.engine import plan_mini_batches, run_job
 from batchml.runner.events import JobCounts, JobEvent, JobResult, JobStatus
-from batchml.runner.job import plan_mini_batches, run_job
 from batchml.runner.scheduler import NO_SUCCEEDED_ITEM
-from batchml.runner.spec import RunSettings, ScoringSpec
+from batchml.worker.messages import ScoringSpec
 
 __all__ = [
     "NO_SUCCEEDED_ITEM",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from batchml.core.jobs import JobCounts as JobCounts
+from batchml.core.batch_job import JobCounts as JobCounts
 
 JobStatus = Literal["Completed", "Failed", "Canceled"]
 EventKind = Literal[

@@ -24,10 +24,10 @@ import traceback
 from pathlib import Path
 
 from batchml.core.errors import BatchmlError
-from batchml.core.pipeline_jobs import EXECUTION_LOG, STEP_LOG, PipelineJob, StepJob
-from batchml.runner.lifetime import die_with_parent
-from batchml.store import jobs as job_store
+from batchml.core.pipeline_job import EXECUTION_LOG, STEP_LOG, PipelineJob, StepJob
+from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
+from batchml.worker.lifetime import die_with_parent
 
 # How long a stopped step gets between SIGTERM and SIGKILL.
 STOP_GRACE = 5.0

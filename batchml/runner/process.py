@@ -21,18 +21,19 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchml.core.batch_job import Job
 from batchml.core.errors import BatchmlError, ConflictError
-from batchml.core.jobs import Job
-from batchml.core.pipeline_jobs import PIPELINE
+from batchml.core.pipeline_job import PIPELINE
+from batchml.core.run_settings import RunSettings
+from batchml.envs.packages import mismatches, pip_requirements
+from batchml.runner.engine import run_job
 from batchml.runner.events import JobEvent, JobResult
-from batchml.runner.job import run_job
 from batchml.runner.journal import discard
 from batchml.runner.logs import describe_counts
 from batchml.runner.pipeline import PipelineRunner
-from batchml.runner.spec import RunSettings, ScoringSpec
-from batchml.services.packages import mismatches, pip_requirements
-from batchml.store import jobs as job_store
+from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
+from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
     from batchml.backends.base import BackendFactory

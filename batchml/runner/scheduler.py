@@ -17,7 +17,7 @@ from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
 from batchml.runner.journal import JournalError
-from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask
+from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
 
 if TYPE_CHECKING:
     import threading
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from batchml.backends.base import Backend, BackendEvent
+    from batchml.core.run_settings import RunSettings
     from batchml.runner.events import EventKind
     from batchml.runner.logs import JobLogs
-    from batchml.runner.spec import RunSettings
     from batchml.runner.tally import Tally
 
 # The longest the engine waits before looking at the cancel event again.

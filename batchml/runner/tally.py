@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from batchml.runner.journal import Journal
     from batchml.runner.logs import JobLogs
-    from batchml.runner.worker import MiniBatchOutcome, MiniBatchTask
+    from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
 
 # Failed attempts kept, with their tracebacks, for error_detail and job_error.txt.
 _KEPT_FAILURES = 5

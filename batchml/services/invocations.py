@@ -14,14 +14,14 @@ from typing import Any
 
 from batchml.core import invocation, refs
 from batchml.core import spec as specs
+from batchml.core.batch_job import Job, display_name
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.invocation import Invocation
-from batchml.core.jobs import Job, display_name
-from batchml.core.pipeline_jobs import PipelineJob
+from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
-from batchml.services import assets, computes, deployments, endpoints, pipeline_jobs
+from batchml.services import assets, computes, deployments, endpoints, pipeline_plan
 from batchml.services.common import current_user, local_path
-from batchml.store.jobs import INPUTS_FILE, JOB_FILE, document, job_dir, save
+from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir, save
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
 
@@ -192,10 +192,10 @@ def _invoke_pipeline(
                 hint="name them in -f inputs.yml or --set inputs.NAME.path=...",
             )
         inputs[data[0]] = {"path": options.input, "type": options.input_type}
-    request = pipeline_jobs.Request(
+    request = pipeline_plan.Request(
         inputs=inputs,
         outputs=options.invocation.outputs,
-        name=options.job_name or pipeline_jobs.new_name(),
+        name=options.job_name or pipeline_plan.new_name(),
         experiment_name=options.experiment_name or deployment.endpoint_name,
         settings=deployment.settings,
         compute=deployment.settings.get("default_compute"),
@@ -203,9 +203,9 @@ def _invoke_pipeline(
         deployment=deployment.name,
     )
     with workspace.transaction() as txn:
-        parent, children = pipeline_jobs.plan(workspace, deployment.component, request)
-        pipeline_jobs.record(workspace, txn, parent, children)
-    return pipeline_jobs.start(workspace, parent)
+        parent, children = pipeline_plan.plan(workspace, deployment.component, request)
+        pipeline_plan.record(workspace, txn, parent, children)
+    return pipeline_plan.start(workspace, parent)
 
 
 def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:

@@ -11,11 +11,11 @@ from typing import Any
 from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
-from batchml.core.pipeline_jobs import PipelineJob
+from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import PipelineDeployment
 from batchml.services import components, computes
 from batchml.services.common import as_strings, current_user
-from batchml.store import jobs as job_store
+from batchml.store import job_files as job_store
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from filelock import FileLock
 
-from batchml.services import jobs as job_service
+from batchml.services import job_control as job_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 

@@ -17,7 +17,7 @@ from typing import Any
 from batchml.mlflow.inputs import kind_of, read_image, read_table
 from batchml.mlflow.mlmodel import MLMODEL_FILE
 from batchml.mlflow.predictions import image_line, table_lines
-from batchml.runner.rows import FileResults
+from batchml.worker.rows import FileResults
 
 logger = logging.getLogger("batchml.mlflow")
 model: Any = None

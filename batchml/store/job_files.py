@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
-from batchml.core.pipeline_jobs import AnyJob, from_state
+from batchml.core.pipeline_job import AnyJob, from_state
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import lock_timeout
 from batchml.store.workspace import Workspace

@@ -14,96 +14,21 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchml.runner.rows import FileResults, count_items, describe_bad_return, iter_lines
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome
+from batchml.worker.rows import FileResults, count_items, describe_bad_return, iter_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import ModuleType, TracebackType
 
-    from batchml.runner.spec import ScoringSpec
+    from batchml.worker.messages import MiniBatchTask, WorkerConfig, WorkerLogPaths
 
 # Rows up to about this many characters go back in the outcome, larger ones in a part file.
 INLINE_ROWS_LIMIT = 256 * 1024
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """Everything a worker needs, picklable.
-
-    parts_dir is where a mini-batch's append_row lines go when they are too many to send back
-    with its outcome; None (summary_only) means run()'s results are only counted.
-    """
-
-    scoring: ScoringSpec
-    output_dir: Path
-    logs_dir: Path
-    parts_dir: Path | None
-
-
-@dataclass(frozen=True)
-class WorkerLogPaths:
-    """A worker's log files, named like Azure's: logs/user/<kind>/<node>/processNNN.*"""
-
-    stdout: Path
-    stderr: Path
-    error: Path
-
-    @classmethod
-    def for_worker(cls, logs_dir: Path, node: str, slot: int) -> WorkerLogPaths:
-        """The log files of worker `slot` on `node`; a replacement worker appends to them."""
-        user = logs_dir / "user"
-        name = f"process{slot:03d}"
-        return cls(
-            stdout=user / "stdout" / node / f"{name}.stdout.txt",
-            stderr=user / "stderr" / node / f"{name}.stderr.txt",
-            error=user / "error" / node / f"{name}.txt",
-        )
-
-
-@dataclass(frozen=True)
-class MiniBatchTask:
-    """One attempt at one mini-batch: its 0-based index, 1-based attempt and absolute paths."""
-
-    index: int
-    attempt: int
-    files: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MiniBatchOutcome:
-    """What an attempt gave. items counts succeeded items.
-
-    The append_row lines come back in rows, or, when they are many, in the part file `part`.
-    failed_files is set when run() accounted for each file (FileResults): one line per failed
-    file; None means the files that failed are the inputs minus the items.
-    """
-
-    index: int
-    attempt: int
-    ok: bool
-    elapsed: float
-    items: int = 0
-    rows: bytes = b""
-    part: str | None = None
-    error: str | None = None
-    detail: str | None = None
-    internal: bool = False
-    failed_files: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class StartOutcome:
-    """Whether the script imported and init() returned; error is one line naming the cause."""
-
-    ok: bool
-    error: str | None = None
-    detail: str | None = None
-    internal: bool = False
 
 
 def redirect_std_streams(paths: WorkerLogPaths) -> None:
@@ -324,3 +249,16 @@ class ScoringWorker:
             log.write(f"{stamp} {error}\n")
             if detail:
                 log.write(detail.rstrip("\n") + "\n")
+
+
+def release_script(code_dir: str) -> None:
+    """Empty the modules loaded from `code_dir`, as an interpreter exit would: this closes the
+    files and writers the script kept in its globals."""
+    prefix = os.path.join(code_dir, "")
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if filename and os.path.abspath(filename).startswith(prefix):
+            namespace = module.__dict__
+            # Newest first: what init() created goes before the imports it may still need.
+            for name in reversed(list(namespace)):
+                del namespace[name]

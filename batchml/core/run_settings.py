@@ -1,46 +1,12 @@
-"""What a job runs (the scoring script) and how (mini-batch size, workers, retries, outputs)."""
+"""How a job runs its mini-batches: size, workers, retries, timeout, error threshold, output."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from batchml.core.errors import InvalidSpecError
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
-LOGGING_LEVELS = ("warning", "info", "debug")
-
-
-@dataclass(frozen=True)
-class ScoringSpec:
-    """The user's scoring code, as a deployment's code_configuration describes it.
-
-    code_dir is put first on sys.path (with the script's own folder) and is the workers' working
-    directory; scoring_script is relative to it, e.g. "batch_driver.py" or "code/score.py".
-    model_dir is exported as AZUREML_MODEL_DIR; environment_variables are exported in workers.
-    logging_level (warning|info|debug) is the level of the root logger in workers.
-    """
-
-    code_dir: Path
-    scoring_script: str
-    model_dir: Path | None = None
-    environment_variables: Mapping[str, str] = field(default_factory=dict)
-    logging_level: str = "info"
-
-    def __post_init__(self) -> None:
-        if self.logging_level.lower() not in LOGGING_LEVELS:
-            raise InvalidSpecError(
-                [
-                    f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, "
-                    f"not {self.logging_level!r}"
-                ]
-            )
-
-    @property
-    def script_path(self) -> Path:
-        """The absolute path of the scoring script."""
-        return (self.code_dir / self.scoring_script).absolute()
 
 
 @dataclass(frozen=True)

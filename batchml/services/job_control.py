@@ -1,5 +1,5 @@
 """Jobs: show, list, cancel, resume, download, and the updates `job stream` follows (jobs are
-made by services/invocations.py and services/pipeline_jobs.py).
+made by services/invocations.py and services/pipeline_plan.py).
 
 A batch scoring job (model deployments) and a pipeline job (pipeline deployments, `job create`)
 share these commands; a pipeline job's steps are child jobs, listed with its name as parent."""
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchml.core.batch_job import STARTING, Job
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
-from batchml.core.jobs import STARTING, Job
-from batchml.core.pipeline_jobs import AnyJob, PipelineJob, StepJob
-from batchml.store.jobs import (
+from batchml.core.pipeline_job import AnyJob, PipelineJob, StepJob
+from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
     all_jobs,

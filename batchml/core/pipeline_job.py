@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchml.core.jobs import TERMINAL, Job, batch_job, creation_context, public, services
+from batchml.core.batch_job import TERMINAL, Job, batch_job, creation_context, public, services
 from batchml.core.resources import arm_id
 
 PIPELINE = "pipeline"

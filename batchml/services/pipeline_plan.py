@@ -18,12 +18,12 @@ from typing import Any
 
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
+from batchml.core.batch_job import display_name
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
-from batchml.core.jobs import display_name
-from batchml.core.pipeline_jobs import PipelineJob, StepJob
+from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import assets, components, computes, environments
 from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.jobs import JOB_FILE, document, job_dir, save
+from batchml.store.job_files import JOB_FILE, document, job_dir, save
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
@@ -240,7 +240,7 @@ class _Planner:
 def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> list[str]:
     """The pip packages a step's environment declares that differ from what is installed here
     (environments are recorded, not built: steps run with batchml's interpreter)."""
-    from batchml.services import packages  # importlib.metadata: only when a job is planned
+    from batchml.envs import packages  # importlib.metadata: only when a job is planned
 
     environment = component.get("environment")
     if isinstance(environment, str):

@@ -9,13 +9,14 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from batchml.backends.local import LocalBackend
 from batchml.core.errors import UsageError
 from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.scheduler import Scheduler
 from batchml.runner.tally import Tally
-from batchml.runner.worker import WorkerConfig
+from batchml.worker.messages import WorkerConfig
 
 if TYPE_CHECKING:
     import threading
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from batchml.backends.base import BackendFactory
+    from batchml.core.run_settings import RunSettings
     from batchml.runner.events import JobEvent, JobResult
-    from batchml.runner.spec import RunSettings, ScoringSpec
+from batchml.worker.messages import ScoringSpec
 
 
 def plan_mini_batches(files: Sequence[Path | str], size: int) -> list[tuple[str, ...]]:
@@ -77,9 +79,6 @@ def run_job(
     scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if backend is None:
-        # Imported here, not at the top: batchml.backends.local imports batchml.runner.
-        from batchml.backends.local import LocalBackend
-
         backend = LocalBackend
     # Undone in reverse order: workers stopped, logs closed, journal closed.
     with ExitStack() as cleanup:

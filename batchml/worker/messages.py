@@ -1,0 +1,119 @@
+"""What passes between the scheduler and a worker: the worker's config, a mini-batch attempt and
+the outcomes a worker reports. Everything here is picklable: it crosses process and node bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchml.core.errors import InvalidSpecError
+
+LOGGING_LEVELS = ("warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """The user's scoring code, as a deployment's code_configuration describes it.
+
+    code_dir is put first on sys.path (with the script's own folder) and is the workers' working
+    directory; scoring_script is relative to it, e.g. "batch_driver.py" or "code/score.py".
+    model_dir is exported as AZUREML_MODEL_DIR; environment_variables are exported in workers.
+    logging_level (warning|info|debug) is the level of the root logger in workers.
+    """
+
+    code_dir: Path
+    scoring_script: str
+    model_dir: Path | None = None
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+    logging_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.logging_level.lower() not in LOGGING_LEVELS:
+            raise InvalidSpecError(
+                [
+                    f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, "
+                    f"not {self.logging_level!r}"
+                ]
+            )
+
+    @property
+    def script_path(self) -> Path:
+        """The absolute path of the scoring script."""
+        return (self.code_dir / self.scoring_script).absolute()
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs, picklable.
+
+    parts_dir is where a mini-batch's append_row lines go when they are too many to send back
+    with its outcome; None (summary_only) means run()'s results are only counted.
+    """
+
+    scoring: ScoringSpec
+    output_dir: Path
+    logs_dir: Path
+    parts_dir: Path | None
+
+
+@dataclass(frozen=True)
+class WorkerLogPaths:
+    """A worker's log files, named like Azure's: logs/user/<kind>/<node>/processNNN.*"""
+
+    stdout: Path
+    stderr: Path
+    error: Path
+
+    @classmethod
+    def for_worker(cls, logs_dir: Path, node: str, slot: int) -> WorkerLogPaths:
+        """The log files of worker `slot` on `node`; a replacement worker appends to them."""
+        user = logs_dir / "user"
+        name = f"process{slot:03d}"
+        return cls(
+            stdout=user / "stdout" / node / f"{name}.stdout.txt",
+            stderr=user / "stderr" / node / f"{name}.stderr.txt",
+            error=user / "error" / node / f"{name}.txt",
+        )
+
+
+@dataclass(frozen=True)
+class MiniBatchTask:
+    """One attempt at one mini-batch: its 0-based index, 1-based attempt and absolute paths."""
+
+    index: int
+    attempt: int
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MiniBatchOutcome:
+    """What an attempt gave. items counts succeeded items.
+
+    The append_row lines come back in rows, or, when they are many, in the part file `part`.
+    failed_files is set when run() accounted for each file (FileResults): one line per failed
+    file; None means the files that failed are the inputs minus the items.
+    """
+
+    index: int
+    attempt: int
+    ok: bool
+    elapsed: float
+    items: int = 0
+    rows: bytes = b""
+    part: str | None = None
+    error: str | None = None
+    detail: str | None = None
+    internal: bool = False
+    failed_files: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """Whether the script imported and init() returned; error is one line naming the cause."""
+
+    ok: bool
+    error: str | None = None
+    detail: str | None = None
+    internal: bool = False
