@@ -15,7 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core import yaml_text
+from batchml.core.errors import InvalidSpecError, UsageError
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -35,22 +36,9 @@ class Spec:
 
 
 def load_file(path: str | Path) -> Spec:
-    import yaml
-
     file = Path(path).expanduser()
-    try:
-        text = file.read_text()
-    except FileNotFoundError:
-        raise NotFoundError(f"file not found: {file}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file} is a folder; -f/--file takes a YAML file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidSpecError([f"{where}: not valid YAML: {problem}"]) from None
+    text = yaml_text.read(file)
+    data = yaml_text.parse(text, str(file))
     if data is None:
         data = {}
     if not isinstance(data, dict):
