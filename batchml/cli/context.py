@@ -180,6 +180,7 @@ class AzCommand(TyperCommand):
         app.debug = bool(ctx.params.pop("debug", False))
         for name in GLOBAL_NAMES:
             ctx.params.pop(name, None)
+        _refuse_empty(self.params, ctx.params)
         result = super().invoke(ctx)
         if result is not None:
             from batchml.output.render import render
@@ -188,6 +189,22 @@ class AzCommand(TyperCommand):
             if text:
                 sys.stdout.write(text)
         return result
+
+
+# Options an empty value is meaningful for: clearing a description.
+_MAY_BE_EMPTY = frozenset({"description"})
+
+
+def _refuse_empty(params: list[click.Parameter], values: dict[str, Any]) -> None:
+    """An empty name or path is a mistake, never "not given" (`--name ''` must not fall back
+    to the file's name, or to a default)."""
+    for param in params:
+        if param.name in _MAY_BE_EMPTY or not isinstance(param, click.Option):
+            continue
+        value = values.get(param.name or "")
+        if value == "" or (isinstance(value, (list, tuple)) and "" in value):
+            flag = max(param.opts, key=len)
+            raise UsageError(f"{flag} is empty; give a value or leave the option out")
 
 
 YES = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation.")

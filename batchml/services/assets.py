@@ -120,5 +120,5 @@ def list_all(workspace: Workspace, kind: str, name: str | None = None) -> list[d
         return [
             show(workspace, kind, name, v, None) for v in reversed(versions(workspace, kind, name))
         ]
-    names = versioned.names(_folder(workspace, kind, "_").parent, STATE_FILES[kind])
+    names = versioned.names(workspace.assets_dir(kind), STATE_FILES[kind])
     return [show(workspace, kind, n, None, "latest") for n in names]

@@ -218,8 +218,7 @@ def resolve(
 
 # -- registered components ----------------------------------------------------------------------
 def _folder(workspace: Workspace, name: str, version: str | None = None) -> Path:
-    base = workspace.root / "components" / name
-    return base / version if version is not None else base
+    return workspace.component_dir(name, version)
 
 
 def _fingerprint(component: dict[str, Any], root: Path) -> str:
@@ -351,5 +350,5 @@ def list_all(workspace: Workspace, name: str | None = None) -> list[dict[str, An
     if name is not None:
         existing = versioned.versions(workspace, _folder(workspace, name), STATE_FILE, "component")
         return [show(workspace, name=name, version=v) for v in reversed(existing)]
-    root = workspace.root / "components"
+    root = workspace.assets_dir("component")
     return [show(workspace, name=n, label="latest") for n in versioned.names(root, STATE_FILE)]

@@ -103,7 +103,7 @@ def list_all(workspace: Workspace, name: str | None = None) -> list[dict[str, An
     """With a name, every version of it (newest first); else the newest version of each."""
     if name is not None:
         return [show(workspace, name, v) for v in reversed(_versions(workspace, name))]
-    names = versioned.names(workspace.environment_dir("_").parent, STATE_FILE)
+    names = versioned.names(workspace.assets_dir("environment"), STATE_FILE)
     return [show(workspace, n, label=versioned.LATEST) for n in names]
 
 

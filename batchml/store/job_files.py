@@ -41,7 +41,7 @@ _RUNNER_LOCK_WAIT = 5.0
 
 
 def job_dir(workspace: Workspace, name: str) -> Path:
-    return workspace.jobs_dir() / name
+    return workspace.job_dir(name)
 
 
 def get(workspace: Workspace, name: str) -> AnyJob:

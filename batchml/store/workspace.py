@@ -7,6 +7,7 @@ Layout (every JSON file carries `__meta__.format_version`):
     <root>/models/<name>/<version>/model.json          + files/<original name>  (a snapshot)
     <root>/data/<name>/<version>/data.json
     <root>/environments/<name>/<version>/environment.json  + conda/<conda file>  (a snapshot)
+    <root>/components/<name>/<version>/component.json  + code/  (a snapshot)
     <root>/endpoints/<name>/endpoint.json
     <root>/endpoints/<name>/deployments/<dep>/deployment.json  + code/, model/, environment/
     <root>/datastores/workspaceblobstore/               the default datastore (a plain folder)
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from batchml.core.errors import NotFoundError, WorkspaceVersionError
+from batchml.core.names import check
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import workspace_lock
 from batchml.store.transaction import Transaction
@@ -31,6 +33,12 @@ from batchml.store.transaction import Transaction
 FORMAT_VERSION = 1
 DEFAULT_DATASTORE = "workspaceblobstore"
 META = "__meta__"
+_ASSET_FOLDERS = {
+    "model": "models",
+    "data": "data",
+    "environment": "environments",
+    "component": "components",
+}
 
 
 class Workspace:
@@ -48,32 +56,45 @@ class Workspace:
         return (self.root / "workspace.json").is_file()
 
     # -- layout ---------------------------------------------------------------------------
+    # Every name is checked against Azure's rule for its kind before it becomes a path, so
+    # no name can point outside the workspace (batchml.core.names).
     def compute_file(self, name: str) -> Path:
-        return self.root / "computes" / f"{name}.json"
+        return self.root / "computes" / f"{check('compute', name)}.json"
+
+    def assets_dir(self, kind: str) -> Path:
+        """The folder of every version of every asset of `kind` (model, data, ...)."""
+        return self.root / _ASSET_FOLDERS[kind]
+
+    def _versioned(self, kind: str, name: str, version: str | None) -> Path:
+        base = self.assets_dir(kind) / check(kind, name)
+        return base / check("version", version) if version is not None else base
 
     def model_dir(self, name: str, version: str | None = None) -> Path:
-        base = self.root / "models" / name
-        return base / version if version is not None else base
+        return self._versioned("model", name, version)
 
     def data_dir(self, name: str, version: str | None = None) -> Path:
-        base = self.root / "data" / name
-        return base / version if version is not None else base
+        return self._versioned("data", name, version)
 
     def environment_dir(self, name: str, version: str | None = None) -> Path:
-        base = self.root / "environments" / name
-        return base / version if version is not None else base
+        return self._versioned("environment", name, version)
+
+    def component_dir(self, name: str, version: str | None = None) -> Path:
+        return self._versioned("component", name, version)
 
     def endpoint_dir(self, name: str) -> Path:
-        return self.root / "endpoints" / name
+        return self.root / "endpoints" / check("endpoint", name)
 
     def deployment_dir(self, endpoint: str, name: str) -> Path:
-        return self.endpoint_dir(endpoint) / "deployments" / name
+        return self.endpoint_dir(endpoint) / "deployments" / check("deployment", name)
 
     def datastore_dir(self, name: str) -> Path:
-        return self.root / "datastores" / name
+        return self.root / "datastores" / check("datastore", name)
 
     def jobs_dir(self) -> Path:
         return self.root / "jobs"
+
+    def job_dir(self, name: str) -> Path:
+        return self.jobs_dir() / check("job", name)
 
     # -- state files ------------------------------------------------------------------------
     def read_state(self, path: Path, kind: str, name: str) -> dict[str, Any]:
