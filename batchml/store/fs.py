@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from batchml.store.snapshot import copy_tree
+
 
 def fsync_dir(path: Path) -> None:
     """Persist a rename inside `path` (a directory entry is data too)."""
@@ -66,11 +68,7 @@ def stage_copy(source: Path, dest_dir: Path) -> Path:
         tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".tmp")
     )
     try:
-        target = staging / source.name
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=False)
-        else:
-            shutil.copy2(source, target)
+        copy_tree(source, staging / source.name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,4 +1,4 @@
-"""No name a user types can make batchml read or write outside the workspace.
+"""Nothing a user types or points at makes batchml read or write outside the workspace.
 
 Every flag that takes a name, and the references and datastore paths that hold one, get `..`,
 `/`, absolute paths, empty and 300-character names: each is refused with the rule it breaks,
@@ -142,3 +142,14 @@ def test_a_datastore_path_cannot_name_a_folder_outside_the_datastores(
     result = cli(*argv)
     assert result.code in (2, 3), result.err
     assert digest(tmp_path) == before
+
+
+def test_a_code_folder_with_a_link_outside_it_is_refused_and_nothing_is_copied(
+    cli: Cli, ready: Project, ws: Path, digest: Callable[[Path], dict[str, str]]
+) -> None:
+    (ready.root / "code" / "passwd").symlink_to("/etc/passwd")
+    before = digest(ws)
+    result = cli("batch-deployment", "create", "-f", ready.deployment_yml)
+    assert result.code == 2
+    assert "code/passwd is a symbolic link to /etc/passwd, outside " in result.err
+    assert digest(ws) == before
