@@ -49,6 +49,17 @@ class InvalidSpecError(BatchmlError):
         super().__init__("\n".join(self.problems), hint=hint)
 
 
+class CorruptStateError(BatchmlError):
+    """A workspace state file that cannot be read: truncated, garbled, or not batchml's."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(
+            f"the workspace file {path} is unreadable: {reason}",
+            hint="restore it from a copy, or remove the resource it belongs to",
+        )
+        self.path = path
+
+
 class ConflictError(BatchmlError):
     exit_code = 5
 

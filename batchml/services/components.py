@@ -245,7 +245,7 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     """Register a component version. Re-creating an existing version with the same content
     returns it unchanged; with other content it is a conflict."""
     kind = spec.data.get("type", "command")
-    if kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in SCHEMAS:
         raise InvalidSpecError(
             [f"{specs.location(spec, ['type'])}: type: must be command or pipeline, got '{kind}'"]
         )

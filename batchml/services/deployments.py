@@ -69,7 +69,7 @@ def _validated(spec: specs.Spec, options: Options) -> dict[str, Any]:
         # endpoint created as `My-Ep` must be reachable with `-e My-Ep`.
         spec.data["endpoint_name"] = options.endpoint
     kind = spec.data.get("type")
-    if kind not in SCHEMAS:
+    if not (kind is None or isinstance(kind, str)) or kind not in SCHEMAS:
         raise InvalidSpecError(
             [
                 f"{specs.location(spec, ['type'])}: type: must be model or pipeline (or omitted "

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from batchml.core.errors import BatchmlError
 from batchml.store.snapshot import copy_tree
 
 
@@ -33,9 +34,12 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            # A full disk or a read-only folder: say which file, as os.write does not.
+            raise BatchmlError(f"could not write {path}: {exc.strerror or exc}") from exc
         raise
     fsync_dir(path.parent)
 
@@ -69,8 +73,13 @@ def stage_copy(source: Path, dest_dir: Path) -> Path:
     )
     try:
         copy_tree(source, staging / source.name)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BatchmlError(
+                f"could not copy {source} into the workspace: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename else "")
+            ) from exc
         raise
     return staging
 

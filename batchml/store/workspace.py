@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from batchml.core.errors import NotFoundError, WorkspaceVersionError
+from batchml.core.errors import CorruptStateError, NotFoundError, WorkspaceVersionError
 from batchml.core.names import check
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import workspace_lock
@@ -103,7 +103,12 @@ class Workspace:
             document = read_json(path)
         except FileNotFoundError:
             raise NotFoundError(f"{kind} '{name}' not found in workspace {self.root}") from None
-        version = document.get(META, {}).get("format_version", 0)
+        except (ValueError, OSError) as exc:  # ValueError: not JSON, or not UTF-8
+            raise CorruptStateError(path, str(exc)) from None
+        meta = document.get(META, {}) if isinstance(document, dict) else None
+        version = meta.get("format_version", 0) if isinstance(meta, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise CorruptStateError(path, "it is not a batchml state document")
         if version > FORMAT_VERSION:
             raise WorkspaceVersionError(
                 f"{path} has format version {version}; this batchml reads up to {FORMAT_VERSION}",

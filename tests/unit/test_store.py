@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from batchml.core.errors import NotFoundError, WorkspaceLockedError, WorkspaceVersionError
+from batchml.core.errors import (
+    CorruptStateError,
+    NotFoundError,
+    WorkspaceLockedError,
+    WorkspaceVersionError,
+)
 from batchml.store import locate, lock
 from batchml.store.workspace import FORMAT_VERSION, Workspace
 
@@ -155,3 +160,21 @@ def test_unknown_holder(tmp_path: Path) -> None:
     assert lock._describe_holder(tmp_path / "missing") == "another batchml command"
     (tmp_path / "garbled").write_text("{")
     assert lock._describe_holder(tmp_path / "garbled") == "another batchml command"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"__meta__": {"format_version": 1}, "name": "x', "Unterminated string"),
+        (b"\xff\xfe garbage", "Expecting value"),
+        (b"[1, 2]", "it is not a batchml state document"),
+        (b'{"__meta__": {"format_version": "1"}}', "it is not a batchml state document"),
+        (b'{"__meta__": 3}', "it is not a batchml state document"),
+    ],
+)
+def test_an_unreadable_state_file_is_named(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    with pytest.raises(CorruptStateError, match=reason) as caught:
+        Workspace(tmp_path).read_state(path, "endpoint", "x")
+    assert caught.value.message.startswith(f"the workspace file {path} is unreadable: ")

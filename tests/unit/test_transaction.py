@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from batchml.core.errors import BatchmlError
 from batchml.store import fs
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace
@@ -136,7 +137,8 @@ def test_write_atomic_leaves_no_temp_file_on_error(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    # The error names the file (os.write does not), for a full disk or a read-only folder.
+    with pytest.raises(BatchmlError, match=f"could not write {path}: disk full"):
         fs.write_atomic(path, b"new")
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
