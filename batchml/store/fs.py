@@ -61,27 +61,16 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
-def stage_copy(source: Path, dest_dir: Path) -> Path:
-    """Copy `source` (a file or folder) into a new temp folder beside `dest_dir`.
-
-    The caller renames the returned folder to `dest_dir`, so that a reader never sees half a
-    snapshot; on error the temp folder is removed.
-    """
-    dest_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".tmp")
-    )
+def copy_into(source: Path, folder: Path) -> None:
+    """Copy `source` (a file or folder) into `folder` (batchml.store.snapshot's rules); a
+    failed copy names the file."""
     try:
-        copy_tree(source, staging / source.name)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise BatchmlError(
-                f"could not copy {source} into the workspace: {exc.strerror or exc}"
-                + (f" ({exc.filename})" if exc.filename else "")
-            ) from exc
-        raise
-    return staging
+        copy_tree(source, folder / source.name)
+    except OSError as exc:
+        raise BatchmlError(
+            f"could not copy {source} into the workspace: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else "")
+        ) from exc
 
 
 def remove_tree(path: Path) -> None:

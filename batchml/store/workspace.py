@@ -13,6 +13,7 @@ Layout (every JSON file carries `__meta__.format_version`):
     <root>/datastores/workspaceblobstore/               the default datastore (a plain folder)
     <root>/jobs/<job name>/                             kept when endpoints are deleted
     <root>/.lock, <root>/.lock.holder                   the write lock and who holds it
+    <root>/.transaction                                 the undo log of the command holding it
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from batchml.store.transaction import Transaction
 FORMAT_VERSION = 1
 DEFAULT_DATASTORE = "workspaceblobstore"
 META = "__meta__"
+TRANSACTION_LOG = ".transaction"
 _ASSET_FOLDERS = {
     "model": "models",
     "data": "data",
@@ -159,9 +161,11 @@ class Workspace:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Transaction]:
         with workspace_lock(self.root):
+            # A command killed while it held the lock left its undo log: undo it first.
+            Transaction.recover(self.root / TRANSACTION_LOG, self.root.absolute())
             self.check_format()
             self._initialise()
-            txn = Transaction()
+            txn = Transaction(self.root / TRANSACTION_LOG)
             try:
                 yield txn
             except BaseException:

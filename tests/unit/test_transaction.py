@@ -148,3 +148,83 @@ def test_remove_tree(tmp_path: Path, source: Path) -> None:
     fs.remove_tree(source)
     fs.remove_tree(tmp_path / "missing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"]
+
+
+def _killed_half_way(root: Path, source: Path) -> None:
+    """The writes of a command that is killed before it commits or rolls back."""
+    txn = Transaction(root / ".transaction")
+    txn.write_json(root / "kept" / "state.json", {"v": 2})
+    txn.write_json(root / "new" / "deep" / "state.json", {"v": 1})
+    txn.snapshot(source, root / "snap" / "files")
+    txn.remove(root / "kept")
+
+
+def test_the_next_command_undoes_a_killed_one(root: Path, source: Path) -> None:
+    before = tree(root)
+    _killed_half_way(root, source)
+    assert tree(root) != before
+    Transaction.recover(root / ".transaction", root)
+    assert tree(root) == before
+
+
+def test_a_copy_killed_half_way_leaves_no_staging_folder(
+    root: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = tree(root)
+
+    def killed(copied: Path, folder: Path) -> None:
+        (folder / copied.name).mkdir()
+        (folder / copied.name / "half.bin").write_bytes(b"0" * 1000)
+        raise SystemExit("killed")  # nothing after this runs, as after SIGKILL
+
+    monkeypatch.setattr("batchml.store.transaction.copy_into", killed)
+    with pytest.raises(SystemExit):
+        Transaction(root / ".transaction").snapshot(source, root / "snap" / "files")
+    assert any(p.name.endswith(".tmp") for p in (root / "snap").iterdir())
+    Transaction.recover(root / ".transaction", root)
+    assert tree(root) == before
+
+
+def test_a_command_killed_after_its_commit_keeps_its_writes(root: Path, source: Path) -> None:
+    txn = Transaction(root / ".transaction")
+    txn.write_json(root / "kept" / "state.json", {"v": 2})
+    txn.snapshot(source, root / "snap" / "files")
+    with (root / ".transaction").open("a") as log:
+        log.write(json.dumps(["commit", "", None]) + "\n")  # killed before the backups went
+    Transaction.recover(root / ".transaction", root)
+    assert json.loads((root / "kept" / "state.json").read_text()) == {"v": 2}
+    assert sorted(tree(root)) == [
+        "kept",
+        "kept/state.json",
+        "snap",
+        "snap/files",
+        "snap/files/source",
+        "snap/files/source/a.txt",
+        "snap/files/source/sub",
+        "snap/files/source/sub/b.txt",
+    ]
+
+
+def test_a_log_naming_paths_outside_the_workspace_touches_nothing_there(
+    root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    with (root / ".transaction").open("w") as log:
+        log.write(json.dumps(["created", str(outside), None]) + "\n")
+        log.write('["created", "' + str(root / "kept") + '", nu')  # torn by the kill
+    Transaction.recover(root / ".transaction", root)
+    assert outside.read_text() == "mine\n"
+    assert (root / "kept" / "state.json").exists()
+    assert not (root / ".transaction").exists()
+
+
+def test_the_workspace_lock_recovers_before_the_next_write(tmp_path: Path, source: Path) -> None:
+    workspace = Workspace(tmp_path / "ws")
+    with workspace.transaction() as txn:
+        txn.write_json(workspace.root / "endpoints" / "e" / "endpoint.json", {"v": 1})
+    before = tree(workspace.root)
+    _killed_half_way(workspace.root, source)
+    with workspace.transaction():
+        pass
+    assert tree(workspace.root) == before
