@@ -55,20 +55,27 @@ def describe_bad_return(result: object) -> str:
     return BAD_RETURN_MESSAGE.format(kind=kind)
 
 
+# append_row writes one line per item (Azure counts items by lines): a line break inside an
+# item is written as the two characters \n or \r, so that it cannot split the item in two.
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r"})
+
+
 def _format_item(item: Any) -> str:
     # A row is its fields joined by spaces, as Azure's append_row writes them.
     if isinstance(item, (list, tuple)):
-        return " ".join(str(field) for field in item)
-    if _is_array(item) and item.ndim >= 1:
-        return " ".join(str(field) for field in item.tolist())
-    return str(item)
+        line = " ".join(str(field) for field in item)
+    elif _is_array(item) and item.ndim >= 1:
+        line = " ".join(str(field) for field in item.tolist())
+    else:
+        line = str(item)
+    return line.translate(_LINE_BREAKS)
 
 
 def iter_lines(result: Any) -> Iterator[str]:
     """The append_row lines for a result count_items() accepted: one per element or row.
 
     Fields are separated by spaces, with no header and no index; other objects are written
-    with str().
+    with str(). A line break inside an item is written as \\n (or \\r).
     """
     if _is_dataframe(result):
         for row in result.itertuples(index=False, name=None):
