@@ -1,22 +1,99 @@
-"""Processes that must not outlive the process that started them."""
+"""Processes that must not outlive the job that started them.
+
+The job's runner is the owner of the whole process tree under it: it becomes a "child
+subreaper" (Linux), so that a process a worker started and then left behind (a daemon, a
+`setsid` child, an `os.fork` copy) becomes the runner's child instead of init's, and when the
+job ends the runner ends every process still under it. Workers ask to die with their parent.
+Elsewhere these do nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+# How long end_descendants() waits for killed processes to be gone, in all.
+_END_WAIT = 5.0
+
+
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process as soon as its parent ends, however the parent ends.
 
-    Kept across exec, so a shell that execs its command passes it on. Does nothing elsewhere.
+    Kept across exec, so a shell that execs its command passes it on.
     """
-    if sys.platform.startswith("linux"):
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def become_subreaper() -> bool:
+    """Make the orphaned descendants of this process its children (not init's)."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under `pid` (children first), from one read of /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self").exists() else ():
+        if not entry.name.isdigit():
+            continue
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended while we looked
+        # The command name is in parentheses and may hold spaces: the fields follow the last ")".
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], list(parents.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(parents.get(child, []))
+    return found
+
+
+def end_descendants() -> int:
+    """SIGKILL every process under this one and reap those that are its children, until none
+    is left (a killed process's children come to this one when it is a subreaper). Returns how
+    many were killed."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + _END_WAIT
+    while time.monotonic() < deadline:
+        alive = [pid for pid in descendants(os.getpid()) if not _reaped(pid)]
+        if not alive:
+            break
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.01)
+    return len(killed)
+
+
+def _reaped(pid: int) -> bool:
+    """Reap `pid` if it is this process's child and has ended; whether it is gone (a zombie
+    that is not ours counts as gone: its parent reaps it)."""
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
