@@ -13,7 +13,36 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a spec, and where it is: `file:line: field: message` when shown.
+
+    `source` is a file path, "command line" or "--set"; None for a value checked apart from any
+    file. `line` is None when the field is not in the YAML text (or there is no text); `field`
+    (as `a.b.c`) is None for a mistake of the whole file.
+    """
+
+    source: str | None
+    line: int | None
+    field: str | None
+    message: str
+
+    @property
+    def where(self) -> str:
+        """`file:line`, or the source alone when the line is not known ("" without a source)."""
+        if self.source is None:
+            return ""
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+    def __str__(self) -> str:
+        parts = [self.where] if self.source is not None else []
+        if self.field is not None:
+            parts.append(self.field)
+        return ": ".join([*parts, self.message])
 
 
 class BatchmlError(Exception):
@@ -40,13 +69,18 @@ class NotFoundError(BatchmlError):
 
 
 class InvalidSpecError(BatchmlError):
-    """A spec failed validation. `problems` holds one line per mistake."""
+    """A spec failed validation: `problems` holds every mistake, the message one line each."""
 
     exit_code = 4
 
-    def __init__(self, problems: Sequence[str], *, hint: str | None = None) -> None:
+    def __init__(self, problems: Sequence[Problem], *, hint: str | None = None) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(self.problems), hint=hint)
+        super().__init__("\n".join(map(str, self.problems)), hint=hint)
+
+    @classmethod
+    def unplaced(cls, messages: Iterable[str], *, hint: str | None = None) -> InvalidSpecError:
+        """Mistakes in values that come from no file (checked after a spec was validated)."""
+        return cls([Problem(None, None, None, message) for message in messages], hint=hint)
 
 
 class ConflictError(BatchmlError):
