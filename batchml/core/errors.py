@@ -1,20 +1,25 @@
-"""The one error hierarchy of batchml. Each class carries its documented exit code.
-
-Exit codes (also in the README):
-  0  success
-  1  a command failed (generic error, failed job)
-  2  usage error: bad flag, bad --query, missing argument
-  3  resource not found
-  4  invalid spec: a YAML file or --set value that does not validate
-  5  conflict: the resource (version) already exists or is in use
-  6  the workspace is locked by another command (timed out waiting)
-  7  the workspace was written by an incompatible batchml version
-"""
+"""The one error hierarchy of batchml, the exit status each error carries, and the Problem that
+an invalid spec is made of."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """How a batchml command exits (also in the README); every exit goes through one of these."""
+
+    SUCCESS = 0
+    FAILED = 1  # a command failed (generic error); a streamed job that did not complete
+    USAGE = 2  # bad flag, bad --query, missing argument
+    NOT_FOUND = 3  # a resource, a file, a path
+    INVALID_SPEC = 4  # a YAML file or --set value that does not validate
+    CONFLICT = 5  # the resource (version) already exists or is in use
+    LOCKED = 6  # the workspace is locked by another command (timed out waiting)
+    WORKSPACE_VERSION = 7  # the workspace was written by a newer batchml
+    INTERRUPTED = 130  # Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Problem:
 class BatchmlError(Exception):
     """Base class: a failure the user can act on; its message is shown without a traceback."""
 
-    exit_code = 1
+    exit_code: ExitStatus = ExitStatus.FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -57,7 +62,7 @@ class BatchmlError(Exception):
 
 
 class UsageError(BatchmlError):
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 class ComputeUnavailableError(BatchmlError):
@@ -65,13 +70,13 @@ class ComputeUnavailableError(BatchmlError):
 
 
 class NotFoundError(BatchmlError):
-    exit_code = 3
+    exit_code = ExitStatus.NOT_FOUND
 
 
 class InvalidSpecError(BatchmlError):
     """A spec failed validation: `problems` holds every mistake, the message one line each."""
 
-    exit_code = 4
+    exit_code = ExitStatus.INVALID_SPEC
 
     def __init__(self, problems: Sequence[Problem], *, hint: str | None = None) -> None:
         self.problems = list(problems)
@@ -84,24 +89,12 @@ class InvalidSpecError(BatchmlError):
 
 
 class ConflictError(BatchmlError):
-    exit_code = 5
+    exit_code = ExitStatus.CONFLICT
 
 
 class WorkspaceLockedError(BatchmlError):
-    exit_code = 6
+    exit_code = ExitStatus.LOCKED
 
 
 class WorkspaceVersionError(BatchmlError):
-    exit_code = 7
-
-
-EXIT_CODES: dict[int, str] = {
-    0: "success",
-    BatchmlError.exit_code: "the command failed",
-    UsageError.exit_code: "usage error (bad flag, bad --query)",
-    NotFoundError.exit_code: "resource not found",
-    InvalidSpecError.exit_code: "invalid spec (YAML or --set)",
-    ConflictError.exit_code: "conflict: already exists or in use",
-    WorkspaceLockedError.exit_code: "workspace locked by another command",
-    WorkspaceVersionError.exit_code: "workspace format not supported by this batchml",
-}
+    exit_code = ExitStatus.WORKSPACE_VERSION
