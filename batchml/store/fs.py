@@ -75,12 +75,3 @@ def stage_copy(source: Path, dest_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder so that readers see it gone at once: rename first, then delete."""
-    if not path.exists():
-        return
-    trash = path.with_name(f".{path.name}.deleted-{os.getpid()}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)

@@ -140,9 +140,3 @@ def test_write_atomic_leaves_no_temp_file_on_error(
         fs.write_atomic(path, b"new")
     assert path.read_text() == "old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
-
-
-def test_remove_tree(tmp_path: Path, source: Path) -> None:
-    fs.remove_tree(source)
-    fs.remove_tree(tmp_path / "missing")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"]
