@@ -1,6 +1,7 @@
 """Command lines of command components: `${{inputs.x}}` and `${{outputs.y}}` name the
 component's inputs and outputs; a fragment inside `$[[ ... ]]` disappears when an input it names
-has no value (reference section 9)."""
+has no value, as Azure's optional inputs do (the command component YAML schema,
+https://learn.microsoft.com/azure/machine-learning/reference-yaml-component-command)."""
 
 from __future__ import annotations
 

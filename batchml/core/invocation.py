@@ -1,5 +1,6 @@
 """The inputs and outputs of a job, as `batch-endpoint invoke -f inputs.yml` and `--set
-inputs.x.path=...` give them (reference section 1).
+inputs.x.path=...` give them (as in Azure's "Create jobs and input data for batch endpoints",
+https://learn.microsoft.com/azure/machine-learning/how-to-access-data-batch-endpoints-jobs).
 
 An input is a literal (a bare string, number or boolean; or a mapping with a literal `type` and
 its `default`) or data (a mapping with `type`, `path`, `mode`). A model deployment takes exactly

@@ -2,9 +2,10 @@
 (command lines are in core/command_line.py).
 
 A command component declares typed `inputs` and `outputs`. A pipeline component wires command
-steps: a step input binds to
-`${{parent.inputs.x}}`, `${{parent.jobs.step.outputs.o}}`, a literal or `{path, type}`; a step
-output may bind to `${{parent.outputs.o}}` (reference section 9).
+steps: a step input binds to `${{parent.inputs.x}}`, `${{parent.jobs.step.outputs.o}}`, a
+literal or `{path, type}`; a step output may bind to `${{parent.outputs.o}}`, as in Azure's
+expression syntax (https://learn.microsoft.com/azure/machine-learning/reference-yaml-core-syntax,
+"Binding inputs and outputs between steps in a pipeline job").
 
 Everything here works on validated spec dicts (schemas/commandComponent, pipelineComponent) and
 returns Problems naming the step and the binding; `at(field, message)` makes the Problem of a
