@@ -9,11 +9,10 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import UsageError
+from batchml.core.errors import Problem, UsageError
 from batchml.core.pipeline import EXPRESSION, as_text, has_default, known
 
 if TYPE_CHECKING:
-    from batchml.core.errors import Problem
     from batchml.core.spec import ProblemAt
 
 # Azure refuses these input names: they shadow the environment of the step's shell.

@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import UsageError
+from batchml.core.errors import Problem, UsageError
 
 if TYPE_CHECKING:
-    from batchml.core.errors import Problem
     from batchml.core.spec import ProblemAt
 
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
@@ -190,9 +189,9 @@ def as_text(value: Any) -> str:
 # -- pipeline graphs --------------------------------------------------------------------------
 def check_pipeline(pipeline: Mapping[str, Any], at: ProblemAt) -> list[Problem]:
     """Problems of a pipeline component whose steps' components are resolved (each step's
-    `component` a command component dict, or None if it could not be read): bindings to unknown inputs, steps or outputs, literal
-    values that do not fit, required inputs left unbound, and cycles. Each line names the step
-    and the binding."""
+    `component` a command component dict, or None if it could not be read): bindings to unknown
+    inputs, steps or outputs, literal values that do not fit, required inputs left unbound, and
+    cycles. Each names the step and the binding."""
     jobs: Mapping[str, Any] = pipeline.get("jobs") or {}
     parent_inputs = pipeline.get("inputs") or {}
     parent_outputs = pipeline.get("outputs") or {}

@@ -265,9 +265,9 @@ class Problems:
         self.found.append(problem(spec, field, message))
 
     def attempt(self, spec: Spec, field: Sequence[Any], action: Callable[[], T]) -> T | None:
-        """`action()`, or None when it fails with a mistake the user can fix: the problems of an
-        InvalidSpecError that say where they are are kept as they are; any other mistake is
-        reported at `field`."""
+        """`action()`, or None when it fails with a mistake the user can fix, which is reported
+        at `field`; an InvalidSpecError's problems that name their own file are kept as they
+        are."""
         try:
             return action()
         except (NotFoundError, UsageError, InvalidSpecError) as exc:
