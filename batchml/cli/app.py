@@ -1,8 +1,5 @@
-"""The root of the batchml CLI: its command groups, and the one place errors become exit codes.
-
-Exit codes: 0 success, 1 the command failed, 2 usage error, 3 not found, 4 invalid spec,
-5 conflict (already exists), 6 workspace locked, 7 workspace format not supported,
-130 interrupted (Ctrl-C).
+"""The root of the batchml CLI: its command groups, and the one place errors become exit codes
+(the ExitStatus of batchml.core.errors).
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from batchml.cli import (
     workspace,
 )
 from batchml.cli.context import AzCommand
-from batchml.core.errors import BatchmlError
+from batchml.core.errors import BatchmlError, ExitStatus
 
 app = typer.Typer(
     name="batchml",
@@ -61,7 +58,7 @@ def root(
     """Azure ML batch endpoints, on your machine."""
 
 
-def _fail(message: str, code: int, hint: str | None = None) -> int:
+def _fail(message: str, code: ExitStatus, hint: str | None = None) -> ExitStatus:
     lines = message.splitlines() or [""]
     click.echo(f"ERROR: {lines[0]}", err=True)
     for line in lines[1:]:
@@ -79,12 +76,12 @@ def run(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=args, prog_name="batchml", standalone_mode=False)
     except click.exceptions.Abort:
-        return _fail("aborted", 130)
+        return _fail("aborted", ExitStatus.INTERRUPTED)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", ExitStatus.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
+        return exc.exit_code  # click's own: 1 and 2 (usage), as ExitStatus has them
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except BatchmlError as exc:
@@ -94,13 +91,13 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-            return 1
+            return ExitStatus.FAILED
         return _fail(
             f"unexpected error: {type(exc).__name__}: {exc}",
-            1,
+            ExitStatus.FAILED,
             "run the command again with --debug to see the traceback",
         )
-    return result if isinstance(result, int) else 0
+    return result if isinstance(result, int) else ExitStatus.SUCCESS
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ returns to the one renderer.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,12 +16,12 @@ import typer
 from typer.core import TyperCommand, TyperOption
 
 from batchml.core.errors import UsageError
+from batchml.output.formats import FORMATS
 
 if TYPE_CHECKING:
     from batchml.output.query import Query
     from batchml.store.workspace import Workspace
 
-FORMATS = ("json", "jsonc", "yaml", "yamlc", "table", "tsv", "none")
 # Options that take several space-separated values after one flag, as in `az --set a=1 b=2`.
 MULTI_VALUE = ("--set", "--tags", "--defaults", "--add", "--remove")
 
@@ -34,7 +34,6 @@ class App:
     output: str = "json"
     query: Query | None = None
     debug: bool = False
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def workspace(self) -> Workspace:

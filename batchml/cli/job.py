@@ -11,20 +11,18 @@ import typer
 from batchml.cli.context import AzCommand, app_of
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
+from batchml.core.errors import ExitStatus
 from batchml.services import job_control
 
 app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
-
-# Exit code of `job stream` and `invoke --stream` for a job that did not complete.
-JOB_FAILED_EXIT = 1
 
 
 def follow(ctx: typer.Context, name: str) -> None:
     """Stream a job; exit non-zero unless it Completed."""
     job = stream_job(app_of(ctx).workspace, name)
     if job.status != "Completed":
-        raise typer.Exit(JOB_FAILED_EXIT)
+        raise typer.Exit(ExitStatus.FAILED)  # the job did not complete
 
 
 def follow_or_cancel(ctx: typer.Context, name: str) -> None:
@@ -34,7 +32,7 @@ def follow_or_cancel(ctx: typer.Context, name: str) -> None:
     except KeyboardInterrupt:
         click.echo(f"Canceling job {name} ...", err=True)
         job_control.cancel(app_of(ctx).workspace, name)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 @app.command("create", cls=AzCommand)
@@ -99,7 +97,7 @@ def stream(ctx: typer.Context, name: str = NAME) -> None:
         follow(ctx, name)
     except KeyboardInterrupt:
         click.echo(f"Stopped streaming; job {name} keeps running.", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 @app.command("cancel", cls=AzCommand)

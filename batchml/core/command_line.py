@@ -1,15 +1,19 @@
 """Command lines of command components: `${{inputs.x}}` and `${{outputs.y}}` name the
 component's inputs and outputs; a fragment inside `$[[ ... ]]` disappears when an input it names
-has no value (reference section 9)."""
+has no value, as Azure's optional inputs do (the command component YAML schema,
+https://learn.microsoft.com/azure/machine-learning/reference-yaml-component-command)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import UsageError
-from batchml.core.pipeline import EXPRESSION, Locate, as_text, has_default, known
+from batchml.core.errors import Problem, UsageError
+from batchml.core.pipeline import EXPRESSION, as_text, has_default, known
+
+if TYPE_CHECKING:
+    from batchml.core.spec import ProblemAt
 
 # Azure refuses these input names: they shadow the environment of the step's shell.
 RESERVED_INPUT_NAMES = ("path", "user", "home", "pwd", "shell", "logname", "ld_library_path")
@@ -30,16 +34,16 @@ def command_names(command: str) -> list[tuple[str, str, bool]]:
     return found
 
 
-def check_command(component: Mapping[str, Any], at: Locate, prefix: str = "") -> list[str]:
+def check_command(component: Mapping[str, Any], at: ProblemAt, prefix: str = "") -> list[Problem]:
     """Problems of a command component's command line: names it does not declare, and
     optional inputs without a default used outside `$[[ ... ]]`. `prefix` is where the
     component sits in its file (e.g. `jobs.prep.component.`)."""
     inputs = component.get("inputs") or {}
     outputs = component.get("outputs") or {}
-    problems = []
+    problems: list[Problem] = []
 
     def problem(field: str, message: str) -> None:
-        problems.append(f"{at(prefix + field)}: {prefix}{field}: {message}")
+        problems.append(at(prefix + field, message))
 
     for name in inputs:
         if name.lower() in RESERVED_INPUT_NAMES:

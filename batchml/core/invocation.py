@@ -1,5 +1,6 @@
 """The inputs and outputs of a job, as `batch-endpoint invoke -f inputs.yml` and `--set
-inputs.x.path=...` give them (reference section 1).
+inputs.x.path=...` give them (as in Azure's "Create jobs and input data for batch endpoints",
+https://learn.microsoft.com/azure/machine-learning/how-to-access-data-batch-endpoints-jobs).
 
 An input is a literal (a bare string, number or boolean; or a mapping with a literal `type` and
 its `default`) or data (a mapping with `type`, `path`, `mode`). A model deployment takes exactly
@@ -17,7 +18,7 @@ from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, UsageError
+from batchml.core.errors import UsageError
 
 DATA_TYPES = ("uri_folder", "uri_file")
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
@@ -36,26 +37,25 @@ def load(path: Path) -> Invocation:
     """Read an invocation file; relative paths in it are anchored at the file's folder."""
     spec = specs.load_file(path)
     data = spec.data
-    problems = []
+    problems = specs.Problems()
     unknown = sorted(set(data) - {"inputs", "outputs", "endpoint", "deployment", "$schema"})
-    problems += [f"{specs.location(spec, [k])}: {k}: unknown field" for k in unknown]
+    for key in unknown:
+        problems.report(spec, [key], "unknown field")
     sections: dict[str, dict[str, Any]] = {}
     for section in ("inputs", "outputs"):
         values = data.get(section) or {}
         if not isinstance(values, dict):
-            problems.append(f"{specs.location(spec, [section])}: {section}: must be a mapping")
+            problems.report(spec, [section], "must be a mapping")
             values = {}
         for name, value in values.items():
-            where = f"{specs.location(spec, [section, name])}: {section}.{name}"
             if not _NAME.match(str(name)):
-                problems.append(f"{where}: names take only letters, digits and _")
+                problems.report(spec, [section, name], "names take only letters, digits and _")
             if isinstance(value, dict) and (extra := sorted(set(value) - _KEYS)):
-                problems.append(f"{where}: unknown keys {', '.join(extra)}")
+                problems.report(spec, [section, name], f"unknown keys {', '.join(extra)}")
         sections[section] = {
             str(name): _anchored(value, spec.base_dir) for name, value in values.items()
         }
-    if problems:
-        raise InvalidSpecError(problems)
+    problems.raise_if_any()
     return Invocation(data.get("deployment"), sections["inputs"], sections["outputs"])
 
 

@@ -2,24 +2,28 @@
 (command lines are in core/command_line.py).
 
 A command component declares typed `inputs` and `outputs`. A pipeline component wires command
-steps: a step input binds to
-`${{parent.inputs.x}}`, `${{parent.jobs.step.outputs.o}}`, a literal or `{path, type}`; a step
-output may bind to `${{parent.outputs.o}}` (reference section 9).
+steps: a step input binds to `${{parent.inputs.x}}`, `${{parent.jobs.step.outputs.o}}`, a
+literal or `{path, type}`; a step output may bind to `${{parent.outputs.o}}`, as in Azure's
+expression syntax (https://learn.microsoft.com/azure/machine-learning/reference-yaml-core-syntax,
+"Binding inputs and outputs between steps in a pipeline job").
 
 Everything here works on validated spec dicts (schemas/commandComponent, pipelineComponent) and
-returns problems one line each, `where: field: what is wrong`, naming the step and the binding;
-`at(field)` says where a field is (`file:line`).
+returns Problems naming the step and the binding; `at(field, message)` makes the Problem of a
+field, placed where the field is in its file.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import UsageError
+from batchml.core.errors import Problem, UsageError
+
+if TYPE_CHECKING:
+    from batchml.core.spec import ProblemAt
 
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
 DATA_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
@@ -182,22 +186,19 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-Locate = Callable[[str], str]
-
-
 # -- pipeline graphs --------------------------------------------------------------------------
-def check_pipeline(pipeline: Mapping[str, Any], at: Locate) -> list[str]:
+def check_pipeline(pipeline: Mapping[str, Any], at: ProblemAt) -> list[Problem]:
     """Problems of a pipeline component whose steps' components are resolved (each step's
-    `component` a command component dict, or None if it could not be read): bindings to unknown inputs, steps or outputs, literal
-    values that do not fit, required inputs left unbound, and cycles. Each line names the step
-    and the binding."""
+    `component` a command component dict, or None if it could not be read): bindings to unknown
+    inputs, steps or outputs, literal values that do not fit, required inputs left unbound, and
+    cycles. Each names the step and the binding."""
     jobs: Mapping[str, Any] = pipeline.get("jobs") or {}
     parent_inputs = pipeline.get("inputs") or {}
     parent_outputs = pipeline.get("outputs") or {}
-    problems: list[str] = []
+    problems: list[Problem] = []
 
     def problem(field: str, message: str) -> None:
-        problems.append(f"{at(field)}: {field}: {message}")
+        problems.append(at(field, message))
 
     bound_outputs: dict[str, str] = {}
     for step, job in jobs.items():

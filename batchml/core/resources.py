@@ -1,6 +1,7 @@
 """The resource model: what the workspace stores, and the JSON shapes `show` and `list` print.
 
-The shapes follow Azure's (section 3 of the reference): snake_case keys, ARM-style ids under a
+The shapes are those `az ml` prints (e.g. `az ml batch-endpoint show`,
+https://learn.microsoft.com/cli/azure/ml/batch-endpoint): snake_case keys, ARM-style ids under a
 local subscription, deployments flat (no `settings` block), `logging_level` capitalised.
 """
 

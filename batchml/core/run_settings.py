@@ -45,6 +45,6 @@ class RunSettings:
         if not name or name in (".", "..") or "/" in name or "\\" in name:
             problems.append(f"output_file_name must be a plain file name, not {name!r}")
         if problems:
-            raise InvalidSpecError(problems)
+            raise InvalidSpecError.unplaced(problems)
         if self.error_threshold < -1:
             object.__setattr__(self, "error_threshold", -1)

@@ -1,6 +1,7 @@
 """Spec loading: a YAML file (or flags) plus `--set` overrides, validated against a JSON Schema.
 
-Every mistake is reported at once, one line each, as `file:line: field.path: what is wrong`.
+Every mistake is reported at once, one line each, as `file:line: field.path: what is wrong`: each
+is a Problem placed in its spec by `problem()`, and every check collects them in `Problems`.
 """
 
 from __future__ import annotations
@@ -8,21 +9,22 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchml.core import yaml_text
-from batchml.core.errors import InvalidSpecError, UsageError
+from batchml.core.errors import InvalidSpecError, NotFoundError, Problem, UsageError
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
     from jsonschema.protocols import Validator
 
 SCHEMA_BASE = "https://batchml.local/schemas/"
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,7 +44,8 @@ def load_file(path: str | Path) -> Spec:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InvalidSpecError([f"{file}: the file must hold a YAML mapping (key: value lines)"])
+        message = "the file must hold a YAML mapping (key: value lines)"
+        raise InvalidSpecError([Problem(str(file), None, None, message)])
     return Spec(data=data, source=str(file), base_dir=file.resolve().parent, text=text)
 
 
@@ -125,16 +128,13 @@ def validate(spec: Spec, schema: str) -> dict[str, Any]:
     """Validate against `schemas/<schema>`; raise InvalidSpecError listing every mistake."""
     validator = _validator(schema)
     errors = sorted(validator.iter_errors(spec.data), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        problems: list[tuple[int, str]] = []
-        for error in errors:
-            for field, message in _describe(error):
-                line = _line_of(spec.text, field) if spec.text else None
-                name = ".".join(map(str, field)) or "(top level)"
-                problem = (line or 0, f"{location(spec, field)}: {name}: {message}")
-                if problem not in problems:
-                    problems.append(problem)
-        raise InvalidSpecError([text for _, text in sorted(problems, key=lambda p: p[0])])
+    problems = Problems()
+    for error in errors:
+        for path, message in _describe(error):
+            found = problem(spec, path, message, name=".".join(map(str, path)) or "(top level)")
+            if found not in problems.found:
+                problems.found.append(found)
+    problems.raise_if_any(in_order=True)
     return copy.deepcopy(spec.data)
 
 
@@ -217,12 +217,67 @@ def _types(value: Any) -> str:
     return " or ".join(names.get(str(v), str(v)) for v in values)
 
 
+# -- where a mistake is ---------------------------------------------------------------------------
+def problem(spec: Spec, field: Sequence[Any], message: str, *, name: str | None = None) -> Problem:
+    """The mistake `message` in `field` (a path into the spec), at the field's line when the YAML
+    text has it. `name` is how the field is shown, if not as its path (`a.b.c`)."""
+    line = _line_of(spec.text, field) if spec.text is not None else None
+    shown = ".".join(map(str, field)) if name is None else name
+    return Problem(spec.source, line, shown, message)
+
+
 def location(spec: Spec, field: Sequence[Any]) -> str:
     """`file:line` for a field when it is in the YAML text, else just the source."""
-    if spec.text is None:
-        return spec.source
-    line = _line_of(spec.text, field)
-    return f"{spec.source}:{line}" if line else spec.source
+    return problem(spec, field, "").where
+
+
+ProblemAt = Callable[[str, str], Problem]
+"""How a check that knows fields by name only (`a.b.c`) makes its problems: (field, message)."""
+
+
+def problem_at(spec: Spec, within: Sequence[Any] = ()) -> ProblemAt:
+    """Problems of the part of `spec` at `within`, for a check that names the fields of that
+    part relative to it."""
+    return lambda name, message: problem(spec, [*within, *name.split(".")], message, name=name)
+
+
+class Problems:
+    """What one check finds, in the order found, raised together by `raise_if_any`."""
+
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+
+    def report(self, spec: Spec, field: Sequence[Any], message: str) -> None:
+        self.found.append(problem(spec, field, message))
+
+    def attempt(self, spec: Spec, field: Sequence[Any], action: Callable[[], T]) -> T | None:
+        """`action()`, or None when it fails with a mistake the user can fix, which is reported
+        at `field`; an InvalidSpecError's problems that name their own file are kept as they
+        are."""
+        try:
+            return action()
+        except (NotFoundError, UsageError, InvalidSpecError) as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
+            if not isinstance(exc, InvalidSpecError):
+                self.report(spec, field, exc.message + hint)
+                return None
+            for found in exc.problems:
+                placed = found.source is not None
+                self.found.append(found if placed else problem(spec, field, found.message + hint))
+            return None
+
+    def in_order(self) -> list[Problem]:
+        """By line within each file (a problem without a line first), the files in the order
+        their first problem was found."""
+        files: dict[str | None, int] = {}
+        return sorted(
+            self.found, key=lambda p: (files.setdefault(p.source, len(files)), p.line or 0)
+        )
+
+    def raise_if_any(self, *, in_order: bool = False) -> None:
+        """Raise InvalidSpecError with every problem found (by line with `in_order`), if any."""
+        if self.found:
+            raise InvalidSpecError(self.in_order() if in_order else self.found)
 
 
 def _line_of(text: str, field: Sequence[Any]) -> int | None:

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.errors import InvalidSpecError, NotFoundError, Problem, UsageError
 
 if TYPE_CHECKING:
     import yaml
@@ -40,9 +40,8 @@ def read(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise InvalidSpecError(
-                [f"{path}: the file is {size:,} bytes; a spec may be at most {MAX_BYTES:,} bytes"]
-            )
+            message = f"the file is {size:,} bytes; a spec may be at most {MAX_BYTES:,} bytes"
+            raise _invalid(str(path), None, message)
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"file not found: {path}") from None
@@ -54,7 +53,7 @@ def read(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InvalidSpecError([f"{path}:{line}: not UTF-8 text (byte {exc.start})"]) from None
+        raise _invalid(str(path), line, f"not UTF-8 text (byte {exc.start})") from None
 
 
 def parse(text: str, source: str) -> Any:
@@ -69,18 +68,22 @@ def parse(text: str, source: str) -> Any:
         problem = _check(node)
         if problem is not None:
             at, message = problem
-            raise InvalidSpecError([f"{source}:{at.line + 1}: {message}"])
+            raise _invalid(source, at.line + 1, message)
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise InvalidSpecError([f"{where}: not valid YAML: {exc.problem or exc}"]) from None
+        line = mark.line + 1 if mark is not None else None
+        raise _invalid(source, line, f"not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
-        raise InvalidSpecError([f"{source}: not valid YAML: {exc}"]) from None
+        raise _invalid(source, None, f"not valid YAML: {exc}") from None
     except RecursionError:
-        raise InvalidSpecError([f"{source}: the document is nested too deeply"]) from None
+        raise _invalid(source, None, "the document is nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _invalid(source: str, line: int | None, message: str) -> InvalidSpecError:
+    return InvalidSpecError([Problem(source, line, None, message)])
 
 
 def _check(root: yaml.Node) -> tuple[yaml.Mark, str] | None:

@@ -9,12 +9,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from batchml.core.errors import UsageError
+from batchml.output.formats import FORMATS
 from batchml.output.tables import format_table, format_tsv
 
 if TYPE_CHECKING:
     from batchml.output.query import Query
-
-FORMATS: tuple[str, ...] = ("json", "jsonc", "yaml", "yamlc", "table", "tsv", "none")
 
 
 def render(data: Any, output: str, *, query: Query | None = None, color: bool = False) -> str:

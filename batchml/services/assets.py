@@ -9,7 +9,7 @@ from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError
+from batchml.core.errors import InvalidSpecError, Problem
 from batchml.core.resources import Asset, from_state, to_state
 from batchml.mlflow import mlmodel
 from batchml.mlflow.mlmodel import MLmodel
@@ -88,7 +88,7 @@ def _check_type(kind: str, asset_type: str, source: Path, where: str) -> MLmodel
         except mlmodel.MLmodelError as exc:
             problem = f"type is mlflow_model but {exc}"
     if problem:
-        raise InvalidSpecError([f"{where}: path: {problem}"])
+        raise InvalidSpecError([Problem(where, None, "path", problem)])
     return None
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.errors import InvalidSpecError, Problem, UsageError
 from batchml.core.resources import CreationContext, arm_id
 from batchml.services import assets, environments, versioned
 from batchml.services.common import as_strings, current_user, local_path
@@ -26,7 +25,6 @@ from batchml.store.workspace import Workspace, now_iso
 
 SCHEMAS = {"command": "commandComponent.schema.json", "pipeline": "pipelineComponent.schema.json"}
 STATE_FILE = "component.json"
-_PROBLEMS = (NotFoundError, UsageError, InvalidSpecError)
 
 
 class _Resolver:
@@ -36,34 +34,7 @@ class _Resolver:
         self.workspace = workspace
         self.txn = txn
         self.dest = dest
-        self.problems: list[str] = []
-
-    def in_order(self) -> list[str]:
-        """The problems by line within each file (`file:line: field: message`), the files in the
-        order their first problem was found."""
-        files: dict[str, int] = {}
-
-        def key(problem: str) -> tuple[int, int]:
-            where = problem.partition(": ")[0]
-            path, _, line = where.rpartition(":")
-            if not line.isdigit():
-                path, line = where, "0"
-            return files.setdefault(path, len(files)), int(line)
-
-        return sorted(self.problems, key=key)
-
-    def report(self, spec: specs.Spec, field: list[str], message: str) -> None:
-        self.problems.append(f"{specs.location(spec, field)}: {'.'.join(field)}: {message}")
-
-    def attempt(self, spec: specs.Spec, field: list[str], action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except _PROBLEMS as exc:
-            if isinstance(exc, InvalidSpecError):
-                self.problems += exc.problems
-            else:
-                self.report(spec, field, exc.message + (f" ({exc.hint})" if exc.hint else ""))
-            return None
+        self.problems = specs.Problems()
 
     # -- a component given any way ----------------------------------------------------------
     def component(
@@ -73,17 +44,21 @@ class _Resolver:
         if isinstance(value, dict):
             return self.document(value, spec, field, kind, dest), None
         if refs.is_registry(value):
-            self.report(spec, field, f"{value}: registry components are not available locally")
+            self.problems.report(
+                spec, field, f"{value}: registry components are not available locally"
+            )
             return None, None
         if refs.is_reference(value):
-            found = self.attempt(spec, field, lambda: get(self.workspace, value))
+            found = self.problems.attempt(spec, field, lambda: get(self.workspace, value))
             if found is None:
                 return None, None
             if found["type"] != kind:
-                self.report(spec, field, f"{value} is a {found['type']} component, not {kind}")
+                self.problems.report(
+                    spec, field, f"{value} is a {found['type']} component, not {kind}"
+                )
                 return None, None
             return found, f"azureml:{found['name']}:{found['version']}"
-        loaded = self.attempt(spec, field, lambda: _load(spec.base_dir / value, kind))
+        loaded = self.problems.attempt(spec, field, lambda: _load(spec.base_dir / value, kind))
         if loaded is None:
             return None, None
         return self.document(loaded.data, loaded, [], kind, dest), None
@@ -102,18 +77,18 @@ class _Resolver:
         resolved = {k: v for k, v in data.items() if k != "$schema"}
         resolved["type"] = "command"
         if "code" in data:
-            resolved["code"] = self.attempt(
+            resolved["code"] = self.problems.attempt(
                 spec, [*field, "code"], lambda: self._code(data["code"], spec, dest)
             )
         environment = data.get("environment")
         if isinstance(environment, str):
-            resolved["environment"] = self.attempt(
+            resolved["environment"] = self.problems.attempt(
                 spec,
                 [*field, "environment"],
                 lambda: environments.reference(self.workspace, environment),
             )
         elif isinstance(environment, dict) and isinstance(environment.get("conda_file"), str):
-            conda = self.attempt(
+            conda = self.problems.attempt(
                 spec,
                 [*field, "environment", "conda_file"],
                 lambda: local_path(
@@ -125,9 +100,7 @@ class _Resolver:
                 resolved["environment"] = {**environment, "conda_file": str(copied)}
         resolved["environment_variables"] = as_strings(data.get("environment_variables"))
         prefix = ".".join(field) + "." if field else ""
-        self.problems += command_line.check_command(
-            resolved, lambda f: specs.location(spec, f.split(".")), prefix
-        )
+        self.problems.found += command_line.check_command(resolved, specs.problem_at(spec), prefix)
         return resolved
 
     def _code(self, value: str, spec: specs.Spec, dest: Path) -> str:
@@ -159,9 +132,7 @@ class _Resolver:
                 "component_id": reference,
                 "inputs": inputs,
             }
-        self.problems += pipeline.check_pipeline(
-            resolved, lambda f: specs.location(spec, [*field, *f.split(".")])
-        )
+        self.problems.found += pipeline.check_pipeline(resolved, specs.problem_at(spec, field))
         return resolved if complete else None
 
     def _pinned(self, value: Any, spec: specs.Spec, field: list[str]) -> Any:
@@ -174,13 +145,13 @@ class _Resolver:
             return value
         kind = "model" if value.get("type") in pipeline.MODEL_TYPES else "data"
         if refs.parse_asset(path) is not None:
-            asset = self.attempt(
+            asset = self.problems.attempt(
                 spec, [*field, "path"], lambda: assets.resolve(self.workspace, kind, path)
             )
             return {**value, "path": f"azureml:{asset.name}:{asset.version}"} if asset else value
         if refs.parse_datastore(path) is not None:
             return value
-        local = self.attempt(
+        local = self.problems.attempt(
             spec,
             [*field, "path"],
             lambda: local_path(self.workspace, path, spec.base_dir, "input path"),
@@ -211,8 +182,9 @@ def resolve(
     InvalidSpecError listing every problem."""
     resolver = _Resolver(workspace, txn, dest)
     component, reference = resolver.component(value, spec, field, kind, dest)
-    if resolver.problems or component is None:
-        raise InvalidSpecError(resolver.in_order() or [f"{spec.source}: cannot resolve {value}"])
+    if resolver.problems.found or component is None:
+        unresolved = Problem(spec.source, None, None, f"cannot resolve {value}")
+        raise InvalidSpecError(resolver.problems.in_order() or [unresolved])
     return component, reference
 
 
@@ -236,8 +208,8 @@ def _resolved_in(
 ) -> dict[str, Any]:
     resolver = _Resolver(workspace, txn, dest)
     component = resolver.document(spec.data, spec, [], kind, dest)
-    if resolver.problems or component is None:
-        raise InvalidSpecError(resolver.in_order())
+    if resolver.problems.found or component is None:
+        raise InvalidSpecError(resolver.problems.in_order())
     return component
 
 
@@ -246,12 +218,12 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     returns it unchanged; with other content it is a conflict."""
     kind = spec.data.get("type", "command")
     if not isinstance(kind, str) or kind not in SCHEMAS:
-        raise InvalidSpecError(
-            [f"{specs.location(spec, ['type'])}: type: must be command or pipeline, got '{kind}'"]
-        )
+        message = f"must be command or pipeline, got '{kind}'"
+        raise InvalidSpecError([specs.problem(spec, ["type"], message)])
     data = specs.validate(spec, SCHEMAS[kind])
     if "name" not in data:
-        raise InvalidSpecError([f"{spec.source}: name: is required to register a component"])
+        message = "is required to register a component"
+        raise InvalidSpecError([Problem(spec.source, None, "name", message)])
     name = str(data["name"])
     if "version" in data:
         # `version: 3` in the file and `-v 3` are the same version.

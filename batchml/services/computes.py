@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, NotFoundError
+from batchml.core.errors import InvalidSpecError, NotFoundError, Problem
 from batchml.core.resources import Compute, from_state, to_state
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
@@ -39,12 +39,11 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
 def _amlcompute(spec: specs.Spec) -> Compute:
     data = specs.validate(spec, "amlCompute.schema.json")
     if data.get("min_instances", 0) > data.get("max_instances", 1):
-        raise InvalidSpecError(
-            [
-                f"{spec.source}: min_instances: must not exceed max_instances "
-                f"({data.get('min_instances', 0)} > {data.get('max_instances', 1)})"
-            ]
+        message = (
+            "must not exceed max_instances "
+            f"({data.get('min_instances', 0)} > {data.get('max_instances', 1)})"
         )
+        raise InvalidSpecError([Problem(spec.source, None, "min_instances", message)])
     return Compute(
         name=data["name"],
         created_at=now_iso(),
@@ -64,12 +63,11 @@ def _ray(spec: specs.Spec) -> Compute:
     data = specs.validate(spec, "rayCompute.schema.json")
     address = data.get("address", "auto")
     if "num_cpus" in data and address != "local":
-        raise InvalidSpecError(
-            [
-                f"{specs.location(spec, ['num_cpus'])}: num_cpus: sizes a Ray instance batchml "
-                f"starts, so it needs address local (got address {address})"
-            ]
+        message = (
+            "sizes a Ray instance batchml starts, so it needs address local "
+            f"(got address {address})"
         )
+        raise InvalidSpecError([specs.problem(spec, ["num_cpus"], message)])
     return Compute(
         name=data["name"],
         created_at=now_iso(),
@@ -124,16 +122,14 @@ def backend_record(
     if compute.type != "ray":
         return {"type": "local"}
     resources = {}
-    problems = []
+    problems = specs.Problems()
     for key, default in (("num_cpus", 1), ("num_gpus", 0)):
         value = resource_properties.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            problems.append(
-                f"{source}: resources.properties.{key}: must be a number, 0 or more (got {value!r})"
-            )
+            message = f"must be a number, 0 or more (got {value!r})"
+            problems.found.append(Problem(source, None, f"resources.properties.{key}", message))
         resources[key] = value
-    if problems:
-        raise InvalidSpecError(problems)
+    problems.raise_if_any()
     return {
         "type": "ray",
         "compute": compute.name,

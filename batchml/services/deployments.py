@@ -72,8 +72,11 @@ def _validated(spec: specs.Spec, options: Options) -> dict[str, Any]:
     if not (kind is None or isinstance(kind, str)) or kind not in SCHEMAS:
         raise InvalidSpecError(
             [
-                f"{specs.location(spec, ['type'])}: type: must be model or pipeline (or omitted "
-                f"for the legacy form), got '{kind}'"
+                specs.problem(
+                    spec,
+                    ["type"],
+                    f"must be model or pipeline (or omitted for the legacy form), got '{kind}'",
+                )
             ]
         )
     aliases = {key: f"settings.{key}" for key in SETTINGS} if kind == "model" else None
@@ -90,65 +93,65 @@ def _check(
     workspace: Workspace, data: dict[str, Any], spec: specs.Spec, options: Options
 ) -> dict[str, Any]:
     """Check the spec against the workspace and the file system; every problem at once."""
-    problems: list[str] = []
+    problems = specs.Problems()
     resolved: dict[str, Any] = {}
-
-    def report(field: str, message: str) -> None:
-        problems.append(f"{specs.location(spec, field.split('.'))}: {field}: {message}")
-
-    def attempt(field: str, action: Any) -> Any:
-        try:
-            return action()
-        except (NotFoundError, UsageError, InvalidSpecError) as exc:
-            report(field, exc.message + (f" ({exc.hint})" if exc.hint else ""))
-            return None
-
     endpoints.get(workspace, data["endpoint_name"])
-    resolved["compute"] = attempt(
-        "compute", lambda: computes.require(workspace, refs.parse_resource(data["compute"]))
+    resolved["compute"] = problems.attempt(
+        spec,
+        ["compute"],
+        lambda: computes.require(workspace, refs.parse_resource(data["compute"])),
     )
-    resolved["model"] = attempt("model", lambda: _model(workspace, data["model"], spec.base_dir))
+    resolved["model"] = problems.attempt(
+        spec, ["model"], lambda: _model(workspace, data["model"], spec.base_dir)
+    )
     settings = data.get("settings", {})
     if settings.get("output_action") == "summary_only" and "output_file_name" in settings:
-        report(
-            "settings.output_file_name",
+        problems.report(
+            spec,
+            ["settings", "output_file_name"],
             "output_file_name need not be specified with output_action summary_only; remove it",
         )
     code = data.get("code_configuration")
     if code:
-        resolved["code"] = attempt(
-            "code_configuration.code",
+        resolved["code"] = problems.attempt(
+            spec,
+            ["code_configuration", "code"],
             lambda: local_path(workspace, code["code"], spec.base_dir, "code folder"),
         )
         if resolved["code"] is not None and not resolved["code"].is_dir():
-            report(
-                "code_configuration.code",
+            problems.report(
+                spec,
+                ["code_configuration", "code"],
                 f"{resolved['code']} is a file; give the folder that holds the scoring script",
             )
             resolved["code"] = None
         if resolved["code"] is not None:
-            resolved["script"] = attempt(
-                "code_configuration.scoring_script",
+            resolved["script"] = problems.attempt(
+                spec,
+                ["code_configuration", "scoring_script"],
                 lambda: _script(resolved["code"], code["scoring_script"], data, options),
             )
         if "environment" not in data:
-            report(
-                "environment",
+            problems.report(
+                spec,
+                ["environment"],
                 "is required when code_configuration is given (as in Azure); add e.g. "
                 "environment: {image: python:3.11, conda_file: conda.yml}",
             )
     elif resolved["model"] is not None and resolved["model"][1] != "mlflow_model":
-        report("code_configuration", "is required unless the model is an MLflow model")
+        problems.report(
+            spec, ["code_configuration"], "is required unless the model is an MLflow model"
+        )
     elif resolved["model"] is not None and (missing := missing_mlflow()):
-        report("model", missing)
+        problems.report(spec, ["model"], missing)
     environment = data.get("environment")
     if isinstance(environment, dict) and isinstance(environment.get("conda_file"), str):
-        resolved["conda"] = attempt(
-            "environment.conda_file",
+        resolved["conda"] = problems.attempt(
+            spec,
+            ["environment", "conda_file"],
             lambda: local_path(workspace, environment["conda_file"], spec.base_dir, "conda file"),
         )
-    if problems:
-        raise InvalidSpecError(problems)
+    problems.raise_if_any()
     return resolved
 
 
@@ -178,7 +181,7 @@ def _script(code_dir: Path, script: str, data: dict[str, Any], options: Options)
         try:
             ast.parse(path.read_bytes(), filename=str(path))
         except SyntaxError as exc:
-            raise InvalidSpecError(
+            raise InvalidSpecError.unplaced(
                 [
                     f"Failed to submit deployment {data['name']} due to syntax errors in "
                     "scoring script "

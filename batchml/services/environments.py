@@ -44,12 +44,10 @@ def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
     unchanged (re-running a script works); with other content it is a conflict."""
     data = specs.validate(spec, SCHEMA)
     if "image" in data and "build" in data:
-        raise InvalidSpecError(
-            [
-                f"{specs.location(spec, ['build'])}: build: give image or build, not both (as in "
-                "Azure: a build context builds its own image)"
-            ]
+        message = (
+            "give image or build, not both (as in Azure: a build context builds its own image)"
         )
+        raise InvalidSpecError([specs.problem(spec, ["build"], message)])
     name = data["name"]
     conda_source, conda = _conda(workspace, spec, data.get("conda_file"))
     build = _build(workspace, spec, data.get("build"))
@@ -151,18 +149,18 @@ def _conda(
     import yaml
 
     source = local_path(workspace, value, spec.base_dir, "conda file")
-    where = f"{specs.location(spec, ['conda_file'])}: conda_file"
     if not source.is_file():
-        raise InvalidSpecError([f"{where}: {source} is a folder; give the conda YAML file"])
+        message = f"{source} is a folder; give the conda YAML file"
+        raise InvalidSpecError([specs.problem(spec, ["conda_file"], message)])
     try:
         content = yaml.safe_load(source.read_text())
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidSpecError([f"{where}: {source} is not valid YAML: {problem}"]) from None
+        reason = getattr(exc, "problem", None) or str(exc)
+        message = f"{source} is not valid YAML: {reason}"
+        raise InvalidSpecError([specs.problem(spec, ["conda_file"], message)]) from None
     if not isinstance(content, dict):
-        raise InvalidSpecError(
-            [f"{where}: {source} must hold a conda mapping (name, channels, dependencies)"]
-        )
+        message = f"{source} must hold a conda mapping (name, channels, dependencies)"
+        raise InvalidSpecError([specs.problem(spec, ["conda_file"], message)])
     return source, _plain(content)
 
 
@@ -180,12 +178,8 @@ def _build(
         return None
     context = local_path(workspace, build["path"], spec.base_dir, "build context")
     if not context.is_dir():
-        raise InvalidSpecError(
-            [
-                f"{specs.location(spec, ['build', 'path'])}: build.path: {context} is a file; "
-                "give the folder of the Docker build context"
-            ]
-        )
+        message = f"{context} is a file; give the folder of the Docker build context"
+        raise InvalidSpecError([specs.problem(spec, ["build", "path"], message)])
     return {**build, "path": str(context)}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.errors import InvalidSpecError, NotFoundError, Problem
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import PipelineDeployment
 from batchml.services import components, computes
@@ -26,19 +26,11 @@ def _from_job(workspace: Workspace, value: str, spec: specs.Spec) -> dict[str, A
     try:
         job = job_store.get(workspace, name)
     except NotFoundError:
-        raise InvalidSpecError(
-            [
-                f"{specs.location(spec, ['job_definition'])}: job_definition: job '{name}' not "
-                "found; run one with: batchml job create -f pipeline-job.yml"
-            ]
-        ) from None
+        message = f"job '{name}' not found; run one with: batchml job create -f pipeline-job.yml"
+        raise InvalidSpecError([specs.problem(spec, ["job_definition"], message)]) from None
     if not isinstance(job, PipelineJob):
-        raise InvalidSpecError(
-            [
-                f"{specs.location(spec, ['job_definition'])}: job_definition: job '{name}' is "
-                "not a pipeline job"
-            ]
-        )
+        message = f"job '{name}' is not a pipeline job"
+        raise InvalidSpecError([specs.problem(spec, ["job_definition"], message)])
     return job.component
 
 
@@ -49,14 +41,13 @@ def checked_settings(
     settings = dict(data.get("settings") or {})
     compute = settings.get("default_compute")
     if compute is not None:
-        try:
-            settings["default_compute"] = computes.require(
-                workspace, refs.parse_resource(str(compute))
-            ).name
-        except (NotFoundError, UsageError) as exc:
-            where = specs.location(spec, ["settings", "default_compute"])
-            message = exc.message + (f" ({exc.hint})" if exc.hint else "")
-            raise InvalidSpecError([f"{where}: settings.default_compute: {message}"]) from None
+        problems = specs.Problems()
+        settings["default_compute"] = problems.attempt(
+            spec,
+            ["settings", "default_compute"],
+            lambda: computes.require(workspace, refs.parse_resource(str(compute))).name,
+        )
+        problems.raise_if_any()
     return settings
 
 
@@ -69,7 +60,7 @@ def build(
     created_at: str,
 ) -> PipelineDeployment:
     """Resolve what a validated `type: pipeline` spec names and build the stored record."""
-    problems = []
+    problems: list[Problem] = []
     try:
         settings = checked_settings(workspace, data, spec)
     except InvalidSpecError as exc:

@@ -329,8 +329,7 @@ def _compute(workspace: Workspace, spec: specs.Spec, value: str | None, top: boo
         return computes.require(workspace, refs.parse_resource(value)).name
     except NotFoundError as exc:
         field = ["compute"] if top else ["settings", "default_compute"]
-        where = f"{specs.location(spec, field)}: {'.'.join(field)}"
-        raise InvalidSpecError([f"{where}: {exc.message}"], hint=exc.hint) from None
+        raise InvalidSpecError([specs.problem(spec, field, exc.message)], hint=exc.hint) from None
 
 
 def _declared(value: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -71,12 +70,3 @@ def copy_into(source: Path, folder: Path) -> None:
             f"could not copy {source} into the workspace: {exc.strerror or exc}"
             + (f" ({exc.filename})" if exc.filename else "")
         ) from exc
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder so that readers see it gone at once: rename first, then delete."""
-    if not path.exists():
-        return
-    trash = path.with_name(f".{path.name}.deleted-{os.getpid()}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
 from batchml.core.pipeline_job import AnyJob, from_state
 from batchml.store.fs import read_json, write_json
-from batchml.store.lock import lock_timeout
+from batchml.store.lock import file_lock
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -76,21 +76,15 @@ def job_lock(workspace: Workspace, name: str) -> Iterator[None]:
 
     Held for moments only; a command that waits longer than BATCHML_LOCK_TIMEOUT fails.
     """
-    from filelock import FileLock, Timeout
 
-    wait = lock_timeout()
-    lock = FileLock(str(job_dir(workspace, name) / JOB_LOCK), timeout=wait)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise WorkspaceLockedError(
+    def locked(wait: float) -> WorkspaceLockedError:
+        return WorkspaceLockedError(
             f"the record of job '{name}' is locked by another command; waited {wait:g} s",
             hint="retry in a moment, or raise BATCHML_LOCK_TIMEOUT",
-        ) from None
-    try:
+        )
+
+    with file_lock(job_dir(workspace, name) / JOB_LOCK, None, locked):
         yield
-    finally:
-        lock.release()
 
 
 def input_files(workspace: Workspace, name: str) -> list[Path]:

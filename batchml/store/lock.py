@@ -1,4 +1,5 @@
-"""The workspace lock: one writer at a time, and a waiting command learns who holds it."""
+"""The workspace lock: one writer at a time, and a waiting command learns who holds it; and
+the one way batchml takes a file lock or says it could not (WorkspaceLockedError)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from batchml.core.errors import WorkspaceLockedError
@@ -35,30 +36,46 @@ def _describe_holder(info_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def workspace_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
-    """Hold the exclusive write lock of the workspace at `root`.
-
-    The lock is an OS-level lock (released by the kernel if the holder dies), next to a small
-    file naming the holder so that a waiting command can say who it waited for.
-    """
-    from filelock import FileLock, Timeout
+def file_lock(
+    path: Path, timeout: float | None, locked: Callable[[float], WorkspaceLockedError]
+) -> Iterator[None]:
+    """Hold the OS-level lock at `path` (released by the kernel if the holder dies), waiting up
+    to `timeout` seconds (lock_timeout() when None); `locked(waited)` is raised if it is not
+    had in time."""
+    from filelock import FileLock, Timeout  # not on the start-up path of read-only commands
 
     wait = lock_timeout() if timeout is None else timeout
-    lock_path = root / ".lock"
-    info_path = root / ".lock.holder"
-    lock = FileLock(str(lock_path), timeout=wait)
+    lock = FileLock(str(path), timeout=wait)
     try:
         lock.acquire()
     except Timeout:
-        raise WorkspaceLockedError(
-            f"the workspace {root} is locked by {_describe_holder(info_path)}; waited {wait:g} s",
-            hint="retry when that command has finished, or raise BATCHML_LOCK_TIMEOUT",
-        ) from None
+        raise locked(wait) from None
     try:
-        holder = {"pid": os.getpid(), "command": " ".join(sys.argv[1:4]), "since": time.time()}
-        write_atomic(info_path, json.dumps(holder).encode())
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            info_path.unlink()
         lock.release()
+
+
+@contextlib.contextmanager
+def workspace_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the exclusive write lock of the workspace at `root`.
+
+    Next to the lock, a small file names the holder so that a waiting command can say who it
+    waited for.
+    """
+    info_path = root / ".lock.holder"
+
+    def locked(wait: float) -> WorkspaceLockedError:
+        return WorkspaceLockedError(
+            f"the workspace {root} is locked by {_describe_holder(info_path)}; waited {wait:g} s",
+            hint="retry when that command has finished, or raise BATCHML_LOCK_TIMEOUT",
+        )
+
+    with file_lock(root / ".lock", timeout, locked):
+        try:
+            holder = {"pid": os.getpid(), "command": " ".join(sys.argv[1:4]), "since": time.time()}
+            write_atomic(info_path, json.dumps(holder).encode())
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                info_path.unlink()

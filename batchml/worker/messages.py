@@ -31,7 +31,7 @@ class ScoringSpec:
 
     def __post_init__(self) -> None:
         if self.logging_level.lower() not in LOGGING_LEVELS:
-            raise InvalidSpecError(
+            raise InvalidSpecError.unplaced(
                 [
                     f"logging_level must be one of {', '.join(LOGGING_LEVELS)}, "
                     f"not {self.logging_level!r}"

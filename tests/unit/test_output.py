@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from batchml.core.errors import UsageError
+from batchml.output.formats import FORMATS
 from batchml.output.query import compile_query
-from batchml.output.render import FORMATS, render
+from batchml.output.render import render
 
 ENDPOINTS: list[dict[str, Any]] = [
     {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from batchml.core import command_line, pipeline
-from batchml.core.errors import UsageError
+from batchml.core.errors import Problem, UsageError
 from batchml.core.pipeline import (
     Data,
     Literal,
@@ -22,9 +22,15 @@ from batchml.core.pipeline import (
 )
 
 
-def at(field: str) -> str:
-    """Where a field is, as the resolver would say it (file:line); here a fixed file name."""
-    return f"pipeline.yml[{field}]"
+def at(field: str, message: str) -> Problem:
+    """A problem placed where its field is, as the resolver would place it (file:line); here
+    a fixed file name."""
+    return Problem(f"pipeline.yml[{field}]", None, field, message)
+
+
+def lines(problems: list[Problem]) -> list[str]:
+    """Problems as the user sees them."""
+    return [str(problem) for problem in problems]
 
 
 # -- render ----------------------------------------------------------------------------------
@@ -145,14 +151,14 @@ def test_check_command_accepts_a_well_formed_command() -> None:
         opt={"type": "string", "optional": True},
         mode={"type": "string", "optional": True, "default": "append"},
     )
-    assert command_line.check_command(checked, at) == []
+    assert lines(command_line.check_command(checked, at)) == []
 
 
 def test_check_command_names_an_undeclared_input_and_output() -> None:
     checked = component(
         "run ${{inputs.data}} ${{inputs.dta}} ${{outputs.result}}", data={"type": "uri_folder"}
     )
-    assert command_line.check_command(checked, at) == [
+    assert lines(command_line.check_command(checked, at)) == [
         "pipeline.yml[command]: command: ${{inputs.dta}} is not declared (it has: data)",
         "pipeline.yml[command]: command: ${{outputs.result}} is not declared (it has: out)",
     ]
@@ -160,21 +166,21 @@ def test_check_command_names_an_undeclared_input_and_output() -> None:
 
 def test_check_command_names_a_section_that_is_neither_inputs_nor_outputs() -> None:
     checked = component("run ${{parent.inputs.data}}")
-    assert command_line.check_command(checked, at) == [
+    assert lines(command_line.check_command(checked, at)) == [
         "pipeline.yml[command]: command: ${{parent.inputs.data}} is neither an input nor an output"
     ]
 
 
 def test_check_command_with_no_inputs_declared() -> None:
     checked = {"type": "command", "command": "run ${{inputs.x}}"}
-    assert command_line.check_command(checked, at) == [
+    assert lines(command_line.check_command(checked, at)) == [
         "pipeline.yml[command]: command: ${{inputs.x}} is not declared (it has none)"
     ]
 
 
 def test_check_command_refuses_an_optional_input_outside_a_fragment() -> None:
     checked = component("run --opt ${{inputs.opt}}", opt={"type": "string", "optional": True})
-    assert command_line.check_command(checked, at) == [
+    assert lines(command_line.check_command(checked, at)) == [
         "pipeline.yml[command]: command: the optional input opt is used outside $[[ ... ]]; "
         "wrap the part that needs it: $[[--opt ${{inputs.opt}}]]"
     ]
@@ -184,20 +190,20 @@ def test_check_command_allows_an_optional_input_with_a_default_outside_a_fragmen
     checked = component(
         "run --opt ${{inputs.opt}}", opt={"type": "string", "optional": True, "default": "x"}
     )
-    assert command_line.check_command(checked, at) == []
+    assert lines(command_line.check_command(checked, at)) == []
 
 
 @pytest.mark.parametrize("name", ["path", "PATH", "home", "Shell", "ld_library_path"])
 def test_check_command_refuses_a_reserved_input_name(name: str) -> None:
     checked = component(f"run ${{{{inputs.{name}}}}}", **{name: {"type": "string"}})
-    assert command_line.check_command(checked, at) == [
+    assert lines(command_line.check_command(checked, at)) == [
         f"pipeline.yml[inputs.{name}]: inputs.{name}: '{name}' is a reserved name; rename it"
     ]
 
 
 def test_check_command_prefixes_where_the_component_sits() -> None:
     checked = component("run ${{inputs.nope}}")
-    assert command_line.check_command(checked, at, "jobs.prep.component.") == [
+    assert lines(command_line.check_command(checked, at, "jobs.prep.component.")) == [
         "pipeline.yml[jobs.prep.component.command]: jobs.prep.component.command: "
         "${{inputs.nope}} is not declared (it has none)"
     ]
@@ -406,11 +412,11 @@ def scoring() -> dict[str, Any]:
 def problems(change: Callable[[dict[str, Any]], object]) -> list[str]:
     graph = scoring()
     change(graph)
-    return pipeline.check_pipeline(graph, at)
+    return lines(pipeline.check_pipeline(graph, at))
 
 
 def test_check_pipeline_accepts_a_valid_pipeline() -> None:
-    assert pipeline.check_pipeline(scoring(), at) == []
+    assert lines(pipeline.check_pipeline(scoring(), at)) == []
 
 
 def test_check_pipeline_unknown_parent_input() -> None:
@@ -587,7 +593,7 @@ def step(reads: str | None) -> dict[str, Any]:
 
 def test_check_pipeline_two_step_cycle() -> None:
     graph = {"jobs": {"prep": step("score"), "score": step("prep")}}
-    assert pipeline.check_pipeline(graph, at) == [
+    assert lines(pipeline.check_pipeline(graph, at)) == [
         "pipeline.yml[jobs]: jobs: the steps form a cycle: prep -> score -> prep "
         "(prep.inputs.data = ${{parent.jobs.score.outputs.out}}; "
         "score.inputs.data = ${{parent.jobs.prep.outputs.out}})"
@@ -596,7 +602,7 @@ def test_check_pipeline_two_step_cycle() -> None:
 
 def test_check_pipeline_three_step_cycle() -> None:
     graph = {"jobs": {"a": step("c"), "b": step("a"), "c": step("b"), "d": step(None)}}
-    assert pipeline.check_pipeline(graph, at) == [
+    assert lines(pipeline.check_pipeline(graph, at)) == [
         "pipeline.yml[jobs]: jobs: the steps form a cycle: a -> c -> b -> a "
         "(a.inputs.data = ${{parent.jobs.c.outputs.out}}; "
         "c.inputs.data = ${{parent.jobs.b.outputs.out}}; "
@@ -606,7 +612,7 @@ def test_check_pipeline_three_step_cycle() -> None:
 
 def test_check_pipeline_a_step_reading_itself() -> None:
     graph = {"jobs": {"loop": step("loop")}}
-    assert pipeline.check_pipeline(graph, at) == [
+    assert lines(pipeline.check_pipeline(graph, at)) == [
         "pipeline.yml[jobs]: jobs: the steps form a cycle: loop -> loop "
         "(loop.inputs.data = ${{parent.jobs.loop.outputs.out}})"
     ]
@@ -614,7 +620,7 @@ def test_check_pipeline_a_step_reading_itself() -> None:
 
 def test_check_pipeline_a_cycle_behind_an_acyclic_start() -> None:
     graph = {"jobs": {"start": step(None), "x": step("y"), "y": step("x"), "end": step("x")}}
-    assert pipeline.check_pipeline(graph, at) == [
+    assert lines(pipeline.check_pipeline(graph, at)) == [
         "pipeline.yml[jobs]: jobs: the steps form a cycle: x -> y -> x "
         "(x.inputs.data = ${{parent.jobs.y.outputs.out}}; "
         "y.inputs.data = ${{parent.jobs.x.outputs.out}})"

@@ -39,7 +39,7 @@ def problems_of(spec: specs.Spec, schema: str) -> list[str]:
     with pytest.raises(InvalidSpecError) as info:
         specs.validate(spec, schema)
     assert info.value.exit_code == 4
-    return info.value.problems
+    return [str(problem) for problem in info.value.problems]
 
 
 def problems(text: str, schema: str, tmp_path: Path) -> list[str]:

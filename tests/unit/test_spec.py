@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.errors import InvalidSpecError, NotFoundError, Problem, UsageError
 
 NAME_RULE = (
     "must be 3-32 characters of letters, digits and '-', start with a letter and end with a "
@@ -27,8 +27,9 @@ def problems(spec: specs.Spec, schema: str) -> list[str]:
     with pytest.raises(InvalidSpecError) as info:
         specs.validate(spec, schema)
     assert info.value.exit_code == 4
-    assert info.value.message == "\n".join(info.value.problems)
-    return info.value.problems
+    lines = [str(problem) for problem in info.value.problems]
+    assert info.value.message == "\n".join(lines)
+    return lines
 
 
 # --set typing
@@ -124,7 +125,7 @@ def test_load_folder(tmp_path: Path) -> None:
 def test_load_bad_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InvalidSpecError) as info:
         spec_of("name: a\n  bad: indent\n", tmp_path)
-    assert info.value.problems == [
+    assert [str(problem) for problem in info.value.problems] == [
         f"{tmp_path / 'spec.yml'}:2: not valid YAML: mapping values are not allowed here"
     ]
 
@@ -132,7 +133,7 @@ def test_load_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_load_scalar_document(tmp_path: Path) -> None:
     with pytest.raises(InvalidSpecError) as info:
         spec_of("just text\n", tmp_path)
-    assert info.value.problems == [
+    assert [str(problem) for problem in info.value.problems] == [
         f"{tmp_path / 'spec.yml'}: the file must hold a YAML mapping (key: value lines)"
     ]
 
@@ -255,3 +256,65 @@ def test_location_of_a_field(tmp_path: Path, field: list[Any], line: int | None)
 def test_location_without_text_is_the_source() -> None:
     spec = specs.Spec({"name": "x"}, "command line", Path("."))
     assert specs.location(spec, ["name"]) == "command line"
+
+
+# Problems: one structured problem, one collector
+
+
+@pytest.mark.parametrize(
+    ("problem", "shown"),
+    [
+        (Problem("a.yml", 3, "settings.x", "bad"), "a.yml:3: settings.x: bad"),
+        (Problem("a.yml", None, "name", "is required"), "a.yml: name: is required"),
+        (Problem("a.yml", 2, None, "not valid YAML: oops"), "a.yml:2: not valid YAML: oops"),
+        (Problem(None, None, None, "workers must be at least 1"), "workers must be at least 1"),
+    ],
+)
+def test_a_problem_shows_what_is_known_of_where_it_is(problem: Problem, shown: str) -> None:
+    assert str(problem) == shown
+
+
+def test_a_problem_is_placed_at_its_line(tmp_path: Path) -> None:
+    spec = spec_of("name: x\nsettings:\n  mini_batch_size: 0\n", tmp_path)
+    assert specs.problem(spec, ["settings", "mini_batch_size"], "too small") == Problem(
+        str(tmp_path / "spec.yml"), 3, "settings.mini_batch_size", "too small"
+    )
+
+
+def test_problems_in_order_sort_by_line_within_each_file() -> None:
+    problems = specs.Problems()
+    problems.found += [
+        Problem("b.yml", 9, "x", "1"),
+        Problem("a.yml", 4, "y", "2"),
+        Problem("b.yml", 2, "z", "3"),
+        Problem("a.yml", None, "w", "4"),
+    ]
+    assert [p.message for p in problems.in_order()] == ["3", "1", "4", "2"]
+
+
+def test_attempt_keeps_placed_problems_and_places_the_others(tmp_path: Path) -> None:
+    spec = spec_of("name: x\ncode: src\n", tmp_path)
+    placed = Problem("other.yml", 5, "command", "is not declared")
+
+    def invalid() -> None:
+        raise InvalidSpecError([placed, Problem(None, None, None, "bad script")], hint="fix it")
+
+    def missing() -> None:
+        raise NotFoundError("code folder not found: src", hint="create it")
+
+    problems = specs.Problems()
+    assert problems.attempt(spec, ["code"], invalid) is None
+    assert problems.attempt(spec, ["code"], missing) is None
+    assert problems.attempt(spec, ["code"], lambda: 7) == 7
+    file = tmp_path / "spec.yml"
+    with pytest.raises(InvalidSpecError) as info:
+        problems.raise_if_any()
+    assert info.value.message.splitlines() == [
+        "other.yml:5: command: is not declared",
+        f"{file}:2: code: bad script (fix it)",
+        f"{file}:2: code: code folder not found: src (create it)",
+    ]
+
+
+def test_no_problems_raise_nothing() -> None:
+    specs.Problems().raise_if_any()

@@ -16,7 +16,7 @@ from batchml.core.errors import (
     WorkspaceLockedError,
     WorkspaceVersionError,
 )
-from batchml.store import locate, lock
+from batchml.store import job_files, locate, lock
 from batchml.store.workspace import FORMAT_VERSION, Workspace
 
 
@@ -153,6 +153,35 @@ def test_a_second_holder_times_out_naming_the_first(
         f"the workspace {tmp_path} is locked by pid {os.getpid()} (batch-deployment create -f), "
         f"since {clock}; waited 0.1 s",
         "retry when that command has finished, or raise BATCHML_LOCK_TIMEOUT",
+    )
+
+
+def test_a_job_record_held_elsewhere_times_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHML_LOCK_TIMEOUT", "0.1")
+    workspace = Workspace(tmp_path)
+    job_files.job_dir(workspace, "job-1").mkdir(parents=True)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with job_files.job_lock(workspace, "job-1"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(WorkspaceLockedError) as info, job_files.job_lock(workspace, "job-1"):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    assert (info.value.exit_code, info.value.message, info.value.hint) == (
+        6,
+        "the record of job 'job-1' is locked by another command; waited 0.1 s",
+        "retry in a moment, or raise BATCHML_LOCK_TIMEOUT",
     )
 
 

@@ -144,12 +144,6 @@ def test_write_atomic_leaves_no_temp_file_on_error(
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
 
 
-def test_remove_tree(tmp_path: Path, source: Path) -> None:
-    fs.remove_tree(source)
-    fs.remove_tree(tmp_path / "missing")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"]
-
-
 def _killed_half_way(root: Path, source: Path) -> None:
     """The writes of a command that is killed before it commits or rolls back."""
     txn = Transaction(root / ".transaction")

@@ -24,7 +24,7 @@ def problems_of(tmp_path: Path, text: str | bytes) -> list[str]:
         path.write_bytes(text)
     with pytest.raises(InvalidSpecError) as caught:
         specs.load_file(path)
-    return [line.replace(str(path), "spec.yml") for line in caught.value.problems]
+    return [str(line).replace(str(path), "spec.yml") for line in caught.value.problems]
 
 
 def test_billion_laughs_is_refused_at_its_line(tmp_path: Path) -> None:
