@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from batchml.core.batch_job import JobCounts as JobCounts
+from batchml.core.job_record import JobStatus as JobStatus
 
-JobStatus = Literal["Completed", "Failed", "Canceled"]
 EventKind = Literal[
     "job_started",
     "mini_batch_started",

@@ -18,8 +18,8 @@ from typing import Any
 
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
-from batchml.core.batch_job import display_name
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
+from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import assets, components, computes, environments
 from batchml.services.common import as_strings, current_user, local_path
@@ -135,7 +135,7 @@ class _Planner:
         experiment = request.experiment_name or request.endpoint or self.component.get("name")
         common: dict[str, Any] = {
             "experiment_name": experiment or "Default",
-            "status": "NotStarted",
+            "status": JobStatus.NOT_STARTED,
             "created_at": now_iso(),
             "created_by": current_user(),
             "compute": request.compute,
@@ -306,7 +306,7 @@ def start(workspace: Workspace, parent: PipelineJob) -> PipelineJob:
         launch(job_dir(workspace, parent.name))
     except OSError as exc:
         parent = dataclasses.replace(
-            parent, status="Failed", error=f"could not start the runner: {exc}"
+            parent, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
         )
         save(workspace, parent)
     return parent
