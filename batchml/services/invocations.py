@@ -22,7 +22,7 @@ from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
 from batchml.services import assets, computes, deployments, endpoints, pipeline_plan
 from batchml.services.common import current_user, local_path
-from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir, save
+from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
 
@@ -175,6 +175,8 @@ def _invoke_pipeline(
     workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
 ) -> PipelineJob:
     """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
+    from batchml.runner.launch import start
+
     refused = {
         "--mini-batch-size": options.mini_batch_size,
         "--instance-count": options.instance_count,
@@ -214,12 +216,12 @@ def _invoke_pipeline(
     with workspace.transaction() as txn:
         parent, children = pipeline_plan.plan(workspace, deployment.component, request)
         pipeline_plan.record(workspace, txn, parent, children)
-    return pipeline_plan.start(workspace, parent)
+    return start(workspace, parent)
 
 
 def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
     """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
-    from batchml.runner.launch import launch
+    from batchml.runner.launch import start
 
     inputs, sets = invocation.with_sets(options.invocation, options.sets)
     options = dataclasses.replace(options, invocation=inputs, sets=sets)
@@ -258,11 +260,4 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
-    try:
-        launch(folder)
-    except OSError as exc:
-        job = dataclasses.replace(
-            job, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
-        )
-        save(workspace, job)
-    return job
+    return start(workspace, job)

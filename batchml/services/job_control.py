@@ -166,7 +166,7 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJo
     """Start a new runner on a Failed, Canceled or NotResponding job, which goes on from its
     journal: done mini-batches are kept, the others run (with `retry_failed`, also those that
     failed). Returns the job as recorded."""
-    from batchml.runner.launch import launch
+    from batchml.runner.launch import start
 
     with job_lock(workspace, name):
         job = observe(workspace, get(workspace, name))
@@ -196,14 +196,7 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJo
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         job = dataclasses.replace(job, status=JobStatus.PREPARING, error=None, end_time=None)
         save(workspace, job)
-        try:
-            launch(folder, resume=True, retry_failed=retry_failed)
-        except OSError as exc:
-            job = dataclasses.replace(
-                job, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
-            )
-            save(workspace, job)
-    return job
+        return start(workspace, job, resume=True, retry_failed=retry_failed)
 
 
 # The folders of a job's logs: Azure's layout of a batch scoring job, and a step's user_logs/.

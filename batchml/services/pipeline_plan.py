@@ -9,7 +9,6 @@ refused with the input's name.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import assets, components, computes, environments
 from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.job_files import JOB_FILE, document, job_dir, save
+from batchml.store.job_files import JOB_FILE, document, job_dir
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
 
@@ -298,20 +297,6 @@ def record(
         txn.write_json(folder / JOB_FILE, document(workspace, job))
 
 
-def start(workspace: Workspace, parent: PipelineJob) -> PipelineJob:
-    """Start the recorded job's runner. Returns the parent as recorded."""
-    from batchml.runner.launch import launch
-
-    try:
-        launch(job_dir(workspace, parent.name))
-    except OSError as exc:
-        parent = dataclasses.replace(
-            parent, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
-        )
-        save(workspace, parent)
-    return parent
-
-
 def new_name() -> str:
     """A pipeline-deployment job's name, as Azure gives them: pipelinejob-<guid>."""
     return f"pipelinejob-{uuid.uuid4()}"
@@ -347,6 +332,8 @@ def _declared(value: Any) -> dict[str, Any]:
 def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> PipelineJob:
     """Run a pipeline job from its YAML: `component:` (a file, an inline pipeline component or
     a registered one), or `jobs:` wired to the job's own inputs and outputs."""
+    from batchml.runner.launch import start
+
     kind = spec.data.get("type", "pipeline")
     if kind != "pipeline":
         raise UsageError(
