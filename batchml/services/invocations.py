@@ -20,10 +20,10 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
-from batchml.services import assets, computes, deployments, endpoints, pipeline_plan
-from batchml.services.common import current_user, local_path
+from batchml.services import computes, data_paths, deployments, endpoints, pipeline_plan
+from batchml.services.common import current_user
 from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir
-from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+from batchml.store.workspace import Workspace, now_iso
 
 
 @dataclass(frozen=True)
@@ -103,21 +103,13 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[DataInput, lis
             "--input is required: a local folder or file, azureml:data@latest, or "
             "azureml://datastores/<ds>/paths/<p>"
         )
-    value, kind = options.input, options.input_type
-    if refs.parse_asset(value) is not None:
-        asset = assets.resolve(workspace, "data", value)
-        kind = kind or asset.type
-        local = local_path(workspace, asset.path, Path.cwd(), "data asset path")
-    else:
-        local = local_path(workspace, value, Path.cwd(), "input")
+    value = options.input
+    local, asset = data_paths.locate(
+        workspace, value, Path.cwd(), "input", asset_what="data asset path"
+    )
+    kind = options.input_type or (asset.type if asset else None)
     kind = kind or ("uri_file" if local.is_file() else "uri_folder")
-    if kind == "uri_file" and not local.is_file():
-        raise UsageError(f"--input {value} is a folder, but the input type is uri_file")
-    if kind == "uri_folder" and not local.is_dir():
-        raise UsageError(
-            f"--input {value} is a file, but the input type is uri_folder",
-            hint="pass --input-type uri_file",
-        )
+    data_paths.check_type(local, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind == "uri_file":
         files = [local]
     else:
@@ -133,16 +125,10 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[DataInput, lis
 def _output(
     workspace: Workspace, options: InvokeOptions, name: str, settings: RunSettings
 ) -> ScoreOutput:
-    if not options.output_path:
-        path = invocation.model_output_path(options.invocation)
-        options = dataclasses.replace(options, output_path=path)
-    if options.output_path:
-        shown = options.output_path
-        local = local_path(workspace, shown, Path.cwd(), "output path", must_exist=False)
-    else:
-        relative = f"azureml/{name}/score"
-        shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
-        local = workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+    given = options.output_path or invocation.model_output_path(options.invocation)
+    shown, local = data_paths.output_location(
+        workspace, name, "score", given, Path.cwd(), "output path"
+    )
     if local.exists() and not local.is_dir():
         raise UsageError(f"--output-path {shown} is a file; give a folder")
     file_name = settings.output_file_name if settings.output_action == "append_row" else None
