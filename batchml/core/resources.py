@@ -108,7 +108,7 @@ class Deployment:
     scoring_script: str | None = None
     environment: Any = None  # recorded, not built
     resource_properties: dict[str, Any] = field(default_factory=dict)
-    settings: RunSettings = field(default_factory=RunSettings)
+    settings: RunSettings = field(default_factory=RunSettings)  # stored as fields of the record
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Deployment:
@@ -118,7 +118,7 @@ class Deployment:
         return from_state(cls, state)
 
     def to_state(self) -> dict[str, Any]:
-        """The stored record: the run settings are fields of the record itself."""
+        """The stored record (deployment.json), the run settings among its fields."""
         state = dataclasses.asdict(self)
         settings = state.pop("settings")
         return {**state, **settings}

@@ -40,7 +40,7 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobResult:
-    """How a job ended.
+    """How a job ended: status is Completed, Failed or Canceled.
 
     error is one line naming the cause; error_detail holds the tracebacks behind it.
     internal_error is True when the cause is a batchml fault rather than the user's code.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchml.core import spec as specs
-from batchml.core.batch_job import LocalWorkers, RayWorkers
+from batchml.core.batch_job import LocalWorkers, RayWorkers, Workers
 from batchml.core.errors import InvalidSpecError, NotFoundError
 from batchml.core.resources import Compute, from_state, to_state
 from batchml.services.common import as_strings
@@ -113,9 +113,7 @@ def delete(workspace: Workspace, name: str) -> None:
         txn.remove(workspace.compute_file(name))
 
 
-def backend_record(
-    compute: Compute, resource_properties: dict[str, Any], source: str
-) -> LocalWorkers | RayWorkers:
+def backend_record(compute: Compute, resource_properties: dict[str, Any], source: str) -> Workers:
     """Where a job on `compute` runs its workers, as its record keeps it.
 
     Local processes for an amlcompute; for a ray compute, its address and each worker's Ray
@@ -144,7 +142,7 @@ def backend_record(
     )
 
 
-def check_backend(record: LocalWorkers | RayWorkers) -> None:
+def check_backend(record: Workers) -> None:
     """Raise ComputeUnavailableError if a job could not run its workers as `record` says."""
     if isinstance(record, RayWorkers):
         from batchml.backends.ray import check
