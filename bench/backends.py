@@ -153,7 +153,9 @@ def timed(job: dict[str, Any], out: Path, backend: Any) -> tuple[float, bytes]:
     result = run_job(
         job["files"],
         ScoringSpec(job["code"], "score.py", job.get("model")),
-        RunSettings(mini_batch_size=job["mini_batch_size"], workers=2, timeout=300),
+        RunSettings(
+            mini_batch_size=job["mini_batch_size"], max_concurrency_per_instance=2, timeout=300
+        ),
         output_dir=out / "out",
         logs_dir=out / "logs",
         backend=backend,

@@ -76,7 +76,9 @@ def time_batchml(files: list[Path], code_dir: Path, job_dir: Path, method: str, 
     result = run_job(
         files,
         ScoringSpec(code_dir, "score.py"),
-        RunSettings(mini_batch_size=args.mini_batch_size, workers=args.workers),
+        RunSettings(
+            mini_batch_size=args.mini_batch_size, max_concurrency_per_instance=args.workers
+        ),
         output_dir=job_dir / "out",
         logs_dir=job_dir / "logs",
         backend=functools.partial(LocalBackend, start_method=method),

@@ -12,6 +12,7 @@ from batchml.cli.context import AzCommand, app_of
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
+from batchml.core.job_record import JobStatus
 from batchml.services import job_control
 
 app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
@@ -21,7 +22,7 @@ NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
 def follow(ctx: typer.Context, name: str) -> None:
     """Stream a job; exit non-zero unless it Completed."""
     job = stream_job(app_of(ctx).workspace, name)
-    if job.status != "Completed":
+    if job.status != JobStatus.COMPLETED:
         raise typer.Exit(ExitStatus.FAILED)  # the job did not complete
 
 

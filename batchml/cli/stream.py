@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchml.core.batch_job import Job
+from batchml.core.batch_job import BatchJob
 from batchml.services import job_control
 
 if TYPE_CHECKING:
-    from batchml.core.pipeline_job import AnyJob
+    from batchml.core.jobs import AnyJob
     from batchml.store.workspace import Workspace
 
 
@@ -44,7 +44,7 @@ def stream(workspace: Workspace, name: str) -> AnyJob:
     job = job_control.get(workspace, name)
     _header(job, web)
     # A batch scoring job shows its mini-batches; a pipeline job's log says which steps ran.
-    with _progress(sys.stderr.isatty() and isinstance(job, Job)) as bar:
+    with _progress(sys.stderr.isatty() and isinstance(job, BatchJob)) as bar:
         task = bar.add_task("job", total=None) if bar is not None else None
         for update in job_control.follow(workspace, name):
             job = update.job
@@ -54,10 +54,13 @@ def stream(workspace: Workspace, name: str) -> AnyJob:
                     title = f"Streaming {log}"
                     click.echo(f"\n{title}\n{'=' * (len(title) + 10)}\n")
                 click.echo(line)
-            if bar is not None and task is not None and isinstance(job, Job):
+            if bar is not None and task is not None and isinstance(job, BatchJob):
                 counts = job.counts
-                done = counts.mini_batches_succeeded + counts.mini_batches_failed
-                bar.update(task, total=counts.mini_batches_total or None, completed=done)
+                bar.update(
+                    task,
+                    total=counts.mini_batches_total or None,
+                    completed=counts.mini_batches_done,
+                )
     click.echo("\nExecution Summary\n=================")
     _header(job, web)
     click.echo(f"Status: {job.status}")

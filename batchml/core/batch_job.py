@@ -1,65 +1,20 @@
-"""The job record: what a batch scoring job ran on, its state, and the JSON shapes it shows.
+"""The record of a batch scoring job: what it ran on, its state, and the JSON shapes it shows.
 
 `view()` is the `batchml job show` shape (Azure's pipeline-job shape, plus a `batch` block with
 our counts); `batch_view()` is the shape `invoke` and `list-jobs` return (Azure's BatchJob).
+The parts of the record (input, output, scoring, where the workers run) are written to job.json
+as their fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal
 
-from batchml.core.resources import arm_id
-
-IN_PROGRESS = ("NotStarted", "Queued", "Preparing", "Running", "Finalizing", "CancelRequested")
-# In progress, before a runner holds the job (its runner is being started).
-STARTING = ("NotStarted", "Queued", "Preparing")
-TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding")
-
-_ADJECTIVES = (
-    "bold",
-    "calm",
-    "eager",
-    "gentle",
-    "happy",
-    "keen",
-    "lucid",
-    "merry",
-    "quiet",
-    "brave",
-    "witty",
-    "tidy",
-    "sunny",
-    "swift",
-    "jolly",
-    "zen",
-)
-_NOUNS = (
-    "egg",
-    "river",
-    "cloud",
-    "lamp",
-    "pear",
-    "stone",
-    "tiger",
-    "hat",
-    "spoon",
-    "kite",
-    "owl",
-    "leaf",
-    "bell",
-    "boat",
-    "yarn",
-    "fig",
-)
-
-
-def display_name() -> str:
-    """A friendly random name such as bold_egg_4c1e2a7f, as Azure gives its jobs."""
-    rng = random.SystemRandom()
-    return f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NOUNS)}_{rng.getrandbits(32):08x}"
+from batchml.core.job_record import JobRecord, endpoint_job_view, services
+from batchml.core.resources import arm_id, from_state
+from batchml.core.run_settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -89,45 +44,90 @@ class JobCounts:
 
 
 @dataclass(frozen=True)
-class Job:
-    name: str
-    display_name: str
-    experiment_name: str
+class DataInput:
+    """The data a job scores: its type, the path as given, and the local path it resolved to."""
+
+    type: str
+    path: str
+    local: str
+
+
+@dataclass(frozen=True)
+class ScoreOutput:
+    """Where the `score` output goes: the path as shown, its local folder, and the append_row
+    file's name (None with summary_only)."""
+
+    path: str
+    local_dir: str
+    file_name: str | None
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What the workers run: the code snapshot, its scoring script, the model folder
+    (AZUREML_MODEL_DIR) and the deployment's environment (recorded, not built)."""
+
+    code_dir: str
+    scoring_script: str
+    model_dir: str
+    environment: Any = None
+
+
+@dataclass(frozen=True)
+class LocalWorkers:
+    """Workers are processes on this machine."""
+
+    type: Literal["local"] = field(default="local", init=False)
+
+
+@dataclass(frozen=True)
+class RayWorkers:
+    """Workers are actors on the Ray cluster of a `type: ray` compute, each with the Ray
+    resources in worker_resources ({num_cpus, num_gpus})."""
+
+    type: Literal["ray"] = field(default="ray", init=False)
+    compute: str
+    address: str
+    num_cpus: int | None
+    worker_resources: dict[str, Any]
+
+
+Workers = LocalWorkers | RayWorkers
+
+
+def _workers(state: dict[str, Any]) -> Workers:
+    if state.get("type") == "ray":
+        return from_state(RayWorkers, {k: v for k, v in state.items() if k != "type"})
+    return LocalWorkers()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchJob(JobRecord):
     endpoint: str
     deployment: str
     compute: str
-    status: str
-    created_at: str
-    created_by: str
-    input: dict[str, Any]  # {type, path (as given), local}
-    output: dict[str, Any]  # {path (as shown), local_dir, file_name}
-    settings: dict[str, Any]  # effective run settings after per-job overrides
-    scoring: dict[str, Any]  # {code_dir, scoring_script, model_dir, environment_variables, ...}
-    # Where the workers run: {"type": "local"}, or {"type": "ray", address, ...} for a ray compute.
-    backend: dict[str, Any] = field(default_factory=lambda: {"type": "local"})
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    start_time: str | None = None
-    end_time: str | None = None
+    input: DataInput
+    output: ScoreOutput
+    settings: RunSettings  # the deployment's, after the job's overrides
+    scoring: Scoring
+    backend: Workers = field(default_factory=LocalWorkers)
     counts: JobCounts = field(default_factory=JobCounts)
-    error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    runner_pid: int | None = None
 
-    # The log `job stream` follows.
     streamed_log = "azureml-logs/70_driver_log.txt"
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Job:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in state.items() if k in known}
+    def from_state(cls, state: dict[str, Any]) -> BatchJob:
+        values = cls._values(state)
+        values["input"] = from_state(DataInput, state["input"])
+        values["output"] = from_state(ScoreOutput, state["output"])
+        values["settings"] = from_state(RunSettings, state["settings"])
+        values["scoring"] = from_state(Scoring, state["scoring"])
+        values["backend"] = _workers(state.get("backend", {}))
         values["counts"] = JobCounts(**state.get("counts", {}))
         return cls(**values)
 
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def _properties(self) -> dict[str, str]:
+    def _properties(self) -> dict[str, Any]:
         return {
             "azureml.endpointname": self.endpoint,
             "azureml.deploymentname": self.deployment,
@@ -146,6 +146,7 @@ class Job:
     def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The `job show` shape."""
         shape: dict[str, Any] = {
+            **self._view(workspace),
             "batch": {
                 "endpoint_name": self.endpoint,
                 "deployment_name": self.deployment,
@@ -166,22 +167,15 @@ class Job:
                 "logs": f"{job_dir}/logs",
             },
             "compute": arm_id(workspace, "computes", self.compute),
-            "creation_context": creation_context(self.created_at, self.created_by),
-            "description": self.description,
-            "display_name": self.display_name,
-            "experiment_name": self.experiment_name,
-            "id": "azureml:" + arm_id(workspace, "jobs", self.name),
-            "inputs": {"input_data": {"mode": "ro_mount", **public(self.input)}},
-            "jobs": {},
-            "name": self.name,
-            "outputs": {
-                "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output["path"]}
+            "inputs": {
+                "input_data": {"mode": "ro_mount", "type": self.input.type, "path": self.input.path}
             },
-            "properties": self._properties(),
+            "jobs": {},
+            "outputs": {
+                "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output.path}
+            },
             "services": services(job_dir),
-            "settings": self.settings,
-            "status": self.status,
-            "tags": self._tags(),
+            "settings": dataclasses.asdict(self.settings),
             "type": "pipeline",
         }
         if self.error:
@@ -192,92 +186,12 @@ class Job:
 
     def batch_view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The shape `batch-endpoint invoke` and `list-jobs` return (Azure's BatchJob)."""
-        score = {"job_output_type": "uri_folder", "mode": "ReadWriteMount"}
-        return batch_job(self, workspace, job_dir, {"score": {**score, "uri": self.output["path"]}})
-
-
-class EndpointJob(Protocol):
-    """A job an endpoint ran: what Azure's BatchJob shape shows of it."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def display_name(self) -> str: ...
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def experiment_name(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def created_at(self) -> str: ...
-
-    @property
-    def created_by(self) -> str: ...
-
-    @property
-    def endpoint(self) -> str | None: ...
-
-    @property
-    def deployment(self) -> str | None: ...
-
-    def _properties(self) -> dict[str, str]: ...
-
-    def _tags(self) -> dict[str, str]: ...
-
-
-def batch_job(
-    job: EndpointJob, workspace: str, job_dir: str, output_data: dict[str, Any]
-) -> dict[str, Any]:
-    """Azure's BatchJob shape of a job an endpoint ran."""
-    return {
-        "id": arm_id(
+        score = {"job_output_type": "uri_folder", "mode": "ReadWriteMount", "uri": self.output.path}
+        return endpoint_job_view(
+            self,
             workspace,
-            "batchEndpoints",
-            str(job.endpoint),
-            "deployments",
-            str(job.deployment),
-            "jobs",
-            job.name,
-        ),
-        "name": job.name,
-        "properties": {
-            "description": job.description,
-            "experiment_name": job.experiment_name,
-            "interaction_endpoints": interaction_endpoints(job_dir),
-            "name": job.display_name,
-            "output_data": output_data,
-            "properties": job._properties(),
-            "status": job.status,
-            "tags": job._tags(),
-        },
-        "system_data": creation_context(job.created_at, job.created_by),
-        "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/jobs",
-    }
-
-
-def public(record: dict[str, Any]) -> dict[str, Any]:
-    """A path record as shown: without the local path batchml resolved it to."""
-    return {k: v for k, v in record.items() if k != "local"}
-
-
-def services(job_dir: str, logs: str = "logs") -> dict[str, Any]:
-    """Where to look at a job: its folder and its logs (Azure's Studio and Tracking links)."""
-    return {
-        "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
-        "Tracking": {"endpoint": f"file://{job_dir}/{logs}", "job_service_type": "Tracking"},
-    }
-
-
-def interaction_endpoints(job_dir: str) -> dict[str, Any]:
-    """The BatchJob form of `services`."""
-    return {key: {"endpoint": value["endpoint"]} for key, value in services(job_dir).items()}
-
-
-def creation_context(created_at: str, created_by: str) -> dict[str, str]:
-    return {"created_at": created_at, "created_by": created_by, "created_by_type": "User"}
+            job_dir,
+            endpoint=self.endpoint,
+            deployment=self.deployment,
+            output_data={"score": score},
+        )

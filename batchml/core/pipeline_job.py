@@ -8,12 +8,11 @@ any job exists.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchml.core.batch_job import TERMINAL, Job, batch_job, creation_context, public, services
+from batchml.core.job_record import JobRecord, endpoint_job_view, services
 from batchml.core.resources import arm_id
 
 PIPELINE = "pipeline"
@@ -22,19 +21,18 @@ EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 STEP_LOG = "user_logs/std_log.txt"
 
 
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A path record as shown: without the local path batchml resolved it to."""
+    return {k: v for k, v in record.items() if k != "local"}
+
+
 def _value(record: dict[str, Any]) -> Any:
     """An input as `job show` prints it: a literal's value, or a data input's path record."""
-    return record["value"] if "value" in record else public(record)
+    return record["value"] if "value" in record else _public(record)
 
 
-@dataclass(frozen=True)
-class PipelineJob:
-    name: str
-    display_name: str
-    experiment_name: str
-    status: str
-    created_at: str
-    created_by: str
+@dataclass(frozen=True, kw_only=True)
+class PipelineJob(JobRecord):
     component: dict[str, Any]  # the resolved pipeline component it runs
     inputs: dict[str, Any]  # name -> {type, value} or {type, path, local, mode}
     outputs: dict[str, Any]  # name -> {type, mode, path, local}
@@ -43,21 +41,12 @@ class PipelineJob:
     compute: str | None = None
     endpoint: str | None = None  # set when a pipeline deployment made it
     deployment: str | None = None
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    start_time: str | None = None
-    end_time: str | None = None
-    error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    runner_pid: int | None = None
     type: str = PIPELINE
 
     streamed_log = EXECUTION_LOG
 
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def _properties(self) -> dict[str, str]:
+    def _properties(self) -> dict[str, Any]:
         if self.endpoint is None:
             return {"azureml.runsource": "azureml.PipelineRun", "runType": "HTTP"}
         return {
@@ -81,13 +70,9 @@ class PipelineJob:
         """The `job show` shape of a pipeline job."""
         component = self.component
         shape: dict[str, Any] = {
+            **self._view(workspace),
             "component": component.get("id"),
             "compute": arm_id(workspace, "computes", self.compute) if self.compute else None,
-            "creation_context": creation_context(self.created_at, self.created_by),
-            "description": self.description,
-            "display_name": self.display_name,
-            "experiment_name": self.experiment_name,
-            "id": "azureml:" + arm_id(workspace, "jobs", self.name),
             "inputs": {name: _value(record) for name, record in self.inputs.items()},
             "jobs": {
                 step: {
@@ -99,13 +84,9 @@ class PipelineJob:
                 }
                 for step, child in self.steps.items()
             },
-            "name": self.name,
-            "outputs": {name: public(record) for name, record in self.outputs.items()},
-            "properties": self._properties(),
+            "outputs": {name: _public(record) for name, record in self.outputs.items()},
             "services": services(job_dir),
             "settings": self.settings,
-            "status": self.status,
-            "tags": self._tags(),
             "type": PIPELINE,
         }
         if self.error:
@@ -124,20 +105,23 @@ class PipelineJob:
             }
             for name, record in self.outputs.items()
         }
-        return batch_job(self, workspace, job_dir, outputs)
+        return endpoint_job_view(
+            self,
+            workspace,
+            job_dir,
+            endpoint=str(self.endpoint),
+            deployment=str(self.deployment),
+            output_data=outputs,
+        )
 
 
-@dataclass(frozen=True)
-class StepJob:
-    """One step of a pipeline job: a command run in a shell, in a copy of its code folder."""
+@dataclass(frozen=True, kw_only=True)
+class StepJob(JobRecord):
+    """One step of a pipeline job: a command run in a shell, in a copy of its code folder.
 
-    name: str
-    display_name: str  # the step's name in the pipeline
-    experiment_name: str
+    Its display_name is the step's name in the pipeline."""
+
     parent_job_name: str
-    status: str
-    created_at: str
-    created_by: str
     component: dict[str, Any]  # the resolved command component
     inputs: dict[str, Any]  # as in PipelineJob; an absent optional input is left out
     outputs: dict[str, Any]
@@ -145,58 +129,31 @@ class StepJob:
     depends_on: list[str] = field(default_factory=list)  # steps it reads outputs of
     compute: str | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    start_time: str | None = None
-    end_time: str | None = None
     exit_code: int | None = None
-    error: str | None = None
-    runner_pid: int | None = None
     type: str = COMMAND
 
     streamed_log = STEP_LOG
 
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
+    def _properties(self) -> dict[str, Any]:
+        return {"azureml.exitcode": self.exit_code, "StepName": self.display_name}
 
     def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The `job show` shape of a command job."""
         component = self.component
         shape: dict[str, Any] = {
+            **self._view(workspace),
             "code": component.get("code"),
             "command": self.command,
             "component": component.get("id"),
             "compute": arm_id(workspace, "computes", self.compute) if self.compute else None,
-            "creation_context": creation_context(self.created_at, self.created_by),
-            "description": self.description,
-            "display_name": self.display_name,
             "environment": component.get("environment"),
             "environment_variables": self.environment_variables,
-            "experiment_name": self.experiment_name,
-            "id": "azureml:" + arm_id(workspace, "jobs", self.name),
             "inputs": {name: _value(record) for name, record in self.inputs.items()},
-            "name": self.name,
-            "outputs": {name: public(record) for name, record in self.outputs.items()},
+            "outputs": {name: _public(record) for name, record in self.outputs.items()},
             "parent_job_name": self.parent_job_name,
-            "properties": {"azureml.exitcode": self.exit_code, "StepName": self.display_name},
             "services": services(job_dir, Path(STEP_LOG).parent.name),
-            "status": self.status,
-            "tags": self.tags,
             "type": COMMAND,
         }
         if self.error:
             shape["error"] = {"message": self.error, "details": f"{job_dir}/{STEP_LOG}"}
         return shape
-
-
-AnyJob = Job | PipelineJob | StepJob
-
-
-def from_state(state: dict[str, Any]) -> AnyJob:
-    """A job record of any kind, from its state file."""
-    kinds: dict[str, type[PipelineJob] | type[StepJob]] = {PIPELINE: PipelineJob, COMMAND: StepJob}
-    kind = kinds.get(state.get("type", ""))
-    if kind is None:
-        return Job.from_state(state)
-    known = {f.name for f in dataclasses.fields(kind)}
-    return kind(**{k: v for k, v in state.items() if k in known})

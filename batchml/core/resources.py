@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from batchml.core.run_settings import RunSettings
+
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LOCAL_GROUP = "local"
 LOCATION = "local"
@@ -106,23 +108,21 @@ class Deployment:
     code: str | None = None  # the code snapshot folder
     scoring_script: str | None = None
     environment: Any = None  # recorded, not built
-    instance_count: int = 1
     resource_properties: dict[str, Any] = field(default_factory=dict)
-    max_concurrency_per_instance: int = 1
-    mini_batch_size: int = 10
-    output_action: str = "append_row"
-    output_file_name: str = "predictions.csv"
-    max_retries: int = 3
-    timeout: int = 30
-    error_threshold: int = -1
-    logging_level: str = "info"
-    environment_variables: dict[str, str] = field(default_factory=dict)
+    settings: RunSettings = field(default_factory=RunSettings)  # stored as fields of the record
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Deployment:
         state = dict(state)
         state["model"] = ModelBinding(**state["model"])
+        state["settings"] = from_state(RunSettings, state)
         return from_state(cls, state)
+
+    def to_state(self) -> dict[str, Any]:
+        """The stored record (deployment.json), the run settings among its fields."""
+        state = dataclasses.asdict(self)
+        settings = state.pop("settings")
+        return {**state, **settings}
 
     def view(self, workspace: str) -> dict[str, Any]:
         if self.model.version is not None:
@@ -131,6 +131,7 @@ class Deployment:
             )
         else:
             model = self.model.model_dir
+        settings = self.settings
         shape: dict[str, Any] = {
             "code_configuration": (
                 {"code": self.code, "scoring_script": self.scoring_script} if self.code else None
@@ -142,27 +143,27 @@ class Deployment:
             "description": self.description,
             "endpoint_name": self.endpoint_name,
             "environment": self.environment,
-            "environment_variables": self.environment_variables,
-            "error_threshold": self.error_threshold,
+            "environment_variables": settings.environment_variables,
+            "error_threshold": settings.error_threshold,
             "id": arm_id(workspace, "batchEndpoints", self.endpoint_name, "deployments", self.name),
-            "logging_level": self.logging_level.capitalize(),
-            "max_concurrency_per_instance": self.max_concurrency_per_instance,
-            "mini_batch_size": self.mini_batch_size,
+            "logging_level": settings.logging_level.capitalize(),
+            "max_concurrency_per_instance": settings.max_concurrency_per_instance,
+            "mini_batch_size": settings.mini_batch_size,
             "model": model,
             "name": self.name,
-            "output_action": self.output_action,
+            "output_action": settings.output_action,
             "properties": self.properties,
             "provisioning_state": "Succeeded",
             "resources": {
-                "instance_count": self.instance_count,
+                "instance_count": settings.instance_count,
                 "properties": self.resource_properties,
             },
-            "retry_settings": {"max_retries": self.max_retries, "timeout": self.timeout},
+            "retry_settings": {"max_retries": settings.max_retries, "timeout": settings.timeout},
             "tags": self.tags,
             "type": "model",
         }
-        if self.output_action == "append_row":
-            shape["output_file_name"] = self.output_file_name
+        if settings.output_action == "append_row":
+            shape["output_file_name"] = settings.output_file_name
         return shape
 
 

@@ -2,36 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from batchml.core.errors import InvalidSpecError
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """A deployment's run settings, after per-job overrides.
+    """A model deployment's run settings, after per-job overrides, with Azure's defaults.
 
-    workers is instance_count * max_concurrency_per_instance. timeout is in seconds per run()
-    call. error_threshold counts failed files across the job; -1 ignores all failures (values
-    below -1 mean the same, as in Azure).
+    A job records them as they are (the `settings` block of job.json and `job show`).
+    timeout is in seconds per run() call. error_threshold counts failed files across the job;
+    -1 ignores all failures (values below -1 mean the same, as in Azure). logging_level and
+    environment_variables are the workers' (run_job takes them in its ScoringSpec).
     """
 
+    instance_count: int = 1
+    max_concurrency_per_instance: int = 1
     mini_batch_size: int = 10
-    workers: int = 1
-    max_retries: int = 3
-    timeout: float = 30.0
-    error_threshold: int = -1
     output_action: str = "append_row"
     output_file_name: str = "predictions.csv"
+    max_retries: int = 3
+    timeout: float = 30
+    error_threshold: int = -1
+    logging_level: str = "info"
+    environment_variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def workers(self) -> int:
+        """How many workers run mini-batches at once."""
+        return self.instance_count * self.max_concurrency_per_instance
 
     def __post_init__(self) -> None:
         problems = []
         if self.mini_batch_size < 1:
             problems.append(f"mini_batch_size must be at least 1, not {self.mini_batch_size}")
-        if self.workers < 1:
-            problems.append(f"workers must be at least 1, not {self.workers}")
+        if self.instance_count < 1:
+            problems.append(f"instance_count must be at least 1, not {self.instance_count}")
+        if self.max_concurrency_per_instance < 1:
+            problems.append(
+                "max_concurrency_per_instance must be at least 1, "
+                f"not {self.max_concurrency_per_instance}"
+            )
         if self.max_retries < 0:
             problems.append(f"max_retries must be 0 or more, not {self.max_retries}")
         if not self.timeout > 0:

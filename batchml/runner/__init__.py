@@ -1,6 +1,7 @@
 """A batch scoring job as a library: plan mini-batches, run them on workers, assemble outputs.
 
-result = run_job(files, ScoringSpec(code_dir, "score.py"), RunSettings(workers=2),
+result = run_job(files, ScoringSpec(code_dir, "score.py"),
+                 RunSettings(max_concurrency_per_instance=2),
                  output_dir=out, logs_dir=logs, on_event=print_progress)
 """
 

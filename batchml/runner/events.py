@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from batchml.core.batch_job import JobCounts as JobCounts
+from batchml.core.job_record import JobStatus as JobStatus
 
-JobStatus = Literal["Completed", "Failed", "Canceled"]
 EventKind = Literal[
     "job_started",
     "mini_batch_started",
@@ -40,7 +40,7 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobResult:
-    """How a job ended.
+    """How a job ended: status is Completed, Failed or Canceled.
 
     error is one line naming the cause; error_detail holds the tracebacks behind it.
     internal_error is True when the cause is a batchml fault rather than the user's code.

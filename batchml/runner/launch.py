@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeVar
+
+from batchml.core.job_record import JobRecord, JobStatus
+from batchml.store.job_files import job_dir, save
+from batchml.store.workspace import Workspace
 
 DRIVER_LOG = Path("azureml-logs") / "70_driver_log.txt"
+
+_Job = TypeVar("_Job", bound=JobRecord)
+
+
+def start(
+    workspace: Workspace, job: _Job, *, resume: bool = False, retry_failed: bool = False
+) -> _Job:
+    """Start the recorded job's runner (see `launch`); a job whose runner cannot start is
+    recorded Failed. Returns the job as recorded."""
+    try:
+        launch(job_dir(workspace, job.name), resume=resume, retry_failed=retry_failed)
+    except OSError as exc:
+        job = dataclasses.replace(
+            job, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
+        )
+        save(workspace, job)
+    return job
 
 
 def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:

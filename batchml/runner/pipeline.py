@@ -18,15 +18,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-import traceback
 from pathlib import Path
 
-from batchml.core.errors import BatchmlError
+from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import EXECUTION_LOG, STEP_LOG, PipelineJob, StepJob
+from batchml.runner.lifecycle import JobLifecycle, save
 from batchml.store import job_files as job_store
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import now_iso
 from batchml.worker.lifetime import die_with_parent
 
 # How long a stopped step gets between SIGTERM and SIGKILL.
@@ -51,14 +50,9 @@ class PipelineRunner:
     """Runs one pipeline job's steps and keeps its and its children's records current."""
 
     def __init__(self, folder: Path, *, resume: bool = False) -> None:
-        self.folder = folder
-        self.workspace = Workspace(folder.parent.parent)
-        job = job_store.get(self.workspace, folder.name)
-        if not isinstance(job, PipelineJob):
-            raise BatchmlError(f"job '{folder.name}' is not a pipeline job")
-        self.job = job
+        self.record = JobLifecycle(folder, PipelineJob, "pipeline job")
+        self.workspace = self.record.workspace
         self.resume = resume
-        self.cancel = threading.Event()
         self.children: dict[str, StepJob] = {}
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self._log = folder / EXECUTION_LOG
@@ -69,17 +63,19 @@ class PipelineRunner:
         with self._log.open("a") as log:
             log.write(f"[{_stamp()}] {message}\n")
 
-    def update(self, **changes: object) -> None:
-        self.job = dataclasses.replace(self.job, **changes)  # type: ignore[arg-type]
-        with job_store.job_lock(self.workspace, self.job.name):
-            job_store.save(self.workspace, self.job)
-
-    def update_step(self, step: str, **changes: object) -> StepJob:
-        child = dataclasses.replace(self.children[step], **changes)  # type: ignore[arg-type]
+    def _record_step(self, step: str, child: StepJob) -> None:
+        """Make `child` the record of `step` and write it."""
         self.children[step] = child
-        with job_store.job_lock(self.workspace, child.name):
-            job_store.save(self.workspace, child)
-        return child
+        save(self.workspace, child)
+
+    def _end_step(
+        self, step: str, status: JobStatus, error: str | None, exit_code: int | None = None
+    ) -> None:
+        child = self.children[step]
+        ended = dataclasses.replace(
+            child, status=status, end_time=now_iso(), error=error, exit_code=exit_code
+        )
+        self._record_step(step, ended)
 
     # -- steps --------------------------------------------------------------------------------
     def _start(self, step: str) -> bool:
@@ -88,7 +84,7 @@ class PipelineRunner:
             self._launch(step)
         except OSError as exc:
             error = f"step {step} could not start: {exc}"
-            self.update_step(step, status="Failed", end_time=now_iso(), error=error)
+            self._end_step(step, JobStatus.FAILED, error)
             self.say(f"Step {step} (run id {self.children[step].name}) could not start: {exc}")
             return False
         return True
@@ -114,7 +110,7 @@ class PipelineRunner:
             **child.environment_variables,
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             "AZUREML_RUN_ID": child.name,
-            "AZUREML_ROOT_RUN_ID": self.job.name,
+            "AZUREML_ROOT_RUN_ID": self.record.job.name,
             "PYTHONUNBUFFERED": "1",
         }
         with log.open("ab") as out:
@@ -127,7 +123,10 @@ class PipelineRunner:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_step_process,
             )
-        self.update_step(step, status="Running", start_time=now_iso(), end_time=None, error=None)
+        started = dataclasses.replace(
+            child, status=JobStatus.RUNNING, start_time=now_iso(), end_time=None, error=None
+        )
+        self._record_step(step, started)
         self.say(f"Submitting 1 runs, first five are: {child.name} (step {step})")
 
     def _finished(self, step: str, code: int) -> bool:
@@ -135,13 +134,13 @@ class PipelineRunner:
         child = self.children[step]
         self.running.pop(step)
         if code == 0:
-            self.update_step(step, status="Completed", exit_code=0, end_time=now_iso())
+            self._end_step(step, JobStatus.COMPLETED, None, exit_code=0)
             self.say(f"Completing processing run id {child.name} (step {step}).")
             return True
         log = job_store.job_dir(self.workspace, child.name) / STEP_LOG
         how = f"exit code {code}" if code > 0 else f"signal {signal.Signals(-code).name}"
         error = f"step {step} failed with {how}; its log: {log}"
-        self.update_step(step, status="Failed", exit_code=code, end_time=now_iso(), error=error)
+        self._end_step(step, JobStatus.FAILED, error, exit_code=code)
         self.say(f"Step {step} (run id {child.name}) failed with {how}. Last lines of its log:")
         for line in _tail(log, TAIL_LINES):
             self.say(f"    {line}")
@@ -159,50 +158,47 @@ class PipelineRunner:
             time.sleep(0.05)
         for step in list(self.running):
             self.running.pop(step)
-            self.update_step(step, status="Canceled", end_time=now_iso(), error="stopped")
+            self._end_step(step, JobStatus.CANCELED, "stopped")
             self.say(f"Step {step} (run id {self.children[step].name}) stopped.")
 
     def _skip(self, step: str, reason: str) -> None:
-        self.update_step(step, status="Canceled", end_time=now_iso(), error=reason)
+        self._end_step(step, JobStatus.CANCELED, reason)
         self.say(f"Step {step} not run: {reason}")
 
     # -- the job ------------------------------------------------------------------------------
     def run(self) -> int:
-        if self.job.is_terminal():
-            self.say(f"job {self.job.name} is {self.job.status}: nothing to run")
+        job = self.record.job
+        if job.is_terminal():
+            self.say(f"job {job.name} is {job.status}: nothing to run")
             return 0
-        for step, name in self.job.steps.items():
+        for step, name in job.steps.items():
             child = job_store.get(self.workspace, name)
             assert isinstance(child, StepJob)
             self.children[step] = child
-        self.update(
-            runner_pid=os.getpid(),
-            status="Running",
-            start_time=self.job.start_time or now_iso(),
-            end_time=None,
-            error=None,
-        )
-        for warning in self.job.warnings:
+        self.record.begin(job)
+        for warning in job.warnings:
             self.say(f"WARNING: {warning}")
-        if (self.folder / job_store.CANCEL_FILE).exists():
-            self.cancel.set()
-        keep_going = bool(self.job.settings.get("continue_on_step_failure", True))
-        pending = [s for s in self.job.steps if self.children[s].status != "Completed"]
+        cancel = self.record.cancel
+        keep_going = bool(job.settings.get("continue_on_step_failure", True))
+        pending = [s for s in job.steps if self.children[s].status != JobStatus.COMPLETED]
         if self.resume:
-            kept = [s for s in self.job.steps if s not in pending]
+            kept = [s for s in job.steps if s not in pending]
             self.say(f"Resuming: keeping completed steps {', '.join(kept) or '(none)'}")
         for step in pending:
-            self.update_step(step, status="NotStarted", exit_code=None, error=None)
+            reset = dataclasses.replace(
+                self.children[step], status=JobStatus.NOT_STARTED, exit_code=None, error=None
+            )
+            self._record_step(step, reset)
         failed: list[str] = []
         slots = max(1, os.cpu_count() or 1)
-        while (pending or self.running) and not self.cancel.is_set():
+        while (pending or self.running) and not cancel.is_set():
             for step in list(pending):
                 needs = self.children[step].depends_on
-                if any(s in failed or self.children[s].status == "Canceled" for s in needs):
+                if any(s in failed or self.children[s].status == JobStatus.CANCELED for s in needs):
                     pending.remove(step)
                     self._skip(step, f"a step it reads from did not complete ({', '.join(needs)})")
                 elif len(self.running) < slots and all(
-                    self.children[s].status == "Completed" for s in needs
+                    self.children[s].status == JobStatus.COMPLETED for s in needs
                 ):
                     pending.remove(step)
                     if not self._start(step):
@@ -217,9 +213,9 @@ class PipelineRunner:
         stopped = bool(self.running)
         self._stop_running()
         for step in pending:
-            reason = "the job was canceled" if self.cancel.is_set() else f"step {failed[0]} failed"
+            reason = "the job was canceled" if cancel.is_set() else f"step {failed[0]} failed"
             self._skip(step, reason)
-        return self.finish(failed, canceled=self.cancel.is_set() and not failed, stopped=stopped)
+        return self.finish(failed, canceled=cancel.is_set() and not failed, stopped=stopped)
 
     def finish(self, failed: list[str], *, canceled: bool, stopped: bool) -> int:
         if failed:
@@ -231,19 +227,16 @@ class PipelineRunner:
             error += f"; see: batchml job show -n {first.name}"
             if stopped:
                 error += "; the steps still running were stopped"
-            status = "Failed"
+            status = JobStatus.FAILED
         else:
-            error, status = None, "Canceled" if canceled else "Completed"
-        self.say(f"Pipeline job {self.job.name} {status}" + (f": {error}" if error else ""))
-        self.update(status=status, error=error, end_time=now_iso())
-        return 0 if status == "Completed" else 1
+            error, status = None, JobStatus.CANCELED if canceled else JobStatus.COMPLETED
+        job = self.record.job
+        self.say(f"Pipeline job {job.name} {status}" + (f": {error}" if error else ""))
+        return self.record.finish(job, status, error)
 
     def crashed(self, exc: BaseException) -> int:
-        traceback.print_exc()
-        message = exc.message if isinstance(exc, BatchmlError) else f"the runner failed: {exc}"
         self._stop_running()
-        self.update(status="Failed", error=message, end_time=now_iso())
-        return 1
+        return self.record.crashed(exc)
 
 
 def _step_process() -> None:

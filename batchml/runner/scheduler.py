@@ -126,7 +126,7 @@ class Scheduler:
         try:
             if (
                 output_file is None
-                or stop.status == "Canceled"
+                or stop.status == JobStatus.CANCELED
                 or not self._tally.counts.mini_batches_succeeded
             ):
                 journal.commit()
@@ -136,14 +136,16 @@ class Scheduler:
             error = exc.message
         except OSError as exc:
             error = f"could not write the output file {output_file}: {exc.strerror or exc}"
-        return _Stop("Failed", f"{stop.error}; {error}" if stop.error else error, stop.detail), None
+        return _Stop(
+            JobStatus.FAILED, f"{stop.error}; {error}" if stop.error else error, stop.detail
+        ), None
 
     def _loop(self) -> _Stop:
         threshold = self._settings.error_threshold
         tally = self._tally
         while True:
             if self._cancel is not None and self._cancel.is_set():
-                return _Stop("Canceled")
+                return _Stop(JobStatus.CANCELED)
             if self._fatal is not None:
                 return self._fatal
             if threshold >= 0 and tally.counts.files_failed > threshold:
@@ -151,7 +153,7 @@ class Scheduler:
                     f"error_threshold exceeded: {tally.counts.files_failed} failed files "
                     f"> {threshold}"
                 )
-                return _Stop("Failed", error, "\n".join(tally.failures) or None)
+                return _Stop(JobStatus.FAILED, error, "\n".join(tally.failures) or None)
             busy = sum(1 for state in self._workers.values() if state.task is not None)
             if not self._pending and not busy:
                 break
@@ -164,15 +166,15 @@ class Scheduler:
         if tally.counts.items_succeeded == 0:
             cause = f" (first error: {tally.first_failure})" if tally.first_failure else ""
             detail = "\n".join(tally.failures) or None
-            return _Stop("Failed", NO_SUCCEEDED_ITEM + cause, detail)
-        return _Stop("Completed")
+            return _Stop(JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, detail)
+        return _Stop(JobStatus.COMPLETED)
 
     def _journaled(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
         """Call a method that writes the journal; if it fails, the job fails with its error."""
         try:
             write(*args, **kwargs)
         except JournalError as exc:
-            self._fatal = _Stop("Failed", exc.message)
+            self._fatal = _Stop(JobStatus.FAILED, exc.message)
             return False
         return True
 
@@ -248,14 +250,14 @@ class Scheduler:
             else:
                 del self._workers[event.worker]
                 start = event.outcome
-                self._fatal = _Stop("Failed", start.error, start.detail, start.internal)
+                self._fatal = _Stop(JobStatus.FAILED, start.error, start.detail, start.internal)
         elif isinstance(event, TaskDone):
             received = time.monotonic()
             task, outcome = state.task, event.outcome
             if task is None or (outcome.index, outcome.attempt) != (task.index, task.attempt):
                 raise RuntimeError(f"worker {state.slot} reported a mini-batch it was not given")
             if outcome.internal:
-                self._fatal = _Stop("Failed", outcome.error, outcome.detail, internal=True)
+                self._fatal = _Stop(JobStatus.FAILED, outcome.error, outcome.detail, internal=True)
             if outcome.ok:
                 self._succeeded(task, state, outcome)
             else:
@@ -269,7 +271,7 @@ class Scheduler:
             self._requeue_sent_ahead(state)
             if not state.ready:
                 error = f"worker {state.slot} died while starting ({event.reason})"
-                self._fatal = _Stop("Failed", error)
+                self._fatal = _Stop(JobStatus.FAILED, error)
             elif state.task is not None:
                 elapsed = time.monotonic() - state.started_at
                 error = f"worker {state.slot} died ({event.reason}) while running run()"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchml.core import spec as specs
+from batchml.core.batch_job import LocalWorkers, RayWorkers, Workers
 from batchml.core.errors import InvalidSpecError, NotFoundError, Problem
 from batchml.core.resources import Compute, from_state, to_state
 from batchml.services.common import as_strings
@@ -110,17 +111,15 @@ def delete(workspace: Workspace, name: str) -> None:
         txn.remove(workspace.compute_file(name))
 
 
-def backend_record(
-    compute: Compute, resource_properties: dict[str, Any], source: str
-) -> dict[str, Any]:
-    """How a job on `compute` runs its workers, as its record keeps it.
+def backend_record(compute: Compute, resource_properties: dict[str, Any], source: str) -> Workers:
+    """Where a job on `compute` runs its workers, as its record keeps it.
 
-    {"type": "local"} for an amlcompute; for a ray compute, its address and each worker's
-    Ray resources, from the deployment's resources.properties num_cpus (default 1) and
-    num_gpus (default 0). `source` names the deployment in error messages.
+    Local processes for an amlcompute; for a ray compute, its address and each worker's Ray
+    resources, from the deployment's resources.properties num_cpus (default 1) and num_gpus
+    (default 0). `source` names the deployment in error messages.
     """
     if compute.type != "ray":
-        return {"type": "local"}
+        return LocalWorkers()
     resources = {}
     problems = specs.Problems()
     for key, default in (("num_cpus", 1), ("num_gpus", 0)):
@@ -130,18 +129,18 @@ def backend_record(
             problems.found.append(Problem(source, None, f"resources.properties.{key}", message))
         resources[key] = value
     problems.raise_if_any()
-    return {
-        "type": "ray",
-        "compute": compute.name,
-        "address": compute.address,
-        "num_cpus": compute.num_cpus,
-        "worker_resources": resources,
-    }
+    assert compute.address is not None  # a ray compute always has one (default auto)
+    return RayWorkers(
+        compute=compute.name,
+        address=compute.address,
+        num_cpus=compute.num_cpus,
+        worker_resources=resources,
+    )
 
 
-def check_backend(record: dict[str, Any]) -> None:
+def check_backend(record: Workers) -> None:
     """Raise ComputeUnavailableError if a job could not run its workers as `record` says."""
-    if record["type"] == "ray":
+    if isinstance(record, RayWorkers):
         from batchml.backends.ray import check
 
-        check(record["address"])
+        check(record.address)

@@ -23,6 +23,7 @@ from batchml.core.resources import (
     from_state,
     to_state,
 )
+from batchml.core.run_settings import RunSettings
 from batchml.mlflow import missing_mlflow, mlmodel
 from batchml.services import assets, computes, endpoints
 from batchml.services.common import as_strings, current_user, local_path
@@ -247,28 +248,32 @@ def _build(
         scoring_script=script,
         environment=environment,
         resource_properties=resources.get("properties", {}),
-        **run_settings(data),
+        settings=run_settings(data),
     )
 
 
-def run_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """The run settings of a validated `type: model` spec, with Azure's defaults."""
+def run_settings(data: dict[str, Any]) -> RunSettings:
+    """The run settings of a validated `type: model` spec; what it leaves out, Azure's defaults."""
     settings = data.get("settings", {})
     retry = settings.get("retry_settings", {})
-    return {
-        "instance_count": settings.get(
-            "instance_count", data.get("resources", {}).get("instance_count", 1)
+    default = RunSettings()
+    return RunSettings(
+        instance_count=settings.get(
+            "instance_count",
+            data.get("resources", {}).get("instance_count", default.instance_count),
         ),
-        "max_concurrency_per_instance": settings.get("max_concurrency_per_instance", 1),
-        "mini_batch_size": settings.get("mini_batch_size", 10),
-        "output_action": settings.get("output_action", "append_row"),
-        "output_file_name": settings.get("output_file_name", "predictions.csv"),
-        "max_retries": retry.get("max_retries", 3),
-        "timeout": retry.get("timeout", 30),
-        "error_threshold": max(settings.get("error_threshold", -1), -1),
-        "logging_level": settings.get("logging_level", "info").lower(),
-        "environment_variables": as_strings(settings.get("environment_variables")),
-    }
+        max_concurrency_per_instance=settings.get(
+            "max_concurrency_per_instance", default.max_concurrency_per_instance
+        ),
+        mini_batch_size=settings.get("mini_batch_size", default.mini_batch_size),
+        output_action=settings.get("output_action", default.output_action),
+        output_file_name=settings.get("output_file_name", default.output_file_name),
+        max_retries=retry.get("max_retries", default.max_retries),
+        timeout=retry.get("timeout", default.timeout),
+        error_threshold=settings.get("error_threshold", default.error_threshold),
+        logging_level=settings.get("logging_level", default.logging_level).lower(),
+        environment_variables=as_strings(settings.get("environment_variables")),
+    )
 
 
 def _state_file(workspace: Workspace, endpoint: str, name: str) -> Path:
@@ -299,7 +304,8 @@ def _publish(
     workspace: Workspace, txn: Transaction, deployment: AnyDeployment, set_default: bool
 ) -> None:
     """Store the deployment's record, and make it the endpoint's default if asked."""
-    state = workspace.stamp("batch-deployment", to_state(deployment))
+    record = deployment.to_state() if isinstance(deployment, Deployment) else to_state(deployment)
+    state = workspace.stamp("batch-deployment", record)
     txn.write_json(_state_file(workspace, deployment.endpoint_name, deployment.name), state)
     if set_default:
         endpoint = endpoints.get(workspace, deployment.endpoint_name)

@@ -10,19 +10,20 @@ import difflib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from batchml.core import invocation, refs
 from batchml.core import spec as specs
-from batchml.core.batch_job import Job, display_name
+from batchml.core.batch_job import BatchJob, DataInput, ScoreOutput, Scoring
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.invocation import Invocation
+from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
-from batchml.services import assets, computes, deployments, endpoints, pipeline_plan
-from batchml.services.common import current_user, local_path
-from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir, save
-from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+from batchml.core.run_settings import RunSettings
+from batchml.services import computes, data_paths, deployments, endpoints, pipeline_plan
+from batchml.services.common import current_user
+from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir
+from batchml.store.workspace import Workspace, now_iso
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | Pipelin
     return deployments.get(workspace, endpoint.name, name)
 
 
-def _settings(deployment: Deployment, options: InvokeOptions) -> dict[str, Any]:
+def _settings(deployment: Deployment, options: InvokeOptions) -> RunSettings:
     """The deployment's run settings with this job's overrides, validated like the file."""
     spec = specs.Spec(
         data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
@@ -92,7 +93,7 @@ def _compute(
     return dataclasses.replace(options, sets=tuple(sets)), computes.require(workspace, name)
 
 
-def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any], list[Path]]:
+def _input(workspace: Workspace, options: InvokeOptions) -> tuple[DataInput, list[Path]]:
     """Resolve --input to a local file or folder and list its files in a deterministic order."""
     if not options.input:
         path, kind = invocation.model_input(options.invocation)
@@ -102,21 +103,13 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any]
             "--input is required: a local folder or file, azureml:data@latest, or "
             "azureml://datastores/<ds>/paths/<p>"
         )
-    value, kind = options.input, options.input_type
-    if refs.parse_asset(value) is not None:
-        asset = assets.resolve(workspace, "data", value)
-        kind = kind or asset.type
-        local = local_path(workspace, asset.path, Path.cwd(), "data asset path")
-    else:
-        local = local_path(workspace, value, Path.cwd(), "input")
+    value = options.input
+    local, asset = data_paths.locate(
+        workspace, value, Path.cwd(), "input", asset_what="data asset path"
+    )
+    kind = options.input_type or (asset.type if asset else None)
     kind = kind or ("uri_file" if local.is_file() else "uri_folder")
-    if kind == "uri_file" and not local.is_file():
-        raise UsageError(f"--input {value} is a folder, but the input type is uri_file")
-    if kind == "uri_folder" and not local.is_dir():
-        raise UsageError(
-            f"--input {value} is a file, but the input type is uri_folder",
-            hint="pass --input-type uri_file",
-        )
+    data_paths.check_type(local, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind == "uri_file":
         files = [local]
     else:
@@ -126,46 +119,50 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[dict[str, Any]
         )
     if not files:
         raise UsageError(f"the input folder {local} holds no files; there is nothing to score")
-    return {"type": kind, "path": value, "local": str(local)}, files
+    return DataInput(type=kind, path=value, local=str(local)), files
 
 
 def _output(
-    workspace: Workspace, options: InvokeOptions, name: str, settings: dict[str, Any]
-) -> dict[str, Any]:
-    if not options.output_path:
-        path = invocation.model_output_path(options.invocation)
-        options = dataclasses.replace(options, output_path=path)
-    if options.output_path:
-        shown = options.output_path
-        local = local_path(workspace, shown, Path.cwd(), "output path", must_exist=False)
-    else:
-        relative = f"azureml/{name}/score"
-        shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
-        local = workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+    workspace: Workspace, options: InvokeOptions, name: str, settings: RunSettings
+) -> ScoreOutput:
+    given = options.output_path or invocation.model_output_path(options.invocation)
+    shown, local = data_paths.output_location(
+        workspace, name, "score", given, Path.cwd(), "output path"
+    )
     if local.exists() and not local.is_dir():
         raise UsageError(f"--output-path {shown} is a file; give a folder")
-    file_name = settings["output_file_name"] if settings["output_action"] == "append_row" else None
+    file_name = settings.output_file_name if settings.output_action == "append_row" else None
     if file_name and (local / file_name).exists():
         raise ConflictError(
             f"the output file {local / file_name} already exists (Azure never overwrites it)",
             hint="use another --output-path, or --set output_file_name=OTHER.csv",
         )
-    return {"path": shown, "local_dir": str(local), "file_name": file_name}
+    return ScoreOutput(path=shown, local_dir=str(local), file_name=file_name)
 
 
-def _scoring_script(deployment: Deployment) -> dict[str, str | None]:
-    """The deployment's code; a no-code MLflow deployment runs batchml's MLflow scorer."""
-    if deployment.code is None and deployment.model.type == "mlflow_model":
+def _scoring(deployment: Deployment) -> Scoring:
+    """What the workers run: the deployment's code, or batchml's MLflow scorer for a no-code
+    MLflow deployment (the only kind without code)."""
+    if deployment.code is None or deployment.scoring_script is None:
         from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
 
-        return {"code_dir": str(DRIVER_DIR), "scoring_script": DRIVER_SCRIPT}
-    return {"code_dir": deployment.code, "scoring_script": deployment.scoring_script}
+        code_dir, script = str(DRIVER_DIR), DRIVER_SCRIPT
+    else:
+        code_dir, script = deployment.code, deployment.scoring_script
+    return Scoring(
+        code_dir=code_dir,
+        scoring_script=script,
+        model_dir=deployment.model.model_dir,
+        environment=deployment.environment,
+    )
 
 
 def _invoke_pipeline(
     workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
 ) -> PipelineJob:
     """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
+    from batchml.runner.launch import start
+
     refused = {
         "--mini-batch-size": options.mini_batch_size,
         "--instance-count": options.instance_count,
@@ -205,12 +202,12 @@ def _invoke_pipeline(
     with workspace.transaction() as txn:
         parent, children = pipeline_plan.plan(workspace, deployment.component, request)
         pipeline_plan.record(workspace, txn, parent, children)
-    return pipeline_plan.start(workspace, parent)
+    return start(workspace, parent)
 
 
-def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:
+def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
     """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
-    from batchml.runner.launch import launch
+    from batchml.runner.launch import start
 
     inputs, sets = invocation.with_sets(options.invocation, options.sets)
     options = dataclasses.replace(options, invocation=inputs, sets=sets)
@@ -226,24 +223,20 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:
         compute, deployment.resource_properties, f"deployment {deployment.name}"
     )
     computes.check_backend(backend)
-    job = Job(
+    job = BatchJob(
         name=name,
         display_name=display_name(),
         experiment_name=options.experiment_name or deployment.endpoint_name,
         endpoint=deployment.endpoint_name,
         deployment=deployment.name,
         compute=compute.name,
-        status="Preparing",
+        status=JobStatus.PREPARING,
         created_at=now_iso(),
         created_by=current_user(),
         input=job_input,
         output=output,
         settings=settings,
-        scoring={
-            **_scoring_script(deployment),
-            "model_dir": deployment.model.model_dir,
-            "environment": deployment.environment,
-        },
+        scoring=_scoring(deployment),
         backend=backend,
     )
     folder = job_dir(workspace, name)
@@ -253,9 +246,4 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> Job | PipelineJob:
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
-    try:
-        launch(folder)
-    except OSError as exc:
-        job = dataclasses.replace(job, status="Failed", error=f"could not start the runner: {exc}")
-        save(workspace, job)
-    return job
+    return start(workspace, job)

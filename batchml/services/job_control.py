@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchml.core.batch_job import STARTING, Job
+from batchml.core.batch_job import BatchJob
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
-from batchml.core.pipeline_job import AnyJob, PipelineJob, StepJob
+from batchml.core.job_record import STARTING, JobStatus
+from batchml.core.jobs import AnyJob
+from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
@@ -44,8 +46,10 @@ def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> 
         parent = parent or observe(workspace, get(workspace, job.parent_job_name))
         if not parent.is_terminal():
             return job
-        status = "NotResponding" if parent.status == "NotResponding" else "Canceled"
-        return dataclasses.replace(job, status=status)
+        gone = parent.status == JobStatus.NOT_RESPONDING
+        return dataclasses.replace(
+            job, status=JobStatus.NOT_RESPONDING if gone else JobStatus.CANCELED
+        )
     if runner_pid(workspace, job.name) is None:
         # A runner records how its job ended before it lets go of the job: read that again.
         job = get(workspace, job.name)
@@ -57,7 +61,7 @@ def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> 
     if not gone:
         return job
     error = f"the job's runner stopped without finishing; continue it with: batchml job resume -n {job.name}"
-    return dataclasses.replace(job, status="NotResponding", error=job.error or error)
+    return dataclasses.replace(job, status=JobStatus.NOT_RESPONDING, error=job.error or error)
 
 
 def show(workspace: Workspace, name: str) -> dict[str, Any]:
@@ -93,7 +97,7 @@ def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> lis
     return [
         observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
         for job in all_jobs(workspace)
-        if isinstance(job, (Job, PipelineJob))
+        if isinstance(job, (BatchJob, PipelineJob))
         and job.endpoint == endpoint
         and deployment in (None, job.deployment)
     ]
@@ -133,7 +137,7 @@ def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> AnyJob:
     pid = runner_pid(workspace, name)
     # A runner that responds stops its workers, commits its journal and records the job
     # Canceled; one that gives no sign of life would not answer SIGTERM either.
-    if pid is not None and observe(workspace, job).status != "NotResponding":
+    if pid is not None and observe(workspace, job).status != JobStatus.NOT_RESPONDING:
         _signal(pid, signal.SIGTERM)
         pid = _wait_for_runner(workspace, name, wait)
     if pid is not None:
@@ -143,21 +147,26 @@ def cancel(workspace: Workspace, name: str, wait: float = 10.0) -> AnyJob:
     with job_lock(workspace, name):
         job = get(workspace, name)
         if not job.is_terminal():
-            job = dataclasses.replace(job, status="Canceled", end_time=now_iso())
+            job = dataclasses.replace(job, status=JobStatus.CANCELED, end_time=now_iso())
             save(workspace, job)
     for child in job.steps.values() if isinstance(job, PipelineJob) else ():
         with job_lock(workspace, child):
             step = get(workspace, child)
             if not step.is_terminal():
-                save(workspace, dataclasses.replace(step, status="Canceled", end_time=now_iso()))
+                ended = dataclasses.replace(step, status=JobStatus.CANCELED, end_time=now_iso())
+                save(workspace, ended)
     return job
+
+
+# The statuses a job resumes from.
+RESUMABLE = (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.NOT_RESPONDING)
 
 
 def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJob:
     """Start a new runner on a Failed, Canceled or NotResponding job, which goes on from its
     journal: done mini-batches are kept, the others run (with `retry_failed`, also those that
     failed). Returns the job as recorded."""
-    from batchml.runner.launch import launch
+    from batchml.runner.launch import start
 
     with job_lock(workspace, name):
         job = observe(workspace, get(workspace, name))
@@ -167,15 +176,15 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJo
                 hint=f"batchml job resume -n {job.parent_job_name}",
             )
         status = job.status
-        if status == "Completed":
+        if status == JobStatus.COMPLETED:
             raise ConflictError(f"job '{name}' is Completed: there is nothing to resume")
-        if status not in ("Failed", "Canceled", "NotResponding"):
+        if status not in RESUMABLE:
             raise ConflictError(
                 f"job '{name}' is {status}: only a Failed, Canceled or NotResponding job resumes",
                 hint=f"wait for it, or stop it with: batchml job cancel -n {name}",
             )
         pid = runner_pid(workspace, name)
-        if pid is not None and status != "NotResponding":
+        if pid is not None and status != JobStatus.NOT_RESPONDING:
             # Its runner has recorded how the job ended and is on its way out.
             pid = _wait_for_runner(workspace, name, 10.0)
         if pid is not None:
@@ -185,16 +194,9 @@ def resume(workspace: Workspace, name: str, retry_failed: bool = False) -> AnyJo
             )
         folder = job_dir(workspace, name)
         (folder / CANCEL_FILE).unlink(missing_ok=True)
-        job = dataclasses.replace(job, status="Preparing", error=None, end_time=None)
+        job = dataclasses.replace(job, status=JobStatus.PREPARING, error=None, end_time=None)
         save(workspace, job)
-        try:
-            launch(folder, resume=True, retry_failed=retry_failed)
-        except OSError as exc:
-            job = dataclasses.replace(
-                job, status="Failed", error=f"could not start the runner: {exc}"
-            )
-            save(workspace, job)
-    return job
+        return start(workspace, job, resume=True, retry_failed=retry_failed)
 
 
 # The folders of a job's logs: Azure's layout of a batch scoring job, and a step's user_logs/.
@@ -233,8 +235,8 @@ def download(
             f"This job is in state {job.status}. Download is allowed only in states "
             "Completed, Failed, Canceled, NotResponding"
         )
-    if isinstance(job, Job):
-        outputs = {"score": job.output["local_dir"]}
+    if isinstance(job, BatchJob):
+        outputs = {"score": job.output.local_dir}
     else:
         outputs = {n: record["local"] for n, record in job.outputs.items()}
     if output_name is not None and output_name not in outputs:
@@ -246,7 +248,7 @@ def download(
     for output, local in outputs.items():
         if output_name not in (None, output):
             continue
-        if isinstance(job, Job):
+        if isinstance(job, BatchJob):
             copied += _copy_into(Path(local), destination)
         else:
             copied += _copy_into(Path(local), destination / "named-outputs" / output)

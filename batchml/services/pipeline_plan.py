@@ -9,7 +9,6 @@ refused with the input's name.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import uuid
 from dataclasses import dataclass, field
@@ -18,14 +17,14 @@ from typing import Any
 
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
-from batchml.core.batch_job import display_name
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
+from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
-from batchml.services import assets, components, computes, environments
-from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.job_files import JOB_FILE, document, job_dir, save
+from batchml.services import components, computes, data_paths, environments
+from batchml.services.common import as_strings, current_user
+from batchml.store.job_files import JOB_FILE, document, job_dir
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+from batchml.store.workspace import Workspace, now_iso
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,12 @@ class _Planner:
             )
         path = str(path)
         kind = raw.get("type") or port.get("type", "uri_folder")
-        if refs.parse_asset(path) is not None:
-            asset_kind = "model" if kind in pipeline.MODEL_TYPES else "data"
-            asset = assets.resolve(self.workspace, asset_kind, path)
-            local = local_path(self.workspace, asset.path, self.request.base_dir, f"input {name}")
-        else:
-            local = local_path(self.workspace, path, self.request.base_dir, f"input {name}")
-        if kind == "uri_file" and not local.is_file():
-            raise UsageError(f"input {name}: {path} is a folder, but the input type is uri_file")
-        if kind in ("uri_folder", "mlflow_model") and not local.is_dir():
-            raise UsageError(f"input {name}: {path} is a file, but the input type is {kind}")
+        what = f"input {name}"
+        asset_kind = "model" if kind in pipeline.MODEL_TYPES else "data"
+        local, _ = data_paths.locate(
+            self.workspace, path, self.request.base_dir, what, asset_kind=asset_kind
+        )
+        data_paths.check_type(local, kind, f"{what}: {path}")
         record = {"type": kind, "path": path, "local": str(local)}
         return {**record, "mode": raw["mode"]} if raw.get("mode") else record
 
@@ -104,20 +99,15 @@ class _Planner:
         raw = given if isinstance(given, dict) else {}
         kind = raw.get("type") or port.get("type", "uri_folder")
         mode = raw.get("mode") or port.get("mode", "rw_mount")
-        if raw.get("path"):
-            shown = str(raw["path"])
-            local = local_path(
-                self.workspace, shown, self.request.base_dir, f"output {name}", must_exist=False
+        path = str(raw["path"]) if raw.get("path") else None
+        shown, local = data_paths.output_location(
+            self.workspace, job, name, path, self.request.base_dir, f"output {name}"
+        )
+        if path and local.exists() and (not local.is_dir() or any(local.iterdir())):
+            raise ConflictError(
+                f"output {name}: {local} already exists and is not an empty folder",
+                hint="give another path",
             )
-            if local.exists() and (not local.is_dir() or any(local.iterdir())):
-                raise ConflictError(
-                    f"output {name}: {local} already exists and is not an empty folder",
-                    hint="give another path",
-                )
-        else:
-            relative = f"azureml/{job}/{name}"
-            shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
-            local = self.workspace.datastore_dir(DEFAULT_DATASTORE) / relative
         return {"type": kind, "mode": mode, "path": shown, "local": str(local)}
 
     # -- the job -----------------------------------------------------------------------------
@@ -135,7 +125,7 @@ class _Planner:
         experiment = request.experiment_name or request.endpoint or self.component.get("name")
         common: dict[str, Any] = {
             "experiment_name": experiment or "Default",
-            "status": "NotStarted",
+            "status": JobStatus.NOT_STARTED,
             "created_at": now_iso(),
             "created_by": current_user(),
             "compute": request.compute,
@@ -298,20 +288,6 @@ def record(
         txn.write_json(folder / JOB_FILE, document(workspace, job))
 
 
-def start(workspace: Workspace, parent: PipelineJob) -> PipelineJob:
-    """Start the recorded job's runner. Returns the parent as recorded."""
-    from batchml.runner.launch import launch
-
-    try:
-        launch(job_dir(workspace, parent.name))
-    except OSError as exc:
-        parent = dataclasses.replace(
-            parent, status="Failed", error=f"could not start the runner: {exc}"
-        )
-        save(workspace, parent)
-    return parent
-
-
 def new_name() -> str:
     """A pipeline-deployment job's name, as Azure gives them: pipelinejob-<guid>."""
     return f"pipelinejob-{uuid.uuid4()}"
@@ -346,6 +322,8 @@ def _declared(value: Any) -> dict[str, Any]:
 def create(workspace: Workspace, spec: specs.Spec, name: str | None) -> PipelineJob:
     """Run a pipeline job from its YAML: `component:` (a file, an inline pipeline component or
     a registered one), or `jobs:` wired to the job's own inputs and outputs."""
+    from batchml.runner.launch import start
+
     kind = spec.data.get("type", "pipeline")
     if kind != "pipeline":
         raise UsageError(

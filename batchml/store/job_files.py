@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
-from batchml.core.pipeline_job import AnyJob, from_state
+from batchml.core.jobs import AnyJob, from_state
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import file_lock
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from batchml.core.job_record import JobRecord
 
 JOB_FILE = "job.json"
 INPUTS_FILE = "inputs.json"
@@ -61,11 +63,11 @@ def kind(folder: Path) -> str | None:
     return str(value) if value is not None else None
 
 
-def document(workspace: Workspace, job: AnyJob) -> dict[str, object]:
+def document(workspace: Workspace, job: JobRecord) -> dict[str, object]:
     return workspace.stamp("job", dataclasses.asdict(job))
 
 
-def save(workspace: Workspace, job: AnyJob) -> None:
+def save(workspace: Workspace, job: JobRecord) -> None:
     """Write job.json; the caller holds job_lock()."""
     write_json(job_dir(workspace, job.name) / JOB_FILE, document(workspace, job))
 

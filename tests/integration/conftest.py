@@ -116,7 +116,8 @@ def inputs(tmp_path: Path) -> Callable[[list[str]], list[Path]]:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Callable[..., Job]:
-    """run(contents, script="behave.py", env=..., cancel=..., start_method=..., **settings)"""
+    """run(contents, script="behave.py", env=..., cancel=..., start_method=..., workers=...,
+    **settings): `workers` worker processes (max_concurrency_per_instance, one instance)."""
 
     def run_(
         contents: list[str],
@@ -125,6 +126,7 @@ def run(tmp_path: Path) -> Callable[..., Job]:
         env: dict[str, str] | None = None,
         model_dir: Path | None = None,
         logging_level: str = "info",
+        workers: int = 1,
         **settings: Any,
     ) -> Job:
         cancel = settings.pop("cancel", None)
@@ -136,7 +138,7 @@ def run(tmp_path: Path) -> Callable[..., Job]:
         result = run_job(
             inputs,
             scoring,
-            RunSettings(**settings),
+            RunSettings(max_concurrency_per_instance=workers, **settings),
             output_dir=output_dir,
             logs_dir=logs_dir,
             on_event=events.append,

@@ -77,9 +77,10 @@ class Ran:
 
 @pytest.fixture
 def run_on(tmp_path: Path, ray_head: RayHead) -> Callable[..., Ran]:
-    """run_on(backend, contents, script="behave.py", env=..., options=..., **settings): a job of
-    one file per entry of `contents` (behave.py acts on it) on "local" or "ray" (default: the
-    session's head). "{root}" in env values is the job's folder."""
+    """run_on(backend, contents, script="behave.py", env=..., options=..., workers=...,
+    **settings): a job of one file per entry of `contents` (behave.py acts on it) on "local" or
+    "ray" (default: the session's head), with `workers` workers. "{root}" in env values is the
+    job's folder."""
 
     def run_(
         backend: str,
@@ -90,6 +91,7 @@ def run_on(tmp_path: Path, ray_head: RayHead) -> Callable[..., Ran]:
         env: dict[str, str] | None = None,
         model_dir: Path | None = None,
         options: RayOptions | None = None,
+        workers: int = 1,
         **settings: Any,
     ) -> Ran:
         root = tmp_path / backend
@@ -104,7 +106,7 @@ def run_on(tmp_path: Path, ray_head: RayHead) -> Callable[..., Ran]:
         result = run_job(
             inputs,
             ScoringSpec(code_dir, script, model_dir, env),
-            RunSettings(**settings),
+            RunSettings(max_concurrency_per_instance=workers, **settings),
             output_dir=root / "out",
             logs_dir=root / "logs",
             cancel=cancel,

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(60), pytest.mark.usefixtures
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # As crash_job.py runs the job.
-SETTINGS = RunSettings(mini_batch_size=2, workers=2, max_retries=0, timeout=30)
+SETTINGS = RunSettings(mini_batch_size=2, max_concurrency_per_instance=2, max_retries=0, timeout=30)
 
 # 8 mini-batches of 2; one row too big to come back in memory goes through a part file.
 CONTENTS = ["ok", "sleep 0.05", "ok", "big", "ok", "sleep 0.05", "ok", "ok"] * 2

@@ -27,7 +27,7 @@ def main() -> None:
         sorted(inputs.glob("*.txt")),
         ScoringSpec(Path(__file__).parent, "logged.py"),
         # As test_resume.py runs the job.
-        RunSettings(mini_batch_size=2, workers=2, max_retries=0, timeout=30),
+        RunSettings(mini_batch_size=2, max_concurrency_per_instance=2, max_retries=0, timeout=30),
         output_dir=job / "out",
         logs_dir=job / "logs",
         on_event=on_event,

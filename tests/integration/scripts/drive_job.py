@@ -13,7 +13,7 @@ if __name__ == "__main__":
     run_job(
         sorted(inputs.glob("*.txt")),
         ScoringSpec(Path(__file__).parent, "behave.py"),
-        RunSettings(mini_batch_size=1, workers=2, timeout=60),
+        RunSettings(mini_batch_size=1, max_concurrency_per_instance=2, timeout=60),
         output_dir=job / "out",
         logs_dir=job / "logs",
         backend=functools.partial(LocalBackend, start_method=start_method),

@@ -1,0 +1,86 @@
+"""A runner's hold on its job's record: read once when the runner starts, kept current in
+job.json (each write under the job's lock), and ended however the run ends. Both runners, of
+batch scoring jobs (batchml.runner.process) and of pipeline jobs (batchml.runner.pipeline),
+keep their job this way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from batchml.core.errors import BatchmlError
+from batchml.core.job_record import JobRecord, JobStatus
+from batchml.store import job_files as job_store
+from batchml.store.workspace import Workspace, now_iso
+
+# Throttled writes of the record are at most this often (see JobLifecycle.update).
+SAVE_INTERVAL = 0.5
+
+_Job = TypeVar("_Job", bound=JobRecord)
+
+
+def save(workspace: Workspace, job: JobRecord) -> None:
+    """Write a job's record under its lock."""
+    with job_store.job_lock(workspace, job.name):
+        job_store.save(workspace, job)
+
+
+class JobLifecycle(Generic[_Job]):
+    """The record of the job a runner runs, and the event that cancels it (set by SIGTERM, or
+    by a cancel requested before the runner started)."""
+
+    def __init__(self, folder: Path, kind: type[_Job], what: str) -> None:
+        self.folder = folder
+        self.workspace = Workspace(folder.parent.parent)
+        job = job_store.get(self.workspace, folder.name)
+        if not isinstance(job, kind):
+            raise BatchmlError(f"job '{folder.name}' is not a {what}")
+        self.job: _Job = job
+        self.cancel = threading.Event()
+        self._saved_at = 0.0
+
+    def update(self, job: _Job, *, throttled: bool = False) -> None:
+        """Make `job` the record and write it; `throttled`, at most every SAVE_INTERVAL
+        seconds (the last one is written with the next write that is not)."""
+        self.job = job
+        now = time.monotonic()
+        if not throttled or now - self._saved_at >= SAVE_INTERVAL:
+            save(self.workspace, job)
+            self._saved_at = now
+
+    def begin(self, job: _Job) -> None:
+        """Record `job` Running in this process, and take a cancel requested before."""
+        self.update(
+            dataclasses.replace(
+                job,
+                runner_pid=os.getpid(),
+                status=JobStatus.RUNNING,
+                start_time=job.start_time or now_iso(),
+                end_time=None,
+                error=None,
+            )
+        )
+        if (self.folder / job_store.CANCEL_FILE).exists():
+            self.cancel.set()
+
+    def finish(self, job: _Job, status: JobStatus, error: str | None) -> int:
+        """Record how the job ended (on `job`, the record with the run's last changes); the
+        runner's exit code: 0 if the job Completed."""
+        self.update(dataclasses.replace(job, status=status, error=error, end_time=now_iso()))
+        return 0 if status == JobStatus.COMPLETED else 1
+
+    def crashed(self, exc: BaseException) -> int:
+        """Record the job Failed by an error of the runner's own (its traceback goes to the
+        runner's output); the runner's exit code."""
+        traceback.print_exc()
+        if isinstance(exc, BatchmlError):
+            message = exc.message
+        else:
+            message = f"the runner failed: {type(exc).__name__}: {exc}"
+        return self.finish(self.job, JobStatus.FAILED, message)
