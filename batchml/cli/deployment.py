@@ -98,8 +98,7 @@ def delete(
 ) -> None:
     """Delete a deployment."""
     confirm_or_fail(yes, f"delete batch deployment '{name}' of '{endpoint}'")
-    warning = deployments.delete(app_of(ctx).workspace, endpoint, name)
-    if warning:
+    for warning in deployments.delete(app_of(ctx).workspace, endpoint, name):
         app_of(ctx).warn(warning)
 
 
@@ -110,4 +109,4 @@ def list_jobs(
     """List the jobs that ran on a deployment."""
     workspace = app_of(ctx).workspace
     deployments.get(workspace, endpoint, name)
-    return job_control.list_for(workspace, endpoint, name)
+    return job_control.list_for(workspace, endpoint, name, app_of(ctx).warn)

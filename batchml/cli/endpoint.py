@@ -70,7 +70,8 @@ def delete(
 ) -> None:
     """Delete a batch endpoint and its deployments. Its jobs are kept."""
     confirm_or_fail(yes, f"delete batch endpoint '{name}' and its deployments")
-    endpoints.delete(app_of(ctx).workspace, name)
+    for warning in endpoints.delete(app_of(ctx).workspace, name):
+        app_of(ctx).warn(warning)
 
 
 @app.command("invoke", cls=AzCommand)
@@ -153,4 +154,4 @@ def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint."""
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
-    return job_control.list_for(workspace, name, None)
+    return job_control.list_for(workspace, name, None, app_of(ctx).warn)

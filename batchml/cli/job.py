@@ -85,7 +85,8 @@ def list_(
     """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
     if parent_job_name:
         return job_control.list_children(app_of(ctx).workspace, parent_job_name)
-    return job_control.list_all(app_of(ctx).workspace, None if all_results else max_results)
+    app = app_of(ctx)
+    return job_control.list_all(app.workspace, None if all_results else max_results, app.warn)
 
 
 @app.command("stream", cls=AzCommand)

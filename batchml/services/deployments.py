@@ -25,7 +25,7 @@ from batchml.core.resources import (
 )
 from batchml.core.run_settings import RunSettings
 from batchml.mlflow import missing_mlflow, mlmodel
-from batchml.services import assets, computes, endpoints
+from batchml.services import assets, computes, endpoints, job_control
 from batchml.services.common import as_strings, current_user, local_path
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
@@ -411,22 +411,27 @@ def list_all(workspace: Workspace, endpoint: str) -> list[dict[str, Any]]:
     return [show(workspace, endpoint, name) for name in names]
 
 
-def delete(workspace: Workspace, endpoint: str, name: str) -> str | None:
-    """Delete a deployment. If it was the endpoint's default, the default is cleared and a
-    warning returned."""
+def delete(workspace: Workspace, endpoint: str, name: str) -> list[str]:
+    """Delete a deployment; returns warnings: its jobs that are still running (they keep their
+    own copy of its code and model, so they go on and can be resumed), and the endpoint's
+    default being cleared if it was this one."""
+    warnings = []
     with workspace.transaction() as txn:
         get(workspace, endpoint, name)
         txn.remove(workspace.deployment_dir(endpoint, name))
+        running = job_control.unfinished(workspace, endpoint, name)
+        if running:
+            warnings.append(job_control.still_running(running))
         current = endpoints.get(workspace, endpoint)
-        if current.default_deployment != name:
-            return None
-        endpoints.save(
-            workspace,
-            txn,
-            dataclasses.replace(current, default_deployment=None, modified_at=now_iso()),
-        )
-    return (
-        f"'{name}' was the default deployment of '{endpoint}'; the endpoint now has no default "
-        f"(set one with: batchml batch-endpoint update -n {endpoint} "
-        "--set defaults.deployment_name=NAME)"
-    )
+        if current.default_deployment == name:
+            endpoints.save(
+                workspace,
+                txn,
+                dataclasses.replace(current, default_deployment=None, modified_at=now_iso()),
+            )
+            warnings.append(
+                f"'{name}' was the default deployment of '{endpoint}'; the endpoint now has no "
+                f"default (set one with: batchml batch-endpoint update -n {endpoint} "
+                "--set defaults.deployment_name=NAME)"
+            )
+    return warnings

@@ -9,6 +9,7 @@ from typing import Any
 from batchml.core import spec as specs
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.resources import Endpoint, from_state, to_state
+from batchml.services import job_control
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
 
@@ -132,8 +133,11 @@ def list_all(workspace: Workspace) -> list[dict[str, Any]]:
     return [show(workspace, name) for name in names(workspace)]
 
 
-def delete(workspace: Workspace, name: str) -> None:
-    """Delete an endpoint and its deployments; its jobs are kept (as in Azure)."""
+def delete(workspace: Workspace, name: str) -> list[str]:
+    """Delete an endpoint and its deployments; its jobs are kept (as in Azure) and those still
+    running go on. Returns warnings naming them."""
     with workspace.transaction() as txn:
         get(workspace, name)
         txn.remove(workspace.endpoint_dir(name))
+        running = job_control.unfinished(workspace, name)
+    return [job_control.still_running(running)] if running else []

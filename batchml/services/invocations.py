@@ -22,7 +22,15 @@ from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
 from batchml.services import computes, data_paths, deployments, endpoints, pipeline_plan
 from batchml.services.common import current_user
-from batchml.store.job_files import INPUTS_FILE, JOB_FILE, document, job_dir
+from batchml.store.job_files import (
+    INPUTS_FILE,
+    JOB_FILE,
+    SNAPSHOT_DIR,
+    all_jobs,
+    document,
+    job_dir,
+)
+from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
 
 
@@ -137,7 +145,27 @@ def _output(
             f"the output file {local / file_name} already exists (Azure never overwrites it)",
             hint="use another --output-path, or --set output_file_name=OTHER.csv",
         )
-    return ScoreOutput(path=shown, local_dir=str(local), file_name=file_name)
+    output = ScoreOutput(path=shown, local_dir=str(local), file_name=file_name)
+    if file_name:
+        _refuse_shared(workspace, output)
+    return output
+
+
+def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
+    """Two jobs may not write one output file: a job that has not completed (running, or
+    Failed or Canceled and so resumable) still owns its file."""
+    for other in all_jobs(workspace, lambda _unreadable: None):
+        if (
+            isinstance(other, BatchJob)
+            and other.status != JobStatus.COMPLETED
+            and (other.output.local_dir, other.output.file_name)
+            == (output.local_dir, output.file_name)
+        ):
+            raise ConflictError(
+                f"job '{other.name}' ({other.status}) writes the output file "
+                f"{Path(output.local_dir) / str(output.file_name)}",
+                hint="use another --output-path, or --set output_file_name=OTHER.csv",
+            )
 
 
 def _scoring(deployment: Deployment) -> Scoring:
@@ -155,6 +183,19 @@ def _scoring(deployment: Deployment) -> Scoring:
         model_dir=deployment.model.model_dir,
         environment=deployment.environment,
     )
+
+
+def _pin(txn: Transaction, scoring: Scoring, folder: Path) -> Scoring:
+    """The job's own copy of the deployment's code and model (hard links: cheap), so that it
+    runs one version of them for its whole life, resumes included, whatever happens to the
+    deployment meanwhile. batchml's own MLflow scorer is not copied."""
+    from batchml.mlflow import DRIVER_DIR
+
+    code_dir = scoring.code_dir
+    if Path(code_dir) != DRIVER_DIR:
+        code_dir = str(txn.snapshot(Path(code_dir), folder / "code", link=True))
+    model_dir = str(txn.snapshot(Path(scoring.model_dir), folder / "model", link=True))
+    return dataclasses.replace(scoring, code_dir=code_dir, model_dir=model_dir)
 
 
 def _invoke_pipeline(
@@ -243,6 +284,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
     with workspace.transaction() as txn:
         if folder.exists():
             raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
+        job = dataclasses.replace(job, scoring=_pin(txn, job.scoring, folder / SNAPSHOT_DIR))
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))

@@ -12,7 +12,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,9 +69,12 @@ def show(workspace: Workspace, name: str) -> dict[str, Any]:
     return job.view(workspace.name, str(job_dir(workspace, name)))
 
 
-def list_all(workspace: Workspace, max_results: int | None) -> list[dict[str, Any]]:
-    """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent)."""
-    jobs = [job for job in all_jobs(workspace) if not isinstance(job, StepJob)]
+def list_all(
+    workspace: Workspace, max_results: int | None, warn: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
+    a job whose record cannot be read is left out and said to `warn`."""
+    jobs = [job for job in all_jobs(workspace, warn) if not isinstance(job, StepJob)]
     return [
         observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
         for job in jobs[:max_results]
@@ -92,15 +95,40 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
     ]
 
 
-def list_for(workspace: Workspace, endpoint: str, deployment: str | None) -> list[dict[str, Any]]:
+def list_for(
+    workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
     return [
         observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
-        for job in all_jobs(workspace)
+        for job in _endpoint_jobs(workspace, endpoint, deployment, warn)
+    ]
+
+
+def _endpoint_jobs(
+    workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
+) -> list[BatchJob | PipelineJob]:
+    return [
+        job
+        for job in all_jobs(workspace, warn)
         if isinstance(job, (BatchJob, PipelineJob))
         and job.endpoint == endpoint
         and deployment in (None, job.deployment)
     ]
+
+
+def unfinished(workspace: Workspace, endpoint: str, deployment: str | None = None) -> list[str]:
+    """The jobs of an endpoint (or one of its deployments) that have not ended."""
+    jobs = _endpoint_jobs(workspace, endpoint, deployment, lambda _message: None)
+    return [job.name for job in jobs if not observe(workspace, job).is_terminal()]
+
+
+def still_running(jobs: list[str]) -> str:
+    """The warning of a delete under running jobs."""
+    return (
+        f"jobs still running on it: {', '.join(jobs)}; they go on with their own copy of its "
+        "code and model"
+    )
 
 
 # -- cancel, resume, download, follow -------------------------------------------------------------
@@ -230,6 +258,10 @@ def download(
     `include_logs`, the job's logs go to `destination/artifacts/` (a pipeline's steps' logs to
     `artifacts/steps/<step>/`)."""
     job = observe(workspace, get(workspace, name))
+    if destination.exists() and not destination.is_dir():
+        raise UsageError(
+            f"--download-path {destination} is a file; give a folder (it is created if missing)"
+        )
     if not job.is_terminal():
         raise ConflictError(
             f"This job is in state {job.status}. Download is allowed only in states "

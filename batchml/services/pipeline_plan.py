@@ -9,6 +9,7 @@ refused with the input's name.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import components, computes, data_paths, environments
 from batchml.services.common import as_strings, current_user
-from batchml.store.job_files import JOB_FILE, document, job_dir
+from batchml.store.job_files import JOB_FILE, SNAPSHOT_DIR, document, job_dir
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, now_iso
 
@@ -285,6 +286,11 @@ def record(
         folder = job_dir(workspace, job.name)
         if (folder / JOB_FILE).exists():
             raise ConflictError(f"job '{job.name}' already exists", hint="choose another name")
+        if isinstance(job, StepJob) and job.component.get("code"):
+            # The step's own copy of its code (hard links), so that it runs the code the job
+            # was created with, whatever happens to the deployment or component meanwhile.
+            code = txn.snapshot(Path(job.component["code"]), folder / SNAPSHOT_DIR, link=True)
+            job = dataclasses.replace(job, component={**job.component, "code": str(code)})
         txn.write_json(folder / JOB_FILE, document(workspace, job))
 
 

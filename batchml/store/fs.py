@@ -60,11 +60,11 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
-def copy_into(source: Path, folder: Path) -> None:
-    """Copy `source` (a file or folder) into `folder` (batchml.store.snapshot's rules); a
-    failed copy names the file."""
+def copy_into(source: Path, folder: Path, *, link: bool = False) -> None:
+    """Copy `source` (a file or folder) into `folder` (batchml.store.snapshot's rules; hard
+    links with `link`); a failed copy names the file."""
     try:
-        copy_tree(source, folder / source.name)
+        copy_tree(source, folder / source.name, link=link)
     except OSError as exc:
         raise BatchmlError(
             f"could not copy {source} into the workspace: {exc.strerror or exc}"

@@ -1,4 +1,4 @@
-"""Job records on disk: `jobs/<name>/job.json` (+ inputs.json, logs/, journal/).
+"""Job records on disk: `jobs/<name>/job.json` (+ inputs.json, snapshot/, logs/, journal/).
 
 Every write of job.json is atomic (readers never see half of it) and made under the job's lock
 (`.lock`), so that writers never undo each other. While a runner lives it holds `runner.lock`
@@ -17,14 +17,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchml.core.errors import ConflictError, NotFoundError, WorkspaceLockedError
+from batchml.core.errors import (
+    ConflictError,
+    CorruptStateError,
+    NotFoundError,
+    WorkspaceLockedError,
+)
 from batchml.core.jobs import AnyJob, from_state
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import file_lock
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from batchml.core.job_record import JobRecord
 
@@ -32,6 +37,8 @@ JOB_FILE = "job.json"
 INPUTS_FILE = "inputs.json"
 CANCEL_FILE = "cancel-requested"
 JOURNAL_DIR = "journal"
+# The job's own copy of its deployment's code and model.
+SNAPSHOT_DIR = "snapshot"
 HEARTBEAT_FILE = "heartbeat"
 RUNNER_LOCK = "runner.lock"
 JOB_LOCK = ".lock"
@@ -54,7 +61,16 @@ def get(workspace: Workspace, name: str) -> AnyJob:
             f"job '{name}' not found in workspace {workspace.root}",
             hint="list jobs with: batchml job list",
         ) from None
-    return from_state(state)
+    try:
+        return from_state(state)
+    except (
+        TypeError,
+        KeyError,
+        ValueError,
+        AttributeError,
+    ) as exc:  # fields missing or of another type
+        path = job_dir(workspace, name) / JOB_FILE
+        raise CorruptStateError(path, f"it is not a job record ({exc})") from None
 
 
 def kind(folder: Path) -> str | None:
@@ -93,11 +109,23 @@ def input_files(workspace: Workspace, name: str) -> list[Path]:
     return [Path(p) for p in read_json(job_dir(workspace, name) / INPUTS_FILE)["files"]]
 
 
-def all_jobs(workspace: Workspace) -> list[AnyJob]:
-    """Every job of the workspace, newest first."""
+def all_jobs(
+    workspace: Workspace, on_unreadable: Callable[[str], None] | None = None
+) -> list[AnyJob]:
+    """Every job of the workspace, newest first. A job whose record cannot be read is passed
+    over, and said to `on_unreadable`, so that one bad file does not hide every job (without
+    `on_unreadable`, it raises CorruptStateError)."""
     folder = workspace.jobs_dir()
     names = [p.parent.name for p in folder.glob(f"*/{JOB_FILE}")] if folder.is_dir() else []
-    return sorted((get(workspace, n) for n in names), key=lambda j: j.created_at, reverse=True)
+    jobs = []
+    for name in sorted(names):
+        try:
+            jobs.append(get(workspace, name))
+        except CorruptStateError as exc:
+            if on_unreadable is None:
+                raise
+            on_unreadable(f"job '{name}' is not listed: {exc.message}")
+    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
 
 def hold_runner_lock(folder: Path) -> None:

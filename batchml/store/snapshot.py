@@ -4,7 +4,8 @@ A snapshot holds the folder's own files and nothing else: a symbolic link that p
 the folder is copied as a link (never dereferenced, so it keeps pointing inside the copy); one
 that points outside it, a dangling link, a link loop, and anything that is not a file, folder
 or link (a FIFO, a socket, a device) are refused with an error naming the path. Files are
-copied with their holes, so a sparse file stays sparse.
+copied with their holes, so a sparse file stays sparse; or, for a copy of batchml's own
+snapshots (which are replaced, never changed in place), hard-linked.
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ from batchml.core.errors import UsageError
 _CHUNK = 8 * 1024 * 1024
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy the file or folder `source` to `target` (which must not exist)."""
+def copy_tree(source: Path, target: Path, *, link: bool = False) -> None:
+    """Copy the file or folder `source` to `target` (which must not exist); with `link`, its
+    files are hard links where the file system allows them."""
     root = source.absolute()
     if source.is_symlink():
         raise UsageError(
             f"{source} is a symbolic link; give the file or folder it points to",
             hint=f"it points to {os.readlink(source)}",
         )
-    _copy_entry(root, target, root)
+    _copy_entry(root, target, root, link)
 
 
-def _copy_entry(path: Path, target: Path, root: Path) -> None:
+def _copy_entry(path: Path, target: Path, root: Path, link: bool) -> None:
     mode = os.lstat(path).st_mode
     if stat.S_ISLNK(mode):
         _copy_link(path, target, root)
@@ -40,10 +42,11 @@ def _copy_entry(path: Path, target: Path, root: Path) -> None:
         target.mkdir()
         with os.scandir(path) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                _copy_entry(path / entry.name, target / entry.name, root)
+                _copy_entry(path / entry.name, target / entry.name, root, link)
         shutil.copystat(path, target)
     elif stat.S_ISREG(mode):
-        copy_file(path, target)
+        if not (link and _hard_link(path, target)):
+            copy_file(path, target)
     else:
         raise UsageError(
             f"{path} is not a file or folder ({_kind(mode)}); batchml snapshots only files",
@@ -69,6 +72,14 @@ def _copy_link(path: Path, target: Path, root: Path) -> None:
             hint="copy the file into the folder instead of linking to it",
         )
     os.symlink(link, target)
+
+
+def _hard_link(path: Path, target: Path) -> bool:
+    try:
+        os.link(path, target)
+    except OSError:  # another file system, too many links, or links not allowed: copy
+        return False
+    return True
 
 
 def copy_file(source: Path, target: Path) -> None:

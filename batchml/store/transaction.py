@@ -66,14 +66,15 @@ class Transaction:
             self._record("created", path)
             write_json(path, document)
 
-    def snapshot(self, source: Path, dest_dir: Path) -> Path:
-        """Copy `source` into `dest_dir` (replacing what was there); returns the copy's path."""
+    def snapshot(self, source: Path, dest_dir: Path, *, link: bool = False) -> Path:
+        """Copy `source` into `dest_dir` (replacing what was there); returns the copy's path.
+        With `link`, files are hard links (for copies of the workspace's own snapshots)."""
         self._create_parents(dest_dir.parent)
         staging = Path(
             tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".tmp")
         )
         self._record("staging", staging)
-        copy_into(source, staging)
+        copy_into(source, staging, link=link)
         self._move_aside(dest_dir)
         self._record("created", dest_dir)
         os.replace(staging, dest_dir)

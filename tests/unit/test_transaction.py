@@ -166,7 +166,7 @@ def test_a_copy_killed_half_way_leaves_no_staging_folder(
 ) -> None:
     before = tree(root)
 
-    def killed(copied: Path, folder: Path) -> None:
+    def killed(copied: Path, folder: Path, **_options: object) -> None:
         (folder / copied.name).mkdir()
         (folder / copied.name / "half.bin").write_bytes(b"0" * 1000)
         raise SystemExit("killed")  # nothing after this runs, as after SIGKILL
