@@ -18,6 +18,7 @@ from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobRecord, JobStatus
 from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
+from batchml.worker.lifetime import end_descendants
 
 # Throttled writes of the record are at most this often (see JobLifecycle.update).
 SAVE_INTERVAL = 0.5
@@ -70,8 +71,11 @@ class JobLifecycle(Generic[_Job]):
             self.cancel.set()
 
     def finish(self, job: _Job, status: JobStatus, error: str | None) -> int:
-        """Record how the job ended (on `job`, the record with the run's last changes); the
-        runner's exit code: 0 if the job Completed."""
+        """End every process the job left behind, then record how the job ended (on `job`,
+        the record with the run's last changes); the runner's exit code: 0 if it Completed."""
+        # What a scoring script or a step started and left running (daemons, setsid children,
+        # forks) came to this runner, its subreaper: it ends with the job.
+        end_descendants()
         self.update(dataclasses.replace(job, status=status, error=error, end_time=now_iso()))
         return 0 if status == JobStatus.COMPLETED else 1
 

@@ -32,6 +32,7 @@ from batchml.runner.lifecycle import JobLifecycle
 from batchml.runner.logs import describe_counts
 from batchml.runner.pipeline import PipelineRunner
 from batchml.store import job_files as job_store
+from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
@@ -154,6 +155,8 @@ def main(argv: list[str]) -> int:
         detach()
         args = args[1:]
     folder = Path(args[0]).resolve()
+    # Orphans of the job's processes come to this runner, which ends them with the job.
+    become_subreaper()
     try:
         job_store.hold_runner_lock(folder)
     except ConflictError as exc:
