@@ -17,7 +17,7 @@ from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
 from batchml.runner.journal import JournalError
-from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
+from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
     import threading
@@ -243,20 +243,22 @@ class Scheduler:
         if state is None:
             return  # a worker this engine already stopped
         if isinstance(event, WorkerStarted):
-            if event.outcome.ok:
+            start = event.outcome
+            if start.succeeded:
                 state.ready = True
             else:
                 del self._workers[event.worker]
-                start = event.outcome
-                self._fatal = _Stop("Failed", start.error, start.detail, start.internal)
+                internal = start.status is Status.INTERNAL_ERROR
+                self._fatal = _Stop("Failed", start.error, start.detail, internal)
         elif isinstance(event, TaskDone):
             received = time.monotonic()
             task, outcome = state.task, event.outcome
             if task is None or (outcome.index, outcome.attempt) != (task.index, task.attempt):
                 raise RuntimeError(f"worker {state.slot} reported a mini-batch it was not given")
-            if outcome.internal:
+            if outcome.status is Status.INTERNAL_ERROR:
+                # Set first, so that the attempt is final: a batchml fault is never retried.
                 self._fatal = _Stop("Failed", outcome.error, outcome.detail, internal=True)
-            if outcome.ok:
+            if outcome.succeeded:
                 self._succeeded(task, state, outcome)
             else:
                 self._failed(task, state, outcome.elapsed, outcome.error or "", outcome.detail)
