@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WorkerStarted:
-    """A worker finished starting: outcome.ok says whether the script imported and init() ran."""
+    """A worker finished starting: outcome.status says whether the script imported and init()
+    ran, and if not, whose fault it was."""
 
     worker: int
     outcome: StartOutcome

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
 from batchml.worker.lifetime import die_with_parent
-from batchml.worker.messages import MiniBatchOutcome, StartOutcome, WorkerLogPaths
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class LocalBackend:
             return TaskDone(worker, message)
         if isinstance(message, StartOutcome):
             state.started = True
-            if not message.ok:
+            if not message.succeeded:
                 # The worker exits by itself after a failed start; it reports nothing more.
                 self.stop_worker(worker)
             return WorkerStarted(worker, message)
@@ -256,12 +256,12 @@ def _worker_main(
         redirect_std_streams(paths)
     except OSError as exc:
         error = f"could not open the logs of worker {slot}: {exc}"
-        conn.send(StartOutcome(ok=False, error=error, internal=True))
+        conn.send(StartOutcome(Status.INTERNAL_ERROR, error=error))
         return
     worker = ScoringWorker(config, slot, paths.error)
     started = worker.start()
     conn.send(started)
-    while started.ok:
+    while started.succeeded:
         try:
             task = conn.recv()
         except (EOFError, OSError):

@@ -297,8 +297,8 @@ class RayBackend:
             self._ray.kill(state.handle, no_restart=True)
             return WorkerLost(worker, f"Ray error: {_first_line(exc)}")
         if isinstance(outcome, StartOutcome):
-            state.started = outcome.ok
-            if not outcome.ok:
+            state.started = outcome.succeeded
+            if not outcome.succeeded:
                 self.stop_worker(worker)
             return WorkerStarted(worker, outcome)
         return TaskDone(worker, outcome)

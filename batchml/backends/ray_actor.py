@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from batchml.worker.messages import MiniBatchOutcome, StartOutcome, WorkerLogPaths
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
 if TYPE_CHECKING:
@@ -140,12 +140,12 @@ class ScoringActor:
                 f"worker {self._slot} on node {node} could not open the job's logs: {exc} "
                 "(on a Ray cluster, the workspace must be on a path every node sees)"
             )
-            return StartOutcome(ok=False, error=error)
+            return StartOutcome(Status.FAILED, error=error)
         try:
             config = self._unpack(code, model)
         except OSError as exc:
             error = f"worker {self._slot} on node {node} could not unpack the code and model: {exc}"
-            return StartOutcome(ok=False, error=error, internal=True)
+            return StartOutcome(Status.INTERNAL_ERROR, error=error)
         self._worker = ScoringWorker(config, self._slot, paths.error)
         with self._exit_handlers.capturing():
             return self._worker.start()
@@ -184,10 +184,9 @@ class ScoringActor:
         except OSError as exc:
             return replace(
                 outcome,
-                ok=False,
+                status=Status.INTERNAL_ERROR,
                 part=None,
                 error=f"internal error in worker {self._slot}: could not read its rows: {exc}",
-                internal=True,
             )
         return replace(outcome, rows=rows, part=None)
 

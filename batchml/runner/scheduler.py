@@ -1,7 +1,9 @@
 """The job engine: decides what runs where, retries, timeouts and when a job ends.
 
 Policy only: where a mini-batch runs is a backend's business (batchml.backends). The engine
-never prints; progress goes to the on_event callback and to the job's log files.
+never prints; progress goes to the on_event callback and to the job's log files. Time comes
+from an injectable clock, so that the policy can be tested against a fake backend whose
+mini-batches take no real time, timeouts included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
 from batchml.runner.journal import JournalError
-from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
+from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
     import threading
@@ -69,6 +71,8 @@ class Scheduler:
         tally: Tally,
         on_event: Callable[[JobEvent], None] | None,
         cancel: threading.Event | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._batches = batches
         self._settings = settings
@@ -77,6 +81,7 @@ class Scheduler:
         self._tally = tally
         self._on_event = on_event
         self._cancel = cancel
+        self._clock = clock
         # (mini-batch index, attempt); retries go to the front so the output can move on.
         self._pending: deque[tuple[int, int]] = deque(
             (index, 1) for index in range(len(batches)) if not tally.is_done(index)
@@ -85,6 +90,7 @@ class Scheduler:
         self._fatal: _Stop | None = None
 
     def run(self, started: float, output_file: Path | None) -> JobResult:
+        """Run the job to its end; `started` is when it started, on this scheduler's clock."""
         settings, counts = self._settings, self._tally.counts
         self._logs.note(
             f"{len(self._batches)} mini-batches created from {counts.files_total} files "
@@ -107,7 +113,7 @@ class Scheduler:
         result = JobResult(
             status=stop.status,
             counts=self._tally.counts,
-            elapsed_seconds=time.monotonic() - started,
+            elapsed_seconds=self._clock() - started,
             error=stop.error,
             error_detail=stop.detail,
             internal_error=stop.internal,
@@ -202,7 +208,7 @@ class Scheduler:
             if state.task is None and self._pending:
                 state.task = self._submit(worker)
                 # The timeout clock starts now: an idle worker takes the mini-batch at once.
-                state.started_at = time.monotonic()
+                state.started_at = self._clock()
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
         # One more mini-batch is sent ahead to each busy worker, so that it does not wait for
         # this process between mini-batches; only while workers still starting would not go
@@ -237,7 +243,7 @@ class Scheduler:
             for state in self._workers.values()
             if state.task is not None
         ]
-        until_deadline = min(deadlines, default=math.inf) - time.monotonic()
+        until_deadline = min(deadlines, default=math.inf) - self._clock()
         return max(0.0, min(until_deadline, _TICK_SECONDS))
 
     def _handle(self, event: BackendEvent) -> None:
@@ -245,20 +251,22 @@ class Scheduler:
         if state is None:
             return  # a worker this engine already stopped
         if isinstance(event, WorkerStarted):
-            if event.outcome.ok:
+            start = event.outcome
+            if start.succeeded:
                 state.ready = True
             else:
                 del self._workers[event.worker]
-                start = event.outcome
-                self._fatal = _Stop(JobStatus.FAILED, start.error, start.detail, start.internal)
+                internal = start.status is Status.INTERNAL_ERROR
+                self._fatal = _Stop(JobStatus.FAILED, start.error, start.detail, internal)
         elif isinstance(event, TaskDone):
-            received = time.monotonic()
+            received = self._clock()
             task, outcome = state.task, event.outcome
             if task is None or (outcome.index, outcome.attempt) != (task.index, task.attempt):
                 raise RuntimeError(f"worker {state.slot} reported a mini-batch it was not given")
-            if outcome.internal:
+            if outcome.status is Status.INTERNAL_ERROR:
+                # Set first, so that the attempt is final: a batchml fault is never retried.
                 self._fatal = _Stop(JobStatus.FAILED, outcome.error, outcome.detail, internal=True)
-            if outcome.ok:
+            if outcome.succeeded:
                 self._succeeded(task, state, outcome)
             else:
                 self._failed(task, state, outcome.elapsed, outcome.error or "", outcome.detail)
@@ -273,12 +281,12 @@ class Scheduler:
                 error = f"worker {state.slot} died while starting ({event.reason})"
                 self._fatal = _Stop(JobStatus.FAILED, error)
             elif state.task is not None:
-                elapsed = time.monotonic() - state.started_at
+                elapsed = self._clock() - state.started_at
                 error = f"worker {state.slot} died ({event.reason}) while running run()"
                 self._failed(state.task, state, elapsed, error, None)
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for worker, state in list(self._workers.items()):
             task = state.task
             if task is not None and now - state.started_at >= self._settings.timeout:

@@ -4,6 +4,7 @@ the outcomes a worker reports. Everything here is picklable: it crosses process 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,19 @@ class WorkerLogPaths:
         )
 
 
+class Status(enum.Enum):
+    """How a worker's start or a mini-batch attempt ended.
+
+    The scheduler acts on the difference: the user's code failing (FAILED) is retried and
+    counted against the error threshold; a fault in batchml itself (INTERNAL_ERROR) fails the
+    job at once and is reported as internal, since retrying would not help.
+    """
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERNAL_ERROR = "internal_error"
+
+
 @dataclass(frozen=True)
 class MiniBatchTask:
     """One attempt at one mini-batch: its 0-based index, 1-based attempt and absolute paths."""
@@ -89,7 +103,7 @@ class MiniBatchTask:
 
 @dataclass(frozen=True)
 class MiniBatchOutcome:
-    """What an attempt gave. items counts succeeded items.
+    """What an attempt gave: how it ended (status), and items, the count of succeeded items.
 
     The append_row lines come back in rows, or, when they are many, in the part file `part`.
     failed_files is set when run() accounted for each file (FileResults): one line per failed
@@ -98,22 +112,28 @@ class MiniBatchOutcome:
 
     index: int
     attempt: int
-    ok: bool
+    status: Status
     elapsed: float
     items: int = 0
     rows: bytes = b""
     part: str | None = None
     error: str | None = None
     detail: str | None = None
-    internal: bool = False
     failed_files: tuple[str, ...] | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is Status.SUCCEEDED
 
 
 @dataclass(frozen=True)
 class StartOutcome:
     """Whether the script imported and init() returned; error is one line naming the cause."""
 
-    ok: bool
+    status: Status
     error: str | None = None
     detail: str | None = None
-    internal: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is Status.SUCCEEDED

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchml.worker.messages import MiniBatchOutcome, StartOutcome
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status
 from batchml.worker.rows import FileResults, count_items, describe_bad_return, iter_lines
 
 if TYPE_CHECKING:
@@ -103,10 +103,9 @@ class ScoringWorker:
             return self._start()
         except Exception as exc:  # a batchml fault: report it, with its traceback, as internal
             return StartOutcome(
-                ok=False,
+                Status.INTERNAL_ERROR,
                 error=f"internal error starting worker {self._slot}: {_one_line(exc)}",
                 detail=traceback.format_exc(),
-                internal=True,
             )
 
     def score(self, task: MiniBatchTask) -> MiniBatchOutcome:
@@ -118,11 +117,10 @@ class ScoringWorker:
             return MiniBatchOutcome(
                 task.index,
                 task.attempt,
-                ok=False,
+                Status.INTERNAL_ERROR,
                 elapsed=time.monotonic() - started,
                 error=f"internal error in worker {self._slot}: {_one_line(exc)}",
                 detail=traceback.format_exc(),
-                internal=True,
             )
 
     def _start(self) -> StartOutcome:
@@ -151,7 +149,7 @@ class ScoringWorker:
             error = f"init() failed in worker {self._slot}: {_one_line(exc)}"
             return self._start_failed(error, _user_traceback(exc))
         self._run = module.run
-        return StartOutcome(ok=True)
+        return StartOutcome(Status.SUCCEEDED)
 
     def _prepare_process(self, code_dir: Path, script: Path) -> None:
         scoring = self._config.scoring
@@ -176,7 +174,7 @@ class ScoringWorker:
 
     def _start_failed(self, error: str, detail: str | None) -> StartOutcome:
         self._log_error(error, detail)
-        return StartOutcome(ok=False, error=error, detail=detail)
+        return StartOutcome(Status.FAILED, error=error, detail=detail)
 
     def _score(self, task: MiniBatchTask, started: float) -> MiniBatchOutcome:
         if self._run is None:
@@ -207,7 +205,7 @@ class ScoringWorker:
         return MiniBatchOutcome(
             task.index,
             task.attempt,
-            True,
+            Status.SUCCEEDED,
             elapsed,
             items=items,
             rows=rows,
@@ -222,7 +220,7 @@ class ScoringWorker:
         self._log_error(f"mini-batch {task.index} attempt {task.attempt}: {error}", detail)
         elapsed = time.monotonic() - started
         return MiniBatchOutcome(
-            task.index, task.attempt, False, elapsed, error=error, detail=detail
+            task.index, task.attempt, Status.FAILED, elapsed, error=error, detail=detail
         )
 
     @staticmethod

@@ -12,14 +12,14 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from processes import session_members
+from processes import wait_sessions_gone
+from waiting import wait_for, wait_for_status
 
 from batchml.backends.local import LocalBackend
 from batchml.runner import JobEvent, JobResult, RunSettings, ScoringSpec, run_job
@@ -116,8 +116,9 @@ def inputs(tmp_path: Path) -> Callable[[list[str]], list[Path]]:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Callable[..., Job]:
-    """run(contents, script="behave.py", env=..., cancel=..., start_method=..., workers=...,
-    **settings): `workers` worker processes (max_concurrency_per_instance, one instance)."""
+    """run(contents, script="behave.py", env=..., cancel=..., on_event=..., start_method=...,
+    workers=..., **settings): `workers` worker processes (max_concurrency_per_instance, one
+    instance); on_event is called with each event, as the job runs."""
 
     def run_(
         contents: list[str],
@@ -130,18 +131,25 @@ def run(tmp_path: Path) -> Callable[..., Job]:
         **settings: Any,
     ) -> Job:
         cancel = settings.pop("cancel", None)
+        on_event = settings.pop("on_event", None)
         start_method = settings.pop("start_method", "spawn")
         inputs = write_inputs(tmp_path / "inputs", contents)
         scoring = ScoringSpec(SCRIPTS, script, model_dir, env or {}, logging_level)
         output_dir, logs_dir = tmp_path / "out", tmp_path / "logs"
         events: list[JobEvent] = []
+
+        def record(event: JobEvent) -> None:
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+
         result = run_job(
             inputs,
             scoring,
             RunSettings(max_concurrency_per_instance=workers, **settings),
             output_dir=output_dir,
             logs_dir=logs_dir,
-            on_event=events.append,
+            on_event=record,
             cancel=cancel,
             backend=functools.partial(LocalBackend, start_method=start_method),
         )
@@ -185,12 +193,9 @@ class JobsWorkspace:
         self.runner_pid(name)
         return job
 
-    def wait(self, name: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (job := self.show(name))["status"] not in statuses:
-            assert time.monotonic() < deadline, f"job {name} is {job['status']}, not {statuses}"
-            time.sleep(0.05)
-        return job
+    def wait(self, name: str, *statuses: str) -> dict[str, Any]:
+        """Wait until the job is in one of `statuses`."""
+        return wait_for_status(self.show, name, *statuses)
 
     def folder(self, name: str) -> Path:
         return self.ws / "jobs" / name
@@ -207,14 +212,17 @@ class JobsWorkspace:
         size = (self.folder(name) / "journal" / "journal.bin").stat().st_size
         return (size - HEADER_SIZE) // RECORD_SIZE
 
-    def wait_records(self, name: str, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not (self.folder(name) / "journal" / "journal.bin").exists() or (
-            self.records(name) < count
-        ):
-            assert time.monotonic() < deadline, f"job {name}: fewer than {count} outcomes"
-            time.sleep(0.02)
+    def wait_records(self, name: str, count: int) -> None:
+        journal = self.folder(name) / "journal" / "journal.bin"
+        wait_for(
+            lambda: journal.exists() and self.records(name) >= count,
+            f"job {name} to record {count} outcomes in its journal",
+        )
         assert self.records(name) == count
+
+    def wait_scored(self, count: int) -> None:
+        """Wait until `count` files were given to run() in all, e.g. both workers wait in it."""
+        wait_for(lambda: sum(self.scored().values()) >= count, f"{count} files to be scored")
 
     def scored(self) -> Counter[str]:
         log = self.root / "scored.log"
@@ -223,14 +231,9 @@ class JobsWorkspace:
     def output(self, name: str) -> Path:
         return self.ws / "datastores/workspaceblobstore/azureml" / name / "score/predictions.csv"
 
-    def wait_runners_gone(self, timeout: float = 10) -> list[str]:
-        """Wait for every runner seen, and its workers (its session), to end; what is left."""
-        deadline = time.monotonic() + timeout
-        while (left := [p for sid in self.runners for p in session_members(sid)]) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        return left
+    def wait_runners_gone(self) -> None:
+        """Wait for every runner seen, and its workers (its session), to end."""
+        wait_sessions_gone(self.runners)
 
 
 JOBS_DEPLOYMENT = """\
@@ -264,11 +267,12 @@ def jobs(cli: Cli, ws: Path, tmp_path: Path) -> Iterator[JobsWorkspace]:
     workspace = JobsWorkspace(cli, tmp_path, ws, set())
     yield workspace
     workspace.gate.touch()
-    left = workspace.wait_runners_gone()
-    for sid in workspace.runners:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sid, signal.SIGKILL)
-    assert not left, f"processes left behind: {left}"
+    try:
+        workspace.wait_runners_gone()
+    finally:
+        for sid in workspace.runners:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(sid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from processes import session_members
+from waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,11 +102,13 @@ def running_head(folder: Path) -> Iterator[RayHead]:
     )
     pid = int(launched.stdout)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not (listening(gcs) and listening(client)):
-            if not session_members(pid) or time.monotonic() > deadline:
-                raise RuntimeError(f"ray start failed:\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_for(
+            lambda: (listening(gcs) and listening(client)) or not session_members(pid),
+            lambda: f"the Ray head to listen:\n{log.read_text()}",
+            timeout=START_SECONDS,
+        )
+        if not (listening(gcs) and listening(client)):
+            raise RuntimeError(f"ray start failed:\n{log.read_text()}")
         yield RayHead(f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}", pid)
     finally:
         _stop(pid)
@@ -125,6 +128,7 @@ def _stop(pid: int) -> None:
     if session_members(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        time.sleep(1)
-    left = session_members(pid)
-    assert not left, f"Ray processes outlived the head: {left}"
+    wait_for(
+        lambda: not session_members(pid),
+        lambda: f"the Ray processes to end with the head: {session_members(pid)} left",
+    )

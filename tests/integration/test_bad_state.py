@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 @pytest.fixture
 def finished(jobs: JobsWorkspace) -> str:
     name = jobs.invoke("--input", jobs.inputs(["ok", "ok"]))
-    assert jobs.wait(name, "Completed", "Failed", timeout=60)["status"] == "Completed"
+    assert jobs.wait(name, "Completed", "Failed")["status"] == "Completed"
     return name
 
 

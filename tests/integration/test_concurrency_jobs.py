@@ -66,7 +66,7 @@ def test_eight_invokes_at_once_complete_with_their_own_output(jobs):
     assert writer.returncode == 0, writer.stderr
     expected = [f"in{i:02d}.txt value-{i}" for i in range(12)]
     for name in JOBS:
-        job = jobs.wait(name, "Completed", timeout=5)
+        job = jobs.wait(name, "Completed")
         assert job["batch"]["files"] == {"total": 12, "succeeded": 12, "failed": 0}
         assert jobs.output(name).read_text().splitlines() == expected
     assert jobs.scored() == {f"in{i:02d}.txt": 8 for i in range(12)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -80,8 +79,7 @@ def test_an_input_deleted_while_the_job_runs_fails_alone(jobs):
     data = jobs.inputs(contents)
     name = jobs.invoke("--input", data, "--mini-batch-size", "1", "--set", "error_threshold=1")
     jobs.wait(name, "Running")
-    while sum(jobs.scored().values()) < 2:  # both workers wait in run(); in04 is not started
-        time.sleep(0.01)
+    jobs.wait_scored(2)  # both workers wait in run(); in04 is not started
     (data / "in04.txt").unlink()
     jobs.gate.touch()
 

@@ -35,18 +35,18 @@ def test_a_resumed_job_runs_the_code_it_started_with(jobs: JobsWorkspace) -> Non
     jobs.wait_records(name, 2)
     jobs.wait(name, "Running")
     os.killpg(jobs.runner_pid(name) or 0, signal.SIGKILL)  # the runner and its workers
-    jobs.wait(name, "NotResponding", timeout=60)
+    jobs.wait(name, "NotResponding")
     change_the_code(jobs)
 
     jobs.cli.ok("job", "resume", "-n", name)
     jobs.gate.touch()
-    job = jobs.wait(name, "Completed", "Failed", timeout=60)
+    job = jobs.wait(name, "Completed", "Failed")
 
     assert job["status"] == "Completed"
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
     # A new job runs the new code.
     again = jobs.invoke("--input", jobs.root / "data")
-    assert jobs.wait(again, "Completed", "Failed", timeout=60)["status"] == "Completed"
+    assert jobs.wait(again, "Completed", "Failed")["status"] == "Completed"
     assert jobs.output(again).read_text().splitlines() == expected_rows(contents, "new ")
 
 
@@ -62,7 +62,7 @@ def test_deleting_the_endpoint_under_a_running_job(jobs: JobsWorkspace) -> None:
         "code and model\n"
     )
     jobs.gate.touch()
-    job = jobs.wait(name, "Completed", "Failed", timeout=60)
+    job = jobs.wait(name, "Completed", "Failed")
     assert job["status"] == "Completed"
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
 
@@ -82,5 +82,5 @@ def test_two_jobs_cannot_write_one_output_file(jobs: JobsWorkspace) -> None:
         second.err,
     ), second.err
     jobs.gate.touch()
-    assert jobs.wait(first, "Completed", "Failed", timeout=60)["status"] == "Completed"
+    assert jobs.wait(first, "Completed", "Failed")["status"] == "Completed"
     assert sorted(p.name for p in output.iterdir()) == ["predictions.csv"]

@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.integration.conftest import JobsWorkspace
@@ -104,8 +104,8 @@ def _deploy_the_leaver(jobs: JobsWorkspace) -> None:
 def test_nothing_a_completed_job_started_outlives_it(jobs: JobsWorkspace) -> None:
     _deploy_the_leaver(jobs)
     name = jobs.invoke("--input", jobs.inputs(["ok"] * 4))
-    assert jobs.wait(name, "Completed", "Failed", timeout=60)["status"] == "Completed"
-    assert jobs.wait_runners_gone() == []
+    assert jobs.wait(name, "Completed", "Failed")["status"] == "Completed"
+    jobs.wait_runners_gone()
     assert _left_behind(jobs) == []
 
 
@@ -114,11 +114,8 @@ def test_nothing_a_canceled_job_started_outlives_it(jobs: JobsWorkspace) -> None
     _deploy_the_leaver(jobs)
     name = jobs.invoke("--input", jobs.inputs(["wait"] * 4))
     jobs.wait(name, "Running")
-    deadline = time.monotonic() + 60
     log = jobs.root / "scored.log"
-    while not log.exists() or len(log.read_text().split()) < 6:  # both workers started theirs
-        assert time.monotonic() < deadline, "the workers did not start their processes"
-        time.sleep(0.02)
+    wait_for(lambda: log.exists() and len(log.read_text().split()) >= 6, "both workers' processes")
     assert jobs.cli.ok("job", "cancel", "-n", name)["status"] == "Canceled"
-    assert jobs.wait_runners_gone() == []
+    jobs.wait_runners_gone()
     assert _left_behind(jobs) == []

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from processes import session_members
+from processes import wait_sessions_gone
 
 from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
 from batchml.runner import NO_SUCCEEDED_ITEM, JobResult, RunSettings, ScoringSpec, run_job
@@ -212,10 +211,7 @@ def invoke_and_wait(cli: Cli, deployment: str, data: Path) -> dict[str, Any]:
     assert cli("job", "stream", "-n", name).code == 0
     job: dict[str, Any] = cli.ok("job", "show", "-n", name)
     state = json.loads(Path(job["batch"]["logs"]).parent.joinpath("job.json").read_text())
-    deadline = time.monotonic() + 10
-    while session_members(state["runner_pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert session_members(state["runner_pid"]) == []
+    wait_sessions_gone([state["runner_pid"]])
     return job
 
 

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from processes import session_members
+from processes import wait_sessions_gone
+from waiting import wait_for, wait_for_status
 
 if TYPE_CHECKING:
     from tests.conftest import Cli
 
 pytestmark = pytest.mark.timeout(120)
 
-TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding")
 DATASTORE = "azureml://datastores/workspaceblobstore/paths/azureml"
 
 UPPER_YML = """\
@@ -188,12 +187,9 @@ class Pipes:
         self.runner_pid(name)
         return job
 
-    def wait(self, name: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (job := self.show(name))["status"] not in (statuses or TERMINAL):
-            assert time.monotonic() < deadline, f"job {name} is {job['status']}, not {statuses}"
-            time.sleep(0.05)
-        return job
+    def wait(self, name: str, *statuses: str) -> dict[str, Any]:
+        """Wait until the job is in one of `statuses` (default: any terminal one)."""
+        return wait_for_status(self.show, name, *statuses)
 
     def steps(self, name: str) -> dict[str, dict[str, Any]]:
         """The child jobs of a pipeline job, by step name."""
@@ -213,14 +209,6 @@ class Pipes:
         if pid:
             self.runners.add(pid)
         return pid
-
-    def wait_runners_gone(self, timeout: float = 10) -> list[int]:
-        deadline = time.monotonic() + timeout
-        while (left := [p for sid in self.runners for p in session_members(sid)]) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        return left
 
 
 @pytest.fixture
@@ -249,11 +237,12 @@ def pipes(cli: Cli, ws: Path, tmp_path: Path) -> Iterator[Pipes]:
         "none",
     )
     yield project
-    left = project.wait_runners_gone()
-    for sid in project.runners:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(sid, signal.SIGKILL)
-    assert not left, f"processes left behind: {left}"
+    try:
+        wait_sessions_gone(project.runners)
+    finally:
+        for sid in project.runners:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(sid, signal.SIGKILL)
 
 
 def processes_with(marker: str) -> list[int]:
@@ -835,10 +824,7 @@ def test_cancel_a_running_pipeline_then_resume_it(pipes: Pipes) -> None:
     name = pipes.create_job("-f", job_yml)
     first, second = f"{name}-first", f"{name}-second"
     pipes.wait(second, "Running")
-    deadline = time.monotonic() + 10
-    while not processes_with(marker):
-        assert time.monotonic() < deadline, "the sleeping step did not start"
-        time.sleep(0.05)
+    wait_for(lambda: processes_with(marker), "the sleeping step to start")
 
     canceled = cli.ok("job", "cancel", "-n", name)
     assert canceled["status"] == "Canceled"

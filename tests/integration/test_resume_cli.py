@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 from filelock import FileLock
@@ -36,12 +35,11 @@ def test_a_runner_killed_before_any_outcome_is_recorded(jobs):
     data = jobs.inputs(contents)
     name = jobs.invoke("--input", data)
     jobs.wait(name, "Running")
-    while sum(jobs.scored().values()) < 2:  # both workers are in run()
-        time.sleep(0.02)
+    jobs.wait_scored(2)  # both workers are in run()
     assert jobs.records(name) == 0
     kill(jobs.runner_pid(name))
 
-    gone = jobs.wait(name, "NotResponding", timeout=5)
+    gone = jobs.wait(name, "NotResponding")
     assert gone["batch"]["end_time"] is None
     assert gone["error"]["message"] == (
         f"the job's runner stopped without finishing; continue it with: batchml job resume -n {name}"
@@ -51,7 +49,9 @@ def test_a_runner_killed_before_any_outcome_is_recorded(jobs):
     assert job["status"] == "Completed"
     assert job["batch"]["mini_batches"] == {"total": 3, "succeeded": 3, "failed": 0, "resumed": 0}
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
-    assert not (jobs.folder(name) / "journal").exists()  # not needed once Completed
+    # Not needed once Completed: the runner removes it after it recorded the job Completed.
+    jobs.wait_runners_gone()
+    assert not (jobs.folder(name) / "journal").exists()
     overview = (jobs.folder(name) / "logs" / "job_progress_overview.txt").read_text()
     assert overview.count("mini-batches created from 6 files") == 2
 
@@ -64,7 +64,7 @@ def test_runner_and_workers_killed_together_in_the_middle(jobs):
     jobs.wait(name, "Running")
     kill(jobs.runner_pid(name), group=True)  # its session: the runner and both workers
 
-    jobs.wait(name, "NotResponding", timeout=5)
+    jobs.wait(name, "NotResponding")
     scored_before = jobs.scored()
     job = resume_to_the_end(jobs, name)
 
@@ -87,10 +87,11 @@ def test_a_runner_killed_while_assembling_the_output(jobs):
     jobs.wait(name, "Running")
     # The runner writes job.json (Finalizing) under the job's lock just before it assembles
     # the output: holding that lock stops it there once the last mini-batch is recorded.
+    # Killed as soon as that record is there: wherever the runner is by then, it cannot get
+    # past the lock to the output.
     with FileLock(str(jobs.folder(name) / ".lock")):
         jobs.gate.touch()
         jobs.wait_records(name, 3)
-        time.sleep(0.2)
         kill(jobs.runner_pid(name))
     assert not jobs.output(name).exists()
     # As a kill in the middle of copying would leave it.
@@ -113,13 +114,10 @@ def test_cancel_keeps_what_was_done_and_resume_finishes(jobs):
     name = jobs.invoke("--input", data)
     jobs.wait_records(name, 2)
     jobs.wait(name, "Running")
-    started = time.monotonic()
     job = jobs.cli.ok("job", "cancel", "-n", name)
 
-    assert time.monotonic() - started < 5
     assert job["status"] == "Canceled"
-    assert not jobs.wait_runners_gone()
-    assert time.monotonic() - started < 5
+    jobs.wait_runners_gone()
     assert not jobs.output(name).exists()
     # Resumed, canceled again (its mini-batches wait for the gate), resumed to the end.
     assert jobs.cli.ok("job", "resume", "-n", name)["status"] == "Preparing"
@@ -152,16 +150,14 @@ def test_a_silent_runner_is_not_responding_and_cancel_ends_it(jobs, monkeypatch)
     os.kill(pid, signal.SIGSTOP)
     with monkeypatch.context() as patch:
         patch.setattr(job_service, "HEARTBEAT_TIMEOUT", 1.0)
-        jobs.wait(name, "NotResponding", timeout=5)
+        jobs.wait(name, "NotResponding")
         result = jobs.cli("job", "resume", "-n", name)
         assert (result.code, result.err.splitlines()[0]) == (
             5,
             f"ERROR: job '{name}' is NotResponding, but its runner (pid {pid}) still holds it",
         )
-        started = time.monotonic()
         assert jobs.cli.ok("job", "cancel", "-n", name)["status"] == "Canceled"
-    assert not jobs.wait_runners_gone()
-    assert time.monotonic() - started < 3
+    jobs.wait_runners_gone()
     job = resume_to_the_end(jobs, name)
 
     assert job["status"] == "Completed"

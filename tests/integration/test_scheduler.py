@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from batchml.core.errors import ConflictError
-from batchml.runner import RunSettings, ScoringSpec, plan_mini_batches, run_job
+from batchml.runner import JobEvent, RunSettings, ScoringSpec, plan_mini_batches, run_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60), pytest.mark.usefixtures("no_worker_left")]
 
@@ -234,17 +233,34 @@ def test_an_existing_output_file_is_refused_before_anything_runs(tmp_path, input
     assert not (tmp_path / "logs").exists()
 
 
+# Hung runs that were not stopped would hold the job for a minute, past this deadline.
+@pytest.mark.timeout(30)
 def test_cancel_from_another_thread_stops_workers_and_publishes_nothing(run):
-    cancel = threading.Event()
-    timer = threading.Timer(0.5, cancel.set)
-    timer.start()
-    started = time.monotonic()
-    try:
-        job = run(["ok", "hang", "hang", "ok"], mini_batch_size=1, workers=2, cancel=cancel)
-    finally:
-        timer.cancel()
+    cancel, hanging = threading.Event(), threading.Event()
 
-    assert time.monotonic() - started < 5
+    def on_event(event: JobEvent) -> None:
+        # Either hanging mini-batch may start first: 2 may wait behind 1 on the same worker.
+        if event.kind == "mini_batch_started" and event.mini_batch in (1, 2):
+            hanging.set()  # a worker now hangs: only a cancel ends the job in time
+
+    def cancel_once_hanging() -> None:
+        hanging.wait()
+        cancel.set()
+
+    canceler = threading.Thread(target=cancel_once_hanging)
+    canceler.start()
+    try:
+        job = run(
+            ["ok", "hang", "hang", "ok"],
+            mini_batch_size=1,
+            workers=2,
+            cancel=cancel,
+            on_event=on_event,
+        )
+    finally:
+        hanging.set()
+        canceler.join()
+
     assert job.result.status == "Canceled"
     assert job.result.output_file is None
     assert list(job.output_dir.iterdir()) == []
