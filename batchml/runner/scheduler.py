@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,6 +88,8 @@ class Scheduler:
         )
         self._workers: dict[int, _WorkerState] = {}
         self._fatal: _Stop | None = None
+        # Workers of each slot that died while starting (before init() returned).
+        self._lost_starting: Counter[int] = Counter()
 
     def run(self, started: float, output_file: Path | None) -> JobResult:
         """Run the job to its end; `started` is when it started, on this scheduler's clock."""
@@ -278,12 +280,23 @@ class Scheduler:
             del self._workers[event.worker]
             self._requeue_sent_ahead(state)
             if not state.ready:
-                error = f"worker {state.slot} died while starting ({event.reason})"
-                self._fatal = _Stop(JobStatus.FAILED, error)
+                self._lost_while_starting(state.slot, event.reason)
             elif state.task is not None:
                 elapsed = self._clock() - state.started_at
                 error = f"worker {state.slot} died ({event.reason}) while running run()"
                 self._failed(state.task, state, elapsed, error, None)
+
+    def _lost_while_starting(self, slot: int, reason: str) -> None:
+        """A worker that died before init() returned (killed, out of memory) is replaced, as
+        one that dies in run() is, up to max_retries times per slot; a failed init() is not
+        retried (WorkerStarted), since it would fail again."""
+        self._lost_starting[slot] += 1
+        lost = self._lost_starting[slot]
+        error = f"worker {slot} died while starting ({reason})"
+        if lost > self._settings.max_retries:
+            self._fatal = _Stop(JobStatus.FAILED, error + (f", {lost} times" if lost > 1 else ""))
+        else:
+            self._logs.note(f"{error}; starting another")
 
     def _expire(self) -> None:
         now = self._clock()

@@ -181,6 +181,27 @@ def test_init_failure_fails_the_job_promptly_with_its_traceback(run, tmp_path):
     assert list(job.output_dir.iterdir()) == []
 
 
+def test_a_worker_killed_in_init_is_replaced(run, tmp_path):
+    init_log = tmp_path / "init.log"
+    killed = tmp_path / "killed"
+    job = run(
+        ["ok"] * 4,
+        env={"INIT_KILL_ONCE": str(killed), "INIT_LOG": str(init_log)},
+        mini_batch_size=1,
+        workers=2,
+    )
+
+    assert (job.result.status, job.result.error) == ("Completed", None)
+    assert job.result.counts.mini_batches_succeeded == 4
+    assert killed.exists()
+    # The killed worker's init() and the other worker's (a replacement starts only if work is
+    # left by then).
+    assert len(init_log.read_text().split()) >= 2
+    assert "died while starting (killed by signal SIGKILL); starting another" in job.log(
+        "job_progress_overview.txt"
+    )
+
+
 @pytest.mark.parametrize(
     ("script", "error"),
     [

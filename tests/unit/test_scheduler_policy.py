@@ -71,9 +71,9 @@ class Ran:
 
 @pytest.fixture
 def schedule(tmp_path: Path) -> Callable[..., Ran]:
-    """schedule(files, attempts=..., starts=..., cancel=..., on_event=..., **settings): run the
-    real Scheduler over `files` input files (mini_batch_size 1 unless given) on a FakeBackend
-    playing `attempts` and `starts`."""
+    """schedule(files, attempts=..., starts=..., cancel=..., on_event=..., workers=...,
+    **settings): run the real Scheduler over `files` input files (mini_batch_size 1 unless
+    given) on a FakeBackend playing `attempts` and `starts`."""
 
     def schedule_(
         files: int,
@@ -85,6 +85,8 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         **settings: Any,
     ) -> Ran:
         settings.setdefault("mini_batch_size", 1)
+        # `workers` worker processes: one instance running that many.
+        settings["max_concurrency_per_instance"] = settings.pop("workers", 1)
         run_settings = RunSettings(**settings)
         paths = [tmp_path / "inputs" / f"f{index:03d}.txt" for index in range(files)]
         batches = plan_mini_batches(paths, run_settings.mini_batch_size)
@@ -197,17 +199,33 @@ def test_a_mini_batch_sent_ahead_to_a_worker_that_dies_is_sent_again_as_the_same
     ]
 
 
-def test_a_worker_lost_while_starting_fails_the_job(schedule):
-    ran = schedule(4, starts={0: DiesStarting("exit code 1")}, workers=2)
+def test_a_worker_lost_while_starting_is_replaced(schedule):
+    ran = schedule(4, starts={0: DiesStarting("killed by signal SIGKILL")}, workers=2)
+
+    assert (ran.result.status, ran.result.error) == ("Completed", None)
+    assert ran.result.counts.mini_batches_succeeded == 4
+    # Slot 0 got a new worker (the third start); no mini-batch attempt was used up.
+    assert ran.backend.started_slots == [0, 1, 0]
+    assert sorted(ran.backend.submitted) == [(0, 1), (1, 1), (2, 1), (3, 1)]
+    overview = (ran.logs_dir / "job_progress_overview.txt").read_text()
+    assert "worker 0 died while starting (killed by signal SIGKILL); starting another" in overview
+
+
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_slot_whose_workers_keep_dying_while_starting_fails_the_job(schedule, max_retries):
+    dies = DiesStarting("exit code 1")
+    # Start order: slot 0, slot 1, then slot 0's replacements.
+    ran = schedule(4, starts={0: dies, 2: dies}, workers=2, max_retries=max_retries)
 
     result = ran.result
-    assert (result.status, result.error) == ("Failed", "worker 0 died while starting (exit code 1)")
+    times = max_retries + 1
+    suffix = f", {times} times" if times > 1 else ""
+    assert (result.status, result.error) == (
+        "Failed",
+        f"worker 0 died while starting (exit code 1){suffix}",
+    )
     assert (result.error_detail, result.internal_error) == (None, False)
-    assert result.counts.mini_batches_done == 0
-    # Nothing was run, and the lost worker was not replaced.
-    assert ran.backend.submitted == []
-    assert ran.backend.started_slots == [0, 1]
-    assert not ran.output_file.exists()
+    assert ran.backend.started_slots[: 2 + max_retries] == [0, 1, *[0] * max_retries]
 
 
 def test_a_failed_init_fails_the_job_with_its_error_and_traceback(schedule):

@@ -9,6 +9,7 @@ exit           : the worker calls os._exit(1)          exit-once : exits on the 
 kill           : the worker SIGKILLs itself
 INIT_LOG (env) : init() appends the worker's pid to this file
 INIT_FAIL (env): init() raises ValueError naming this model path
+INIT_KILL_ONCE (env): the first init() to run creates this file and SIGKILLs its own worker
 """
 
 import logging
@@ -25,6 +26,14 @@ def init():
     if log:
         with open(log, "a") as f:
             f.write(f"{os.getpid()}\n")
+    once = os.environ.get("INIT_KILL_ONCE")
+    if once:
+        try:
+            open(once, "x").close()
+        except FileExistsError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
     model = os.environ.get("INIT_FAIL")
     if model:
         raise ValueError(f"model file not found: {model}")
