@@ -21,7 +21,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
-from batchml.worker.lifetime import die_with_parent
+from batchml.worker.lifetime import die_with_parent, kill_descendants
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
@@ -163,6 +163,10 @@ class LocalBackend:
             except OSError:
                 graceful = False
         if not graceful:
+            # A worker stopped mid-mini-batch (a timeout, a cancel) takes what its run() started
+            # with it; what an idle worker leaves behind ends with the job (its runner owns it).
+            if state.process.pid is not None:
+                kill_descendants(state.process.pid)
             state.process.terminate()
         state.conn.close()
         self._stopping[state.process] = time.monotonic() + TERM_GRACE_SECONDS

@@ -67,6 +67,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def kill_descendants(pid: int) -> None:
+    """SIGKILL the processes under `pid`, not `pid` itself (one look: what they start while
+    dying is left to end_descendants)."""
+    for child in descendants(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child, signal.SIGKILL)
+
+
 def end_descendants() -> int:
     """SIGKILL every process under this one and reap those that are its children, until none
     is left (a killed process's children come to this one when it is a subreaper). Returns how

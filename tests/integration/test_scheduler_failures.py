@@ -181,6 +181,17 @@ def test_init_failure_fails_the_job_promptly_with_its_traceback(run, tmp_path):
     assert list(job.output_dir.iterdir()) == []
 
 
+def test_what_a_timed_out_run_started_goes_with_its_worker(run, tmp_path):
+    job = run(["spawn-hang-once"], mini_batch_size=1, workers=1, timeout=1, max_retries=1)
+
+    assert job.result.status == "Completed"
+    child = int(next(tmp_path.rglob("*.child")).read_text())
+    # Killed with the worker, not when the job ended: run_job owns no process tree.
+    assert not Path(f"/proc/{child}").exists() or Path(f"/proc/{child}/stat").read_text().split(
+        ") "
+    )[1].startswith("Z")
+
+
 def test_a_worker_killed_in_init_is_replaced(run, tmp_path):
     init_log = tmp_path / "init.log"
     killed = tmp_path / "killed"

@@ -4,6 +4,7 @@ ok | sleep <s> : one row "<file name> <content>"       skip : no row for this fi
 big            : one row of 300,000 characters, too big to send back in memory
 raise          : run() raises                          none : run() returns None
 hang           : run() sleeps far past any timeout     hang-once : hangs on the first try only
+spawn-hang-once: on the first try, starts `sleep 300` (its pid in <file>.child), then hangs
 stubborn       : ignores SIGTERM, then hangs
 exit           : the worker calls os._exit(1)          exit-once : exits on the first try only
 kill           : the worker SIGKILLs itself
@@ -15,6 +16,7 @@ INIT_KILL_ONCE (env): the first init() to run creates this file and SIGKILLs its
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -56,6 +58,11 @@ def run(mini_batch):
             raise ValueError(f"cannot score {name}")
         if command == "none":
             return None
+        if command == "spawn-hang-once" and first_try:
+            child = subprocess.Popen(["sleep", "300"])
+            with open(path + ".child", "w") as f:
+                f.write(str(child.pid))
+            time.sleep(60)
         if command == "stubborn":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if command in ("hang", "stubborn") or (command == "hang-once" and first_try):
