@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ class RayBackend:
         in_main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.getsignal(signal.SIGTERM) if in_main_thread else None
         try:
-            self._ray.init(**kwargs)
+            init_with_retries(self._ray, kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ComputeUnavailableError(
                 f"could not connect to the Ray cluster at {options.address}: {exc}"
@@ -351,3 +352,24 @@ def _death_reason(exc: BaseException) -> str:
     if detail:
         return "Ray actor died: " + detail.split(". ")[0].strip().rstrip(".")
     return f"Ray actor died: {_first_line(exc)}"
+
+
+# A Ray Client server starts a server process per driver, and a loaded head may fail to (its
+# runtime-env agent answers late): "Starting Ray client server failed". Worth a few tries.
+_CLIENT_START_FAILED = "Starting Ray client server failed"
+CONNECT_ATTEMPTS = 3
+
+
+def init_with_retries(ray: Any, kwargs: dict[str, Any], *, pause: float = 1.0) -> None:
+    """`ray.init(**kwargs)`, tried again (after `pause`, then twice that) when a Ray Client
+    server failed to start the server of this driver; other errors are raised at once."""
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            ray.init(**kwargs)
+            return
+        except RuntimeError as exc:
+            if _CLIENT_START_FAILED not in str(exc) or attempt == CONNECT_ATTEMPTS:
+                raise
+        # A failed client connection leaves Ray's client mode half set up.
+        ray.shutdown()
+        time.sleep(pause * attempt)
