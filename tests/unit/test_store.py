@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,26 @@ def test_read_state_strips_the_meta_block(tmp_path: Path, version: int) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"__meta__": {"format_version": version}, "name": "x"}))
     assert Workspace(tmp_path).read_state(path, "compute", "x") == {"name": "x"}
+
+
+@contextlib.contextmanager
+def held_elsewhere(take: Callable[[], AbstractContextManager[object]]) -> Iterator[None]:
+    """Hold the lock `take()` gives in another thread while the body runs."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with take():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join()
 
 
 def test_read_state_without_meta_is_version_zero(tmp_path: Path) -> None:
@@ -130,23 +153,10 @@ def test_a_second_holder_times_out_naming_the_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.argv", ["batchml", "batch-deployment", "create", "-f", "d.yml"])
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with lock.workspace_lock(tmp_path):
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert held.wait(10)
+    with held_elsewhere(lambda: lock.workspace_lock(tmp_path)):
         since = json.loads((tmp_path / ".lock.holder").read_text())["since"]
         with pytest.raises(WorkspaceLockedError) as info, lock.workspace_lock(tmp_path, 0.1):
             pass
-    finally:
-        release.set()
-        thread.join()
     clock = time.strftime("%H:%M:%S", time.localtime(since))
     assert (info.value.exit_code, info.value.message, info.value.hint) == (
         6,
@@ -162,22 +172,12 @@ def test_a_job_record_held_elsewhere_times_out(
     monkeypatch.setenv("BATCHML_LOCK_TIMEOUT", "0.1")
     workspace = Workspace(tmp_path)
     job_files.job_dir(workspace, "job-1").mkdir(parents=True)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with job_files.job_lock(workspace, "job-1"):
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert held.wait(10)
-        with pytest.raises(WorkspaceLockedError) as info, job_files.job_lock(workspace, "job-1"):
-            pass
-    finally:
-        release.set()
-        thread.join()
+    with (
+        held_elsewhere(lambda: job_files.job_lock(workspace, "job-1")),
+        pytest.raises(WorkspaceLockedError) as info,
+        job_files.job_lock(workspace, "job-1"),
+    ):
+        pass
     assert (info.value.exit_code, info.value.message, info.value.hint) == (
         6,
         "the record of job 'job-1' is locked by another command; waited 0.1 s",
