@@ -9,7 +9,7 @@ import typer
 
 from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
 from batchml.core import spec as specs
-from batchml.services import deployments, job_control
+from batchml.services import deployment_specs, deployments, job_control
 
 app = typer.Typer(help="Manage batch deployments.", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def create(
     The code folder and an inline model are copied into the workspace now: later edits to
     your files do not change the deployment.
     """
-    options = deployments.Options(
+    options = deployment_specs.Options(
         name, endpoint, tuple(sets), set_default, not skip_script_validation
     )
     return deployments.create(app_of(ctx).workspace, specs.load_file(file), options)
@@ -72,7 +72,9 @@ def update(
     skip_script_validation: bool = SKIP,
 ) -> dict[str, Any]:
     """Update a deployment from a file, or change fields with --set."""
-    options = deployments.Options(name, endpoint, tuple(sets), False, not skip_script_validation)
+    options = deployment_specs.Options(
+        name, endpoint, tuple(sets), False, not skip_script_validation
+    )
     spec = specs.load_file(file) if file else None
     return deployments.update(app_of(ctx).workspace, spec, options)
 

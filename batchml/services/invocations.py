@@ -20,7 +20,14 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
-from batchml.services import computes, data_paths, deployments, endpoints, pipeline_plan
+from batchml.services import (
+    computes,
+    data_paths,
+    deployment_specs,
+    deployments,
+    endpoints,
+    pipeline_plan,
+)
 from batchml.services.common import current_user
 from batchml.store.job_files import (
     INPUTS_FILE,
@@ -69,21 +76,23 @@ def _settings(deployment: Deployment, options: InvokeOptions) -> RunSettings:
     )
     for assignment in options.sets:
         key = assignment.partition("=")[0].split(".")[0]
-        if key not in deployments.SETTINGS:
-            settable = [*deployments.SETTINGS, "compute"]
+        if key not in deployment_specs.SETTINGS:
+            settable = [*deployment_specs.SETTINGS, "compute"]
             close = difflib.get_close_matches(key, settable, n=1)
             raise UsageError(
                 f"--set {assignment}: {key} cannot be set per job"
                 + (f"; did you mean {close[0]}?" if close else ""),
                 hint=f"settable: {', '.join(settable)}",
             )
-    specs.apply_sets(spec, options.sets, {key: f"settings.{key}" for key in deployments.SETTINGS})
+    specs.apply_sets(
+        spec, options.sets, {key: f"settings.{key}" for key in deployment_specs.SETTINGS}
+    )
     settings = spec.data.setdefault("settings", {})
     if options.mini_batch_size is not None:
         settings["mini_batch_size"] = options.mini_batch_size
     if options.instance_count is not None:
         settings["instance_count"] = options.instance_count
-    return deployments.run_settings(specs.validate(spec, deployments.SCHEMAS["model"]))
+    return deployment_specs.run_settings(specs.validate(spec, deployment_specs.SCHEMAS["model"]))
 
 
 def _compute(
