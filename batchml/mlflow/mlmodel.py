@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from batchml.core import yaml_text
+from batchml.core.errors import BatchmlError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -29,16 +32,14 @@ class MLmodel:
 def read(folder: Path) -> MLmodel:
     """Read `folder`/MLmodel; it must declare the python_function flavor (the only one Azure's
     no-code deployments load)."""
-    import yaml
-
     path = folder / MLMODEL_FILE
     if not path.is_file():
         kind = "is a file" if folder.is_file() else "has no MLmodel file"
         raise MLmodelError(f"{folder} {kind}; point path at the MLflow model folder")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise MLmodelError(f"cannot read {path}: {exc}") from None
+        document = yaml_text.parse(yaml_text.read(path), str(path))
+    except BatchmlError as exc:
+        raise MLmodelError(f"cannot read {path}: {exc.message}") from None
     flavors = document.get("flavors") if isinstance(document, dict) else None
     if not isinstance(flavors, dict) or PYFUNC_FLAVOR not in flavors:
         found = ", ".join(map(str, flavors)) if isinstance(flavors, dict) and flavors else "none"

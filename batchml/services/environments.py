@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from batchml.core import refs
+from batchml.core import refs, yaml_text
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
 from batchml.core.refs import AssetRef
@@ -146,17 +146,15 @@ def _conda(
         return None, None
     if isinstance(value, dict):
         return None, _plain(value)
-    import yaml
-
     source = local_path(workspace, value, spec.base_dir, "conda file")
     if not source.is_file():
         message = f"{source} is a folder; give the conda YAML file"
         raise InvalidSpecError([specs.problem(spec, ["conda_file"], message)])
     try:
-        content = yaml.safe_load(source.read_text())
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = getattr(exc, "problem", None) or str(exc)
-        message = f"{source} is not valid YAML: {reason}"
+        # A user's file: read with the limits of a spec (size, aliases, duplicate keys).
+        content = yaml_text.parse(yaml_text.read(source), str(source))
+    except InvalidSpecError as exc:
+        message = "; ".join(str(problem) for problem in exc.problems)
         raise InvalidSpecError([specs.problem(spec, ["conda_file"], message)]) from None
     if not isinstance(content, dict):
         message = f"{source} must hold a conda mapping (name, channels, dependencies)"

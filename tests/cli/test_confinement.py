@@ -153,3 +153,47 @@ def test_a_code_folder_with_a_link_outside_it_is_refused_and_nothing_is_copied(
     assert result.code == 2
     assert "code/passwd is a symbolic link to /etc/passwd, outside " in result.err
     assert digest(ws) == before
+
+
+def _yaml_files(project: Project, bad: str) -> list[tuple[list[str], Path]]:
+    """Each YAML kind with `bad` in a name field (and a version field), with its command."""
+    quoted = json.dumps(bad)  # a YAML string, whatever it holds
+    deployment = project.deployment_yml.read_text()
+    files = {
+        "endpoint.yml": (["batch-endpoint", "create"], f"name: {quoted}\n"),
+        "dep-name.yml": (
+            ["batch-deployment", "create"],
+            deployment.replace("name: mnist-torch", f"name: {quoted}"),
+        ),
+        "dep-endpoint.yml": (
+            ["batch-deployment", "create"],
+            deployment.replace("endpoint_name: mnist-batch", f"endpoint_name: {quoted}"),
+        ),
+        "model.yml": (["model", "create"], f"name: {quoted}\npath: model\n"),
+        "model-version.yml": (["model", "create"], f"name: m\nversion: {quoted}\npath: model\n"),
+        "data.yml": (["data", "create"], f"name: {quoted}\npath: model\ntype: uri_folder\n"),
+        "environment.yml": (["environment", "create"], f"name: {quoted}\nimage: python:3.11\n"),
+        "compute.yml": (["compute", "create"], f"name: {quoted}\ntype: amlcompute\n"),
+        "component.yml": (
+            ["component", "create"],
+            f"name: {quoted}\ntype: command\ncommand: echo hi\nenvironment:\n  image: python\n",
+        ),
+    }
+    return [(command, project.write(name, text)) for name, (command, text) in files.items()]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_no_yaml_name_field_reads_or_writes_outside_the_workspace(
+    cli: Cli,
+    deployed: Project,
+    tmp_path: Path,
+    digest: Callable[[Path], dict[str, str]],
+    bad: str,
+) -> None:
+    written = _yaml_files(deployed, bad)
+    before = digest(tmp_path)
+    for command, path in written:
+        result = cli(*command, "-f", path)
+        assert result.code in (2, 4), (path.name, result.code, result.err)
+        assert result.out == "", path.name
+        assert digest(tmp_path) == before, path.name
