@@ -1,5 +1,5 @@
 """What an environment asks for: conda files translated to PyPI terms, MLflow's python_env.yaml
-and requirements.txt."""
+and requirements.txt, and the key and folder of a built environment (no build here)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError
 from batchml.envs import requirements as reqs
+from batchml.envs.cache import cache_root, environment_key
 from batchml.envs.requirements import Requirements
 
 
@@ -129,3 +130,25 @@ def test_an_mlflow_model_prefers_python_env_yaml(tmp_path: Path) -> None:
         reqs.from_mlflow_model(tmp_path)
     assert reqs.from_mlflow_model(tmp_path / "nothing") is None
 
+
+def test_the_key_depends_on_what_decides_the_content() -> None:
+    one = Requirements(None, ("a==1", "b"))
+    key = environment_key(one, "3.11", "cpython-linux-x86_64")
+    assert len(key) == 64 and set(key) <= set("0123456789abcdef")
+    assert (
+        environment_key(Requirements(None, ("b", "a==1", "b")), "3.11", "cpython-linux-x86_64")
+        == key
+    )
+    assert environment_key(one, "3.10", "cpython-linux-x86_64") != key
+    assert environment_key(one, "3.11", "cpython-macosx-14.0-arm64") != key
+    assert environment_key(Requirements(None, ("a==2", "b")), "3.11", "cpython-linux-x86_64") != key
+
+
+def test_the_cache_is_the_users(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert cache_root() == tmp_path / "cache" / "envs"  # BATCHML_CACHE_DIR, set for every test
+    monkeypatch.delenv("BATCHML_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert cache_root() == Path("/xdg/batchml/envs")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/home/u")
+    assert cache_root() == Path("/home/u/.cache/batchml/envs")
