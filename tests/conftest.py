@@ -1,8 +1,9 @@
 """Shared fixtures: an isolated environment, a tmp workspace, a sample project, and a CLI driver.
 
-Every test runs with BATCHML_CONFIG_DIR in its tmp folder (never the real ~/.batchml), no
-BATCHML_WORKSPACE unless a fixture sets it, the current directory in a fresh tmp folder, and a
-fixed user name, so that outputs are the same on every machine.
+Every test runs with BATCHML_CONFIG_DIR and BATCHML_CACHE_DIR in its tmp folder (never the real
+~/.batchml, never the user's cache of built environments), no BATCHML_WORKSPACE unless a fixture
+sets it, the current directory in a fresh tmp folder, and a fixed user name, so that outputs are
+the same on every machine.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCHML_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BATCHML_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("BATCHML_WORKSPACE", raising=False)
     monkeypatch.delenv("BATCHML_LOCK_TIMEOUT", raising=False)
     monkeypatch.setenv("LOGNAME", USER)  # getpass.getuser() reads LOGNAME first
