@@ -12,9 +12,10 @@ So such a worker is started by a Popen of its own, popen_spawn_posix.Popen's lau
 from Python 3.10 to 3.13) with three changes, made before the child unpickles anything:
 - the command runs the other interpreter;
 - the child's sys.path is a folder holding nothing but batchml (a link to this batchml, so
-  the worker's modules and messages are the job's own), then the interpreter's own default
-  path, as `python -I` has it: its standard library and site-packages, .pth files included;
-  no PYTHONPATH, no user site-packages, no current folder;
+  the worker's modules and messages are the job's own; not batchml's parent folder, which is
+  site-packages when batchml is installed), then the interpreter's own default path, as
+  `python -I` has it: its standard library and site-packages, .pth files included; no
+  PYTHONPATH, no user site-packages, no current folder;
 - the parent's __main__ is not imported again. Nothing a worker is sent is defined there, and
   the caller's main module may import what the interpreter lacks (a `pytest` script does).
 """
