@@ -135,6 +135,42 @@ def test_workers_run_in_a_python_of_another_version(run, tmp_path):
     assert all(note["tinypkg"] == "9.9" for note in notes)
 
 
+# A caller's main module that imports what the workers' Python lacks, without a main guard.
+CALLER = """
+import sys
+from pathlib import Path
+
+import yaml  # batchml's own dependency
+
+from batchml.runner import RunSettings, ScoringSpec, run_job
+
+inputs, job, python, scripts = map(Path, sys.argv[1:])
+result = run_job(
+    sorted(inputs.glob("*.txt")),
+    ScoringSpec(scripts, "behave.py"),
+    RunSettings(mini_batch_size=1),
+    output_dir=job / "out",
+    logs_dir=job / "logs",
+    python=python,
+)
+print(result.status, result.error)
+"""
+
+
+@pytest.mark.slow
+def test_workers_in_another_python_do_not_import_the_callers_main_module(venv, tmp_path, scripts):
+    caller = tmp_path / "caller.py"
+    caller.write_text(CALLER)
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "f000.txt").write_text("ok")
+    command = [sys.executable, caller, tmp_path / "inputs", tmp_path / "job", venv, scripts]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    # Imported again in a worker (as __mp_main__), it would fail there, or run a job of its own.
+    assert (done.stdout, done.returncode) == ("Completed None\n", 0), done.stderr
+    assert (tmp_path / "job" / "out" / "predictions.csv").read_text() == "f000.txt ok\n"
+
+
 def config(tmp_path: Path, python: Path) -> WorkerConfig:
     scoring = ScoringSpec(tmp_path, "score.py")
     return WorkerConfig(scoring, tmp_path / "out", tmp_path / "logs", None, python)
