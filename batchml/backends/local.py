@@ -21,6 +21,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.interpreter import OtherPython
 from batchml.worker.lifetime import die_with_parent, kill_descendants
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
@@ -54,6 +55,9 @@ class LocalBackend:
     replaced. The caller's main module must be safe to import (`if __name__ == "__main__"`).
     forkserver pays the start once per calling process; fork is the fastest, but only safe in
     a caller without threads, its workers inherit its state, and they run no atexit handlers.
+
+    With config.python set, workers are spawned by that interpreter and see its packages, not
+    the caller's (see batchml.backends.interpreter); the caller's main module is not imported.
     """
 
     def __init__(
@@ -63,6 +67,13 @@ class LocalBackend:
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self._context: Any = multiprocessing.get_context(start_method)
         self._forked = self._context.get_start_method() == "fork"
+        self._python: OtherPython | None = None
+        if config.python is not None:
+            if start_method != "spawn":
+                raise ValueError(
+                    f"workers in another Python need start method spawn, not {start_method}"
+                )
+            self._python = OtherPython(config.python)
         self._node = node
         self._workers: dict[int, _Worker] = {}
         # Every live worker's pipe and sentinel, registered once: poll() is on the hot path.
@@ -76,7 +87,8 @@ class LocalBackend:
     def start_worker(self, slot: int) -> int:
         """Start a worker process for `slot`; WorkerStarted follows once init() returned."""
         parent_conn, child_conn = self._context.Pipe()
-        process = self._context.Process(
+        make = self._context.Process if self._python is None else self._python.process
+        process = make(
             target=_worker_main,
             args=(child_conn, self._config, slot, self._node, self._forked),
             name=f"batchml-worker-{slot}",
@@ -145,6 +157,8 @@ class LocalBackend:
             wait(sentinels, max(0.0, min(next_kill - time.monotonic(), 0.1)))
             self._reap_stopping()
         self._selector.close()
+        if self._python is not None:
+            self._python.close()
 
     def _remove(self, worker: int) -> _Worker | None:
         state = self._workers.pop(worker, None)

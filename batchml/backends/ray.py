@@ -198,6 +198,7 @@ class RayBackend:
             raise
         self._bundle = (code, model)
         self._config = config
+        # config.python is ignored: actors run in the Python of the cluster's Ray workers.
         self._actor_class = ray.remote(ScoringActor).options(
             num_cpus=options.worker_num_cpus,
             num_gpus=options.worker_num_gpus,

@@ -48,13 +48,16 @@ def run_job(
     journal_dir: Path | None = None,
     resume: bool = False,
     retry_failed: bool = False,
+    python: Path | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
     Blocks until the job ends and returns how it ended; a failing script gives a Failed result,
     not an exception. Setting `cancel` stops the workers and gives a Canceled result. `backend`
-    builds the workers (default: local processes). Raises UsageError when there are no files
-    and ConflictError when the append_row output file already exists, before anything runs.
+    builds the workers (default: local processes). `python` is the interpreter that local
+    workers run with, seeing its packages instead of this process's (default: this process's
+    own). Raises UsageError when there are no files and ConflictError when the append_row
+    output file already exists, before anything runs.
 
     Every final outcome goes to the journal in `journal_dir` (default: `journal` beside
     `logs_dir`), which a new run replaces. With `resume`, the run continues the journal there
@@ -77,6 +80,8 @@ def run_job(
     # Absolute before they reach workers, which change directory (and may run elsewhere).
     model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
     scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
+    # Not resolved: a virtualenv's python is a link, and the venv is known by the link's path.
+    python = python.absolute() if python is not None else None
     output_dir.mkdir(parents=True, exist_ok=True)
     if backend is None:
         backend = LocalBackend
@@ -92,7 +97,7 @@ def run_job(
         logs = JobLogs(logs_dir, resume=resume)
         cleanup.callback(logs.close)
         parts_dir = journal.parts_dir if output_file is not None else None
-        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir))
+        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python))
         cleanup.callback(workers.shutdown)
         tally = Tally(batches, logs, journal)
         try:

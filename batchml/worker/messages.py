@@ -51,12 +51,15 @@ class WorkerConfig:
 
     parts_dir is where a mini-batch's append_row lines go when they are too many to send back
     with its outcome; None (summary_only) means run()'s results are only counted.
+    python is the interpreter local workers run with, isolated from the job's own packages
+    (a deployment's environment); None is the job's own interpreter, with the job's packages.
     """
 
     scoring: ScoringSpec
     output_dir: Path
     logs_dir: Path
     parts_dir: Path | None
+    python: Path | None = None
 
 
 @dataclass(frozen=True)

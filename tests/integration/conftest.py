@@ -117,8 +117,9 @@ def inputs(tmp_path: Path) -> Callable[[list[str]], list[Path]]:
 @pytest.fixture
 def run(tmp_path: Path) -> Callable[..., Job]:
     """run(contents, script="behave.py", env=..., cancel=..., on_event=..., start_method=...,
-    workers=..., **settings): `workers` worker processes (max_concurrency_per_instance, one
-    instance); on_event is called with each event, as the job runs."""
+    python=..., workers=..., **settings): `workers` worker processes (max_concurrency_per_instance,
+    one instance), run by `python` (default: this one); on_event is called with each event, as
+    the job runs."""
 
     def run_(
         contents: list[str],
@@ -133,6 +134,7 @@ def run(tmp_path: Path) -> Callable[..., Job]:
         cancel = settings.pop("cancel", None)
         on_event = settings.pop("on_event", None)
         start_method = settings.pop("start_method", "spawn")
+        python = settings.pop("python", None)
         inputs = write_inputs(tmp_path / "inputs", contents)
         scoring = ScoringSpec(SCRIPTS, script, model_dir, env or {}, logging_level)
         output_dir, logs_dir = tmp_path / "out", tmp_path / "logs"
@@ -152,6 +154,7 @@ def run(tmp_path: Path) -> Callable[..., Job]:
             on_event=record,
             cancel=cancel,
             backend=functools.partial(LocalBackend, start_method=start_method),
+            python=python,
         )
         return Job(result, inputs, output_dir, logs_dir, events)
 
