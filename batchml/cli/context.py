@@ -45,6 +45,10 @@ class App:
         """Messages go to stderr, so that stdout stays data only."""
         click.echo(f"WARNING: {message}", err=True)
 
+    def inform(self, message: str) -> None:
+        """Progress of long work, on stderr."""
+        click.echo(message, err=True)
+
 
 def app_of(ctx: typer.Context) -> App:
     app = ctx.find_object(App)

@@ -72,6 +72,25 @@ def show(
     return environments.show(app_of(ctx).workspace, name, version, label)
 
 
+@app.command("build", cls=AzCommand)
+def build(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),
+    version: str | None = typer.Option(
+        None, "-v", "--version", help="Version of the environment (default: the latest)."
+    ),
+) -> dict[str, Any]:
+    """Build an environment's virtualenv now, from its conda file, with uv.
+
+    Environments are cached per user ($BATCHML_CACHE_DIR, default ~/.cache/batchml) and
+    shared by all workspaces: one that is already built is reused at once. uv's own settings
+    (UV_INDEX_URL, UV_FIND_LINKS, UV_NO_INDEX ...) choose where packages come from.
+
+    Example: batchml environment build -n digits-env -v 1 --query packages
+    """
+    return environments.build(app_of(ctx).workspace, name, version, app_of(ctx).inform)
+
+
 @app.command("list", cls=AzCommand)
 def list_(
     ctx: typer.Context,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,40 @@ def list_all(workspace: Workspace, name: str | None = None) -> list[dict[str, An
         return [show(workspace, name, v) for v in reversed(_versions(workspace, name))]
     names = versioned.names(workspace.assets_dir("environment"), STATE_FILE)
     return [show(workspace, n, label=versioned.LATEST) for n in names]
+
+
+def build(
+    workspace: Workspace, name: str, version: str | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Build an environment's virtualenv ahead of time, as Azure builds an image, into the
+    per-user cache (batchml.envs.cache); an environment already built is reused at once.
+    Progress goes to `log`; uv's output to a build log beside the cache."""
+    from batchml.envs import cache, requirements
+    from batchml.envs.build import PACKAGES_FILE
+
+    environment = get(workspace, name, version)
+    # The snapshot of its conda file, or the conda mapping it was registered with inline.
+    conda = environment.conda_path or environment.conda_file
+    wanted = requirements.from_environment({"conda_file": conda}) if conda else None
+    if wanted is None:
+        raise UsageError(
+            f"environment {name}:{environment.version} has no conda file, so there is nothing "
+            "to build (an image alone names no packages batchml can install)"
+        )
+    log_file = cache.cache_root() / "logs" / f"{name}-{environment.version}.log"
+    built = cache.ensure(wanted, log=log, build_log=log_file)
+    packages = (built.path / PACKAGES_FILE).read_text().splitlines()
+    return {
+        "name": name,
+        "version": environment.version,
+        "key": built.key,
+        "path": str(built.path),
+        "python": str(built.python),
+        "python_version": built.python_version,
+        "reused": built.reused,
+        "note": built.note,
+        "packages": [line for line in packages if line.strip()],
+    }
 
 
 def reference(workspace: Workspace, value: str) -> str:

@@ -13,6 +13,7 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from batchml.core.errors import BatchmlError
 from batchml.envs import cache
 from batchml.envs.cache import BuiltEnvironment, cache_root, current_platform, environment_key
 from batchml.envs.requirements import Requirements
+
+if TYPE_CHECKING:
+    from tests.conftest import Cli
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("uv") is None, reason="building environments needs uv (pip install uv)"
@@ -165,3 +169,33 @@ def test_a_python_that_is_not_installed_falls_back_to_this_one(
     assert (built.note, built.python_version) == (note, platform.python_version())
     assert note in messages
     assert imported_version(built) == "2.0 True"
+
+
+def test_environment_build_builds_once_then_reuses(
+    cli: Cli, ws: Path, tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_NO_INDEX", "1")
+    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
+    conda = tmp_path / "conda.yml"
+    conda.write_text("dependencies:\n  - pip\n  - pip:\n      - tinypkg==1.0\n")
+    cli.ok("environment", "create", "-n", "tiny", "--image", "python:3.11", "--conda-file", conda)
+
+    first = cli("environment", "build", "-n", "tiny")
+    assert first.code == 0, first.err
+    built = first.json()
+    assert (built["name"], built["version"], built["reused"]) == ("tiny", "1", False)
+    assert built["packages"] == ["tinypkg==1.0"]
+    assert f"building environment {built['key'][:12]}" in first.err
+    again = cli("environment", "build", "-n", "tiny", "-v", "1")
+    assert (again.json()["reused"], again.json()["path"]) == (True, built["path"])
+    assert again.err == (
+        f"environment {built['key'][:12]} is built (Python {built['python_version']}); "
+        f"reusing {built['path']}\n"
+    )
+
+
+def test_an_environment_without_a_conda_file_has_nothing_to_build(cli: Cli, ws: Path) -> None:
+    cli.ok("environment", "create", "-n", "bare", "--image", "python:3.11")
+    result = cli("environment", "build", "-n", "bare")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith("ERROR: environment bare:1 has no conda file, so there is nothing")
