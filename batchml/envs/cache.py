@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from batchml.core.errors import WorkspaceLockedError
-from batchml.envs.build import build, venv_python
+from batchml.envs.build import PACKAGES_FILE, build, venv_python
 from batchml.envs.requirements import Requirements
 from batchml.store.fs import fsync_dir, read_json, write_json
 from batchml.store.lock import file_lock
@@ -56,6 +56,11 @@ class BuiltEnvironment:
     key: str
     reused: bool
     note: str | None
+
+    def packages(self) -> list[str]:
+        """What is installed in it, as `uv pip freeze` listed it when it was built."""
+        lines = (self.path / PACKAGES_FILE).read_text().splitlines()
+        return [line for line in lines if line.strip()]
 
 
 def cache_root() -> Path:

@@ -113,7 +113,6 @@ def build(
     per-user cache (batchml.envs.cache); an environment already built is reused at once.
     Progress goes to `log`; uv's output to a build log beside the cache."""
     from batchml.envs import cache, requirements
-    from batchml.envs.build import PACKAGES_FILE
 
     environment = get(workspace, name, version)
     # The snapshot of its conda file, or the conda mapping it was registered with inline.
@@ -126,7 +125,6 @@ def build(
         )
     log_file = cache.cache_root() / "logs" / f"{name}-{environment.version}.log"
     built = cache.ensure(wanted, log=log, build_log=log_file)
-    packages = (built.path / PACKAGES_FILE).read_text().splitlines()
     return {
         "name": name,
         "version": environment.version,
@@ -136,7 +134,7 @@ def build(
         "python_version": built.python_version,
         "reused": built.reused,
         "note": built.note,
-        "packages": [line for line in packages if line.strip()],
+        "packages": built.packages(),
     }
 
 

@@ -177,34 +177,25 @@ def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
             )
 
 
-def _scoring(deployment: Deployment) -> Scoring:
-    """What the workers run: the deployment's code, or batchml's MLflow scorer for a no-code
-    MLflow deployment (the only kind without code)."""
+def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
+    """What the workers run, from the job's own copy (in `folder`, hard links: cheap) of the
+    deployment's code and model, so that the job runs one version of them for its whole life,
+    resumes included, whatever happens to the deployment meanwhile. A no-code MLflow
+    deployment (the only kind without code) runs batchml's MLflow scorer, which is not copied."""
     if deployment.code is None or deployment.scoring_script is None:
         from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
 
         code_dir, script = str(DRIVER_DIR), DRIVER_SCRIPT
     else:
-        code_dir, script = deployment.code, deployment.scoring_script
+        code = txn.snapshot(Path(deployment.code), folder / "code", link=True)
+        code_dir, script = str(code), deployment.scoring_script
+    model = txn.snapshot(Path(deployment.model.model_dir), folder / "model", link=True)
     return Scoring(
         code_dir=code_dir,
         scoring_script=script,
-        model_dir=deployment.model.model_dir,
+        model_dir=str(model),
         environment=deployment.environment,
     )
-
-
-def _pin(txn: Transaction, scoring: Scoring, folder: Path) -> Scoring:
-    """The job's own copy of the deployment's code and model (hard links: cheap), so that it
-    runs one version of them for its whole life, resumes included, whatever happens to the
-    deployment meanwhile. batchml's own MLflow scorer is not copied."""
-    from batchml.mlflow import DRIVER_DIR
-
-    code_dir = scoring.code_dir
-    if Path(code_dir) != DRIVER_DIR:
-        code_dir = str(txn.snapshot(Path(code_dir), folder / "code", link=True))
-    model_dir = str(txn.snapshot(Path(scoring.model_dir), folder / "model", link=True))
-    return dataclasses.replace(scoring, code_dir=code_dir, model_dir=model_dir)
 
 
 def _invoke_pipeline(
@@ -273,27 +264,26 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         compute, deployment.resource_properties, f"deployment {deployment.name}"
     )
     computes.check_backend(backend)
-    job = BatchJob(
-        name=name,
-        display_name=display_name(),
-        experiment_name=options.experiment_name or deployment.endpoint_name,
-        endpoint=deployment.endpoint_name,
-        deployment=deployment.name,
-        compute=compute.name,
-        status=JobStatus.PREPARING,
-        created_at=now_iso(),
-        created_by=current_user(),
-        input=job_input,
-        output=output,
-        settings=settings,
-        scoring=_scoring(deployment),
-        backend=backend,
-    )
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
         if folder.exists():
             raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
-        job = dataclasses.replace(job, scoring=_pin(txn, job.scoring, folder / SNAPSHOT_DIR))
+        job = BatchJob(
+            name=name,
+            display_name=display_name(),
+            experiment_name=options.experiment_name or deployment.endpoint_name,
+            endpoint=deployment.endpoint_name,
+            deployment=deployment.name,
+            compute=compute.name,
+            status=JobStatus.PREPARING,
+            created_at=now_iso(),
+            created_by=current_user(),
+            input=job_input,
+            output=output,
+            settings=settings,
+            scoring=_scoring(deployment, txn, folder / SNAPSHOT_DIR),
+            backend=backend,
+        )
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))

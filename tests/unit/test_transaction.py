@@ -43,14 +43,21 @@ def source(tmp_path: Path) -> Path:
     return source
 
 
-def test_rollback_undoes_every_kind_of_write(root: Path, source: Path) -> None:
-    before = tree(root)
-    txn = Transaction()
+def every_kind_of_write(root: Path, source: Path, log: Path | None = None) -> Transaction:
+    """A transaction that wrote new and existing files, snapshots over a folder and into a new
+    one, and removed a folder; not committed nor rolled back (as if killed)."""
+    txn = Transaction(log)
     txn.write_json(root / "kept" / "state.json", {"v": 2})
     txn.write_json(root / "new" / "deep" / "state.json", {"v": 1})
     assert txn.snapshot(source, root / "snap" / "files") == root / "snap" / "files" / "source"
     txn.snapshot(source, root / "fresh" / "copy")
     txn.remove(root / "kept")
+    return txn
+
+
+def test_rollback_undoes_every_kind_of_write(root: Path, source: Path) -> None:
+    before = tree(root)
+    txn = every_kind_of_write(root, source)
     assert tree(root) != before
     txn.rollback()
     assert tree(root) == before
@@ -144,18 +151,9 @@ def test_write_atomic_leaves_no_temp_file_on_error(
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
 
 
-def _killed_half_way(root: Path, source: Path) -> None:
-    """The writes of a command that is killed before it commits or rolls back."""
-    txn = Transaction(root / ".transaction")
-    txn.write_json(root / "kept" / "state.json", {"v": 2})
-    txn.write_json(root / "new" / "deep" / "state.json", {"v": 1})
-    txn.snapshot(source, root / "snap" / "files")
-    txn.remove(root / "kept")
-
-
 def test_the_next_command_undoes_a_killed_one(root: Path, source: Path) -> None:
     before = tree(root)
-    _killed_half_way(root, source)
+    every_kind_of_write(root, source, root / ".transaction")
     assert tree(root) != before
     Transaction.recover(root / ".transaction", root)
     assert tree(root) == before
@@ -218,7 +216,7 @@ def test_the_workspace_lock_recovers_before_the_next_write(tmp_path: Path, sourc
     with workspace.transaction() as txn:
         txn.write_json(workspace.root / "endpoints" / "e" / "endpoint.json", {"v": 1})
     before = tree(workspace.root)
-    _killed_half_way(workspace.root, source)
+    every_kind_of_write(workspace.root, source, workspace.root / ".transaction")
     with workspace.transaction():
         pass
     assert tree(workspace.root) == before
