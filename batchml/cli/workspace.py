@@ -20,6 +20,22 @@ def show(ctx: typer.Context) -> dict[str, Any]:
     return workspaces.describe(workspace, reason)
 
 
+@app.command("update", cls=AzCommand)
+def update(
+    ctx: typer.Context,
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Space-separated KEY=VALUE defaults of this workspace (empty value unsets): "
+        "env_manager=local runs jobs in batchml's interpreter, env_manager=uv builds their "
+        "environments.",
+    ),
+) -> dict[str, Any]:
+    """Set the workspace's defaults, e.g. batchml workspace update --set env_manager=local."""
+    workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
+    return workspaces.update(workspace, sets, reason)
+
+
 def configure(
     defaults: list[str] = typer.Option(
         [],

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from batchml.core.job_environment import JobEnvironment
 from batchml.core.job_record import JobRecord, endpoint_job_view, services
 from batchml.core.resources import arm_id, from_state
 from batchml.core.run_settings import RunSettings
@@ -65,7 +66,8 @@ class ScoreOutput:
 @dataclass(frozen=True)
 class Scoring:
     """What the workers run: the code snapshot, its scoring script, the model folder
-    (AZUREML_MODEL_DIR) and the deployment's environment (recorded, not built)."""
+    (AZUREML_MODEL_DIR) and the deployment's environment as declared (the job's `environment`
+    says what it runs in)."""
 
     code_dir: str
     scoring_script: str
@@ -111,6 +113,7 @@ class BatchJob(JobRecord):
     settings: RunSettings  # the deployment's, after the job's overrides
     scoring: Scoring
     backend: Workers = field(default_factory=LocalWorkers)
+    environment: JobEnvironment = field(default_factory=JobEnvironment)
     counts: JobCounts = field(default_factory=JobCounts)
     warnings: list[str] = field(default_factory=list)
 
@@ -124,6 +127,7 @@ class BatchJob(JobRecord):
         values["settings"] = from_state(RunSettings, state["settings"])
         values["scoring"] = from_state(Scoring, state["scoring"])
         values["backend"] = _workers(state.get("backend", {}))
+        values["environment"] = from_state(JobEnvironment, state.get("environment", {}))
         values["counts"] = JobCounts(**state.get("counts", {}))
         return cls(**values)
 
@@ -167,6 +171,7 @@ class BatchJob(JobRecord):
                 "logs": f"{job_dir}/logs",
             },
             "compute": arm_id(workspace, "computes", self.compute),
+            "environment": self.environment.view(),
             "inputs": {
                 "input_data": {"mode": "ro_mount", "type": self.input.type, "path": self.input.path}
             },

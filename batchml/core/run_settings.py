@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from batchml.core.errors import InvalidSpecError
+from batchml.core.job_environment import ENV_MANAGERS
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 
@@ -17,6 +18,8 @@ class RunSettings:
     timeout is in seconds per run() call. error_threshold counts failed files across the job;
     -1 ignores all failures (values below -1 mean the same, as in Azure). logging_level and
     environment_variables are the workers' (run_job takes them in its ScoringSpec).
+    env_manager is batchml's own: `uv` builds the deployment's environment, `local` runs in
+    batchml's interpreter; None leaves it to the workspace's default.
     """
 
     instance_count: int = 1
@@ -29,6 +32,7 @@ class RunSettings:
     error_threshold: int = -1
     logging_level: str = "info"
     environment_variables: dict[str, str] = field(default_factory=dict)
+    env_manager: str | None = None
 
     @property
     def workers(self) -> int:
@@ -54,6 +58,10 @@ class RunSettings:
             problems.append(
                 f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, "
                 f"not {self.output_action!r}"
+            )
+        if self.env_manager is not None and self.env_manager not in ENV_MANAGERS:
+            problems.append(
+                f"env_manager must be one of {', '.join(ENV_MANAGERS)}, not {self.env_manager!r}"
             )
         name = self.output_file_name
         if not name or name in (".", "..") or "/" in name or "\\" in name:

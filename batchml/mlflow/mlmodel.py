@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from batchml.core import yaml_text
 from batchml.core.errors import BatchmlError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 MLMODEL_FILE = "MLmodel"
 PYFUNC_FLAVOR = "python_function"
@@ -27,6 +25,18 @@ class MLmodel:
 
     flavors: dict[str, Any]
     signature: dict[str, Any] | None
+
+
+def model_folder(model_dir: str) -> Path:
+    """The MLflow model under AZUREML_MODEL_DIR: the folder itself, or its sub-folder holding
+    an MLmodel file (a registered model's own folder)."""
+    root = Path(model_dir)
+    if (root / MLMODEL_FILE).is_file():
+        return root
+    found = sorted(path.parent for path in root.glob(f"*/{MLMODEL_FILE}"))
+    if not found:
+        raise FileNotFoundError(f"no MLflow model (an MLmodel file) under {root}")
+    return found[0]
 
 
 def read(folder: Path) -> MLmodel:

@@ -6,11 +6,13 @@ keep their job this way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -24,6 +26,11 @@ from batchml.worker.lifetime import end_descendants
 SAVE_INTERVAL = 0.5
 
 _Job = TypeVar("_Job", bound=JobRecord)
+
+
+class Canceled(Exception):
+    """A cancel that arrived while the runner was in an interruptible step (see
+    JobLifecycle.interruptible)."""
 
 
 def save(workspace: Workspace, job: JobRecord) -> None:
@@ -45,6 +52,27 @@ class JobLifecycle(Generic[_Job]):
         self.job: _Job = job
         self.cancel = threading.Event()
         self._saved_at = 0.0
+        self._interruptible = False
+
+    def request_cancel(self) -> None:
+        """Cancel the job (a signal handler calls this, in the main thread): set `cancel`, and
+        inside interruptible() raise Canceled there, which stops what it waits for."""
+        self.cancel.set()
+        if self._interruptible:
+            self._interruptible = False
+            raise Canceled
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A blocking step (an environment build) that a cancel stops at once with Canceled,
+        its subprocesses killed on the way out, rather than when it is done."""
+        if self.cancel.is_set():
+            raise Canceled
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
 
     def update(self, job: _Job, *, throttled: bool = False) -> None:
         """Make `job` the record and write it; `throttled`, at most every SAVE_INTERVAL
@@ -55,13 +83,14 @@ class JobLifecycle(Generic[_Job]):
             save(self.workspace, job)
             self._saved_at = now
 
-    def begin(self, job: _Job) -> None:
-        """Record `job` Running in this process, and take a cancel requested before."""
+    def begin(self, job: _Job, status: JobStatus = JobStatus.RUNNING) -> None:
+        """Record `job` held by this process (Running, or Preparing while its environment is
+        made ready), and take a cancel requested before."""
         self.update(
             dataclasses.replace(
                 job,
                 runner_pid=os.getpid(),
-                status=JobStatus.RUNNING,
+                status=status,
                 start_time=job.start_time or now_iso(),
                 end_time=None,
                 error=None,

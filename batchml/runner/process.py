@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.batch_job import BatchJob, RayWorkers
-from batchml.core.errors import ConflictError
+from batchml.core.errors import BatchmlError, ConflictError
+from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
 from batchml.runner.engine import run_job
+from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
 from batchml.runner.journal import discard
-from batchml.runner.lifecycle import JobLifecycle
+from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
 from batchml.runner.pipeline import PipelineRunner
 from batchml.store import job_files as job_store
@@ -72,6 +74,9 @@ class Runner:
         self.record.update(job, throttled=event.kind not in ("job_finalizing", "job_finished"))
 
     def _environment_warnings(self) -> list[str]:
+        """In batchml's interpreter: the declared pip packages that differ from what is here."""
+        if self.record.job.environment.manager != LOCAL:
+            return []
         warnings = mismatches(pip_requirements(self.record.job.scoring.environment))
         for warning in warnings:
             _say(f"WARNING: {warning}")
@@ -88,7 +93,17 @@ class Runner:
             f"job {job.name}: endpoint {job.endpoint}, deployment {job.deployment}"
             + (how if self.resume else "")
         )
-        self.record.begin(dataclasses.replace(job, warnings=self._environment_warnings()))
+        job = dataclasses.replace(job, warnings=self._environment_warnings())
+        self.record.begin(job, JobStatus.PREPARING)
+        try:
+            with self.record.interruptible():
+                environment = prepare(job.environment, self.folder / "azureml-logs", _say)
+        except Canceled:
+            return self.end(JobStatus.CANCELED, "canceled while its environment was being built")
+        except BatchmlError as exc:
+            return self.end(JobStatus.FAILED, exc.message)
+        job = dataclasses.replace(self.record.job, environment=environment)
+        self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
         files = job_store.input_files(self.record.workspace, job.name)
         settings = job.settings
         scoring = ScoringSpec(
@@ -114,6 +129,7 @@ class Runner:
             on_event=self.on_event,
             cancel=self.record.cancel,
             backend=self._backend(),
+            python=Path(environment.python_executable) if environment.python_executable else None,
         )
         return self.finish(result)
 
@@ -137,6 +153,11 @@ class Runner:
             # Only now: until the job is recorded Completed, a resume may still need the journal.
             discard(self.folder / job_store.JOURNAL_DIR)
         return code
+
+    def end(self, status: JobStatus, error: str) -> int:
+        """End the job before it ran anything (its environment could not be made ready)."""
+        _say(f"job {status}: {error}")
+        return self.record.finish(self.record.job, status, error)
 
     def crashed(self, exc: BaseException) -> int:
         return self.record.crashed(exc)
@@ -170,7 +191,7 @@ def main(argv: list[str]) -> int:
         runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args)
 
     def stop(_signum: int, _frame: object) -> None:
-        runner.record.cancel.set()
+        runner.record.request_cancel()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -28,6 +28,7 @@ SETTINGS = (
     "error_threshold",
     "logging_level",
     "environment_variables",
+    "env_manager",
 )
 SCHEMAS = {
     "model": "modelBatchDeployment.schema.json",
@@ -201,4 +202,5 @@ def run_settings(data: dict[str, Any]) -> RunSettings:
         error_threshold=settings.get("error_threshold", default.error_threshold),
         logging_level=settings.get("logging_level", default.logging_level).lower(),
         environment_variables=as_strings(settings.get("environment_variables")),
+        env_manager=settings.get("env_manager"),
     )

@@ -149,14 +149,11 @@ def reference(workspace: Workspace, value: str) -> str:
     return f"{refs.PREFIX}{environment.name}:{environment.version}"
 
 
-def conda_file_of(workspace: Workspace, value: str) -> Path | None:
-    """The snapshotted conda file of a workspace reference such as `reference()` returns; None
-    for registry and curated environments and for a conda mapping registered inline."""
+def registered(workspace: Workspace, value: str) -> Environment | None:
+    """The registered version a workspace reference such as `reference()` returns names; None
+    for Azure's registry and curated environments (out of reach)."""
     ref = _parse(value)
-    if ref is None:
-        return None
-    environment = _registered(workspace, ref, value)
-    return Path(environment.conda_path) if environment.conda_path else None
+    return _registered(workspace, ref, value) if ref is not None else None
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -235,8 +235,9 @@ def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> li
 
     environment = component.get("environment")
     if isinstance(environment, str):
-        conda = environments.conda_file_of(workspace, environment)
-        environment = {"conda_file": str(conda)} if conda else None
+        registered = environments.registered(workspace, environment)
+        conda = registered.conda_path if registered else None
+        environment = {"conda_file": conda} if conda else None
     return packages.mismatches(packages.pip_requirements(environment))
 
 

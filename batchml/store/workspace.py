@@ -132,6 +132,11 @@ class Workspace:
             return {"name": self.name, "path": str(self.root), "exists": False}
         return self.read_state(self.root / "workspace.json", "workspace", self.name)
 
+    def defaults(self) -> dict[str, Any]:
+        """The workspace's own defaults (`batchml workspace update --set KEY=VALUE`)."""
+        defaults = self.info().get("defaults") if self.exists() else None
+        return defaults if isinstance(defaults, dict) else {}
+
     # -- writes -----------------------------------------------------------------------------
     def _initialise(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,14 @@ def _write_part(parts_dir: Path, task: MiniBatchTask, head: str, lines: Iterator
     return str(final)
 
 
+def _activate(python: Path) -> None:
+    """As an activated virtualenv does: the interpreter's folder first on PATH (so what the
+    script runs, `pip` or a console script, is the environment's) and VIRTUAL_ENV set."""
+    os.environ["PATH"] = os.pathsep.join(filter(None, [str(python.parent), os.environ.get("PATH")]))
+    if (python.parent.parent / "pyvenv.cfg").is_file():
+        os.environ["VIRTUAL_ENV"] = str(python.parent.parent)
+
+
 def _import_script(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
@@ -159,6 +167,8 @@ class ScoringWorker:
         if scoring.model_dir is not None:
             os.environ["AZUREML_MODEL_DIR"] = str(scoring.model_dir.absolute())
         os.environ["AZUREML_BI_OUTPUT_PATH"] = str(self._config.output_dir.absolute())
+        if self._config.python is not None:
+            _activate(self._config.python)
         for folder in dict.fromkeys([str(script.parent), str(code_dir)]):
             sys.path.insert(0, folder)
         os.chdir(code_dir)

@@ -499,13 +499,18 @@ def test_reference_that_is_not_one(
     assert (raised.value.exit_code, raised.value.message, raised.value.hint) == (2, message, hint)
 
 
-def test_conda_file_of(workspace: Workspace, ws: Path) -> None:
-    snapshot = ws / "environments" / "torch-env" / "2" / "conda" / "conda.yml"
-    assert environments.conda_file_of(workspace, "azureml:torch-env:2") == snapshot
-    assert environments.conda_file_of(workspace, "azureml:torch-env@latest") == snapshot
-    assert environments.conda_file_of(workspace, "azureml:aaa:1") is None
-    assert environments.conda_file_of(workspace, CURATED) is None
+def conda_path_of(workspace: Workspace, value: str) -> str | None:
+    registered = environments.registered(workspace, value)
+    return registered.conda_path if registered is not None else None
+
+
+def test_registered(workspace: Workspace, ws: Path) -> None:
+    snapshot = str(ws / "environments" / "torch-env" / "2" / "conda" / "conda.yml")
+    assert conda_path_of(workspace, "azureml:torch-env:2") == snapshot
+    assert conda_path_of(workspace, "azureml:torch-env@latest") == snapshot
+    assert conda_path_of(workspace, "azureml:aaa:1") is None
+    assert environments.registered(workspace, CURATED) is None
     registry = "azureml://registries/azureml/environments/sklearn-1.5/versions/3"
-    assert environments.conda_file_of(workspace, registry) is None
+    assert environments.registered(workspace, registry) is None
     with pytest.raises(NotFoundError):
-        environments.conda_file_of(workspace, "azureml:nope:1")
+        environments.registered(workspace, "azureml:nope:1")

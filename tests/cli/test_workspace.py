@@ -102,6 +102,7 @@ def test_workspace_show_of_a_new_workspace(cli: Cli, ws: Path) -> None:
     assert cli.ok("workspace", "show") == {
         "batch_endpoints": 0,
         "computes": 0,
+        "defaults": {},
         "created_at": None,
         "data": 0,
         "datastores": [],
@@ -122,6 +123,7 @@ def test_workspace_show_counts_what_it_holds(cli: Cli, deployed: Project, ws: Pa
     assert cli.mask(cli.ok("workspace", "show")) == {
         "batch_endpoints": 1,
         "computes": 1,
+        "defaults": {},
         "created_at": "<time>",
         "data": 1,
         "datastores": ["workspaceblobstore"],

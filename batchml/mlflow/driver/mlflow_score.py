@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from batchml.mlflow.inputs import kind_of, read_image, read_table
-from batchml.mlflow.mlmodel import MLMODEL_FILE
+from batchml.mlflow.mlmodel import model_folder
 from batchml.mlflow.predictions import image_line, table_lines
 from batchml.worker.rows import FileResults
 
 logger = logging.getLogger("batchml.mlflow")
 model: Any = None
 schema: Any = None
-
-
-def model_folder(model_dir: str) -> Path:
-    """The MLflow model under AZUREML_MODEL_DIR: the folder itself, or its sub-folder holding
-    an MLmodel file (a registered model's own folder)."""
-    root = Path(model_dir)
-    if (root / MLMODEL_FILE).is_file():
-        return root
-    found = sorted(path.parent for path in root.glob(f"*/{MLMODEL_FILE}"))
-    if not found:
-        raise FileNotFoundError(f"no MLflow model (an MLmodel file) under {root}")
-    return found[0]
 
 
 def init() -> None:

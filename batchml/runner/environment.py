@@ -1,0 +1,50 @@
+"""A job's environment made ready while the job is Preparing, as Azure builds a deployment's
+image: built into the per-user cache with uv (batchml.envs.cache), or found there, its uv
+output in the job's build log and its locked package list beside the job's logs.
+
+What it gives back is the job's record of it (batchml.core.job_environment), with the
+interpreter the workers run with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batchml.core.job_environment import UV, JobEnvironment
+from batchml.envs import cache
+from batchml.envs.requirements import Requirements
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# In the job's azureml-logs/, named as Azure names the log of a run's image build.
+BUILD_LOG = "20_image_build_log.txt"
+# The environment's `uv pip freeze`, as the job ran with it.
+PACKAGES_LOG = "20_image_build_packages.txt"
+
+
+def prepare(
+    environment: JobEnvironment, logs_dir: Path, say: Callable[[str], None]
+) -> JobEnvironment:
+    """`environment` built or found built (when its manager is uv), with where it is; as it is
+    otherwise, its reason said. Raises BatchmlError naming what failed and the build log."""
+    if environment.manager != UV:
+        if environment.reason:
+            say(f"environment: {environment.reason}")
+        return environment
+    requirements = Requirements(environment.python, tuple(environment.packages))
+    if environment.source:
+        say(f"environment from {environment.source}")
+    built = cache.ensure(requirements, log=say, build_log=logs_dir / BUILD_LOG)
+    (logs_dir / PACKAGES_LOG).write_text("".join(f"{line}\n" for line in built.packages()))
+    return dataclasses.replace(
+        environment,
+        key=built.key,
+        path=str(built.path),
+        python_executable=str(built.python),
+        python_version=built.python_version,
+        note=built.note,
+        reused=built.reused,
+    )

@@ -1,0 +1,117 @@
+"""Which environment a job runs in, decided when it is invoked: the requirements of the
+deployment's environment (or a step's component environment, or a no-code MLflow model's own
+files), or batchml's own interpreter when `env_manager` is `local` or there is nothing batchml
+can build. The runner builds what this asks for (batchml.runner.environment).
+
+`env_manager` comes from, first to last: `invoke --set env_manager=...`, the deployment's
+settings, the workspace's default (`batchml workspace update --set env_manager=...`), the
+BATCHML_ENV_MANAGER environment variable; else `uv`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from batchml.core.errors import UsageError
+from batchml.core.job_environment import ENV_MANAGERS, LOCAL, UV, JobEnvironment
+from batchml.envs import requirements as reqs
+from batchml.services import environments
+from batchml.store.workspace import Workspace
+
+VARIABLE = "BATCHML_ENV_MANAGER"
+WORKSPACE_KEY = "env_manager"
+_RUNS_HERE = "runs in batchml's own interpreter"
+
+
+def manager(workspace: Workspace, asked: str | None) -> tuple[str, str]:
+    """(the env_manager a job uses, where that came from) when its settings ask for `asked`."""
+    if asked is not None:
+        return asked, "the job's settings"
+    configured = workspace.defaults().get(WORKSPACE_KEY)
+    if configured:
+        return str(configured), "the workspace's default"
+    variable = os.environ.get(VARIABLE, "").strip()
+    if variable:
+        if variable not in ENV_MANAGERS:
+            raise UsageError(
+                f"{VARIABLE}={variable} is not an env_manager",
+                hint=f"set it to one of {', '.join(ENV_MANAGERS)}, or unset it",
+            )
+        return variable, VARIABLE
+    return UV, "the default"
+
+
+def for_deployment(
+    workspace: Workspace, environment: Any, asked: str | None, mlflow_model: Path | None
+) -> JobEnvironment:
+    """The environment of a job of a deployment whose `environment` is as recorded (a string
+    reference, an inline mapping, or None); `mlflow_model` is the model folder of a no-code
+    MLflow deployment, whose own environment files decide (as on Azure), else None."""
+    chosen, origin = manager(workspace, asked)
+    if chosen == LOCAL:
+        return JobEnvironment(reason=f"env_manager is local ({origin}): the job {_RUNS_HERE}")
+    if mlflow_model is not None:
+        return _mlflow_model(mlflow_model)
+    return for_environment(workspace, environment)
+
+
+def for_component(workspace: Workspace, environment: Any, asked: str | None) -> JobEnvironment:
+    """The environment of a pipeline step whose component names `environment`."""
+    chosen, origin = manager(workspace, asked)
+    if chosen == LOCAL:
+        return JobEnvironment(reason=f"env_manager is local ({origin}): the step {_RUNS_HERE}")
+    return for_environment(workspace, environment)
+
+
+def for_environment(workspace: Workspace, environment: Any) -> JobEnvironment:
+    """What a deployment's or a component's `environment` asks uv to build."""
+    if environment is None:
+        return JobEnvironment(reason=f"no environment is declared: the job {_RUNS_HERE}")
+    if isinstance(environment, str):
+        return _reference(workspace, environment)
+    found = reqs.from_environment(environment) if isinstance(environment, dict) else None
+    if found is None:
+        return _image_only("the environment")
+    conda = environment["conda_file"]
+    return _built(found, conda if isinstance(conda, str) else "the inline conda_file")
+
+
+def _reference(workspace: Workspace, value: str) -> JobEnvironment:
+    """A string `environment:`: a registered one is built from its conda file; Azure's curated
+    and registry environments are out of reach (no package set is known for them)."""
+    registered = environments.registered(workspace, value)
+    if registered is None:
+        return JobEnvironment(
+            reason=f"{value} is one of Azure's curated or registry environments, whose packages "
+            f"batchml does not know: the job {_RUNS_HERE}"
+        )
+    conda = registered.conda_path or registered.conda_file
+    found = reqs.from_environment({"conda_file": conda}) if conda else None
+    if found is None:
+        return _image_only(f"environment {value}")
+    return _built(found, f"environment {value} ({registered.conda_path or 'inline conda_file'})")
+
+
+def _mlflow_model(folder: Path) -> JobEnvironment:
+    found = reqs.from_mlflow_model(folder)
+    if found is None:
+        return JobEnvironment(
+            reason=f"the MLflow model {folder} has no python_env.yaml, requirements.txt or "
+            f"conda.yaml: the job {_RUNS_HERE}"
+        )
+    return _built(found, f"the MLflow model's environment ({folder})")
+
+
+def _built(found: reqs.Requirements, source: str) -> JobEnvironment:
+    return JobEnvironment(
+        manager=UV, source=source, python=found.python, packages=list(found.packages)
+    )
+
+
+def _image_only(what: str) -> JobEnvironment:
+    return JobEnvironment(
+        reason=f"{what} names an image and no conda file, and batchml builds no images: "
+        f"the job {_RUNS_HERE}"
+    )
