@@ -66,8 +66,8 @@ class ScoreOutput:
 @dataclass(frozen=True)
 class Scoring:
     """What the workers run: the code snapshot, its scoring script, the model folder
-    (AZUREML_MODEL_DIR) and the deployment's environment as declared (the job's `environment`
-    says what it runs in)."""
+    (AZUREML_MODEL_DIR) and the deployment's environment as declared (the job's `runs_in` says
+    what it runs in)."""
 
     code_dir: str
     scoring_script: str
@@ -113,7 +113,7 @@ class BatchJob(JobRecord):
     settings: RunSettings  # the deployment's, after the job's overrides
     scoring: Scoring
     backend: Workers = field(default_factory=LocalWorkers)
-    environment: JobEnvironment = field(default_factory=JobEnvironment)
+    runs_in: JobEnvironment = field(default_factory=JobEnvironment)  # as built
     counts: JobCounts = field(default_factory=JobCounts)
     warnings: list[str] = field(default_factory=list)
 
@@ -127,7 +127,7 @@ class BatchJob(JobRecord):
         values["settings"] = from_state(RunSettings, state["settings"])
         values["scoring"] = from_state(Scoring, state["scoring"])
         values["backend"] = _workers(state.get("backend", {}))
-        values["environment"] = from_state(JobEnvironment, state.get("environment", {}))
+        values["runs_in"] = from_state(JobEnvironment, state.get("runs_in", {}))
         values["counts"] = JobCounts(**state.get("counts", {}))
         return cls(**values)
 
@@ -171,7 +171,6 @@ class BatchJob(JobRecord):
                 "logs": f"{job_dir}/logs",
             },
             "compute": arm_id(workspace, "computes", self.compute),
-            "environment": self.environment.view(),
             "inputs": {
                 "input_data": {"mode": "ro_mount", "type": self.input.type, "path": self.input.path}
             },
@@ -179,6 +178,7 @@ class BatchJob(JobRecord):
             "outputs": {
                 "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output.path}
             },
+            "runs_in": self.runs_in.view(),
             "services": services(job_dir),
             "settings": dataclasses.asdict(self.settings),
             "type": "pipeline",

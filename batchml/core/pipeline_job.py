@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchml.core.job_environment import JobEnvironment
 from batchml.core.job_record import JobRecord, endpoint_job_view, services
-from batchml.core.resources import arm_id
+from batchml.core.resources import arm_id, from_state
 
 PIPELINE = "pipeline"
 COMMAND = "command"
@@ -129,8 +130,17 @@ class StepJob(JobRecord):
     depends_on: list[str] = field(default_factory=list)  # steps it reads outputs of
     compute: str | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
+    # What the command runs in (its component's environment, as built); `environment` in
+    # `job show` is the component's, as Azure shows it.
+    runs_in: JobEnvironment = field(default_factory=JobEnvironment)
     exit_code: int | None = None
     type: str = COMMAND
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StepJob:
+        values = cls._values(state)
+        values["runs_in"] = from_state(JobEnvironment, state.get("runs_in", {}))
+        return cls(**values)
 
     streamed_log = STEP_LOG
 
@@ -148,6 +158,7 @@ class StepJob(JobRecord):
             "compute": arm_id(workspace, "computes", self.compute) if self.compute else None,
             "environment": component.get("environment"),
             "environment_variables": self.environment_variables,
+            "runs_in": self.runs_in.view(),
             "inputs": {name: _value(record) for name, record in self.inputs.items()},
             "outputs": {name: _public(record) for name, record in self.outputs.items()},
             "parent_job_name": self.parent_job_name,

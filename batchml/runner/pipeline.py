@@ -2,8 +2,9 @@
 
 Each step runs `bash -c COMMAND` in a copy of its component's code folder (`<child job>/wd`),
 with its output folders created empty beforehand, its stdout and stderr in the child job's
-`user_logs/std_log.txt`, and `python` meaning the interpreter batchml runs on (environments are
-recorded, not built). Independent steps run side by side, up to one per CPU. A step that fails
+`user_logs/std_log.txt`, and `python` meaning the interpreter of the step's environment
+(its component's, built while the pipeline job is Preparing; batchml's own with env_manager
+local). Independent steps run side by side, up to one per CPU. A step that fails
 fails the pipeline: the steps still running are stopped and the others are not started, unless
 `continue_on_step_failure` is set, in which case the steps that do not depend on it go on.
 The parent's `logs/azureml/executionlogs.txt` says what was submitted and how it ended.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import signal
@@ -21,9 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import EXECUTION_LOG, STEP_LOG, PipelineJob, StepJob
-from batchml.runner.lifecycle import JobLifecycle, save
+from batchml.runner.environment import prepare
+from batchml.runner.lifecycle import Canceled, JobLifecycle, save
 from batchml.store import job_files as job_store
 from batchml.store.workspace import now_iso
 from batchml.worker.lifetime import die_with_parent
@@ -62,6 +66,9 @@ class PipelineRunner:
         self._log.parent.mkdir(parents=True, exist_ok=True)
         with self._log.open("a") as log:
             log.write(f"[{_stamp()}] {message}\n")
+
+    def _say_for(self, step: str, message: str) -> None:
+        self.say(f"step {step}: {message}")
 
     def _record_step(self, step: str, child: StepJob) -> None:
         """Make `child` the record of `step` and write it."""
@@ -105,10 +112,12 @@ class PipelineRunner:
             output.mkdir(parents=True)
         log = folder / STEP_LOG
         log.parent.mkdir(parents=True, exist_ok=True)
+        python = Path(child.runs_in.python_executable or sys.executable)
         environment = {
             **os.environ,
             **child.environment_variables,
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PATH": os.pathsep.join([str(python.parent), os.environ.get("PATH", "")]),
+            **({"VIRTUAL_ENV": str(child.runs_in.path)} if child.runs_in.path else {}),
             "AZUREML_RUN_ID": child.name,
             "AZUREML_ROOT_RUN_ID": self.record.job.name,
             "PYTHONUNBUFFERED": "1",
@@ -175,7 +184,7 @@ class PipelineRunner:
             child = job_store.get(self.workspace, name)
             assert isinstance(child, StepJob)
             self.children[step] = child
-        self.record.begin(job)
+        self.record.begin(job, JobStatus.PREPARING)
         for warning in job.warnings:
             self.say(f"WARNING: {warning}")
         cancel = self.record.cancel
@@ -189,6 +198,10 @@ class PipelineRunner:
                 self.children[step], status=JobStatus.NOT_STARTED, exit_code=None, error=None
             )
             self._record_step(step, reset)
+        unprepared = self._prepare(pending)
+        if unprepared is not None:
+            return unprepared
+        self.record.update(dataclasses.replace(self.record.job, status=JobStatus.RUNNING))
         failed: list[str] = []
         slots = max(1, os.cpu_count() or 1)
         while (pending or self.running) and not cancel.is_set():
@@ -217,6 +230,38 @@ class PipelineRunner:
             self._skip(step, reason)
         return self.finish(failed, canceled=cancel.is_set() and not failed, stopped=stopped)
 
+    def _prepare(self, steps: list[str]) -> int | None:
+        """Make the environments of `steps` ready, as the job's image builds (each step's uv
+        output in its own azureml-logs/); None if they are, else the runner's exit code once
+        the job is recorded Failed (naming the step) or Canceled."""
+        step = None
+        try:
+            with self.record.interruptible():
+                for step in steps:
+                    child = self.children[step]
+                    logs = job_store.job_dir(self.workspace, child.name) / "azureml-logs"
+                    logs.mkdir(parents=True, exist_ok=True)
+                    say = functools.partial(self._say_for, step)
+                    ready = prepare(child.runs_in, logs, say)
+                    self._record_step(step, dataclasses.replace(child, runs_in=ready))
+        except Canceled:
+            for name in steps:
+                self._skip(name, "the job was canceled")
+            return self.end(JobStatus.CANCELED, "canceled while the steps' environments were built")
+        except BatchmlError as exc:
+            assert step is not None
+            self._end_step(step, JobStatus.FAILED, exc.message)
+            for name in steps:
+                if name != step:
+                    self._skip(name, f"step {step}'s environment could not be built")
+            return self.end(JobStatus.FAILED, f"step {step}: {exc.message}")
+        return None
+
+    def end(self, status: JobStatus, error: str) -> int:
+        job = self.record.job
+        self.say(f"Pipeline job {job.name} {status}: {error}")
+        return self.record.finish(job, status, error)
+
     def finish(self, failed: list[str], *, canceled: bool, stopped: bool) -> int:
         if failed:
             names = ", ".join(failed)
@@ -230,8 +275,10 @@ class PipelineRunner:
             status = JobStatus.FAILED
         else:
             error, status = None, JobStatus.CANCELED if canceled else JobStatus.COMPLETED
+        if error is not None:
+            return self.end(status, error)
         job = self.record.job
-        self.say(f"Pipeline job {job.name} {status}" + (f": {error}" if error else ""))
+        self.say(f"Pipeline job {job.name} {status}")
         return self.record.finish(job, status, error)
 
     def crashed(self, exc: BaseException) -> int:

@@ -75,7 +75,7 @@ class Runner:
 
     def _environment_warnings(self) -> list[str]:
         """In batchml's interpreter: the declared pip packages that differ from what is here."""
-        if self.record.job.environment.manager != LOCAL:
+        if self.record.job.runs_in.manager != LOCAL:
             return []
         warnings = mismatches(pip_requirements(self.record.job.scoring.environment))
         for warning in warnings:
@@ -97,12 +97,12 @@ class Runner:
         self.record.begin(job, JobStatus.PREPARING)
         try:
             with self.record.interruptible():
-                environment = prepare(job.environment, self.folder / "azureml-logs", _say)
+                environment = prepare(job.runs_in, self.folder / "azureml-logs", _say)
         except Canceled:
             return self.end(JobStatus.CANCELED, "canceled while its environment was being built")
         except BatchmlError as exc:
             return self.end(JobStatus.FAILED, exc.message)
-        job = dataclasses.replace(self.record.job, environment=environment)
+        job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
         files = job_store.input_files(self.record.workspace, job.name)
         settings = job.settings

@@ -301,7 +301,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
             settings=settings,
             scoring=_scoring(deployment, txn, folder / SNAPSHOT_DIR),
             backend=backend,
-            environment=environment,
+            runs_in=environment,
         )
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))

@@ -19,9 +19,10 @@ from typing import Any
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
+from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
-from batchml.services import components, computes, data_paths, environments
+from batchml.services import components, computes, data_paths, environments, job_environments
 from batchml.services.common import as_strings, current_user
 from batchml.store.job_files import JOB_FILE, SNAPSHOT_DIR, document, job_dir
 from batchml.store.transaction import Transaction
@@ -142,6 +143,7 @@ class _Planner:
         warnings = [
             f"step {step}: {warning}"
             for step, child in children.items()
+            if child.runs_in.manager == LOCAL
             for warning in _environment_warnings(self.workspace, child.component)
         ]
         parent = PipelineJob(
@@ -224,13 +226,18 @@ class _Planner:
                 **(component.get("environment_variables") or {}),
                 **as_strings(job.get("environment_variables")),
             },
+            runs_in=job_environments.for_component(
+                self.workspace,
+                component.get("environment"),
+                self.request.settings.get("env_manager"),
+            ),
             **common,
         )
 
 
 def _environment_warnings(workspace: Workspace, component: dict[str, Any]) -> list[str]:
-    """The pip packages a step's environment declares that differ from what is installed here
-    (environments are recorded, not built: steps run with batchml's interpreter)."""
+    """The pip packages a step's environment declares that differ from what is installed here,
+    for a step that runs in batchml's interpreter."""
     from batchml.envs import packages  # importlib.metadata: only when a job is planned
 
     environment = component.get("environment")

@@ -155,7 +155,7 @@ def test_a_job_runs_in_its_environment_built_once_then_reused(project: EnvProjec
     job = project.wait(first)
 
     assert job["status"] == "Completed", job.get("error")
-    environment = job["environment"]
+    environment = job["runs_in"]
     prefix = environment["path"]
     # The user's pins win, in init() and in run(): tinypkg 1.0, and PyYAML 0.1, not batchml's.
     assert project.rows(first) == [f"in{i}.txt 1.0/0.1 1.0/0.1 {prefix}" for i in range(4)]
@@ -172,7 +172,7 @@ def test_a_job_runs_in_its_environment_built_once_then_reused(project: EnvProjec
     second = project.invoke()
     again = project.wait(second)
     assert again["status"] == "Completed"
-    assert again["environment"]["path"] == prefix
+    assert again["runs_in"]["path"] == prefix
     version = environment["python_version"]
     assert f"is built (Python {version}); reusing {prefix}" in project.log(
         second, "70_driver_log.txt"
@@ -186,13 +186,13 @@ def test_two_jobs_that_need_a_new_environment_build_it_once(project: EnvProject)
     jobs = [project.wait(name) for name in names]
 
     assert [job["status"] for job in jobs] == ["Completed", "Completed"]
-    assert jobs[0]["environment"]["path"] == jobs[1]["environment"]["path"]
+    assert jobs[0]["runs_in"]["path"] == jobs[1]["runs_in"]["path"]
     logs = [project.folder(name) / "azureml-logs" / "20_image_build_log.txt" for name in names]
     venvs = sum(log.read_text().count(" venv ") for log in logs if log.exists())
     assert venvs == 1
     environments = [p for p in (project.root.parent / "cache" / "envs").iterdir()]
     assert [p.name for p in environments if not p.name.startswith(".")] == [
-        Path(jobs[0]["environment"]["path"]).name
+        Path(jobs[0]["runs_in"]["path"]).name
     ]
 
 
@@ -227,7 +227,7 @@ def test_env_manager_local_runs_in_batchmls_interpreter(project: EnvProject) -> 
 
     assert job["status"] == "Completed", job.get("error")
     assert project.rows(name) == [f"in{i}.txt {sys.prefix}" for i in range(4)]
-    assert job["environment"] == {
+    assert job["runs_in"] == {
         "manager": "local",
         "reason": "env_manager is local (the job's settings): the job runs in batchml's own "
         "interpreter",
@@ -251,4 +251,62 @@ def test_the_workspace_default_env_manager_comes_before_the_variable(
     name = project.invoke()
     job = project.wait(name)
     assert job["status"] == "Completed", job.get("error")
-    assert job["environment"]["reason"].startswith("env_manager is local (the workspace's default)")
+    assert job["runs_in"]["reason"].startswith("env_manager is local (the workspace's default)")
+
+
+def step(name: str, conda: str, needs: str | None) -> dict[str, Any]:
+    """A command component that writes the tinypkg version its python sees, and the
+    interpreter's prefix, to its output (after reading the step before's, if any)."""
+    command = (
+        "python -c 'import sys, tinypkg; print(tinypkg.__version__, sys.prefix)' "
+        "> ${{outputs.out}}/version.txt"
+    )
+    component: dict[str, Any] = {
+        "name": name,
+        "type": "command",
+        "outputs": {"out": {"type": "uri_folder"}},
+        "environment": {"image": "python:3.11", "conda_file": conda},
+        "command": command,
+    }
+    if needs:
+        component["inputs"] = {"before": {"type": "uri_folder"}}
+        component["command"] = "test -s ${{inputs.before}}/version.txt && " + command
+    return component
+
+
+def test_each_pipeline_step_runs_in_its_components_environment(
+    project: EnvProject, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHML_ENV_MANAGER", "uv")
+    root = project.root
+    for version in ("1.0", "2.0"):
+        conda = {"dependencies": [{"pip": [f"tinypkg=={version}"]}]}
+        (root / f"conda-{version}.yml").write_text(yaml.safe_dump(conda))
+    (root / "one.yml").write_text(yaml.safe_dump(step("one", "conda-1.0.yml", None)))
+    (root / "two.yml").write_text(yaml.safe_dump(step("two", "conda-2.0.yml", "one")))
+    job = {
+        "type": "pipeline",
+        "display_name": "two-environments",
+        "settings": {"default_compute": "azureml:cpu"},
+        "jobs": {
+            "first": {"type": "command", "component": "one.yml"},
+            "second": {
+                "type": "command",
+                "component": "two.yml",
+                "inputs": {"before": "${{parent.jobs.first.outputs.out}}"},
+            },
+        },
+    }
+    (root / "pipeline-job.yml").write_text(yaml.safe_dump(job))
+    name = cli.ok("job", "create", "-f", "pipeline-job.yml")["name"]
+    shown = project.wait(name)
+
+    assert shown["status"] == "Completed", shown.get("error")
+    seen = {}
+    for step_name in ("first", "second"):
+        child = cli.ok("job", "show", "-n", f"{name}-{step_name}")
+        output = project.ws / "datastores/workspaceblobstore/azureml" / child["name"] / "out"
+        version, prefix = (output / "version.txt").read_text().split()
+        assert prefix == child["runs_in"]["path"]
+        seen[step_name] = version
+    assert seen == {"first": "1.0", "second": "2.0"}
