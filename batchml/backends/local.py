@@ -16,11 +16,12 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
 from batchml.backends.interpreter import OtherPython
 from batchml.worker.lifetime import die_with_parent, kill_descendants
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
@@ -58,6 +59,9 @@ class LocalBackend:
 
     With config.python set, workers are spawned by that interpreter and see its packages, not
     the caller's (see batchml.backends.interpreter); the caller's main module is not imported.
+
+    devices are the GPUs the workers share, one per worker slot in turn, in CUDA_VISIBLE_DEVICES
+    (see batchml.backends.gpus), found once per backend; empty when none are assigned.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class LocalBackend:
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self._context: Any = multiprocessing.get_context(start_method)
         self._forked = self._context.get_start_method() == "fork"
+        self.devices = devices_to_assign(config.scoring.environment_variables)
         self._python: OtherPython | None = None
         if config.python is not None:
             if start_method != "spawn":
@@ -90,7 +95,7 @@ class LocalBackend:
         make = self._context.Process if self._python is None else self._python.process
         process = make(
             target=_worker_main,
-            args=(child_conn, self._config, slot, self._node, self._forked),
+            args=(child_conn, self._worker_config(slot), slot, self._node, self._forked),
             name=f"batchml-worker-{slot}",
         )
         process.start()
@@ -102,6 +107,15 @@ class LocalBackend:
         self._selector.register(parent_conn, selectors.EVENT_READ, (worker, False))
         self._selector.register(process.sentinel, selectors.EVENT_READ, (worker, True))
         return worker
+
+    def _worker_config(self, slot: int) -> WorkerConfig:
+        if not self.devices:
+            return self._config
+        # The worker exports its environment_variables before it imports the user's script.
+        scoring = self._config.scoring
+        device = device_for_slot(self.devices, slot)
+        variables = {**scoring.environment_variables, CUDA_VISIBLE_DEVICES: device}
+        return replace(self._config, scoring=replace(scoring, environment_variables=variables))
 
     def describe(self, worker: int) -> str:
         """The worker's process id."""

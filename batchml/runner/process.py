@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchml.backends.local import LocalBackend
 from batchml.core.batch_job import BatchJob, RayWorkers
 from batchml.core.errors import BatchmlError, ConflictError
 from batchml.core.job_environment import LOCAL
@@ -39,6 +40,7 @@ from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
     from batchml.backends.base import BackendFactory
+    from batchml.worker.messages import WorkerConfig
 
 # Progress lines in the driver log (what `job stream` shows) are at most this often.
 PROGRESS_INTERVAL = 2.0
@@ -133,11 +135,11 @@ class Runner:
         )
         return self.finish(result)
 
-    def _backend(self) -> BackendFactory | None:
-        """Local worker processes (None), or actors on the Ray cluster of the job's compute."""
+    def _backend(self) -> BackendFactory:
+        """Local worker processes, or actors on the Ray cluster of the job's compute."""
         workers = self.record.job.backend
         if not isinstance(workers, RayWorkers):
-            return None
+            return _local_backend
         from batchml.backends.ray import RayOptions, factory
 
         options = RayOptions.from_record(dataclasses.asdict(workers))
@@ -161,6 +163,17 @@ class Runner:
 
     def crashed(self, exc: BaseException) -> int:
         return self.record.crashed(exc)
+
+
+def _local_backend(config: WorkerConfig) -> LocalBackend:
+    """Local worker processes; the driver log says which GPUs they share, if any."""
+    backend = LocalBackend(config)
+    if backend.devices:
+        _say(
+            f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "
+            "in CUDA_VISIBLE_DEVICES"
+        )
+    return backend
 
 
 def detach() -> None:
