@@ -310,3 +310,36 @@ def test_each_pipeline_step_runs_in_its_components_environment(
         assert prefix == child["runs_in"]["path"]
         seen[step_name] = version
     assert seen == {"first": "1.0", "second": "2.0"}
+
+
+def test_a_no_code_mlflow_deployment_runs_in_its_models_requirements(
+    project: EnvProject, cli: Cli
+) -> None:
+    """The model's requirements.txt decides (there is no conda file here to build from); with
+    no mlflow among them, the MLflow scorer's init() cannot import it: proof that the workers
+    see that environment and not batchml's, where mlflow is installed."""
+    model = project.root / "mlflow-model"
+    model.mkdir()
+    flavor = {"loader_module": "mlflow.sklearn", "python_version": "3.11"}
+    (model / "MLmodel").write_text(yaml.safe_dump({"flavors": {"python_function": flavor}}))
+    (model / "requirements.txt").write_text("tinypkg==1.0\n")
+    cli.ok("model", "create", "-n", "tree", "-t", "mlflow_model", "-p", model, "-o", "none")
+    deployment = {
+        "name": "no-code",
+        "endpoint_name": "env-ep",
+        "type": "model",
+        "model": "azureml:tree@latest",
+        "compute": "azureml:cpu",
+        "settings": {"mini_batch_size": 4, "env_manager": "uv"},
+    }
+    (project.root / "no-code.yml").write_text(yaml.safe_dump(deployment))
+    cli.ok("batch-deployment", "create", "-f", "no-code.yml", "--set-default", "-o", "none")
+    name = project.invoke()
+    job = project.wait(name)
+
+    runs_in = job["runs_in"]
+    assert runs_in["source"].startswith("the MLflow model's environment (")
+    assert runs_in["packages"] == ["tinypkg==1.0"]
+    assert project.log(name, "20_image_build_packages.txt") == "tinypkg==1.0\n"
+    assert job["status"] == "Failed"
+    assert "No module named 'mlflow'" in job["error"]["message"]
