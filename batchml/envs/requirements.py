@@ -145,16 +145,25 @@ def from_python_env(path: Path) -> Requirements:
     return Requirements(_python_request(f"=={version}") if version else None, tuple(packages))
 
 
+# An MLflow model's environment files, in the order MLflow's virtualenv manager prefers them.
+MLFLOW_FILES = ("python_env.yaml", "requirements.txt", "conda.yaml")
+
+
+def mlflow_environment_file(folder: Path) -> Path | None:
+    """The file an MLflow model folder's environment is read from; None when it has none."""
+    return next((folder / n for n in MLFLOW_FILES if (folder / n).is_file()), None)
+
+
 def from_mlflow_model(folder: Path) -> Requirements | None:
-    """An MLflow model folder's environment, in the order MLflow's virtualenv manager prefers
-    them: python_env.yaml, requirements.txt, conda.yaml; None when it has none."""
-    if (folder / "python_env.yaml").is_file():
-        return from_python_env(folder / "python_env.yaml")
-    if (folder / "requirements.txt").is_file():
-        return from_requirements_txt(folder / "requirements.txt")
-    if (folder / "conda.yaml").is_file():
-        return from_conda(specs.load_file(folder / "conda.yaml"))
-    return None
+    """An MLflow model folder's environment (see mlflow_environment_file); None if it has none."""
+    path = mlflow_environment_file(folder)
+    if path is None:
+        return None
+    if path.name == "python_env.yaml":
+        return from_python_env(path)
+    if path.name == "requirements.txt":
+        return from_requirements_txt(path)
+    return from_conda(specs.load_file(path))
 
 
 # -- conda ------------------------------------------------------------------------------------

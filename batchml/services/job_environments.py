@@ -95,13 +95,14 @@ def _reference(workspace: Workspace, value: str) -> JobEnvironment:
 
 
 def _mlflow_model(folder: Path) -> JobEnvironment:
+    path = reqs.mlflow_environment_file(folder)
     found = reqs.from_mlflow_model(folder)
-    if found is None:
+    if path is None or found is None:
+        files = ", ".join(reqs.MLFLOW_FILES)
         return JobEnvironment(
-            reason=f"the MLflow model {folder} has no python_env.yaml, requirements.txt or "
-            f"conda.yaml: the job {_RUNS_HERE}"
+            reason=f"the MLflow model {folder} has none of {files}: the job {_RUNS_HERE}"
         )
-    return _built(found, f"the MLflow model's environment ({folder})")
+    return _built(found, f"the MLflow model's {path}")
 
 
 def _built(found: reqs.Requirements, source: str) -> JobEnvironment:

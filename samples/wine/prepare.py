@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow.sklearn
@@ -27,6 +28,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 SEED = 0
+
+
+def model_requirements() -> list[str]:
+    """What the no-code deployment's jobs build their environment from (the model's
+    requirements.txt): the versions this model was made with. mlflow-skinny, not the `mlflow`
+    MLflow would write, as the scorer needs only MLflow's pyfunc loader; pyarrow for parquet."""
+    packages = ("mlflow-skinny", "cloudpickle", "pandas", "pyarrow", "scikit-learn")
+    return [f"{name}=={version(name)}" for name in packages]
 
 
 def main() -> None:
@@ -55,6 +64,7 @@ def main() -> None:
             model_dir,
             signature=infer_signature(x_train, model.predict(x_train)),
             serialization_format="cloudpickle",
+            pip_requirements=model_requirements(),
         )
 
     data_dir = args.out / "data"

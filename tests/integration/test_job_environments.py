@@ -338,7 +338,8 @@ def test_a_no_code_mlflow_deployment_runs_in_its_models_requirements(
     job = project.wait(name)
 
     runs_in = job["runs_in"]
-    assert runs_in["source"].startswith("the MLflow model's environment (")
+    assert runs_in["source"].startswith("the MLflow model's /")
+    assert runs_in["source"].endswith("/requirements.txt")
     assert runs_in["packages"] == ["tinypkg==1.0"]
     assert project.log(name, "20_image_build_packages.txt") == "tinypkg==1.0\n"
     assert job["status"] == "Failed"
