@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from batchml.core.errors import BatchmlError
 from batchml.envs.requirements import Requirements
 
 PACKAGES_FILE = "packages.txt"
+# How often a long uv command is said to be still going (a torch install takes minutes).
+PROGRESS_INTERVAL = 15.0
 
 # uv's messages without colours or progress bars: the log is a file, and its errors are parsed.
 _UV_ENV = {"NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
@@ -57,7 +60,7 @@ def build(
     `log` hears which interpreter is used when it is not the one asked for.
     """
     uv = _uv_bin()
-    commands = _Commands(build_log, cwd=folder.parent)
+    commands = _Commands(build_log, cwd=folder.parent, progress=log)
     interpreter, note = _interpreter(uv, requirements.python, commands)
     if note is not None:
         log(note)
@@ -123,11 +126,13 @@ def _version_info(folder: Path) -> str:
 
 
 class _Commands:
-    """Runs uv commands with their output appended to the build log."""
+    """Runs uv commands with their output appended to the build log; while one runs, every
+    PROGRESS_INTERVAL seconds `progress` hears how long it has taken and uv's last line."""
 
-    def __init__(self, path: Path, cwd: Path) -> None:
+    def __init__(self, path: Path, cwd: Path, progress: Callable[[str], None]) -> None:
         self.path = path
         self.cwd = cwd  # not the user's folder: uv would read a pyproject.toml or .venv there
+        self.progress = progress
 
     def run(self, command: list[str]) -> str | None:
         """Run `command`; None if it succeeded, else what it wrote (stdout and stderr)."""
@@ -145,19 +150,40 @@ class _Commands:
             handle.write(f"$ {shlex.join(command)}\n".encode())
             handle.flush()
             start = handle.tell()
-            done = subprocess.run(
+            with subprocess.Popen(
                 command,
                 stdout=subprocess.PIPE if capture else handle,
                 stderr=handle,
                 cwd=self.cwd,
                 env={**os.environ, **_UV_ENV},
-                check=False,
-            )
+            ) as process:
+                try:
+                    stdout = self._wait(process, command, start, time.monotonic())
+                except BaseException:  # a cancel, or an error: uv does not go on alone
+                    process.kill()
+                    process.wait()
+                    raise
+        return process.returncode, stdout.decode(errors="replace"), self._since(start)
+
+    def _wait(
+        self, process: subprocess.Popen[bytes], command: list[str], start: int, began: float
+    ) -> bytes:
+        """What `process` wrote to its stdout once it has ended, saying how it goes meanwhile."""
+        while True:
+            try:
+                stdout, _ = process.communicate(timeout=PROGRESS_INTERVAL)
+                return stdout or b""
+            except subprocess.TimeoutExpired:
+                lines = [line for line in self._since(start).splitlines() if line.strip()]
+                last = f": {lines[-1].strip()}" if lines else ""
+                elapsed = time.monotonic() - began
+                self.progress(f"uv {command[1]} is at {elapsed:.0f} s{last}")
+
+    def _since(self, start: int) -> str:
+        """What the build log got after offset `start`."""
         with self.path.open("rb") as handle:
             handle.seek(start)
-            written = handle.read().decode(errors="replace")
-        stdout = done.stdout.decode(errors="replace") if capture else ""
-        return done.returncode, stdout, written
+            return handle.read().decode(errors="replace")
 
 
 def _error_lines(output: str) -> list[str]:
