@@ -12,9 +12,11 @@ from typing import Any
 from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.job_environment import UV
 from batchml.core.run_settings import RunSettings
+from batchml.envs.requirements import from_conda
 from batchml.mlflow import missing_mlflow, mlmodel
-from batchml.services import assets, computes, endpoints
+from batchml.services import assets, computes, endpoints, job_environments
 from batchml.services.common import as_strings, local_path
 from batchml.store.workspace import Workspace
 
@@ -140,8 +142,35 @@ def check(
             ["environment", "conda_file"],
             lambda: local_path(workspace, environment["conda_file"], spec.base_dir, "conda file"),
         )
+        if resolved["conda"] is not None:
+            _check_conda(workspace, spec, resolved["conda"], data, problems)
     problems.raise_if_any()
     return resolved
+
+
+def _check_conda(
+    workspace: Workspace,
+    spec: specs.Spec,
+    conda: Path,
+    data: dict[str, Any],
+    problems: specs.Problems,
+) -> None:
+    """A conda file its jobs will build from must translate (batchml.envs.requirements); its
+    problems are reported in the user's file, before anything is stored."""
+    asked = data.get("settings", {}).get("env_manager")
+    if job_environments.manager(workspace, asked)[0] != UV or not conda.is_file():
+        return
+    before = len(problems.found)
+    problems.attempt(
+        spec, ["environment", "conda_file"], lambda: from_conda(specs.load_file(conda))
+    )
+    if len(problems.found) > before:
+        problems.report(
+            spec,
+            ["environment", "conda_file"],
+            "its jobs build this conda file with uv; to run them in batchml's interpreter "
+            "instead, set settings.env_manager: local",
+        )
 
 
 def _model(workspace: Workspace, model: Any, base_dir: Path) -> tuple[Any, str]:

@@ -782,3 +782,23 @@ def test_list_jobs_of_a_fresh_deployment(cli: Cli, deployed: Project) -> None:
 def test_list_jobs_of_an_unknown_deployment(cli: Cli, deployed: Project) -> None:
     result = cli("batch-deployment", "list-jobs", "-n", "nope", "-e", "mnist-batch")
     assert (result.code, result.out) == (3, "")
+
+
+def test_a_conda_file_its_jobs_cannot_build_is_refused_in_the_users_file(
+    cli: Cli, ready: Project, ws: Path, monkeypatch: pytest.MonkeyPatch, digest: Any
+) -> None:
+    monkeypatch.delenv("BATCHML_ENV_MANAGER")  # jobs build their environments (the default)
+    conda = ready.write("conda.yml", "dependencies:\n  - python=3.11\n  - mkl\n")
+    before = digest(ws)
+    result = cli("batch-deployment", "create", "-f", ready.deployment_yml)
+
+    assert (result.code, result.out) == (4, "")
+    assert result.err == (
+        f"ERROR: {conda}:3: dependencies.1: mkl: mkl is a conda-only package with no PyPI "
+        "equivalent (PyPI wheels bundle their native libraries); remove it from the conda file\n"
+        f"  {ready.deployment_yml}:14: environment.conda_file: its jobs build this conda file "
+        "with uv; to run them in batchml's interpreter instead, set settings.env_manager: local\n"
+    )
+    assert digest(ws) == before
+    # Jobs that run in batchml's interpreter build nothing: the file is taken as it is.
+    cli.ok("batch-deployment", "create", "-f", ready.deployment_yml, "--set", "env_manager=local")
