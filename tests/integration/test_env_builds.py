@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import os
 import platform
 import subprocess
 import sys
 import threading
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from wheels import make_wheel
 
 from batchml.core.errors import BatchmlError
 from batchml.envs import cache
@@ -30,26 +28,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 PINNED = Requirements(None, ("tinypkg==1.0",))
-
-
-def make_wheel(folder: Path, name: str, version: str) -> Path:
-    """A pure-Python wheel of one module whose __version__ is `version`."""
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": f"__version__ = {version!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
-    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-    return wheel
 
 
 @pytest.fixture
