@@ -2,8 +2,9 @@
 
 The scheduler's policy is unchanged; this module only starts actors, hands them mini-batches
 and reports what happened. What reaches the actors through Ray: batchml itself (the job's
-runtime_env py_modules, when this process opens the connection), the deployment's code and
-model (zip bytes in the object store, unpacked by each actor), the mini-batches and outcomes.
+runtime_env py_modules, when this process opens the connection), the job's requirements (the
+actors' runtime_env, built on each node by Ray: see ray_env), the deployment's code and model
+(zip bytes in the object store, unpacked by each actor), the mini-batches and outcomes.
 Inputs, outputs and the job's logs are paths, so they must be on a path every node sees.
 
 Ray cannot interrupt a running actor call: a mini-batch past its timeout is ended by killing
@@ -18,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import platform
 import signal
 import socket
 import threading
@@ -30,14 +32,16 @@ from typing import TYPE_CHECKING, Any
 import batchml
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
 from batchml.backends.ray_actor import ScoringActor, pack
+from batchml.backends.ray_env import python_note, runtime_env, setup_failure, uv_takes_options
 from batchml.core.errors import ComputeUnavailableError
-from batchml.worker.messages import StartOutcome
+from batchml.worker.messages import StartOutcome, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from types import ModuleType
 
     from batchml.backends.base import BackendFactory
+    from batchml.envs.requirements import Requirements
     from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
 # How long a TCP connection to the cluster may take before it counts as unreachable.
@@ -58,12 +62,17 @@ class RayOptions:
     `ray://HOST[:PORT]` (the Ray Client server) or `HOST:PORT` (the cluster's GCS).
     num_cpus is the size of a `local` instance (default: every CPU of this machine).
     worker_num_cpus and worker_num_gpus are each actor's num_cpus and num_gpus.
+    requirements are the job's environment, installed by Ray on each node the actors run on
+    (None: the nodes' own packages); install_options are the `uv pip install` options saying
+    where packages come from (ray_env.install_options_from_env gives this machine's).
     """
 
     address: str = "auto"
     num_cpus: int | None = None
     worker_num_cpus: float = 1.0
     worker_num_gpus: float = 0.0
+    requirements: Requirements | None = None
+    install_options: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> RayOptions:
@@ -77,11 +86,12 @@ class RayOptions:
         )
 
 
-def factory(options: RayOptions) -> BackendFactory:
-    """The backend argument of run_job for a job on Ray."""
+def factory(options: RayOptions, *, log: Callable[[str], None] | None = None) -> BackendFactory:
+    """The backend argument of run_job for a job on Ray. `log` hears what the job should say:
+    that the Python its requirements ask for is not the cluster's."""
 
     def build(config: WorkerConfig) -> RayBackend:
-        return RayBackend(config, options)
+        return RayBackend(config, options, log=log)
 
     return build
 
@@ -172,7 +182,13 @@ class _Actor:
 class RayBackend:
     """Runs each worker as an actor of a Ray cluster; see the module's docstring."""
 
-    def __init__(self, config: WorkerConfig, options: RayOptions) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        options: RayOptions,
+        *,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self._options = options
         ray = import_ray(options.address)
         self._ray = ray
@@ -190,6 +206,7 @@ class RayBackend:
             self._connect()
         try:
             self._check_resources()
+            environment = self._environment(log)
             scoring = config.scoring
             code = ray.put(pack(scoring.code_dir))
             model = ray.put(pack(scoring.model_dir)) if scoring.model_dir is not None else None
@@ -205,6 +222,7 @@ class RayBackend:
             # Replacing a dead actor, and retrying its mini-batch, is the scheduler's call.
             max_restarts=0,
             max_task_retries=0,
+            **({"runtime_env": environment} if environment is not None else {}),
         )
 
     def _connect(self) -> None:
@@ -231,6 +249,18 @@ class RayBackend:
             # ray.init makes SIGTERM exit the process; the job's runner cancels on SIGTERM.
             if in_main_thread:
                 signal.signal(signal.SIGTERM, previous)
+
+    def _environment(self, log: Callable[[str], None] | None) -> dict[str, Any] | None:
+        """The actors' runtime_env for the job's requirements, if any."""
+        requirements = self._options.requirements
+        if requirements is None:
+            return None
+        # Ray refuses a driver whose Python X.Y is not the cluster's: this one stands for it.
+        note = python_note(requirements.python, platform.python_version())
+        if note is not None and log is not None:
+            log(note)
+        options = self._options.install_options
+        return runtime_env(requirements, options, uv=uv_takes_options(self._ray))
 
     def _check_resources(self) -> None:
         wanted = {"CPU": self._options.worker_num_cpus, "GPU": self._options.worker_num_gpus}
@@ -293,8 +323,14 @@ class RayBackend:
         except self._exceptions.RayActorError as exc:
             self._forget(worker)
             return WorkerLost(worker, _death_reason(exc))
+        except self._exceptions.RuntimeEnvSetupError as exc:
+            # Ray tried already, and another actor would fail the same: the job fails now.
+            self._forget(worker)
+            self._ray.kill(state.handle, no_restart=True)
+            error = setup_failure(self._options.requirements, str(exc))
+            return WorkerStarted(worker, StartOutcome(Status.FAILED, error, str(exc)))
         except self._exceptions.RayError as exc:
-            # The actor could not be created (its runtime_env, say) or a call of ours failed.
+            # The actor could not be created (unschedulable, say) or a call of ours failed.
             self._forget(worker)
             self._ray.kill(state.handle, no_restart=True)
             return WorkerLost(worker, f"Ray error: {_first_line(exc)}")

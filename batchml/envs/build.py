@@ -73,9 +73,7 @@ def build(
         install = [uv, "pip", "install", "--python", python, *_sources(find_links, index), "--"]
         failed = commands.run([*install, *requirements.packages])
         if failed is not None:
-            named = _named(failed, requirements.packages)
-            what = ", ".join(named) if named else "the requirements"
-            raise _failure(f"uv could not install {what} ({_reason(failed)})", build_log)
+            raise _failure(install_error(failed, requirements.packages), build_log)
     frozen = commands.output([uv, "pip", "freeze", "--python", python])
     if frozen is None:
         raise _failure("uv pip freeze failed", build_log)
@@ -186,11 +184,25 @@ class _Commands:
             return handle.read().decode(errors="replace")
 
 
+def install_error(output: str, packages: tuple[str, ...]) -> str:
+    """`uv could not install <the requirements it names> (<uv's error>)`, from what a failed
+    `uv pip install` of `packages` wrote (here, or on a Ray node: see backends.ray_env)."""
+    named = _named(output, packages)
+    what = ", ".join(named) if named else "the requirements"
+    return f"uv could not install {what} ({_reason(output)})"
+
+
+def has_uv_error(output: str) -> bool:
+    """Whether `output` holds an error of uv's (a line `error: ...`, indented or not)."""
+    return any(line.strip().startswith("error:") for line in output.splitlines())
+
+
 def _error_lines(output: str) -> list[str]:
-    """uv's error and its causes: the lines from the first `error:` on."""
-    lines = output.splitlines()
+    """uv's error and its causes: the lines from the first `error:` on (indented, as another
+    program quoting uv's output may)."""
+    lines = [line.strip() for line in output.splitlines()]
     starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
-    return [line.strip() for line in lines[starts[0] if starts else 0 :] if line.strip()]
+    return [line for line in lines[starts[0] if starts else 0 :] if line]
 
 
 def _reason(output: str) -> str:

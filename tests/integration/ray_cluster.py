@@ -26,11 +26,15 @@ if TYPE_CHECKING:
 
 # For the head and every driver of the session: 127.0.0.1 is this node's address (as Ray has
 # it on macOS), and token authentication with a token of the session's own, whatever
-# ~/.ray/auth_token holds.
+# ~/.ray/auth_token holds. Ray's uv environments (test_ray_envs.py), each a copy of this
+# virtualenv, are tried once (a build here fails the same every time) and deleted as soon as no
+# actor uses them.
 RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_AUTH_MODE": "token",
     "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    "RUNTIME_ENV_RETRY_TIMES": "1",
+    "RAY_RUNTIME_ENV_UV_CACHE_SIZE_GB": "0",
 }
 # Runs `ray start ... --block` as the leader of a new session, and not as a child of the test
 # process (whose tests check that they leave no child behind); prints its pid.

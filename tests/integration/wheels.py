@@ -1,4 +1,8 @@
-"""Wheels made by the tests, so that environments build offline (uv --no-index --find-links)."""
+"""Tiny pure-Python wheels made on the spot, for installs that need no index (uv's --offline
+--find-links FOLDER): environment builds here and by a Ray cluster's nodes.
+
+Not a test module: test_env_builds.py, test_job_environments.py and test_ray_envs.py import it.
+"""
 
 from __future__ import annotations
 
