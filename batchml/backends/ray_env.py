@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 RAY_UV_OPTIONS = ("--no-cache",)
 RAY_PIP_OPTIONS = ("--disable-pip-version-check", "--no-cache-dir")
 # uv options that pip spells otherwise, for the `pip` field.
-_PIP_SPELLING = {"--default-index": "--index-url", "--index": "--extra-index-url"}
+_PIP_SPELLING = {
+    "--default-index": "--index-url",
+    "--index": "--extra-index-url",
+    "--offline": "--no-index",  # pip cannot read its cache without an index: find-links only
+}
 # What uv takes as true in a boolean variable.
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 
@@ -42,14 +46,14 @@ _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 def install_options_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
     """The `uv pip install` options that name the package sources uv would use here.
 
-    From uv's variables: UV_NO_INDEX (a true value: no index; uv 0.13 does not read it itself,
-    but whoever set it wants no index), UV_DEFAULT_INDEX or else UV_INDEX_URL (the index),
+    From uv's variables: UV_OFFLINE (a true value: no network, only find-links and uv's
+    cache), UV_DEFAULT_INDEX or else UV_INDEX_URL (the index),
     UV_INDEX and UV_EXTRA_INDEX_URL (more indexes, space-separated), UV_FIND_LINKS
     (comma-separated; a relative path is made absolute, since nodes do not run in this folder).
     """
     options: list[str] = []
-    if environ.get("UV_NO_INDEX", "").strip().lower() in _TRUE:
-        options.append("--no-index")
+    if environ.get("UV_OFFLINE", "").strip().lower() in _TRUE:
+        options.append("--offline")
     if environ.get("UV_DEFAULT_INDEX"):
         options += ["--default-index", environ["UV_DEFAULT_INDEX"]]
     elif environ.get("UV_INDEX_URL"):

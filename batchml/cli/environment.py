@@ -84,7 +84,7 @@ def build(
 
     Environments are cached per user ($BATCHML_CACHE_DIR, default ~/.cache/batchml) and
     shared by all workspaces: one that is already built is reused at once. uv's own settings
-    (UV_INDEX_URL, UV_FIND_LINKS, UV_NO_INDEX ...) choose where packages come from.
+    (UV_INDEX_URL, UV_FIND_LINKS, UV_OFFLINE ...) choose where packages come from.
 
     Example: batchml environment build -n digits-env -v 1 --query packages
     """

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 from batchml.backends.local import LocalBackend
 from batchml.core.batch_job import BatchJob, RayWorkers
 from batchml.core.errors import BatchmlError, ConflictError
-from batchml.core.job_environment import LOCAL
+from batchml.core.job_environment import LOCAL, UV, JobEnvironment
 from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
+from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
@@ -99,7 +100,7 @@ class Runner:
         self.record.begin(job, JobStatus.PREPARING)
         try:
             with self.record.interruptible():
-                environment = prepare(job.runs_in, self.folder / "azureml-logs", _say)
+                environment = self._prepare(job)
         except Canceled:
             return self.end(JobStatus.CANCELED, "canceled while its environment was being built")
         except BatchmlError as exc:
@@ -135,16 +136,32 @@ class Runner:
         )
         return self.finish(result)
 
+    def _prepare(self, job: BatchJob) -> JobEnvironment:
+        """The job's environment, built here for local workers; on Ray the nodes build it."""
+        if isinstance(job.backend, RayWorkers):
+            return job.runs_in
+        return prepare(job.runs_in, self.folder / "azureml-logs", _say)
+
     def _backend(self) -> BackendFactory:
-        """Local worker processes, or actors on the Ray cluster of the job's compute."""
-        workers = self.record.job.backend
+        """Local worker processes, or actors on the Ray cluster of the job's compute, which
+        install the job's requirements (with the package sources this runner's uv has)."""
+        job = self.record.job
+        workers = job.backend
         if not isinstance(workers, RayWorkers):
             return _local_backend
         from batchml.backends.ray import RayOptions, factory
+        from batchml.backends.ray_env import install_options_from_env
 
         options = RayOptions.from_record(dataclasses.asdict(workers))
+        if job.runs_in.manager == UV:
+            requirements = Requirements(job.runs_in.python, tuple(job.runs_in.packages))
+            options = dataclasses.replace(
+                options,
+                requirements=requirements,
+                install_options=install_options_from_env(os.environ),
+            )
         _say(f"compute {workers.compute}: workers are Ray actors, Ray at {options.address}")
-        return factory(options)
+        return factory(options, log=_say)
 
     def finish(self, result: JobResult) -> int:
         _say(describe_counts(result.counts))

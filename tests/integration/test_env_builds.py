@@ -152,7 +152,7 @@ def test_a_python_that_is_not_installed_falls_back_to_this_one(
 def test_environment_build_builds_once_then_reuses(
     cli: Cli, ws: Path, tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("UV_NO_INDEX", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")
     monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
     conda = tmp_path / "conda.yml"
     conda.write_text("dependencies:\n  - pip\n  - pip:\n      - tinypkg==1.0\n")

@@ -1,5 +1,5 @@
 """Jobs run in the environment their deployment declares, built by uv while the job is
-Preparing, offline: from wheels made here (UV_NO_INDEX, UV_FIND_LINKS), into the test's own
+Preparing, offline: from wheels made here (UV_OFFLINE, UV_FIND_LINKS), into the test's own
 cache. The escape hatch, env_manager=local, runs a job in batchml's interpreter."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def project(
     make_wheel(wheels, "tinypkg", "2.0")
     make_wheel(wheels, "PyYAML", "0.1", module="yaml")
     # The runner inherits these: uv builds from the wheels above only, with its cache here.
-    monkeypatch.setenv("UV_NO_INDEX", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")
     monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     root = tmp_path / "project"

@@ -177,3 +177,35 @@ def test_a_local_ray_compute_starts_and_stops_a_ray_instance_of_its_own(
     assert_runner_gone(ws, job["name"])
     # The instance was the job's own, started with the runner's environment.
     assert list((ray_tmpdir / "ray").glob("session_2*"))
+
+
+def test_a_ray_job_passes_its_environment_to_the_nodes(cli, ws, deployed, ray_head, monkeypatch):
+    """Its deployment's conda file reaches the actors' runtime_env, with the runner's uv
+    sources (offline here, from a wheel made on the spot); the runner builds nothing itself."""
+    from wheels import make_wheel
+
+    wheels = deployed / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "tinypkg", "1.0")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
+    (deployed / "code" / "score.py").write_text(
+        "import tinypkg\n\ndef init():\n    pass\n\n"
+        "def run(mini_batch):\n    return [tinypkg.__version__ for _ in mini_batch]\n"
+    )
+    (deployed / "conda.yml").write_text("dependencies:\n  - pip:\n    - tinypkg==1.0\n")
+    spec = DEPLOYMENT.replace("{image: python:3.11}", "{image: python:3.11, conda_file: conda.yml}")
+    (deployed / "deployment.yml").write_text(spec)
+    cli.ok("batch-deployment", "update", "-f", deployed / "deployment.yml", "-o", "none")
+    cli.ok("compute", "create", "-n", "big", "--type", "ray", "--address", ray_head.address)
+
+    invoke(cli, deployed / "data", "--set", "compute=azureml:big", "env_manager=uv",
+           "--job-name", "ray-env")  # fmt: skip
+    shown = wait_ended(cli, "ray-env")
+
+    assert shown["status"] == "Completed", shown.get("error")
+    assert shown["runs_in"]["packages"] == ["tinypkg==1.0"]
+    assert "path" not in shown["runs_in"]  # nothing built by the runner
+    score = ws / "datastores" / "workspaceblobstore" / "azureml" / "ray-env" / "score"
+    assert (score / "predictions.csv").read_text().splitlines() == ["1.0"] * 6
+    assert_runner_gone(ws, "ray-env")

@@ -68,7 +68,7 @@ def run(
     (code / "score.py").write_text(SCRIPT)
     (tmp_path / "inputs" / "f000.txt").write_text("x")
     # The runner's uv settings, as the nodes get them.
-    sources = install_options_from_env({"UV_NO_INDEX": "1", "UV_FIND_LINKS": str(wheels)})
+    sources = install_options_from_env({"UV_OFFLINE": "1", "UV_FIND_LINKS": str(wheels)})
     options = RayOptions(head.address, requirements=requirements, install_options=sources)
     return run_job(
         [tmp_path / "inputs" / "f000.txt"],

@@ -24,7 +24,7 @@ def test_the_requirements_and_uvs_sources_become_the_actors_uv_field(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     environ = {
-        "UV_NO_INDEX": "true",
+        "UV_OFFLINE": "true",
         "UV_DEFAULT_INDEX": "https://mirror.example/simple",
         "UV_INDEX_URL": "https://shadowed.example/simple",  # UV_DEFAULT_INDEX wins, as in uv
         "UV_INDEX": "https://a.example/simple https://b.example/simple",
@@ -33,7 +33,7 @@ def test_the_requirements_and_uvs_sources_become_the_actors_uv_field(
     }
     options = install_options_from_env(environ)
     assert options == (
-        "--no-index",
+        "--offline",
         "--default-index", "https://mirror.example/simple",
         "--index", "https://a.example/simple",
         "--index", "https://b.example/simple",
@@ -63,7 +63,7 @@ def test_the_requirements_and_uvs_sources_become_the_actors_uv_field(
 
 
 def test_without_packages_or_sources_there_is_nothing_to_add() -> None:
-    assert install_options_from_env({"UV_NO_INDEX": "0", "UV_FIND_LINKS": ""}) == ()
+    assert install_options_from_env({"UV_OFFLINE": "0", "UV_FIND_LINKS": ""}) == ()
     assert runtime_env(None, ()) is None
     assert runtime_env(Requirements("3.11", ()), ("--no-index",)) is None
 
