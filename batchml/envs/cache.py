@@ -37,7 +37,7 @@ from batchml.store.lock import file_lock
 
 MARKER = "batchml-environment.json"
 # Part of every key: a change to how environments are laid out makes new ones.
-FORMAT = 1
+FORMAT = 2  # 2: installed with bytecode compiled
 # How long a job waits for another's build of the same environment (a torch one takes minutes).
 DEFAULT_WAIT = 3600.0
 
