@@ -147,6 +147,18 @@ class BatchJob(JobRecord):
             "azureml.jobtype": "azureml.batchjob",
         }
 
+    def metrics(self) -> dict[str, float]:
+        counts = self.counts
+        return {
+            "mini_batches_total": counts.mini_batches_total,
+            "mini_batches_succeeded": counts.mini_batches_succeeded,
+            "mini_batches_failed": counts.mini_batches_failed,
+            "files_total": counts.files_total,
+            "files_succeeded": counts.files_succeeded,
+            "files_failed": counts.files_failed,
+            "items_succeeded": counts.items_succeeded,
+        }
+
     def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The `job show` shape."""
         shape: dict[str, Any] = {
@@ -179,7 +191,7 @@ class BatchJob(JobRecord):
                 "score": {"mode": "rw_mount", "type": "uri_folder", "path": self.output.path}
             },
             "runs_in": self.runs_in.view(),
-            "services": services(job_dir),
+            "services": services(job_dir, self.mlflow_run_id),
             "settings": dataclasses.asdict(self.settings),
             "type": "pipeline",
         }

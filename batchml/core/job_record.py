@@ -11,9 +11,11 @@ import dataclasses
 import random
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from batchml.core.resources import arm_id
+from batchml.core.tracking import tracking_uri
 
 
 class JobStatus(str, Enum):
@@ -101,6 +103,7 @@ class JobRecord:
     end_time: str | None = None
     error: str | None = None
     runner_pid: int | None = None
+    mlflow_run_id: str | None = None  # the job's run in the workspace's tracking store
 
     # The log `job stream` follows.
     streamed_log: ClassVar[str]
@@ -116,6 +119,10 @@ class JobRecord:
         values = {k: v for k, v in state.items() if k in known}
         values["status"] = JobStatus(values["status"])
         return values
+
+    def metrics(self) -> dict[str, float]:
+        """What batchml logs to the job's MLflow run when it ends (its own counts)."""
+        return {}
 
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
@@ -171,11 +178,15 @@ def endpoint_job_view(
     }
 
 
-def services(job_dir: str, logs: str = "logs") -> dict[str, Any]:
-    """Where to look at a job: its folder and its logs (Azure's Studio and Tracking links)."""
+def services(job_dir: str, run_id: str | None = None) -> dict[str, Any]:
+    """Where to look at a job (Azure's Studio and Tracking links): its folder, and the
+    workspace's MLflow tracking store with the id of the job's run there (named after the
+    job), once it has one."""
+    workspace_root = Path(job_dir).parent.parent
+    tracking = {"endpoint": tracking_uri(workspace_root), "job_service_type": "Tracking"}
     return {
         "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
-        "Tracking": {"endpoint": f"file://{job_dir}/{logs}", "job_service_type": "Tracking"},
+        "Tracking": {**tracking, **({"run_id": run_id} if run_id else {})},
     }
 
 

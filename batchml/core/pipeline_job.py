@@ -9,7 +9,6 @@ any job exists.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from batchml.core.job_environment import JobEnvironment
@@ -86,7 +85,7 @@ class PipelineJob(JobRecord):
                 for step, child in self.steps.items()
             },
             "outputs": {name: _public(record) for name, record in self.outputs.items()},
-            "services": services(job_dir),
+            "services": services(job_dir, self.mlflow_run_id),
             "settings": self.settings,
             "type": PIPELINE,
         }
@@ -162,7 +161,7 @@ class StepJob(JobRecord):
             "inputs": {name: _value(record) for name, record in self.inputs.items()},
             "outputs": {name: _public(record) for name, record in self.outputs.items()},
             "parent_job_name": self.parent_job_name,
-            "services": services(job_dir, Path(STEP_LOG).parent.name),
+            "services": services(job_dir, self.mlflow_run_id),
             "type": COMMAND,
         }
         if self.error:

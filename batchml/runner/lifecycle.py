@@ -12,12 +12,13 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobRecord, JobStatus
+from batchml.mlflow import tracking
 from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
 from batchml.worker.lifetime import end_descendants
@@ -53,6 +54,40 @@ class JobLifecycle(Generic[_Job]):
         self.cancel = threading.Event()
         self._saved_at = 0.0
         self._interruptible = False
+        self.run: tracking.TrackedRun | None = None
+        self._say: Callable[[str], None] = print
+
+    def open_run(
+        self, say: Callable[[str], None], parent: tracking.TrackedRun | None = None
+    ) -> tracking.TrackedRun | None:
+        """The job's MLflow run (batchml.mlflow.tracking), opened in the workspace's store (the
+        run it had, for a resumed job); None, said to `say`, when tracking is off or fails.
+        Touches nothing of the record, so it may run in a thread while the job prepares."""
+        self._say = say
+        reason = tracking.unavailable()
+        if reason is not None:
+            say(reason)
+            return None
+        job = self.job
+
+        def opened() -> tracking.TrackedRun:
+            store = tracking.TrackingStore(self.workspace.root)
+            if parent is not None and job.mlflow_run_id is None:
+                return parent.child(job.name)
+            return store.start(job.experiment_name, job.name, run_id=job.mlflow_run_id)
+
+        run: tracking.TrackedRun | None = tracking.guarded(say, opened, "opening the job's run")
+        return run
+
+    def tracked(self, run: tracking.TrackedRun | None) -> None:
+        """Make `run` the job's, recorded in it; its end comes with the job's (finish())."""
+        self.run = run
+        if run is not None:
+            self.update(dataclasses.replace(self.job, mlflow_run_id=run.run_id))
+            self._say(
+                f"MLflow run {run.run_id} in experiment {run.experiment_name}; tracking URI "
+                f"{run.store.uri}"
+            )
 
     def request_cancel(self) -> None:
         """Cancel the job (a signal handler calls this, in the main thread): set `cancel`, and
@@ -105,6 +140,9 @@ class JobLifecycle(Generic[_Job]):
         # What a scoring script or a step started and left running (daemons, setsid children,
         # forks) came to this runner, its subreaper: it ends with the job.
         end_descendants()
+        if self.run is not None:
+            run = self.run
+            tracking.guarded(self._say, lambda: run.end(status, job.metrics()), "ending the run")
         self.update(dataclasses.replace(job, status=status, error=error, end_time=now_iso()))
         return 0 if status == JobStatus.COMPLETED else 1
 

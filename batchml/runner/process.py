@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,22 +99,33 @@ class Runner:
         )
         job = dataclasses.replace(job, warnings=self._environment_warnings())
         self.record.begin(job, JobStatus.PREPARING)
-        try:
-            with self.record.interruptible():
-                environment = self._prepare(job)
-        except Canceled:
-            return self.end(JobStatus.CANCELED, "canceled while its environment was being built")
-        except BatchmlError as exc:
-            return self.end(JobStatus.FAILED, exc.message)
+        # The job's MLflow run opens (importing MLflow takes seconds) while it prepares.
+        with ThreadPoolExecutor(1, thread_name_prefix="tracking") as pool:
+            opening = pool.submit(self.record.open_run, _say)
+            try:
+                with self.record.interruptible():
+                    environment = self._prepare(job)
+            except Canceled:
+                self.record.tracked(opening.result())
+                return self.end(JobStatus.CANCELED, "canceled while its environment was built")
+            except BatchmlError as exc:
+                self.record.tracked(opening.result())
+                return self.end(JobStatus.FAILED, exc.message)
+            self.record.tracked(opening.result())
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
         files = job_store.input_files(self.record.workspace, job.name)
         settings = job.settings
+        run = self.record.run
         scoring = ScoringSpec(
             code_dir=Path(job.scoring.code_dir),
             scoring_script=job.scoring.scoring_script,
             model_dir=Path(job.scoring.model_dir) if job.scoring.model_dir else None,
-            environment_variables=settings.environment_variables,
+            # The deployment's own variables win over the tracking ones.
+            environment_variables={
+                **(run.variables() if run is not None else {}),
+                **settings.environment_variables,
+            },
             logging_level=settings.logging_level,
         )
         _say(
