@@ -21,11 +21,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import EXECUTION_LOG, STEP_LOG, PipelineJob, StepJob
+from batchml.mlflow import tracking
 from batchml.runner.environment import prepare
 from batchml.runner.lifecycle import Canceled, JobLifecycle, save
 from batchml.store import job_files as job_store
@@ -59,6 +62,7 @@ class PipelineRunner:
         self.resume = resume
         self.children: dict[str, StepJob] = {}
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.step_runs: dict[str, tracking.TrackedRun] = {}  # the running steps' MLflow runs
         self._log = folder / EXECUTION_LOG
 
     # -- records and logs ---------------------------------------------------------------------
@@ -82,6 +86,9 @@ class PipelineRunner:
         ended = dataclasses.replace(
             child, status=status, end_time=now_iso(), error=error, exit_code=exit_code
         )
+        run = self.step_runs.pop(step, None)
+        if run is not None:
+            tracking.guarded(self.say, lambda: run.end(status, ended.metrics()), "ending a run")
         self._record_step(step, ended)
 
     # -- steps --------------------------------------------------------------------------------
@@ -112,9 +119,12 @@ class PipelineRunner:
             output.mkdir(parents=True)
         log = folder / STEP_LOG
         log.parent.mkdir(parents=True, exist_ok=True)
+        run = self._open_step_run(step)
+        child = self.children[step]
         python = Path(child.runs_in.python_executable or sys.executable)
         environment = {
             **os.environ,
+            **(run.variables() if run is not None else {}),
             **child.environment_variables,
             "PATH": os.pathsep.join([str(python.parent), os.environ.get("PATH", "")]),
             **({"VIRTUAL_ENV": str(child.runs_in.path)} if child.runs_in.path else {}),
@@ -137,6 +147,25 @@ class PipelineRunner:
         )
         self._record_step(step, started)
         self.say(f"Submitting 1 runs, first five are: {child.name} (step {step})")
+
+    def _open_step_run(self, step: str) -> tracking.TrackedRun | None:
+        """The step's MLflow run, a child of the pipeline's (its own again on a resume)."""
+        parent, child = self.record.run, self.children[step]
+        if parent is None:
+            return None
+
+        def opened() -> tracking.TrackedRun:
+            if child.mlflow_run_id is not None:
+                return parent.store.start(
+                    parent.experiment_name, child.name, run_id=child.mlflow_run_id
+                )
+            return parent.child(child.name)
+
+        run: tracking.TrackedRun | None = tracking.guarded(self.say, opened, "opening a run")
+        if run is not None:
+            self.step_runs[step] = run
+            self._record_step(step, dataclasses.replace(child, mlflow_run_id=run.run_id))
+        return run
 
     def _finished(self, step: str, code: int) -> bool:
         """Record how a step ended; True if it completed."""
@@ -198,9 +227,13 @@ class PipelineRunner:
                 self.children[step], status=JobStatus.NOT_STARTED, exit_code=None, error=None
             )
             self._record_step(step, reset)
-        unprepared = self._prepare(pending)
-        if unprepared is not None:
-            return unprepared
+        # The job's MLflow run opens (importing MLflow takes seconds) while it prepares.
+        with ThreadPoolExecutor(1, thread_name_prefix="tracking") as pool:
+            opening = pool.submit(self.record.open_run, self.say)
+            unprepared = self._prepare(pending, lambda: self.record.tracked(opening.result()))
+            if unprepared is not None:
+                return unprepared
+            self.record.tracked(opening.result())
         self.record.update(dataclasses.replace(self.record.job, status=JobStatus.RUNNING))
         failed: list[str] = []
         slots = max(1, os.cpu_count() or 1)
@@ -230,10 +263,10 @@ class PipelineRunner:
             self._skip(step, reason)
         return self.finish(failed, canceled=cancel.is_set() and not failed, stopped=stopped)
 
-    def _prepare(self, steps: list[str]) -> int | None:
+    def _prepare(self, steps: list[str], before_end: Callable[[], None]) -> int | None:
         """Make the environments of `steps` ready, as the job's image builds (each step's uv
         output in its own azureml-logs/); None if they are, else the runner's exit code once
-        the job is recorded Failed (naming the step) or Canceled."""
+        the job is recorded Failed (naming the step) or Canceled, `before_end` called first."""
         step = None
         try:
             with self.record.interruptible():
@@ -245,10 +278,12 @@ class PipelineRunner:
                     ready = prepare(child.runs_in, logs, say)
                     self._record_step(step, dataclasses.replace(child, runs_in=ready))
         except Canceled:
+            before_end()
             for name in steps:
                 self._skip(name, "the job was canceled")
             return self.end(JobStatus.CANCELED, "canceled while the steps' environments were built")
         except BatchmlError as exc:
+            before_end()
             assert step is not None
             self._end_step(step, JobStatus.FAILED, exc.message)
             for name in steps:

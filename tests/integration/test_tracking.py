@@ -1,0 +1,199 @@
+"""Jobs are MLflow runs in the workspace's tracking store, read back here with MLflow's own
+client: the run named after the job in its experiment, its status, batchml's counts and what
+the scoring script or a pipeline step logged; steps are child runs of their pipeline's."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from processes import wait_sessions_gone
+from waiting import wait_for_status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import Cli
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(m) is None for m in ("mlflow", "sqlalchemy", "alembic")),
+        reason="needs the mlflow extra",
+    ),
+]
+
+SCRIPT = """\
+import os
+import mlflow
+
+def init():
+    if os.environ.get("FAIL_INIT"):
+        raise RuntimeError("init failed on purpose")
+    mlflow.set_tag("scored_by", "score.py")
+
+def run(mini_batch):
+    mlflow.log_metric("batch_size", len(mini_batch))
+    return [os.path.basename(path) for path in mini_batch]
+"""
+
+
+class Tracked:
+    """A workspace with endpoint `track-ep` (deployment `dep`, scoring SCRIPT) and jobs
+    followed to their end."""
+
+    def __init__(self, cli: Cli, root: Path, ws: Path) -> None:
+        self.cli, self.root, self.ws = cli, root, ws
+        self.runners: set[int] = set()
+        for folder in ("code", "model", "data"):
+            (root / folder).mkdir()
+        (root / "code" / "score.py").write_text(SCRIPT)
+        (root / "model" / "w.txt").write_text("w")
+        for index in range(4):
+            (root / "data" / f"in{index}.txt").write_text(str(index))
+        (root / "endpoint.yml").write_text("name: track-ep\n")
+        deployment = {
+            "name": "dep",
+            "endpoint_name": "track-ep",
+            "type": "model",
+            "model": {"name": "m", "path": "model"},
+            "code_configuration": {"code": "code", "scoring_script": "score.py"},
+            "environment": {"image": "python:3.11"},
+            "compute": "azureml:cpu",
+            "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
+        }
+        (root / "deployment.yml").write_text(yaml.safe_dump(deployment))
+        cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
+        cli.ok("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
+        cli.ok("batch-deployment", "create", "-f", root / "deployment.yml", "--set-default")
+
+    def invoke(self, *args: str) -> str:
+        view = self.cli.ok("batch-endpoint", "invoke", "-n", "track-ep", "--input", "data", *args)
+        return str(view["name"])
+
+    def wait(self, name: str) -> dict[str, Any]:
+        job = wait_for_status(lambda n: self.cli.ok("job", "show", "-n", n), name, timeout=120)
+        record = yaml.safe_load((self.ws / "jobs" / name / "job.json").read_text())
+        self.runners.add(record["runner_pid"])
+        return job
+
+    def client(self) -> MlflowClient:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")
+
+    def driver_log(self, name: str) -> str:
+        return (self.ws / "jobs" / name / "azureml-logs" / "70_driver_log.txt").read_text()
+
+
+@pytest.fixture
+def tracked(
+    cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Tracked]:
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    project = Tracked(cli, root, ws)
+    yield project
+    wait_sessions_gone(project.runners)
+
+
+def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Tracked) -> None:
+    name = tracked.invoke()
+    job = tracked.wait(name)
+
+    assert job["status"] == "Completed", job.get("error")
+    service = job["services"]["Tracking"]
+    assert service["endpoint"] == f"sqlite:///{tracked.ws / 'mlflow' / 'mlflow.db'}"
+    client = tracked.client()
+    run = client.get_run(service["run_id"])
+    assert (run.info.run_name, run.info.status) == (name, "FINISHED")
+    assert client.get_experiment(run.info.experiment_id).name == "track-ep"
+    metrics = run.data.metrics
+    assert {k: metrics[k] for k in ("files_total", "files_succeeded", "mini_batches_failed")} == {
+        "files_total": 4.0,
+        "files_succeeded": 4.0,
+        "mini_batches_failed": 0.0,
+    }
+    assert metrics["duration_seconds"] > 0
+    # The script's calls, in its workers, went to the job's run.
+    assert run.data.tags["scored_by"] == "score.py"
+    history = client.get_metric_history(run.info.run_id, "batch_size")
+    assert [m.value for m in history] == [2.0, 2.0]
+    assert f"MLflow run {run.info.run_id} in experiment track-ep" in tracked.driver_log(name)
+
+
+def test_a_failed_job_is_a_failed_run_in_the_experiment_it_names(tracked: Tracked) -> None:
+    name = tracked.invoke(
+        "--experiment-name", "nightly", "--set", "environment_variables.FAIL_INIT=1"
+    )
+    job = tracked.wait(name)
+
+    assert job["status"] == "Failed"
+    client = tracked.client()
+    run = client.get_run(job["services"]["Tracking"]["run_id"])
+    assert run.info.status == "FAILED"
+    assert client.get_experiment(run.info.experiment_id).name == "nightly"
+
+
+def test_a_store_that_cannot_be_opened_leaves_the_job_untracked(tracked: Tracked) -> None:
+    (tracked.ws / "mlflow").write_text("not a folder")
+    name = tracked.invoke()
+    job = tracked.wait(name)
+
+    assert job["status"] == "Completed", job.get("error")
+    assert "run_id" not in job["services"]["Tracking"]
+    said = [line for line in tracked.driver_log(name).splitlines() if "MLflow tracking" in line]
+    assert len(said) == 1
+    assert said[0].endswith("; the job goes on")
+
+
+def step(name: str, metric: str) -> dict[str, Any]:
+    command = (
+        f"python -c 'import mlflow; mlflow.log_metric(\"{metric}\", 1)' && "
+        "touch ${{outputs.out}}/done"
+    )
+    return {
+        "name": name,
+        "type": "command",
+        "outputs": {"out": {"type": "uri_folder"}},
+        "environment": "azureml:AzureML-sklearn-1.5@latest",
+        "command": command,
+    }
+
+
+def test_pipeline_steps_are_child_runs_of_the_pipelines_run(tracked: Tracked, cli: Cli) -> None:
+    root = tracked.root
+    (root / "one.yml").write_text(yaml.safe_dump(step("one", "first_metric")))
+    (root / "two.yml").write_text(yaml.safe_dump(step("two", "second_metric")))
+    job = {
+        "type": "pipeline",
+        "experiment_name": "pipelines",
+        "settings": {"default_compute": "azureml:cpu"},
+        "jobs": {
+            "first": {"type": "command", "component": "one.yml"},
+            "second": {"type": "command", "component": "two.yml"},
+        },
+    }
+    (root / "pipeline-job.yml").write_text(yaml.safe_dump(job))
+    name = cli.ok("job", "create", "-f", "pipeline-job.yml")["name"]
+    shown = tracked.wait(name)
+
+    assert shown["status"] == "Completed", shown.get("error")
+    client = tracked.client()
+    parent = client.get_run(shown["services"]["Tracking"]["run_id"])
+    assert (parent.info.run_name, parent.info.status) == (name, "FINISHED")
+    assert client.get_experiment(parent.info.experiment_id).name == "pipelines"
+    for step_name, metric in (("first", "first_metric"), ("second", "second_metric")):
+        child_job = cli.ok("job", "show", "-n", f"{name}-{step_name}")
+        child = client.get_run(child_job["services"]["Tracking"]["run_id"])
+        assert child.info.run_name == f"{name}-{step_name}"
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.metrics[metric] == 1.0
