@@ -3,7 +3,8 @@
 Every test runs with BATCHML_CONFIG_DIR and BATCHML_CACHE_DIR in its tmp folder (never the real
 ~/.batchml, never the user's cache of built environments), jobs in batchml's own interpreter
 (BATCHML_ENV_MANAGER=local: tests are offline; those of built environments set env_manager=uv and
-build from wheels of their own), no BATCHML_WORKSPACE unless a fixture sets it, the current directory in a fresh tmp folder, and a fixed user name, so that outputs are
+build from wheels of their own) and untracked (BATCHML_TRACKING=off: importing MLflow costs each
+runner seconds; the tracking tests turn it on), no BATCHML_WORKSPACE unless a fixture sets it, the current directory in a fresh tmp folder, and a fixed user name, so that outputs are
 the same on every machine.
 """
 
@@ -180,6 +181,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCHML_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("BATCHML_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("BATCHML_ENV_MANAGER", "local")
+    monkeypatch.setenv("BATCHML_TRACKING", "off")
     monkeypatch.delenv("BATCHML_WORKSPACE", raising=False)
     monkeypatch.delenv("BATCHML_LOCK_TIMEOUT", raising=False)
     monkeypatch.setenv("LOGNAME", USER)  # getpass.getuser() reads LOGNAME first

@@ -6,13 +6,15 @@ MLFLOW_EXPERIMENT_NAME, so that the user's `mlflow.start_run()`, `log_metric()` 
 `autolog()` land in the job's run.
 
 The store is MLflow's SQLAlchemy store on SQLite: it needs mlflow (or mlflow-skinny) with
-SQLAlchemy and Alembic (the `mlflow` extra). Without them a job runs untracked, and says so.
+SQLAlchemy and Alembic (the `mlflow` extra). Without them, or with BATCHML_TRACKING=off, a job
+runs untracked, and says so.
 Only a runner imports MLflow, and only here.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from batchml.core.tracking import STORE_DIR, artifact_root, tracking_uri
 from batchml.store.lock import file_lock
 
 INSTALL_HINT = "pip install 'batchml[mlflow]'"
+# Set to `off` to run jobs untracked (each runner then skips importing MLflow, seconds).
+SWITCH = "BATCHML_TRACKING"
 # What the store needs: MLflow's client, and SQLAlchemy and Alembic for its SQLite database.
 NEEDED = ("mlflow", "sqlalchemy", "alembic")
 # How long a runner waits for another to finish creating the store's tables.
@@ -40,7 +44,10 @@ RUN_STATUS = {
 
 
 def unavailable() -> str | None:
-    """Why jobs cannot be tracked here, or None when they can."""
+    """Why jobs are not tracked here (BATCHML_TRACKING=off, or a package is missing), or None
+    when they are."""
+    if os.environ.get(SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+        return f"MLflow tracking is off ({SWITCH}={os.environ[SWITCH]})"
     missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
     if not missing:
         return None

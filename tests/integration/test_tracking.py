@@ -96,6 +96,7 @@ class Tracked:
 def tracked(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Tracked]:
+    monkeypatch.delenv("BATCHML_TRACKING")
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
@@ -140,6 +141,22 @@ def test_a_failed_job_is_a_failed_run_in_the_experiment_it_names(tracked: Tracke
     run = client.get_run(job["services"]["Tracking"]["run_id"])
     assert run.info.status == "FAILED"
     assert client.get_experiment(run.info.experiment_id).name == "nightly"
+
+
+def test_tracking_off_says_so_once_and_skips_mlflow(
+    tracked: Tracked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHML_TRACKING", "off")
+    name = tracked.invoke()
+    job = tracked.wait(name)
+
+    assert job["status"] == "Completed", job.get("error")
+    assert "run_id" not in job["services"]["Tracking"]
+    said = [line for line in tracked.driver_log(name).splitlines() if "MLflow" in line]
+    assert [line.split(" ", 2)[2] for line in said] == [
+        "MLflow tracking is off (BATCHML_TRACKING=off)"
+    ]
+    assert not (tracked.ws / "mlflow").exists()
 
 
 def test_a_store_that_cannot_be_opened_leaves_the_job_untracked(tracked: Tracked) -> None:
