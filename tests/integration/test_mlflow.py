@@ -7,7 +7,9 @@ describe the array they get (`float32 1x8x8x3`), with a tensor signature or none
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from processes import wait_sessions_gone
 
 from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
@@ -373,3 +376,27 @@ def test_images_without_a_signature_are_uint8(tmp_path: Path, models: Models) ->
     result, lines = run_scorer(models.unsigned_image, files, tmp_path)
     assert result.status == "Completed"
     assert lines == ["uint8 8x8,gray.tiff", "uint8 5x4x3,photo.jpeg"]
+
+
+def test_a_model_saved_with_skops_says_what_is_missing(tmp_path: Path) -> None:
+    """MLflow 3 saves scikit-learn models with skops by default; without skops in the job's
+    environment, init() says so and what to do (skops is not installed in batchml's)."""
+    if importlib.util.find_spec("skops") is not None:
+        pytest.skip("skops is installed here")
+    model = tmp_path / "model" / "skops-model"
+    flavors = {
+        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.skops"},
+        "sklearn": {"pickled_model": "model.skops", "serialization_format": "skops"},
+    }
+    write(model, "MLmodel", yaml.safe_dump({"flavors": flavors}))
+    write(model, "model.skops", "not read")
+    result, _ = run_scorer(model, [write(tmp_path / "data", "a.csv", "x\n1\n")], tmp_path)
+
+    assert result.status == "Failed"
+    assert result.error is not None
+    assert (
+        f"loading the MLflow model in {model} needs the module skops (its sklearn flavor is "
+        f"saved with serialization_format skops), which the job's environment ({sys.prefix}) "
+        "does not have: run the job with env_manager=uv, so that the model's own requirements "
+        "are installed, or install it there: pip install skops"
+    ) in result.error

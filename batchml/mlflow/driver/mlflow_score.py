@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from batchml.mlflow.inputs import kind_of, read_image, read_table
@@ -32,12 +34,29 @@ def init() -> None:
     if not model_dir:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: the deployment has no model folder")
     folder = model_folder(model_dir)
-    model = mlflow.pyfunc.load_model(str(folder))
+    try:
+        model = mlflow.pyfunc.load_model(str(folder))
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(_missing(exc.name or str(exc), folder)) from exc
     signature = model.metadata.signature
     schema = signature.inputs if signature is not None else None
     if schema is None:
         logger.warning("the model has no signature: input types are not enforced")
     logger.info("loaded the MLflow model in %s", folder)
+
+
+def _missing(module: str, folder: Path) -> str:
+    """What to do when loading the model needs a module the job's environment lacks."""
+    why, install = "", "install the package that provides it there"
+    if module.split(".")[0] == "skops":
+        # MLflow 3 saves scikit-learn models with skops unless told otherwise.
+        why = " (its sklearn flavor is saved with serialization_format skops)"
+        install = "install it there: pip install skops"
+    return (
+        f"loading the MLflow model in {folder} needs the module {module}{why}, which the job's "
+        f"environment ({sys.prefix}) does not have: run the job with env_manager=uv, so that "
+        f"the model's own requirements are installed, or {install}"
+    )
 
 
 def run(mini_batch: list[str]) -> FileResults:
