@@ -1,8 +1,10 @@
-"""No-code MLflow deployments: the model's MLmodel file, and the scorer batchml runs for them.
+"""MLflow: no-code deployments (the model's MLmodel file, and the scorer batchml runs for
+them) and jobs as MLflow runs (tracking).
 
 A deployment of an MLflow model may omit code_configuration and environment, as in Azure: its
 jobs run the scoring script in driver/, which loads the model with MLflow's pyfunc loader. Only
-that script imports mlflow, inside the workers; the rest of batchml never does.
+that script, inside the workers, and the runners' tracking (batchml.mlflow.tracking) import
+mlflow; the commands never do.
 """
 
 from __future__ import annotations
