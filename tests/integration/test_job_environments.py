@@ -5,7 +5,6 @@ cache. The escape hatch, env_manager=local, runs a job in batchml's interpreter.
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from processes import wait_sessions_gone
-from waiting import wait_for_status
+from projects import Project
 from wheels import make_wheel
 
 if TYPE_CHECKING:
@@ -61,7 +60,6 @@ def run(mini_batch):
 
 DEPLOYMENT = {
     "name": "pinned",
-    "endpoint_name": "env-ep",
     "type": "model",
     "model": {"name": "m", "path": "model"},
     "code_configuration": {"code": "code", "scoring_script": "score.py"},
@@ -76,62 +74,17 @@ DEPLOYMENT = {
 }
 
 
-class EnvProject:
-    """A workspace with compute `cpu` and endpoint `env-ep`, and a project folder whose
-    deployments are made by deploy(); jobs are followed to their end."""
-
-    def __init__(self, cli: Cli, root: Path, ws: Path) -> None:
-        self.cli, self.root, self.ws = cli, root, ws
-        self.runners: set[int] = set()
-        (root / "model").mkdir()
-        (root / "model" / "weights.txt").write_text("w")
-        (root / "data").mkdir()
-        for index in range(4):
-            (root / "data" / f"in{index}.txt").write_text(str(index))
-        (root / "endpoint.yml").write_text("name: env-ep\n")
-        cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
-        cli.ok("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
-
-    def deploy(self, pip: list[str], script: str = SCRIPT, name: str = "pinned") -> None:
-        (self.root / "code").mkdir(exist_ok=True)
-        (self.root / "code" / "score.py").write_text(script)
-        conda = {"dependencies": ["python=3.11", "pip", {"pip": pip}]}
-        (self.root / "conda.yml").write_text(yaml.safe_dump(conda))
-        (self.root / "deployment.yml").write_text(yaml.safe_dump({**DEPLOYMENT, "name": name}))
-        self.cli.ok(
-            "batch-deployment", "create", "-f", self.root / "deployment.yml", "--set-default",
-            "-o", "none",
-        )  # fmt: skip
-
-    def invoke(self, *args: str) -> str:
-        job = self.cli.ok("batch-endpoint", "invoke", "-n", "env-ep", "--input", "data", *args)
-        return str(job["name"])
-
-    def show(self, name: str) -> dict[str, Any]:
-        job: dict[str, Any] = self.cli.ok("job", "show", "-n", name)
-        pid = json.loads((self.folder(name) / "job.json").read_text()).get("runner_pid")
-        if pid:
-            self.runners.add(pid)
-        return job
-
-    def wait(self, name: str) -> dict[str, Any]:
-        return wait_for_status(self.show, name, timeout=BUILD_TIMEOUT)
-
-    def folder(self, name: str) -> Path:
-        return self.ws / "jobs" / name
-
-    def log(self, name: str, file: str) -> str:
-        return (self.folder(name) / "azureml-logs" / file).read_text()
-
-    def rows(self, name: str) -> list[str]:
-        output = self.ws / "datastores/workspaceblobstore/azureml" / name / "score"
-        return sorted((output / "predictions.csv").read_text().splitlines())
+def deploy(project: Project, pip: list[str], script: str = SCRIPT, name: str = "pinned") -> None:
+    """The default deployment `name`, whose conda file pins `pip`, scoring `script`."""
+    conda = {"dependencies": ["python=3.11", "pip", {"pip": pip}]}
+    (project.root / "conda.yml").write_text(yaml.safe_dump(conda))
+    project.deploy({**DEPLOYMENT, "name": name}, script)
 
 
 @pytest.fixture
 def project(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[EnvProject]:
+) -> Iterator[Project]:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     make_wheel(wheels, "tinypkg", "1.0")
@@ -144,15 +97,15 @@ def project(
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
-    env_project = EnvProject(cli, root, ws)
+    env_project = Project(cli, root, ws, "env-ep")
     yield env_project
     wait_sessions_gone(env_project.runners)
 
 
-def test_a_job_runs_in_its_environment_built_once_then_reused(project: EnvProject) -> None:
-    project.deploy(["tinypkg==1.0", "PyYAML==0.1"])
+def test_a_job_runs_in_its_environment_built_once_then_reused(project: Project) -> None:
+    deploy(project, ["tinypkg==1.0", "PyYAML==0.1"])
     first = project.invoke()
-    job = project.wait(first)
+    job = project.wait(first, BUILD_TIMEOUT)
 
     assert job["status"] == "Completed", job.get("error")
     environment = job["runs_in"]
@@ -170,7 +123,7 @@ def test_a_job_runs_in_its_environment_built_once_then_reused(project: EnvProjec
     assert "building environment" in project.log(first, "70_driver_log.txt")
 
     second = project.invoke()
-    again = project.wait(second)
+    again = project.wait(second, BUILD_TIMEOUT)
     assert again["status"] == "Completed"
     assert again["runs_in"]["path"] == prefix
     version = environment["python_version"]
@@ -180,10 +133,10 @@ def test_a_job_runs_in_its_environment_built_once_then_reused(project: EnvProjec
     assert not (project.folder(second) / "azureml-logs" / "20_image_build_log.txt").exists()
 
 
-def test_two_jobs_that_need_a_new_environment_build_it_once(project: EnvProject) -> None:
-    project.deploy(["tinypkg==2.0"], PLAIN_SCRIPT)
+def test_two_jobs_that_need_a_new_environment_build_it_once(project: Project) -> None:
+    deploy(project, ["tinypkg==2.0"], PLAIN_SCRIPT)
     names = [project.invoke(), project.invoke()]
-    jobs = [project.wait(name) for name in names]
+    jobs = [project.wait(name, BUILD_TIMEOUT) for name in names]
 
     assert [job["status"] for job in jobs] == ["Completed", "Completed"]
     assert jobs[0]["runs_in"]["path"] == jobs[1]["runs_in"]["path"]
@@ -197,11 +150,11 @@ def test_two_jobs_that_need_a_new_environment_build_it_once(project: EnvProject)
 
 
 def test_a_requirement_that_cannot_be_installed_fails_the_job_naming_it(
-    project: EnvProject,
+    project: Project,
 ) -> None:
-    project.deploy(["tinypkg==1.0", "nosuchpkg==3.1"], PLAIN_SCRIPT)
+    deploy(project, ["tinypkg==1.0", "nosuchpkg==3.1"], PLAIN_SCRIPT)
     name = project.invoke()
-    job = project.wait(name)
+    job = project.wait(name, BUILD_TIMEOUT)
 
     assert job["status"] == "Failed"
     build_log = project.folder(name) / "azureml-logs" / "20_image_build_log.txt"
@@ -220,10 +173,10 @@ def test_a_requirement_that_cannot_be_installed_fails_the_job_naming_it(
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
 
 
-def test_env_manager_local_runs_in_batchmls_interpreter(project: EnvProject) -> None:
-    project.deploy(["nosuchpkg==3.1"], PLAIN_SCRIPT)
+def test_env_manager_local_runs_in_batchmls_interpreter(project: Project) -> None:
+    deploy(project, ["nosuchpkg==3.1"], PLAIN_SCRIPT)
     name = project.invoke("--set", "env_manager=local")
-    job = project.wait(name)
+    job = project.wait(name, BUILD_TIMEOUT)
 
     assert job["status"] == "Completed", job.get("error")
     assert project.rows(name) == [f"in{i}.txt {sys.prefix}" for i in range(4)]
@@ -236,20 +189,16 @@ def test_env_manager_local_runs_in_batchmls_interpreter(project: EnvProject) -> 
 
 
 def test_the_workspace_default_env_manager_comes_before_the_variable(
-    project: EnvProject, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    project: Project, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCHML_ENV_MANAGER", "uv")
-    (project.root / "code").mkdir()
-    (project.root / "code" / "score.py").write_text(PLAIN_SCRIPT)
     (project.root / "conda.yml").write_text("dependencies:\n  - pip:\n    - nosuchpkg==3.1\n")
-    deployment = {**DEPLOYMENT, "settings": {"mini_batch_size": 4}}
-    (project.root / "deployment.yml").write_text(yaml.safe_dump(deployment))
-    cli.ok("batch-deployment", "create", "-f", "deployment.yml", "--set-default", "-o", "none")
+    project.deploy({**DEPLOYMENT, "settings": {"mini_batch_size": 4}}, PLAIN_SCRIPT)
     shown = cli.ok("workspace", "update", "--set", "env_manager=local")
     assert shown["defaults"] == {"env_manager": "local"}
 
     name = project.invoke()
-    job = project.wait(name)
+    job = project.wait(name, BUILD_TIMEOUT)
     assert job["status"] == "Completed", job.get("error")
     assert job["runs_in"]["reason"].startswith("env_manager is local (the workspace's default)")
 
@@ -275,7 +224,7 @@ def step(name: str, conda: str, needs: str | None) -> dict[str, Any]:
 
 
 def test_each_pipeline_step_runs_in_its_components_environment(
-    project: EnvProject, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    project: Project, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCHML_ENV_MANAGER", "uv")
     root = project.root
@@ -299,7 +248,7 @@ def test_each_pipeline_step_runs_in_its_components_environment(
     }
     (root / "pipeline-job.yml").write_text(yaml.safe_dump(job))
     name = cli.ok("job", "create", "-f", "pipeline-job.yml")["name"]
-    shown = project.wait(name)
+    shown = project.wait(name, BUILD_TIMEOUT)
 
     assert shown["status"] == "Completed", shown.get("error")
     seen = {}
@@ -313,7 +262,7 @@ def test_each_pipeline_step_runs_in_its_components_environment(
 
 
 def test_a_no_code_mlflow_deployment_runs_in_its_models_requirements(
-    project: EnvProject, cli: Cli
+    project: Project, cli: Cli
 ) -> None:
     """The model's requirements.txt decides (there is no conda file here to build from); with
     no mlflow among them, the MLflow scorer's init() cannot import it: proof that the workers
@@ -326,16 +275,14 @@ def test_a_no_code_mlflow_deployment_runs_in_its_models_requirements(
     cli.ok("model", "create", "-n", "tree", "-t", "mlflow_model", "-p", model, "-o", "none")
     deployment = {
         "name": "no-code",
-        "endpoint_name": "env-ep",
         "type": "model",
         "model": "azureml:tree@latest",
         "compute": "azureml:cpu",
         "settings": {"mini_batch_size": 4, "env_manager": "uv"},
     }
-    (project.root / "no-code.yml").write_text(yaml.safe_dump(deployment))
-    cli.ok("batch-deployment", "create", "-f", "no-code.yml", "--set-default", "-o", "none")
+    project.deploy(deployment)
     name = project.invoke()
-    job = project.wait(name)
+    job = project.wait(name, BUILD_TIMEOUT)
 
     runs_in = job["runs_in"]
     assert runs_in["source"].startswith("the MLflow model's /")

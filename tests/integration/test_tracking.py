@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from processes import wait_sessions_gone
-from waiting import wait_for_status
+from projects import Project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,75 +44,45 @@ def run(mini_batch):
 """
 
 
-class Tracked:
-    """A workspace with endpoint `track-ep` (deployment `dep`, scoring SCRIPT) and jobs
-    followed to their end."""
+DEPLOYMENT = {
+    "name": "dep",
+    "type": "model",
+    "model": {"name": "m", "path": "model"},
+    "code_configuration": {"code": "code", "scoring_script": "score.py"},
+    "environment": {"image": "python:3.11"},
+    "compute": "azureml:cpu",
+    "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
+}
 
-    def __init__(self, cli: Cli, root: Path, ws: Path) -> None:
-        self.cli, self.root, self.ws = cli, root, ws
-        self.runners: set[int] = set()
-        for folder in ("code", "model", "data"):
-            (root / folder).mkdir()
-        (root / "code" / "score.py").write_text(SCRIPT)
-        (root / "model" / "w.txt").write_text("w")
-        for index in range(4):
-            (root / "data" / f"in{index}.txt").write_text(str(index))
-        (root / "endpoint.yml").write_text("name: track-ep\n")
-        deployment = {
-            "name": "dep",
-            "endpoint_name": "track-ep",
-            "type": "model",
-            "model": {"name": "m", "path": "model"},
-            "code_configuration": {"code": "code", "scoring_script": "score.py"},
-            "environment": {"image": "python:3.11"},
-            "compute": "azureml:cpu",
-            "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
-        }
-        (root / "deployment.yml").write_text(yaml.safe_dump(deployment))
-        cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
-        cli.ok("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
-        cli.ok("batch-deployment", "create", "-f", root / "deployment.yml", "--set-default")
 
-    def invoke(self, *args: str) -> str:
-        view = self.cli.ok("batch-endpoint", "invoke", "-n", "track-ep", "--input", "data", *args)
-        return str(view["name"])
+def store(project: Project) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
 
-    def wait(self, name: str) -> dict[str, Any]:
-        job = wait_for_status(lambda n: self.cli.ok("job", "show", "-n", n), name, timeout=120)
-        record = yaml.safe_load((self.ws / "jobs" / name / "job.json").read_text())
-        self.runners.add(record["runner_pid"])
-        return job
-
-    def client(self) -> MlflowClient:
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")
-
-    def driver_log(self, name: str) -> str:
-        return (self.ws / "jobs" / name / "azureml-logs" / "70_driver_log.txt").read_text()
+    return MlflowClient(f"sqlite:///{project.ws / 'mlflow' / 'mlflow.db'}")
 
 
 @pytest.fixture
 def tracked(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Tracked]:
+) -> Iterator[Project]:
     monkeypatch.delenv("BATCHML_TRACKING")
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
-    project = Tracked(cli, root, ws)
+    project = Project(cli, root, ws, "track-ep")
+    project.deploy(DEPLOYMENT, SCRIPT)
     yield project
     wait_sessions_gone(project.runners)
 
 
-def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Tracked) -> None:
+def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Project) -> None:
     name = tracked.invoke()
     job = tracked.wait(name)
 
     assert job["status"] == "Completed", job.get("error")
     service = job["services"]["Tracking"]
     assert service["endpoint"] == f"sqlite:///{tracked.ws / 'mlflow' / 'mlflow.db'}"
-    client = tracked.client()
+    client = store(tracked)
     run = client.get_run(service["run_id"])
     assert (run.info.run_name, run.info.status) == (name, "FINISHED")
     assert client.get_experiment(run.info.experiment_id).name == "track-ep"
@@ -127,24 +97,26 @@ def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Trac
     assert run.data.tags["scored_by"] == "score.py"
     history = client.get_metric_history(run.info.run_id, "batch_size")
     assert [m.value for m in history] == [2.0, 2.0]
-    assert f"MLflow run {run.info.run_id} in experiment track-ep" in tracked.driver_log(name)
+    assert f"MLflow run {run.info.run_id} in experiment track-ep" in tracked.log(
+        name, "70_driver_log.txt"
+    )
 
 
-def test_a_failed_job_is_a_failed_run_in_the_experiment_it_names(tracked: Tracked) -> None:
+def test_a_failed_job_is_a_failed_run_in_the_experiment_it_names(tracked: Project) -> None:
     name = tracked.invoke(
         "--experiment-name", "nightly", "--set", "environment_variables.FAIL_INIT=1"
     )
     job = tracked.wait(name)
 
     assert job["status"] == "Failed"
-    client = tracked.client()
+    client = store(tracked)
     run = client.get_run(job["services"]["Tracking"]["run_id"])
     assert run.info.status == "FAILED"
     assert client.get_experiment(run.info.experiment_id).name == "nightly"
 
 
 def test_tracking_off_says_so_once_and_skips_mlflow(
-    tracked: Tracked, monkeypatch: pytest.MonkeyPatch
+    tracked: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCHML_TRACKING", "off")
     name = tracked.invoke()
@@ -152,21 +124,27 @@ def test_tracking_off_says_so_once_and_skips_mlflow(
 
     assert job["status"] == "Completed", job.get("error")
     assert "run_id" not in job["services"]["Tracking"]
-    said = [line for line in tracked.driver_log(name).splitlines() if "MLflow" in line]
+    said = [
+        line for line in tracked.log(name, "70_driver_log.txt").splitlines() if "MLflow" in line
+    ]
     assert [line.split(" ", 2)[2] for line in said] == [
         "MLflow tracking is off (BATCHML_TRACKING=off)"
     ]
     assert not (tracked.ws / "mlflow").exists()
 
 
-def test_a_store_that_cannot_be_opened_leaves_the_job_untracked(tracked: Tracked) -> None:
+def test_a_store_that_cannot_be_opened_leaves_the_job_untracked(tracked: Project) -> None:
     (tracked.ws / "mlflow").write_text("not a folder")
     name = tracked.invoke()
     job = tracked.wait(name)
 
     assert job["status"] == "Completed", job.get("error")
     assert "run_id" not in job["services"]["Tracking"]
-    said = [line for line in tracked.driver_log(name).splitlines() if "MLflow tracking" in line]
+    said = [
+        line
+        for line in tracked.log(name, "70_driver_log.txt").splitlines()
+        if "MLflow tracking" in line
+    ]
     assert len(said) == 1
     assert said[0].endswith("; the job goes on")
 
@@ -185,7 +163,7 @@ def step(name: str, metric: str) -> dict[str, Any]:
     }
 
 
-def test_pipeline_steps_are_child_runs_of_the_pipelines_run(tracked: Tracked, cli: Cli) -> None:
+def test_pipeline_steps_are_child_runs_of_the_pipelines_run(tracked: Project, cli: Cli) -> None:
     root = tracked.root
     (root / "one.yml").write_text(yaml.safe_dump(step("one", "first_metric")))
     (root / "two.yml").write_text(yaml.safe_dump(step("two", "second_metric")))
@@ -203,7 +181,7 @@ def test_pipeline_steps_are_child_runs_of_the_pipelines_run(tracked: Tracked, cl
     shown = tracked.wait(name)
 
     assert shown["status"] == "Completed", shown.get("error")
-    client = tracked.client()
+    client = store(tracked)
     parent = client.get_run(shown["services"]["Tracking"]["run_id"])
     assert (parent.info.run_name, parent.info.status) == (name, "FINISHED")
     assert client.get_experiment(parent.info.experiment_id).name == "pipelines"

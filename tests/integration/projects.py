@@ -1,0 +1,68 @@
+"""A user's project for jobs through the CLI: a workspace with the compute `cpu` and one
+endpoint, a model, four input files, deployments made from a spec and a scoring script, and
+jobs followed to their end. The fixture that makes one waits for its runners to be gone.
+
+Not a test module: test_job_environments.py and test_tracking.py use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from waiting import wait_for_status
+
+if TYPE_CHECKING:
+    from tests.conftest import Cli
+
+
+class Project:
+    def __init__(self, cli: Cli, root: Path, ws: Path, endpoint: str) -> None:
+        self.cli, self.root, self.ws, self.endpoint = cli, root, ws, endpoint
+        self.runners: set[int] = set()
+        for folder in ("code", "model", "data"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / "model" / "weights.txt").write_text("w")
+        for index in range(4):
+            (root / "data" / f"in{index}.txt").write_text(str(index))
+        (root / "endpoint.yml").write_text(f"name: {endpoint}\n")
+        cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
+        cli.ok("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
+
+    def deploy(self, deployment: dict[str, Any], script: str | None = None) -> None:
+        """Create `deployment` (its endpoint this project's) as the default; `script` is its
+        code/score.py."""
+        if script is not None:
+            (self.root / "code" / "score.py").write_text(script)
+        path = self.root / f"{deployment['name']}.yml"
+        path.write_text(yaml.safe_dump({**deployment, "endpoint_name": self.endpoint}))
+        self.cli.ok("batch-deployment", "create", "-f", path, "--set-default", "-o", "none")
+
+    def invoke(self, *args: str | Path) -> str:
+        view = self.cli.ok("batch-endpoint", "invoke", "-n", self.endpoint, "--input",
+                           self.root / "data", *args)  # fmt: skip
+        return str(view["name"])
+
+    def show(self, name: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.cli.ok("job", "show", "-n", name)
+        pid = json.loads((self.folder(name) / "job.json").read_text()).get("runner_pid")
+        if pid:
+            self.runners.add(pid)
+        return job
+
+    def wait(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Show job `name` until it has ended."""
+        return wait_for_status(self.show, name, timeout=timeout)
+
+    def folder(self, name: str) -> Path:
+        return self.ws / "jobs" / name
+
+    def log(self, name: str, file: str) -> str:
+        """A file of the job's azureml-logs/."""
+        return (self.folder(name) / "azureml-logs" / file).read_text()
+
+    def rows(self, name: str) -> list[str]:
+        output = self.ws / "datastores/workspaceblobstore/azureml" / name / "score"
+        return sorted((output / "predictions.csv").read_text().splitlines())
