@@ -37,13 +37,13 @@ class Datastore:
     local_path: str | None = None  # the default datastore: the folder that stands for it
 
     @property
-    def service_url(self) -> str:
-        """The storage service's URL: `account_url` when given, else Azure's form."""
+    def blob_url(self) -> str:
+        """The URL of the storage's Blob service (which adlfs reads Data Lake Gen2 through
+        too): `account_url` when given, else Azure's `<scheme>://<account>.blob.<endpoint>`."""
         if self.account_url:
             return self.account_url.rstrip("/")
         scheme = "http" if self.protocol in PLAIN else "https"
-        service = "dfs" if self.type == GEN2 else "blob"
-        return f"{scheme}://{self.account_name}.{service}.{self.endpoint}"
+        return f"{scheme}://{self.account_name}.blob.{self.endpoint}"
 
     def view(self, workspace: str) -> dict[str, Any]:
         container = "filesystem" if self.type == GEN2 else "container_name"

@@ -7,7 +7,7 @@ in `<ws>/secrets/datastores/<name>.json` (owner-only) and nowhere else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchml.core import spec as specs
 from batchml.core.datastores import BLOB, GEN2, SECRET_KEYS, Datastore
@@ -15,7 +15,11 @@ from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError
 from batchml.core.names import check
 from batchml.core.resources import from_state, to_state
 from batchml.services.common import as_strings
+from batchml.store import remote
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 SCHEMAS = {BLOB: "azureBlob.schema.json", GEN2: "azureDataLakeGen2.schema.json"}
 UNSUPPORTED = ("azure_file", "azure_data_lake_gen1")
@@ -114,6 +118,14 @@ def secrets(workspace: Workspace, name: str) -> dict[str, str]:
     if not path.is_file():
         return {}
     return workspace.read_state(path, "datastore secrets", name)
+
+
+def filesystem(workspace: Workspace, name: str) -> tuple[Datastore, AbstractFileSystem]:
+    """Registered datastore `name` and an fsspec filesystem on its storage, with its secrets."""
+    datastore = get(workspace, name)
+    if datastore.local_path is not None:
+        raise ConflictError(f"datastore '{name}' is a folder of the workspace, not Azure storage")
+    return datastore, remote.open_filesystem(datastore, secrets(workspace, name))
 
 
 def names(workspace: Workspace) -> list[str]:
