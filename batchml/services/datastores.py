@@ -7,6 +7,8 @@ in `<ws>/secrets/datastores/<name>.json` (owner-only) and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from batchml.core import spec as specs
@@ -59,7 +61,10 @@ def _from_spec(spec: specs.Spec) -> tuple[Datastore, dict[str, str]]:
         message = f"{kind} datastores are not supported (batchml reads azure_blob and {GEN2})"
         raise InvalidSpecError([specs.problem(spec, ["type"], message)])
     kind = kind if kind in SCHEMAS else BLOB
-    data = specs.validate(spec, SCHEMAS[kind])
+    try:
+        data = specs.validate(spec, SCHEMAS[kind])
+    except InvalidSpecError as exc:
+        raise _redacted(exc, spec.data.get("credentials")) from None
     given = dict(data.get("credentials") or {})
     secrets = {key: given.pop(key) for key in SECRET_KEYS[kind] if key in given}
     if kind == GEN2:
@@ -84,6 +89,19 @@ def _from_spec(spec: specs.Spec) -> tuple[Datastore, dict[str, str]]:
         tags=as_strings(data.get("tags")),
     )
     return datastore, secrets
+
+
+def _redacted(error: InvalidSpecError, credentials: Any) -> InvalidSpecError:
+    """`error` with the values of `credentials` (a secret of the wrong type, say) hidden."""
+    values = list(credentials.values()) if isinstance(credentials, dict) else []
+    shown = [json.dumps(v, ensure_ascii=False) for v in values if v not in (None, "", {}, [])]
+    problems = []
+    for found in error.problems:
+        message = found.message
+        for secret in shown:
+            message = message.replace(secret, "<secret>")
+        problems.append(dataclasses.replace(found, message=message))
+    return InvalidSpecError(problems, hint=error.hint)
 
 
 def _default(workspace: Workspace) -> Datastore:

@@ -297,3 +297,16 @@ def test_a_job_input_in_azure_storage_is_refused_for_now(
         f"ERROR: input '{uri}' is in Azure storage (datastore 'blob_example'), which batchml "
         "jobs cannot read yet"
     )
+
+
+def test_a_mistaken_secret_is_not_repeated_in_the_error(
+    cli: Cli, ws: Path, project: Project
+) -> None:
+    bad = project.write(
+        "bad.yml", BLOB_YML.replace(f"account_key: {KEY}", "account_key: [4242424242]")
+    )
+    result = cli("datastore", "create", "-f", bad)
+    assert (result.code, result.out) == (4, "")
+    assert (
+        result.err == f"ERROR: {bad}:8: credentials.account_key: must be a string (got <secret>)\n"
+    )
