@@ -15,6 +15,7 @@ from batchml.cli import (
     assets,
     component,
     compute,
+    datastore,
     deployment,
     endpoint,
     environment,
@@ -38,6 +39,7 @@ app.add_typer(assets.build("data"), name="data")
 app.add_typer(environment.app, name="environment")
 app.add_typer(component.app, name="component")
 app.add_typer(compute.app, name="compute")
+app.add_typer(datastore.app, name="datastore")
 app.add_typer(job.app, name="job")
 app.add_typer(workspace.app, name="workspace")
 app.command("configure", cls=AzCommand)(workspace.configure)

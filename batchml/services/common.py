@@ -35,6 +35,12 @@ def local_path(
     datastore = refs.parse_datastore(value)
     if datastore is not None:
         folder = workspace.datastore_dir(datastore.datastore)
+        if not folder.is_dir() and workspace.datastore_file(datastore.datastore).is_file():
+            raise UsageError(
+                f"{what} '{value}' is in Azure storage (datastore '{datastore.datastore}'), "
+                "which batchml jobs cannot read yet",
+                hint="copy the files to a local folder (or a workspaceblobstore path)",
+            )
         if not folder.is_dir():
             raise NotFoundError(
                 f"datastore '{datastore.datastore}' not found in workspace {workspace.root}"

@@ -6,14 +6,13 @@ from typing import Any
 
 from batchml.core.errors import UsageError
 from batchml.core.job_environment import ENV_MANAGERS
-from batchml.services import assets, computes, endpoints
+from batchml.services import assets, computes, datastores, endpoints
 from batchml.store.workspace import FORMAT_VERSION, Workspace
 
 
 def describe(workspace: Workspace, reason: str) -> dict[str, Any]:
     workspace.check_format()
     info = workspace.info()
-    datastores = workspace.root / "datastores"
     return {
         "name": workspace.name,
         "path": str(workspace.root),
@@ -21,7 +20,7 @@ def describe(workspace: Workspace, reason: str) -> dict[str, Any]:
         "exists": workspace.exists(),
         "format_version": FORMAT_VERSION if workspace.exists() else None,
         "created_at": info.get("created_at"),
-        "datastores": sorted(p.name for p in datastores.iterdir()) if datastores.is_dir() else [],
+        "datastores": datastores.names(workspace) if workspace.exists() else [],
         "batch_endpoints": len(endpoints.names(workspace)),
         "models": len(assets.list_all(workspace, "model")),
         "data": len(assets.list_all(workspace, "data")),

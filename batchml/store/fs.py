@@ -22,12 +22,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder, fsync, then rename."""
+def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write `data` to `path` through a temp file in the same folder, fsync, then rename.
+
+    A `private` file is readable by its owner only (0600) from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o600 if private else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -50,9 +52,9 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: Path, document: Any) -> None:
+def write_json(path: Path, document: Any, *, private: bool = False) -> None:
     """Write JSON atomically, keys in the document's order (a pipeline's steps keep theirs)."""
-    write_atomic(path, (json.dumps(document, indent=2) + "\n").encode())
+    write_atomic(path, (json.dumps(document, indent=2) + "\n").encode(), private=private)
 
 
 def read_json(path: Path) -> Any:

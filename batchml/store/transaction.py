@@ -55,16 +55,22 @@ class Transaction:
         else:
             leftover.rollback()
 
-    def write_json(self, path: Path, document: Any) -> None:
+    def write_json(self, path: Path, document: Any, *, private_root: Path | None = None) -> None:
+        """Write `document` to `path`. With `private_root` (a folder above `path`), the file is
+        readable by its owner only (0600), and so is every folder from `private_root` down to
+        it (0700): for secrets."""
         self._create_parents(path.parent)
+        private = private_root is not None
+        if private_root is not None:
+            _restrict(private_root, path.parent)
         if path.exists():
             backup = self._backup_name(path)
             self._record("moved", path, backup)
             shutil.copy2(path, backup)
-            write_json(path, document)
+            write_json(path, document, private=private)
         else:
             self._record("created", path)
-            write_json(path, document)
+            write_json(path, document, private=private)
 
     def snapshot(self, source: Path, dest_dir: Path, *, link: bool = False) -> Path:
         """Copy `source` into `dest_dir` (replacing what was there); returns the copy's path.
@@ -139,6 +145,17 @@ class Transaction:
     @staticmethod
     def _backup_name(path: Path) -> Path:
         return path.with_name(f".{path.name}.backup-{os.getpid()}")
+
+
+def _restrict(root: Path, folder: Path) -> None:
+    """Make `root` and every folder below it down to `folder` owner-only (0700)."""
+    if not folder.is_relative_to(root):
+        raise ValueError(f"{folder} is not inside {root}")
+    while True:
+        os.chmod(folder, 0o700)
+        if folder == root:
+            return
+        folder = folder.parent
 
 
 def _remove_any(path: Path) -> None:

@@ -11,6 +11,8 @@ Layout (every JSON file carries `__meta__.format_version`):
     <root>/endpoints/<name>/endpoint.json
     <root>/endpoints/<name>/deployments/<dep>/deployment.json  + code/, model/, environment/
     <root>/datastores/workspaceblobstore/               the default datastore (a plain folder)
+    <root>/datastores/<name>.json                       a registered (Azure storage) datastore
+    <root>/secrets/datastores/<name>.json               its credentials (0600, folders 0700)
     <root>/jobs/<job name>/                             kept when endpoints are deleted
     <root>/.lock, <root>/.lock.holder                   the write lock and who holds it
     <root>/.transaction                                 the undo log of the command holding it
@@ -91,6 +93,17 @@ class Workspace:
 
     def datastore_dir(self, name: str) -> Path:
         return self.root / "datastores" / check("datastore", name)
+
+    def datastore_file(self, name: str) -> Path:
+        """The record of a registered datastore (Azure storage; its secrets are apart)."""
+        return self.root / "datastores" / f"{check('datastore', name)}.json"
+
+    def secrets_dir(self) -> Path:
+        """Where secrets live: owner-only (0700), files 0600; nothing else keeps a secret."""
+        return self.root / "secrets"
+
+    def datastore_secret_file(self, name: str) -> Path:
+        return self.secrets_dir() / "datastores" / f"{check('datastore', name)}.json"
 
     def jobs_dir(self) -> Path:
         return self.root / "jobs"

@@ -290,3 +290,21 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             patch.setenv(name, value)
         with running_head(tmp_path_factory.mktemp("ray")) as head:
             yield head
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Azurite (the Azure Blob Storage emulator) on 127.0.0.1 for the session's datastore
+    tests; skipped when it is not installed (`npm install --prefix .ci/node azurite@3`, as
+    .ci/run does) or adlfs is missing (the azure extra)."""
+    pytest.importorskip("adlfs", reason="adlfs is not installed (pip install 'batchml[azure]')")
+    from azurite import executable, running
+
+    command = executable()
+    if command is None:
+        pytest.skip(
+            "Azurite (or node to run it) is not installed: npm install --prefix .ci/node azurite@3 (as .ci/run does), "
+            "or set BATCHML_AZURITE to an azurite-blob"
+        )
+    with running(command, tmp_path_factory.mktemp("azurite")) as emulator:
+        yield emulator

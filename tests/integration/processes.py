@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +11,36 @@ from waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+
+# Runs a command as the leader of a new session, and not as a child of the test process (whose
+# tests check that they leave no child behind), its output appended to a log; prints its pid.
+_DETACH = """\
+import os, sys
+pid = os.fork()
+if pid:
+    print(pid, flush=True)
+    os._exit(0)
+os.setsid()
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.dup2(log, 1)
+os.dup2(log, 2)
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def start_detached(command: list[str], log: Path) -> int:
+    """Start `command` (its first item a path) in a session of its own; its pid, which is the
+    session's id."""
+    launched = subprocess.run(
+        [sys.executable, "-c", _DETACH, str(log), *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return int(launched.stdout)
 
 
 def session_members(sid: int) -> list[int]:

@@ -10,7 +10,6 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from processes import session_members
+from processes import session_members, start_detached
 from waiting import wait_for
 
 if TYPE_CHECKING:
@@ -36,22 +35,6 @@ RAY_ENV = {
     "RUNTIME_ENV_RETRY_TIMES": "1",
     "RAY_RUNTIME_ENV_UV_CACHE_SIZE_GB": "0",
 }
-# Runs `ray start ... --block` as the leader of a new session, and not as a child of the test
-# process (whose tests check that they leave no child behind); prints its pid.
-_DETACH = """\
-import os, sys
-pid = os.fork()
-if pid:
-    print(pid, flush=True)
-    os._exit(0)
-os.setsid()
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-os.dup2(log, 1)
-os.dup2(log, 2)
-null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(null, 0)
-os.execv(sys.argv[2], sys.argv[2:])
-"""
 START_SECONDS = 60
 STOP_SECONDS = 30
 
@@ -97,14 +80,7 @@ def running_head(folder: Path) -> Iterator[RayHead]:
         "--disable-usage-stats", f"--temp-dir={folder}",
     ]  # fmt: skip
     log = folder / "head.log"
-    launched = subprocess.run(
-        [sys.executable, "-c", _DETACH, str(log), *command],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    pid = int(launched.stdout)
+    pid = start_detached(command, log)
     try:
         wait_for(
             lambda: (listening(gcs) and listening(client)) or not session_members(pid),

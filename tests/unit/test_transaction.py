@@ -220,3 +220,21 @@ def test_the_workspace_lock_recovers_before_the_next_write(tmp_path: Path, sourc
     with workspace.transaction():
         pass
     assert tree(workspace.root) == before
+
+
+def test_private_writes_are_owner_only_and_undone_like_any_other(root: Path) -> None:
+    before = tree(root)
+    secrets = root / "secrets"
+    secrets.mkdir(mode=0o755)
+    os.chmod(secrets, 0o755)  # a folder made looser by hand is tightened again
+    txn = Transaction()
+    txn.write_json(secrets / "kind" / "a.json", {"key": "s3cret"}, private_root=secrets)
+    modes = [
+        os.stat(p).st_mode & 0o777 for p in (secrets, secrets / "kind", secrets / "kind" / "a.json")
+    ]
+    assert modes == [0o700, 0o700, 0o600]
+    txn.write_json(secrets / "kind" / "a.json", {"key": "other"}, private_root=secrets)
+    assert os.stat(secrets / "kind" / "a.json").st_mode & 0o777 == 0o600
+    txn.rollback()
+    secrets.rmdir()
+    assert tree(root) == before

@@ -1,0 +1,54 @@
+"""`batchml datastore`: connections to Azure storage (the default, workspaceblobstore, is a
+folder of the workspace). Secrets are never printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.core import spec as specs
+from batchml.services import datastores
+
+app = typer.Typer(help="Manage datastores.", no_args_is_help=True)
+NAME = typer.Option(..., "-n", "--name", help="Name of the datastore.")
+
+
+@app.command("create", cls=AzCommand)
+def create(
+    ctx: typer.Context,
+    file: Path = typer.Option(..., "-f", "--file", help="Local path to the YAML file."),
+    name: str | None = typer.Option(
+        None, "-n", "--name", help="Name of the datastore (overrides the YAML's)."
+    ),
+    sets: list[str] = typer.Option([], "--set", help="Update a field of the YAML."),
+) -> dict[str, Any]:
+    """Create or update a datastore."""
+    spec = specs.from_file_and_flags(file, {"name": name}, sets)
+    return datastores.create(app_of(ctx).workspace, spec)
+
+
+@app.command("show", cls=AzCommand)
+def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
+    """Show a datastore (its credentials' type, never their secrets)."""
+    return datastores.show(app_of(ctx).workspace, name)
+
+
+@app.command("list", cls=AzCommand)
+def list_(
+    ctx: typer.Context,
+    max_results: int | None = typer.Option(
+        None, "-r", "--max-results", min=1, help="Maximum number of datastores to return."
+    ),
+) -> list[dict[str, Any]]:
+    """List the datastores, the default one among them."""
+    return datastores.list_all(app_of(ctx).workspace, max_results)
+
+
+@app.command("delete", cls=AzCommand)
+def delete(ctx: typer.Context, name: str = NAME, yes: bool = YES) -> None:
+    """Delete a datastore: its connection and secrets; the data in storage stays."""
+    confirm_or_fail(yes, f"delete datastore '{name}'")
+    datastores.delete(app_of(ctx).workspace, name)
