@@ -1,4 +1,5 @@
-"""`batchml environment`: versioned environments, recorded (image, conda file), not built."""
+"""`batchml environment`: versioned environments (image, conda file), their virtualenvs built
+with uv into the per-user cache, and that cache's contents (list-builds, prune)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of, parse_tags
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, parse_tags
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import environments
 
 app = typer.Typer(
-    help="Manage Azure ML environments (recorded, not built: jobs run in batchml's interpreter).",
+    help="Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache.",
     no_args_is_help=True,
 )
 
@@ -66,7 +67,12 @@ def show(
     version: str | None = typer.Option(None, "-v", "--version", help="Version of the environment."),
     label: str | None = typer.Option(None, "-l", "--label", help="Label of the environment."),
 ) -> dict[str, Any]:
-    """Show details for an environment: one version (-v), or the latest (-l latest, or neither)."""
+    """Show details for an environment: one version (-v), or the latest (-l latest, or neither).
+
+    Besides Azure's fields, `local_build` says whether its virtualenv is built in the cache
+    (built, key, path, python_version, size_bytes, built_at, last_used_at, packages), or
+    why not; nothing is built to tell.
+    """
     if version and label:
         raise UsageError("give -v/--version or -l/--label, not both")
     return environments.show(app_of(ctx).workspace, name, version, label)
@@ -104,3 +110,50 @@ def list_(
 ) -> list[dict[str, Any]]:
     """List environments in a workspace: the latest version of each, or every version of one."""
     return environments.list_all(app_of(ctx).workspace, name)
+
+
+@app.command("list-builds", cls=AzCommand)
+def list_builds(ctx: typer.Context) -> dict[str, Any]:
+    """List the environments built in the per-user cache, shared by all workspaces.
+
+    Each with its key, path, Python, the requirements it was built from, its size (disk use,
+    each hard-linked file counted once), when it was built and last used; and the size of
+    the whole cache.
+
+    Example: batchml environment list-builds --query environments -o table
+    """
+    from batchml.services import environment_builds
+
+    return environment_builds.list_builds()
+
+
+@app.command("prune", cls=AzCommand)
+def prune(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would be removed; remove nothing."
+    ),
+    everything: bool = typer.Option(
+        False, "--all", help="Remove every cached environment, whichever workspace uses it."
+    ),
+    yes: bool = YES,
+) -> dict[str, Any]:
+    """Remove the built environments this workspace does not use from the per-user cache.
+
+    Kept: those of its registered environments, of its model deployments, and of its jobs
+    that are not Completed (running, or resumable). The cache is shared by all workspaces of
+    the user: an environment only another workspace uses is removed too, and built again
+    when a job needs it. One a job is running in (of any workspace) or being built is
+    skipped. Leftovers of killed builds go too. Files uv hard-linked from its own cache stay
+    there (see freed_bytes; `uv cache prune` cleans uv's cache).
+
+    Example: batchml environment prune --dry-run --query "removed[].path"
+    """
+    from batchml.services import environment_builds
+
+    if not dry_run:
+        what = "of all workspaces" if everything else "this workspace does not use"
+        confirm_or_fail(yes, f"remove the cached environments {what}")
+    app = app_of(ctx)
+    workspace = None if everything else app.workspace
+    return environment_builds.prune(workspace, dry_run=dry_run, warn=app.warn)

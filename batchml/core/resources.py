@@ -107,7 +107,7 @@ class Deployment:
     properties: dict[str, Any] = field(default_factory=dict)
     code: str | None = None  # the code snapshot folder
     scoring_script: str | None = None
-    environment: Any = None  # recorded, not built
+    environment: Any = None  # as declared; its jobs build it (batchml.services.job_environments)
     resource_properties: dict[str, Any] = field(default_factory=dict)
     settings: RunSettings = field(default_factory=RunSettings)  # stored as fields of the record
 
@@ -257,7 +257,8 @@ class Asset:
 
 @dataclass(frozen=True)
 class Environment:
-    """A versioned environment: recorded (image, conda file, build context), never built."""
+    """A versioned environment: its image, conda file and build context as given (the conda
+    file is what jobs build a virtualenv from; images are not built)."""
 
     name: str
     version: str

@@ -3,18 +3,23 @@ it builds from a conda file: one uv virtualenv per distinct set of requirements.
 
 The cache root (cache_root()) holds:
   <key>/                          a complete environment, never written once it has this name
-    batchml-environment.json      written last: what it was built from and with
+    batchml-environment.json      written last: what it was built from and with; its mtime is
+                                  when the environment was last used (touched at each reuse)
     packages.txt                  its `uv pip freeze`
-  .<key>.lock                     held while <key> is built: concurrent jobs build it once
-  .<key>.<pid>.<random>.tmp/      a build in progress, or the remains of a killed one
+  .<key>.lock                     held (exclusive) while <key> is built or removed: concurrent
+                                  jobs build it once; held shared by each job's runner using it
+  .<key>.<pid>.<random>.tmp/      a build in progress, a removal in progress, or the remains of
+                                  a killed one
 
 A build happens in a temp folder renamed to <key> once complete, so a folder named <key> is
-always whole; a killed build leaves only its temp folder, which the next build removes.
+always whole; a killed build leaves only its temp folder, which the next build removes. A
+removal (envs.inventory) renames <key> to a temp folder first, for the same reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -59,8 +64,14 @@ class BuiltEnvironment:
 
     def packages(self) -> list[str]:
         """What is installed in it, as `uv pip freeze` listed it when it was built."""
-        lines = (self.path / PACKAGES_FILE).read_text().splitlines()
-        return [line for line in lines if line.strip()]
+        return installed(self.path)
+
+
+def installed(folder: Path) -> list[str]:
+    """What is installed in the environment at `folder`, as `uv pip freeze` listed it when it
+    was built (OSError if it has no such list)."""
+    lines = (folder / PACKAGES_FILE).read_text().splitlines()
+    return [line for line in lines if line.strip()]
 
 
 def cache_root() -> Path:
@@ -91,6 +102,18 @@ def environment_key(requirements: Requirements, python_version: str, platform: s
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def key_of(requirements: Requirements) -> str:
+    """The key of the environment `requirements` ask for on this machine: their Python (or
+    batchml's, major.minor), on this platform."""
+    python_version = requirements.python or "{}.{}".format(*sys.version_info[:2])
+    return environment_key(requirements, python_version, current_platform())
+
+
+def lock_path(key: str) -> Path:
+    """The lock of environment `key`: exclusive while it is built or removed."""
+    return cache_root() / f".{key}.lock"
+
+
 def ensure(
     requirements: Requirements,
     *,
@@ -99,6 +122,7 @@ def ensure(
     find_links: list[Path] | None = None,
     index: str | Literal[False] | None = None,
     wait: float = DEFAULT_WAIT,
+    hold: bool = False,
 ) -> BuiltEnvironment:
     """The environment of `requirements`, built unless the cache has it.
 
@@ -106,12 +130,29 @@ def ensure(
     is taken (waiting up to `wait` s for another build of it), the cache checked again, and
     the environment built, its uv output appended to `build_log`. `find_links` and `index`
     are passed to uv (envs.build.build). Progress and the interpreter used go to `log`.
+
+    With `hold`, this process holds the key's lock shared for the rest of its life, so that
+    the environment is not removed while it is in use (a job's runner holds it so).
     """
-    python_version = requirements.python or "{}.{}".format(*sys.version_info[:2])
-    key = environment_key(requirements, python_version, current_platform())
+    while True:
+        environment = _ensure(requirements, log, build_log, find_links, index, wait)
+        if not hold or _hold(environment):
+            return environment
+        log(f"environment {environment.key[:12]} was removed meanwhile; finding it again")
+
+
+def _ensure(
+    requirements: Requirements,
+    log: Callable[[str], None],
+    build_log: Path,
+    find_links: list[Path] | None,
+    index: str | Literal[False] | None,
+    wait: float,
+) -> BuiltEnvironment:
+    key = key_of(requirements)
     root = cache_root()
     folder = root / key
-    marker = _marker(folder)
+    marker = read_marker(folder)
     if marker is not None:
         return _reused(folder, key, marker, log)
     root.mkdir(parents=True, exist_ok=True)
@@ -124,8 +165,8 @@ def ensure(
             hint="wait for that build to finish, then run again",
         )
 
-    with file_lock(root / f".{key}.lock", wait, locked):
-        marker = _marker(folder)
+    with file_lock(lock_path(key), wait, locked):
+        marker = read_marker(folder)
         if marker is not None:
             return _reused(folder, key, marker, log)
         _sweep(root, key)
@@ -173,10 +214,24 @@ def _build(
     return _environment(folder, key, built.python_version, built.note, reused=False)
 
 
+def _hold(environment: BuiltEnvironment) -> bool:
+    """Hold the lock of `environment` shared until this process ends (the kernel lets go of
+    it then), once no build or removal of it holds it; False, holding nothing, if it was
+    removed before that."""
+    fd = os.open(lock_path(environment.key), os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    if read_marker(environment.path) is None:
+        os.close(fd)
+        return False
+    return True  # fd stays open, not inherited by workers: the lock lasts as long as we do
+
+
 def _reused(
     folder: Path, key: str, marker: dict[str, Any], log: Callable[[str], None]
 ) -> BuiltEnvironment:
     version, note = str(marker.get("python_version")), marker.get("note")
+    with contextlib.suppress(OSError):  # when it was last used; a read-only cache is no error
+        os.utime(folder / MARKER)
     log(f"environment {key[:12]} is built (Python {version}); reusing {folder}")
     if note:
         log(note)
@@ -189,7 +244,7 @@ def _environment(
     return BuiltEnvironment(folder, venv_python(folder), version, key, reused, note)
 
 
-def _marker(folder: Path) -> dict[str, Any] | None:
+def read_marker(folder: Path) -> dict[str, Any] | None:
     """The marker of a complete environment; None if there is none (or it cannot be read)."""
     try:
         marker = read_json(folder / MARKER)
@@ -215,12 +270,16 @@ def _builders(root: Path, key: str) -> list[int]:
     return [pid for _, k, pid in found if k == key and pid != os.getpid() and _alive(pid)]
 
 
+def stale_folders(root: Path, key: str | None = None) -> list[Path]:
+    """What killed builds (and removals) left: the temp folders whose process is gone, and
+    every temp folder of `key`, whose lock the caller holds (so none of them is in use)."""
+    return [temp for temp, other, pid in _temp_folders(root) if other == key or not _alive(pid)]
+
+
 def _sweep(root: Path, key: str) -> None:
-    """Remove what killed builds left: every temp folder of `key` (its lock is held, so none is
-    in use) and those of other keys whose builder is gone."""
-    for temp, other, pid in _temp_folders(root):
-        if other == key or not _alive(pid):
-            shutil.rmtree(temp, ignore_errors=True)
+    """Remove what killed builds left (stale_folders), `key`'s lock held."""
+    for temp in stale_folders(root, key):
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

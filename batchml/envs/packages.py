@@ -1,5 +1,5 @@
-"""Environments are recorded, not built: jobs run in batchml's own interpreter. This module
-compares the pip packages an environment declares with what is installed here."""
+"""For a job that runs in batchml's own interpreter (env_manager local): the pip packages its
+environment declares that are missing here or at another version."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def prepare(
     requirements = Requirements(environment.python, tuple(environment.packages))
     if environment.source:
         say(f"environment from {environment.source}")
-    built = cache.ensure(requirements, log=say, build_log=logs_dir / BUILD_LOG)
+    # Held while the runner lives, so that `environment prune` leaves it alone meanwhile.
+    built = cache.ensure(requirements, log=say, build_log=logs_dir / BUILD_LOG, hold=True)
     (logs_dir / PACKAGES_LOG).write_text("".join(f"{line}\n" for line in built.packages()))
     return dataclasses.replace(
         environment,

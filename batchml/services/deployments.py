@@ -221,13 +221,17 @@ def show(workspace: Workspace, endpoint: str, name: str) -> dict[str, Any]:
     return get(workspace, endpoint, name).view(workspace.name)
 
 
-def list_all(workspace: Workspace, endpoint: str) -> list[dict[str, Any]]:
-    endpoints.get(workspace, endpoint)
+def names(workspace: Workspace, endpoint: str) -> list[str]:
+    """The names of an endpoint's deployments."""
     folder = workspace.endpoint_dir(endpoint) / "deployments"
-    names = (
+    return (
         sorted(p.parent.name for p in folder.glob("*/deployment.json")) if folder.is_dir() else []
     )
-    return [show(workspace, endpoint, name) for name in names]
+
+
+def list_all(workspace: Workspace, endpoint: str) -> list[dict[str, Any]]:
+    endpoints.get(workspace, endpoint)
+    return [show(workspace, endpoint, name) for name in names(workspace, endpoint)]
 
 
 def delete(workspace: Workspace, endpoint: str, name: str) -> list[str]:

@@ -1,6 +1,7 @@
-"""Versioned environments (`az ml environment`): recorded, not built. Jobs run in batchml's own
-interpreter; an environment's image and build context are kept as given, and a local conda file
-is snapshotted into the workspace so that later edits to it change nothing registered.
+"""Versioned environments (`az ml environment`): an environment's image and build context are
+kept as given, and a local conda file is snapshotted into the workspace so that later edits to
+it change nothing registered. Jobs build a virtualenv from the conda file (batchml.envs; see
+batchml.services.job_environments); `build()` does it ahead of time.
 
 Components and deployments that name an environment by string go through `reference()`.
 """
@@ -12,7 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchml.core import refs, yaml_text
 from batchml.core import spec as specs
@@ -21,13 +22,21 @@ from batchml.core.refs import AssetRef
 from batchml.core.resources import Environment, from_state, to_state
 from batchml.services import versioned
 from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, iso_time, now_iso
+
+if TYPE_CHECKING:
+    from batchml.envs import inventory
+    from batchml.envs.requirements import Requirements
 
 KIND = "environment"
 SCHEMA = "environment.schema.json"
 STATE_FILE = "environment.json"
 CURATED_PREFIX = "AzureML-"  # Azure's curated environments, in its `azureml` registry
 CREATE_HINT = "batchml environment create -f environment.yml"
+NOTHING_TO_BUILD = (
+    "has no conda file, so there is nothing to build (an image alone names no packages "
+    "batchml can install)"
+)
 
 _REGISTRY = re.compile(r"^azureml://registries/[^/]+/environments/[^/]+/(versions|labels)/[^/]+$")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
@@ -94,16 +103,76 @@ def get(
 def show(
     workspace: Workspace, name: str, version: str | None = None, label: str | None = None
 ) -> dict[str, Any]:
-    """`az ml environment show`'s shape of one version."""
-    return get(workspace, name, version, label).view(workspace.name)
+    """`az ml environment show`'s shape of one version, and its `local_build`."""
+    environment = get(workspace, name, version, label)
+    shape = {**environment.view(workspace.name), "local_build": local_build(environment)}
+    return dict(sorted(shape.items()))
 
 
 def list_all(workspace: Workspace, name: str | None = None) -> list[dict[str, Any]]:
     """With a name, every version of it (newest first); else the newest version of each."""
     if name is not None:
-        return [show(workspace, name, v) for v in reversed(_versions(workspace, name))]
+        return [view(workspace, name, v) for v in reversed(_versions(workspace, name))]
     names = versioned.names(workspace.assets_dir("environment"), STATE_FILE)
-    return [show(workspace, n, label=versioned.LATEST) for n in names]
+    return [view(workspace, n, label=versioned.LATEST) for n in names]
+
+
+def view(
+    workspace: Workspace, name: str, version: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """Azure's shape of one version."""
+    return get(workspace, name, version, label).view(workspace.name)
+
+
+def every_version(workspace: Workspace) -> list[Environment]:
+    """Every registered version of every environment."""
+    names = versioned.names(workspace.assets_dir("environment"), STATE_FILE)
+    return [_read(workspace, name, v) for name in names for v in _versions(workspace, name)]
+
+
+def requirements_of(environment: Environment) -> Requirements | None:
+    """What a registered environment asks uv to install: its conda file (the snapshot, or
+    the mapping it was registered with inline) translated; None when it has none."""
+    from batchml.envs import requirements
+
+    conda = environment.conda_path or environment.conda_file
+    return requirements.from_environment({"conda_file": conda}) if conda else None
+
+
+def local_build(environment: Environment) -> dict[str, Any]:
+    """Whether the environment's virtualenv is in the per-user cache, found from its key as
+    `build` and jobs compute it: nothing is built, no uv command runs."""
+    from batchml.envs import cache, inventory
+
+    try:
+        wanted = requirements_of(environment)
+    except InvalidSpecError as exc:
+        problems = "; ".join(str(problem) for problem in exc.problems)
+        return {"built": False, "reason": f"its conda file cannot be built with uv: {problems}"}
+    if wanted is None:
+        return {"built": False, "reason": f"it {NOTHING_TO_BUILD}"}
+    key = cache.key_of(wanted)
+    found = inventory.find(key)
+    if found is None:
+        how = f"batchml environment build -n {environment.name} -v {environment.version}"
+        return {"built": False, "key": key, "reason": f"not built yet: {how} builds it"}
+    return {"built": True, **cached_view(found), "packages": found.packages()}
+
+
+def cached_view(environment: inventory.Cached) -> dict[str, Any]:
+    """What is known of an environment in the cache without running it (its size is its
+    folder's disk use, each hard-linked file counted once)."""
+    from batchml.envs import inventory
+
+    built = environment.built
+    return {
+        "key": environment.key,
+        "path": str(environment.path),
+        "python_version": environment.python_version,
+        "size_bytes": inventory.usage([environment.path]).size_bytes,
+        "built_at": iso_time(built) if built is not None else None,
+        "last_used_at": iso_time(environment.last_used),
+    }
 
 
 def build(
@@ -112,17 +181,12 @@ def build(
     """Build an environment's virtualenv ahead of time, as Azure builds an image, into the
     per-user cache (batchml.envs.cache); an environment already built is reused at once.
     Progress goes to `log`; uv's output to a build log beside the cache."""
-    from batchml.envs import cache, requirements
+    from batchml.envs import cache
 
     environment = get(workspace, name, version)
-    # The snapshot of its conda file, or the conda mapping it was registered with inline.
-    conda = environment.conda_path or environment.conda_file
-    wanted = requirements.from_environment({"conda_file": conda}) if conda else None
+    wanted = requirements_of(environment)
     if wanted is None:
-        raise UsageError(
-            f"environment {name}:{environment.version} has no conda file, so there is nothing "
-            "to build (an image alone names no packages batchml can install)"
-        )
+        raise UsageError(f"environment {name}:{environment.version} {NOTHING_TO_BUILD}")
     log_file = cache.cache_root() / "logs" / f"{name}-{environment.version}.log"
     built = cache.ensure(wanted, log=log, build_log=log_file)
     return {

@@ -16,7 +16,6 @@ from batchml.core import spec as specs
 from batchml.core.batch_job import BatchJob, DataInput, ScoreOutput, Scoring
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.invocation import Invocation
-from batchml.core.job_environment import JobEnvironment
 from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
@@ -200,21 +199,6 @@ def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
     )
 
 
-def _environment(
-    workspace: Workspace, deployment: Deployment, settings: RunSettings
-) -> JobEnvironment:
-    """What the job's workers run in: a no-code MLflow deployment's, its model's own
-    environment files (as on Azure); any other's, its declared environment."""
-    model = None
-    if deployment.code is None or deployment.scoring_script is None:
-        from batchml.mlflow.mlmodel import model_folder
-
-        model = model_folder(deployment.model.model_dir)
-    return job_environments.for_deployment(
-        workspace, deployment.environment, settings.env_manager, model
-    )
-
-
 def _invoke_pipeline(
     workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
 ) -> PipelineJob:
@@ -281,7 +265,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         compute, deployment.resource_properties, f"deployment {deployment.name}"
     )
     computes.check_backend(backend)
-    environment = _environment(workspace, deployment, settings)
+    environment = job_environments.of_deployment(workspace, deployment, settings.env_manager)
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
         if folder.exists():

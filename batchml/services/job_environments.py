@@ -16,6 +16,7 @@ from typing import Any
 
 from batchml.core.errors import UsageError
 from batchml.core.job_environment import ENV_MANAGERS, LOCAL, UV, JobEnvironment
+from batchml.core.resources import Deployment
 from batchml.envs import requirements as reqs
 from batchml.services import environments
 from batchml.store.workspace import Workspace
@@ -57,6 +58,19 @@ def for_deployment(
     return for_environment(workspace, environment)
 
 
+def of_deployment(
+    workspace: Workspace, deployment: Deployment, asked: str | None
+) -> JobEnvironment:
+    """The environment of a job of `deployment`: a no-code MLflow deployment's is its model's
+    own environment files (as on Azure); any other's, its declared environment."""
+    model = None
+    if deployment.code is None or deployment.scoring_script is None:
+        from batchml.mlflow.mlmodel import model_folder
+
+        model = model_folder(deployment.model.model_dir)
+    return for_deployment(workspace, deployment.environment, asked, model)
+
+
 def for_component(workspace: Workspace, environment: Any, asked: str | None) -> JobEnvironment:
     """The environment of a pipeline step whose component names `environment`."""
     chosen, origin = manager(workspace, asked)
@@ -87,8 +101,7 @@ def _reference(workspace: Workspace, value: str) -> JobEnvironment:
             reason=f"{value} is one of Azure's curated or registry environments, whose packages "
             f"batchml does not know: the job {_RUNS_HERE}"
         )
-    conda = registered.conda_path or registered.conda_file
-    found = reqs.from_environment({"conda_file": conda}) if conda else None
+    found = environments.requirements_of(registered)
     if found is None:
         return _image_only(f"environment {value}")
     return _built(found, f"environment {value} ({registered.conda_path or 'inline conda_file'})")

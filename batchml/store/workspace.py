@@ -195,3 +195,9 @@ class Workspace:
 def now_iso() -> str:
     """The current UTC time as Azure prints it (ISO-8601 with a Z)."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def iso_time(timestamp: float) -> str:
+    """A POSIX timestamp (a file's mtime) in now_iso()'s form."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -291,3 +291,35 @@ def test_a_no_code_mlflow_deployment_runs_in_its_models_requirements(
     assert project.log(name, "20_image_build_packages.txt") == "tinypkg==1.0\n"
     assert job["status"] == "Failed"
     assert "No module named 'mlflow'" in job["error"]["message"]
+
+
+FAILING_SCRIPT = """\
+def init():
+    raise RuntimeError("no model here")
+
+def run(mini_batch):
+    return []
+"""
+
+
+def test_prune_keeps_the_environment_of_a_job_that_may_resume_not_of_a_completed_one(
+    project: Project,
+) -> None:
+    deploy(project, ["tinypkg==1.0"], FAILING_SCRIPT, name="failing")
+    failed = project.invoke("-d", "failing")
+    deploy(project, ["tinypkg==2.0"], PLAIN_SCRIPT, name="plain")
+    completed = project.invoke("-d", "plain")
+    jobs = {name: project.wait(name, BUILD_TIMEOUT) for name in (failed, completed)}
+    assert [jobs[failed]["status"], jobs[completed]["status"]] == ["Failed", "Completed"]
+    for name in ("failing", "plain"):  # only the jobs are left to use the environments
+        deleted = project.cli("batch-deployment", "delete", "-n", name, "-e", "env-ep", "--yes")
+        assert deleted.code == 0, deleted.err
+
+    result = project.cli.ok("environment", "prune", "--yes")
+    resumable, done = (jobs[name]["runs_in"] for name in (failed, completed))
+    assert result["kept"] == [
+        {"key": resumable["key"], "path": resumable["path"], "used_by": [f"job {failed} (Failed)"]}
+    ]
+    assert [entry["key"] for entry in result["removed"]] == [done["key"]]
+    assert Path(resumable["path"]).is_dir()
+    assert not Path(done["path"]).exists()
