@@ -19,6 +19,7 @@ Layout (every JSON file carries `__meta__.format_version`):
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -182,3 +183,11 @@ class Workspace:
 def now_iso() -> str:
     """The current UTC time as Azure prints it (ISO-8601 with a Z)."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def current_user() -> str:
+    """Who creates a record (its created_by)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
