@@ -8,8 +8,7 @@ it (tests/unit/test_layers.py checks every import, lazy ones included):
   services  what a command does to the workspace: create, show, invoke, cancel, ...
   runner    a job's detached runner and the engine: plan, schedule, journal, assemble, logs
   backends  where workers run: local processes, Ray actors (behind backends.base)
-  mlflow    MLmodel checks, the scoring script of no-code MLflow deployments, and jobs as
-            runs in the workspace's MLflow tracking store
+  mlflow    MLmodel checks, no-code MLflow scoring, jobs as MLflow runs, the registry bridge
   worker    inside a worker: the init()/run() contract, its messages, row helpers
   envs      the Python environments jobs run in: requirements, uv builds, the per-user cache
   store     the workspace folder: layout, atomic writes, locks, job files

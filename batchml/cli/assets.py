@@ -16,13 +16,22 @@ TYPES = {
     "model": "custom_model (default) or mlflow_model",
     "data": "uri_folder (default) or uri_file",
 }
+CREATE_HELP = {
+    "model": (
+        "Register a new version. Local files are copied into the workspace. An mlflow_model "
+        "is also registered in the workspace's MLflow registry, tagged batchml.version, when "
+        "tracking is on (this imports MLflow: seconds); if that fails, a warning says so and "
+        "the version is created all the same."
+    ),
+    "data": "Register a new version. Local files are copied into the workspace.",
+}
 
 
 def build(kind: str) -> typer.Typer:
     """The create/show/list commands of one asset kind."""
     app = typer.Typer(help=f"Manage {kind} assets (versioned).", no_args_is_help=True)
 
-    @app.command("create", cls=AzCommand)
+    @app.command("create", cls=AzCommand, help=CREATE_HELP[kind])
     def create(
         ctx: typer.Context,
         file: Path | None = typer.Option(
@@ -42,7 +51,6 @@ def build(kind: str) -> typer.Typer:
             [], "--set", help="Update a field of the YAML, e.g. --set version=3."
         ),
     ) -> dict[str, Any]:
-        """Register a new version. Local files are copied into the workspace."""
         flags = {
             "name": name,
             "version": version,
@@ -54,7 +62,8 @@ def build(kind: str) -> typer.Typer:
         if file is None and not (name and path):
             raise UsageError(f"give -f {kind}.yml, or --name and --path")
         spec = specs.from_file_and_flags(file, flags, sets)
-        return assets.create(app_of(ctx).workspace, kind, spec)
+        app = app_of(ctx)
+        return assets.create(app.workspace, kind, spec, app.warn)
 
     @app.command("show", cls=AzCommand)
     def show(

@@ -1,10 +1,10 @@
-"""MLflow: no-code deployments (the model's MLmodel file, and the scorer batchml runs for
-them) and jobs as MLflow runs (tracking).
+"""batchml and MLflow: no-code MLflow deployments (the model's MLmodel file, and the scorer
+batchml runs for them), jobs as MLflow runs (tracking), and one model registry (registry).
 
 A deployment of an MLflow model may omit code_configuration and environment, as in Azure: its
-jobs run the scoring script in driver/, which loads the model with MLflow's pyfunc loader. Only
-that script, inside the workers, and the runners' tracking (batchml.mlflow.tracking) import
-mlflow; the commands never do.
+jobs run the scoring script in driver/, which loads the model with MLflow's pyfunc loader, in
+the workers. Besides that script, only runners import mlflow (tracking, registry), and `model
+create` of an MLflow model (registry); the other commands never do.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ MLFLOW_EXPERIMENT_NAME, so that the user's `mlflow.start_run()`, `log_metric()` 
 The store is MLflow's SQLAlchemy store on SQLite: it needs mlflow (or mlflow-skinny) with
 SQLAlchemy and Alembic (the `mlflow` extra). Without them, or with BATCHML_TRACKING=off, a job
 runs untracked, and says so.
-Only a runner imports MLflow, and only here.
+Only a runner imports MLflow, here and in batchml.mlflow.registry (which `model create` of an
+MLflow model imports too).
 """
 
 from __future__ import annotations
@@ -113,7 +114,14 @@ class TrackingStore:
             experiment_id = self.experiment_id(experiment)
             all_tags = {**(tags or {}), **({"mlflow.parentRunId": parent} if parent else {})}
             run = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-        return TrackedRun(self, str(run.info.run_id), experiment, experiment_id, time.time())
+        return TrackedRun(
+            self,
+            str(run.info.run_id),
+            experiment,
+            experiment_id,
+            time.time(),
+            int(run.info.start_time or 0),
+        )
 
 
 @dataclass
@@ -124,7 +132,8 @@ class TrackedRun:
     run_id: str
     experiment_name: str
     experiment_id: str
-    started: float
+    started: float  # when this runner started it (a resumed run: again), for its duration
+    start_time: int  # when the run first started, in ms since the epoch, as MLflow has it
 
     def variables(self) -> dict[str, str]:
         """What the job's processes get, as Azure gives them."""
@@ -151,10 +160,17 @@ class TrackedRun:
         self.store.client.set_terminated(self.run_id, RUN_STATUS.get(status, "FAILED"))
 
 
-def guarded(say: Callable[[str], None], action: Callable[[], Any], what: str) -> Any:
-    """`action()`, or None once `say` has heard why it failed: tracking never fails a job."""
+def guarded(
+    say: Callable[[str], None],
+    action: Callable[[], Any],
+    what: str,
+    *,
+    after: str = "the job goes on",
+) -> Any:
+    """`action()`, or None once `say` has heard why it failed and what happens `after`:
+    tracking never fails a job (nor the registry bridge a model create)."""
     try:
         return action()
     except Exception as exc:  # MLflow's, SQLite's, a lock's: the job goes on untracked
-        say(f"MLflow tracking: {what} failed ({type(exc).__name__}: {exc}); the job goes on")
+        say(f"MLflow tracking: {what} failed ({type(exc).__name__}: {exc}); {after}")
         return None

@@ -12,13 +12,13 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobRecord, JobStatus
-from batchml.mlflow import tracking
+from batchml.mlflow import registry, tracking
 from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
 from batchml.worker.lifetime import end_descendants
@@ -44,8 +44,17 @@ class JobLifecycle(Generic[_Job]):
     """The record of the job a runner runs, and the event that cancels it (set by SIGTERM, or
     by a cancel requested before the runner started)."""
 
-    def __init__(self, folder: Path, kind: type[_Job], what: str) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        kind: type[_Job],
+        what: str,
+        child_runs: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
+        """`child_runs()`: the run ids of the job's child runs (a pipeline's steps), whose
+        registered models are the job's too."""
         self.folder = folder
+        self.child_runs = child_runs
         self.workspace = Workspace(folder.parent.parent)
         job = job_store.get(self.workspace, folder.name)
         if not isinstance(job, kind):
@@ -142,9 +151,24 @@ class JobLifecycle(Generic[_Job]):
         end_descendants()
         if self.run is not None:
             run = self.run
+            tracking.guarded(
+                self._say, lambda: self._import_models(run), "importing the models it registered"
+            )
             tracking.guarded(self._say, lambda: run.end(status, job.metrics()), "ending the run")
         self.update(dataclasses.replace(job, status=status, error=error, end_time=now_iso()))
         return 0 if status == JobStatus.COMPLETED else 1
+
+    def _import_models(self, run: tracking.TrackedRun) -> None:
+        """The models the job's runs registered with MLflow become batchml's (however the job
+        ended: a registered model is registered), each said in the job's log."""
+        runs = [run.run_id, *self.child_runs()]
+        for done in registry.import_registered(
+            run.store, self.workspace, runs, run.start_time, self._say
+        ):
+            self._say(
+                f"MLflow model {done.name} version {done.mlflow_version} registered by the job: "
+                f"batchml model azureml:{done.name}:{done.version}"
+            )
 
     def crashed(self, exc: BaseException) -> int:
         """Record the job Failed by an error of the runner's own (its traceback goes to the

@@ -57,13 +57,19 @@ class PipelineRunner:
     """Runs one pipeline job's steps and keeps its and its children's records current."""
 
     def __init__(self, folder: Path, *, resume: bool = False) -> None:
-        self.record = JobLifecycle(folder, PipelineJob, "pipeline job")
+        self.record = JobLifecycle(
+            folder, PipelineJob, "pipeline job", child_runs=self._step_run_ids
+        )
         self.workspace = self.record.workspace
         self.resume = resume
         self.children: dict[str, StepJob] = {}
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.step_runs: dict[str, tracking.TrackedRun] = {}  # the running steps' MLflow runs
         self._log = folder / EXECUTION_LOG
+
+    def _step_run_ids(self) -> list[str]:
+        """The steps' MLflow runs, those of steps a resume kept among them."""
+        return [c.mlflow_run_id for c in self.children.values() if c.mlflow_run_id]
 
     # -- records and logs ---------------------------------------------------------------------
     def say(self, message: str) -> None:

@@ -4,64 +4,49 @@ time (Azure uploads them), so later edits to the user's files change nothing reg
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, Problem
-from batchml.core.resources import Asset, from_state, to_state
-from batchml.mlflow import mlmodel
+from batchml.core.resources import Asset
+from batchml.mlflow import mlmodel, registry, tracking
 from batchml.mlflow.mlmodel import MLmodel
-from batchml.services import versioned
-from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
+from batchml.services.common import as_strings, local_path
+from batchml.store import assets as stored
+from batchml.store import versioned
+from batchml.store.transaction import Transaction
+from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, current_user, now_iso
 
 SCHEMAS = {"model": "model.schema.json", "data": "data.schema.json"}
-STATE_FILES = {"model": "model.json", "data": "data.json"}
-
-
-def _folder(workspace: Workspace, kind: str, name: str, version: str | None = None) -> Path:
-    return (
-        workspace.model_dir(name, version) if kind == "model" else workspace.data_dir(name, version)
-    )
 
 
 def versions(workspace: Workspace, kind: str, name: str) -> list[str]:
     """Existing versions of an asset, oldest first by creation time (the last is `latest`)."""
-    return versioned.versions(workspace, _folder(workspace, kind, name), STATE_FILES[kind], kind)
+    return stored.versions(workspace, kind, name)
 
 
-def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
-    """Register a new version of a model or data asset."""
+def create(
+    workspace: Workspace, kind: str, spec: specs.Spec, warn: Callable[[str], None]
+) -> dict[str, Any]:
+    """Register a new version of a model or data asset. An MLflow model is also registered in
+    the workspace's MLflow registry when tracking is on (batchml.mlflow.registry); what fails
+    there is said to `warn` and leaves the version as created."""
     data = specs.validate(spec, SCHEMAS[kind])
     name = data["name"]
     asset_type = data.get("type", "custom_model" if kind == "model" else "uri_folder")
     source = local_path(workspace, data["path"], spec.base_dir, f"{kind} path")
     mlflow_model = _check_type(kind, asset_type, source, spec.source)
-    with workspace.transaction() as txn:
-        existing = versions(workspace, kind, name)
-        version = str(data["version"]) if "version" in data else versioned.next_version(existing)
-        if version in existing:
-            raise versioned.conflict(kind, name, version, existing)
-        folder = _folder(workspace, kind, name, version)
-        if kind == "model":
-            stored = str(txn.snapshot(source, folder / "files"))
-        elif refs.parse_datastore(data["path"]) is not None:
-            # Already in a datastore: registered by reference, as Azure does (only local files
-            # are uploaded). Copying it into LocalUpload could copy a folder into itself.
-            stored = data["path"]
-        else:
-            upload = workspace.datastore_dir(DEFAULT_DATASTORE) / "LocalUpload" / uuid.uuid4().hex
-            copied = txn.snapshot(source, upload)
-            relative = copied.relative_to(workspace.datastore_dir(DEFAULT_DATASTORE)).as_posix()
-            stored = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}"
-        asset = Asset(
+
+    def make(txn: Transaction, folder: Path, version: str) -> Asset:
+        return Asset(
             kind=kind,
             name=name,
             version=version,
             type=asset_type,
-            path=stored,
+            path=_store(workspace, txn, kind, data["path"], source, folder),
             created_at=now_iso(),
             created_by=current_user(),
             description=data.get("description", ""),
@@ -71,8 +56,40 @@ def create(workspace: Workspace, kind: str, spec: specs.Spec) -> dict[str, Any]:
             stage=data.get("stage"),
             signature=mlflow_model.signature if mlflow_model else None,
         )
-        txn.write_json(folder / STATE_FILES[kind], workspace.stamp(kind, to_state(asset)))
+
+    given = str(data["version"]) if "version" in data else None
+    asset = stored.add_version(workspace, kind, name, given, make)
+    if mlflow_model is not None:
+        _mirror(workspace, asset, warn)
     return asset.view(workspace.name)
+
+
+def _store(
+    workspace: Workspace, txn: Transaction, kind: str, value: str, source: Path, folder: Path
+) -> str:
+    """Copy the asset's files where the workspace keeps them; the version's `path`."""
+    if kind == "model":
+        return stored.snapshot_model(txn, source, folder)
+    if refs.parse_datastore(value) is not None:
+        # Already in a datastore: registered by reference, as Azure does (only local files
+        # are uploaded). Copying it into LocalUpload could copy a folder into itself.
+        return value
+    upload = workspace.datastore_dir(DEFAULT_DATASTORE) / "LocalUpload" / uuid.uuid4().hex
+    copied = txn.snapshot(source, upload)
+    relative = copied.relative_to(workspace.datastore_dir(DEFAULT_DATASTORE)).as_posix()
+    return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}"
+
+
+def _mirror(workspace: Workspace, asset: Asset, warn: Callable[[str], None]) -> None:
+    """The new MLflow model's version in MLflow's registry too (importing MLflow: seconds)."""
+    if tracking.unavailable() is not None:
+        return
+    tracking.guarded(
+        warn,
+        lambda: registry.mirror(workspace, asset.name),
+        f"registering model {asset.name} version {asset.version} in MLflow's registry",
+        after="the version is batchml's only until the next mlflow_model create of this name",
+    )
 
 
 def _check_type(kind: str, asset_type: str, source: Path, where: str) -> MLmodel | None:
@@ -98,8 +115,7 @@ def get(
     """One version of an asset: `version`, or the newest with label `latest` (or neither)."""
     existing = versions(workspace, kind, name)
     chosen = versioned.pick(existing, version, label, kind=kind, name=name, workspace=workspace)
-    path = _folder(workspace, kind, name, chosen) / STATE_FILES[kind]
-    return from_state(Asset, workspace.read_state(path, kind, f"{name}:{chosen}"))
+    return stored.read(workspace, kind, name, chosen)
 
 
 def resolve(workspace: Workspace, kind: str, reference: str) -> Asset:
@@ -120,5 +136,5 @@ def list_all(workspace: Workspace, kind: str, name: str | None = None) -> list[d
         return [
             show(workspace, kind, name, v, None) for v in reversed(versions(workspace, kind, name))
         ]
-    names = versioned.names(workspace.assets_dir(kind), STATE_FILES[kind])
+    names = versioned.names(workspace.assets_dir(kind), stored.STATE_FILES[kind])
     return [show(workspace, kind, n, None, "latest") for n in names]

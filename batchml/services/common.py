@@ -1,21 +1,13 @@
-"""Small helpers the services share: who and when, tags, paths and datastore URIs."""
+"""Small helpers the services share: tags, paths and datastore URIs."""
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
 from batchml.core import refs
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.store.workspace import Workspace
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def as_strings(mapping: dict[str, Any] | None) -> dict[str, str]:

@@ -18,10 +18,11 @@ from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, Problem, UsageError
 from batchml.core.resources import CreationContext, arm_id
-from batchml.services import assets, environments, versioned
-from batchml.services.common import as_strings, current_user, local_path
+from batchml.services import assets, environments
+from batchml.services.common import as_strings, local_path
+from batchml.store import versioned
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, current_user, now_iso
 
 SCHEMAS = {"command": "commandComponent.schema.json", "pipeline": "pipelineComponent.schema.json"}
 STATE_FILE = "component.json"

@@ -22,9 +22,9 @@ from batchml.core.resources import (
     to_state,
 )
 from batchml.services import deployment_specs, endpoints, job_control
-from batchml.services.common import as_strings, current_user
+from batchml.services.common import as_strings
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, current_user, now_iso
 
 AnyDeployment = Deployment | PipelineDeployment
 

@@ -20,9 +20,9 @@ from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
 from batchml.core.refs import AssetRef
 from batchml.core.resources import Environment, from_state, to_state
-from batchml.services import versioned
-from batchml.services.common import as_strings, current_user, local_path
-from batchml.store.workspace import Workspace, iso_time, now_iso
+from batchml.services.common import as_strings, local_path
+from batchml.store import versioned
+from batchml.store.workspace import Workspace, current_user, iso_time, now_iso
 
 if TYPE_CHECKING:
     from batchml.envs import inventory

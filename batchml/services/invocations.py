@@ -29,7 +29,6 @@ from batchml.services import (
     job_environments,
     pipeline_plan,
 )
-from batchml.services.common import current_user
 from batchml.store.job_files import (
     INPUTS_FILE,
     JOB_FILE,
@@ -39,7 +38,7 @@ from batchml.store.job_files import (
     job_dir,
 )
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, current_user, now_iso
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from batchml.core.errors import InvalidSpecError, NotFoundError, Problem
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import PipelineDeployment
 from batchml.services import components, computes
-from batchml.services.common import as_strings, current_user
+from batchml.services.common import as_strings
 from batchml.store import job_files as job_store
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, current_user, now_iso
 
 
 def _from_job(workspace: Workspace, value: str, spec: specs.Spec) -> dict[str, Any]:

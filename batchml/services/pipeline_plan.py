@@ -23,10 +23,10 @@ from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import components, computes, data_paths, environments, job_environments
-from batchml.services.common import as_strings, current_user
+from batchml.services.common import as_strings
 from batchml.store.job_files import JOB_FILE, SNAPSHOT_DIR, document, job_dir
 from batchml.store.transaction import Transaction
-from batchml.store.workspace import Workspace, now_iso
+from batchml.store.workspace import Workspace, current_user, now_iso
 
 
 @dataclass(frozen=True)

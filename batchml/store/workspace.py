@@ -21,6 +21,7 @@ Layout (every JSON file carries `__meta__.format_version`):
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -201,3 +202,11 @@ def iso_time(timestamp: float) -> str:
     """A POSIX timestamp (a file's mtime) in now_iso()'s form."""
     moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def current_user() -> str:
+    """Who creates a record (its created_by)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

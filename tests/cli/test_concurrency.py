@@ -21,7 +21,7 @@ BATCHML = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
 # Holds the workspace lock: a real `model create` whose transaction stops to wait, after saying so.
 HOLDER = """\
 import sys, time
-from batchml.services import assets
+from batchml.store import assets
 
 def versions(*args, **kwargs):
     print("locked", flush=True)
