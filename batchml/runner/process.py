@@ -48,8 +48,15 @@ if TYPE_CHECKING:
 PROGRESS_INTERVAL = 2.0
 
 
+_SAYING = threading.Lock()
+
+
 def _say(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+    """A line of the driver log; whole, whichever thread says it (the tracking one too)."""
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
+    with _SAYING:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 class Runner:
