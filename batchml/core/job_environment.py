@@ -37,10 +37,6 @@ class JobEnvironment:
     note: str | None = None
     reused: bool | None = None
 
-    @property
-    def built(self) -> bool:
-        return self.path is not None
-
     def view(self) -> dict[str, Any]:
         """The `environment` block of `job show`: what is known, nothing empty."""
         shape: dict[str, Any] = {"manager": self.manager}

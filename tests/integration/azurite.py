@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from processes import session_members, start_detached
+from processes import session_members, start_detached, stop_session
 from ray_cluster import free_port, listening
 from waiting import wait_for
 
@@ -86,15 +84,4 @@ def running(command: str, folder: Path) -> Iterator[Azurite]:
             raise RuntimeError(f"azurite-blob failed:\n{log.read_text()}")
         yield Azurite(port, pid)
     finally:
-        _stop(pid)
-
-
-def _stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while session_members(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    wait_for(lambda: not session_members(pid), f"Azurite (session {pid}) to end")
+        stop_session(pid, "Azurite", STOP_SECONDS)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,3 +67,21 @@ def wait_sessions_gone(sids: Collection[int]) -> None:
         return [pid for sid in sids for pid in session_members(sid)]
 
     wait_for(lambda: not left(), lambda: f"the sessions {sorted(sids)} to end: {left()} left")
+
+
+def stop_session(sid: int, what: str, grace: float = 30.0) -> None:
+    """Stop the session `sid` started by start_detached (a server and what it runs): SIGTERM to
+    its leader, then, after `grace` seconds, SIGKILL to whatever of it is left; wait until
+    nothing of it is. `what` names it in the failure."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(sid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while session_members(sid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if session_members(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sid, signal.SIGKILL)
+    wait_for(
+        lambda: not session_members(sid),
+        lambda: f"{what} (session {sid}) to end: {session_members(sid)} left",
+    )

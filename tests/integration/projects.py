@@ -2,7 +2,7 @@
 endpoint, a model, four input files, deployments made from a spec and a scoring script, and
 jobs followed to their end. The fixture that makes one waits for its runners to be gone.
 
-Not a test module: test_job_environments.py and test_tracking.py use it.
+Not a test module: test_job_environments.py, test_tracking.py and test_registry.py use it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import yaml
 from waiting import wait_for_status
 
 if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
     from tests.conftest import Cli
 
 
@@ -66,3 +68,9 @@ class Project:
     def rows(self, name: str) -> list[str]:
         output = self.ws / "datastores/workspaceblobstore/azureml" / name / "score"
         return sorted((output / "predictions.csv").read_text().splitlines())
+
+    def tracking_client(self) -> MlflowClient:
+        """MLflow's own client on the workspace's tracking store."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")

@@ -6,18 +6,15 @@ Not a test module: tests/integration/conftest.py's `ray_head` fixture uses it, o
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
 import socket
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from processes import session_members, start_detached
+from processes import session_members, start_detached, stop_session
 from waiting import wait_for
 
 if TYPE_CHECKING:
@@ -91,24 +88,8 @@ def running_head(folder: Path) -> Iterator[RayHead]:
             raise RuntimeError(f"ray start failed:\n{log.read_text()}")
         yield RayHead(f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}", pid)
     finally:
-        _stop(pid)
+        stop_session(pid, "the Ray head and its processes", STOP_SECONDS)
         # The folders of actors killed by the last jobs (the next actor would remove them).
         from batchml.backends.ray_actor import sweep
 
         sweep(Path(tempfile.gettempdir()))
-
-
-def _stop(pid: int) -> None:
-    # `ray start --block` stops what it started on SIGTERM; SIGKILL is for what did not stop.
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while session_members(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if session_members(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    wait_for(
-        lambda: not session_members(pid),
-        lambda: f"the Ray processes to end with the head: {session_members(pid)} left",
-    )

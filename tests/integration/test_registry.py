@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from processes import wait_sessions_gone
-from waiting import wait_for_status
+from projects import Project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from mlflow.tracking import MlflowClient
 
     from tests.conftest import Cli
 
@@ -69,59 +67,33 @@ STEP_COMMAND = (
 MLMODEL = "flavors:\n  python_function:\n    loader_module: echo\n"
 
 
-class Registry:
-    """A workspace with compute `cpu` and endpoint `reg-ep`, tracked."""
-
-    def __init__(self, cli: Cli, root: Path, ws: Path) -> None:
-        self.cli, self.root, self.ws = cli, root, ws
-        self.runners: set[int] = set()
-        (root / "endpoint.yml").write_text("name: reg-ep\n")
-        cli.ok("compute", "create", "-n", "cpu", "--type", "amlcompute", "-o", "none")
-        cli.ok("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
-
-    def wait(self, name: str) -> dict[str, Any]:
-        job = wait_for_status(lambda n: self.cli.ok("job", "show", "-n", n), name, timeout=150)
-        record = yaml.safe_load((self.ws / "jobs" / name / "job.json").read_text())
-        self.runners.add(record["runner_pid"])
-        return job
-
-    def client(self) -> MlflowClient:
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")
-
-    def mlflow_model(self, folder: str) -> Path:
-        path = self.root / folder
-        path.mkdir()
-        (path / "MLmodel").write_text(MLMODEL)
-        return path
+def mlflow_model(project: Project, folder: str) -> Path:
+    """An MLflow model folder in the project (MLMODEL)."""
+    path = project.root / folder
+    path.mkdir()
+    (path / "MLmodel").write_text(MLMODEL)
+    return path
 
 
 @pytest.fixture
 def registry(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Registry]:
+) -> Iterator[Project]:
     monkeypatch.delenv("BATCHML_TRACKING")
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
-    project = Registry(cli, root, ws)
+    project = Project(cli, root, ws, "reg-ep")
     yield project
     wait_sessions_gone(project.runners)
 
 
 def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(
-    registry: Registry, cli: Cli
+    registry: Project, cli: Cli
 ) -> None:
-    root, ws = registry.root, registry.ws
-    for folder in ("code", "model", "data"):
-        (root / folder).mkdir()
-    (root / "code" / "score.py").write_text(SCRIPT)
-    (root / "model" / "w.txt").write_text("w")
-    (root / "data" / "in0.txt").write_text("0")
+    ws = registry.ws
     deployment = {
         "name": "scripted",
-        "endpoint_name": "reg-ep",
         "type": "model",
         "model": {"name": "m", "path": "model"},
         "code_configuration": {"code": "code", "scoring_script": "score.py"},
@@ -129,10 +101,9 @@ def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(
         "compute": "azureml:cpu",
         "settings": {"max_concurrency_per_instance": 1},
     }
-    (root / "scripted.yml").write_text(yaml.safe_dump(deployment))
-    cli.ok("batch-deployment", "create", "-f", "scripted.yml", "--set-default", "-o", "none")
-    name = cli.ok("batch-endpoint", "invoke", "-n", "reg-ep", "--input", "data")["name"]
-    job = registry.wait(name)
+    registry.deploy(deployment, SCRIPT)
+    name = registry.invoke()
+    job = registry.wait(name, 150)
 
     assert job["status"] == "Completed", job.get("error")
     assert cli.ok("model", "list", "--query", "[].[name, version, type]") == [
@@ -143,7 +114,7 @@ def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(
     assert (Path(shown["path"]) / "MLmodel").is_file()
     assert sorted(shown["flavors"]) == ["python_function", "sklearn"]
     assert shown["properties"] == {"mlflow.model_version": "1"}
-    client = registry.client()
+    client = registry.tracking_client()
     assert client.get_model_version("tiny", "1").tags == {"batchml.version": "1"}
     log = (ws / "jobs" / name / "azureml-logs" / "70_driver_log.txt").read_text()
     said = [line.split(" ", 2)[2] for line in log.splitlines() if "registered by" in line]
@@ -158,12 +129,14 @@ def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(
         "model": "azureml:tiny@latest",
         "compute": "azureml:cpu",
     }
-    (root / "no-code.yml").write_text(yaml.safe_dump(no_code))
+    (registry.root / "no-code.yml").write_text(yaml.safe_dump(no_code))
     created = cli.ok("batch-deployment", "create", "-f", "no-code.yml")
     assert created["model"].endswith("/models/tiny/versions/1")
 
     # The next version, made with batchml, is MLflow's version 2 too.
-    cli.ok("model", "create", "-n", "tiny", "-t", "mlflow_model", "-p", registry.mlflow_model("m2"))
+    cli.ok(
+        "model", "create", "-n", "tiny", "-t", "mlflow_model", "-p", mlflow_model(registry, "m2")
+    )
     (second,) = client.search_model_versions("name = 'tiny' and version_number = 2")
     assert (second.source, second.tags) == (
         str(ws / "models" / "tiny" / "2" / "files" / "m2"),
@@ -172,9 +145,9 @@ def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(
 
 
 def test_a_model_created_with_batchml_is_an_mlflow_registered_model(
-    registry: Registry, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    registry: Project, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = registry.mlflow_model("made")
+    model = mlflow_model(registry, "made")
     ws = registry.ws
     monkeypatch.setenv("BATCHML_TRACKING", "off")
     cli.ok("model", "create", "-n", "made", "-t", "mlflow_model", "-p", model, "-o", "none")
@@ -183,7 +156,7 @@ def test_a_model_created_with_batchml_is_an_mlflow_registered_model(
     cli.ok("model", "create", "-n", "made", "-t", "mlflow_model", "-p", model, "--tags", "a=b")
     cli.ok("model", "create", "-n", "plain", "-p", model, "-o", "none")  # custom: not MLflow's
 
-    client = registry.client()
+    client = registry.tracking_client()
     assert [m.name for m in client.search_registered_models()] == ["made"]
     assert client.get_registered_model("made").name == "made"
     versions = sorted(client.search_model_versions("name = 'made'"), key=lambda v: int(v.version))
@@ -199,11 +172,11 @@ def test_a_model_created_with_batchml_is_an_mlflow_registered_model(
 
 
 def test_a_store_that_cannot_be_opened_warns_and_the_model_is_created(
-    registry: Registry, cli: Cli
+    registry: Project, cli: Cli
 ) -> None:
     (registry.ws / "mlflow").write_text("not a folder")
     result = cli(
-        "model", "create", "-n", "made", "-t", "mlflow_model", "-p", registry.mlflow_model("made")
+        "model", "create", "-n", "made", "-t", "mlflow_model", "-p", mlflow_model(registry, "made")
     )
 
     assert result.code == 0
@@ -217,7 +190,7 @@ def test_a_store_that_cannot_be_opened_warns_and_the_model_is_created(
     )
 
 
-def test_a_model_a_pipeline_step_registers_is_a_batchml_model(registry: Registry, cli: Cli) -> None:
+def test_a_model_a_pipeline_step_registers_is_a_batchml_model(registry: Project, cli: Cli) -> None:
     root = registry.root
     component = {
         "name": "register",
@@ -234,13 +207,15 @@ def test_a_model_a_pipeline_step_registers_is_a_batchml_model(registry: Registry
     }
     (root / "pipeline-job.yml").write_text(yaml.safe_dump(job))
     name = cli.ok("job", "create", "-f", "pipeline-job.yml")["name"]
-    shown = registry.wait(name)
+    shown = registry.wait(name, 150)
 
     assert shown["status"] == "Completed", shown.get("error")
     step_run = cli.ok("job", "show", "-n", f"{name}-train")["services"]["Tracking"]["run_id"]
     model = cli.ok("model", "show", "-n", "stepped")
     assert (model["version"], model["type"]) == ("1", "mlflow_model")
     assert model["properties"] == {"mlflow.model_version": "1", "mlflow.run_id": step_run}
-    assert registry.client().get_model_version("stepped", "1").tags == {"batchml.version": "1"}
+    assert registry.tracking_client().get_model_version("stepped", "1").tags == {
+        "batchml.version": "1"
+    }
     log = (registry.ws / "jobs" / name / "logs" / "azureml" / "executionlogs.txt").read_text()
     assert log.count("MLflow model stepped version 1 registered by the job") == 1

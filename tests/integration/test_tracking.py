@@ -16,8 +16,6 @@ from projects import Project
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from mlflow.tracking import MlflowClient
-
     from tests.conftest import Cli
 
 pytestmark = [
@@ -55,12 +53,6 @@ DEPLOYMENT = {
 }
 
 
-def store(project: Project) -> MlflowClient:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{project.ws / 'mlflow' / 'mlflow.db'}")
-
-
 @pytest.fixture
 def tracked(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -82,7 +74,7 @@ def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Proj
     assert job["status"] == "Completed", job.get("error")
     service = job["services"]["Tracking"]
     assert service["endpoint"] == f"sqlite:///{tracked.ws / 'mlflow' / 'mlflow.db'}"
-    client = store(tracked)
+    client = tracked.tracking_client()
     run = client.get_run(service["run_id"])
     assert (run.info.run_name, run.info.status) == (name, "FINISHED")
     assert client.get_experiment(run.info.experiment_id).name == "track-ep"
@@ -109,7 +101,7 @@ def test_a_failed_job_is_a_failed_run_in_the_experiment_it_names(tracked: Projec
     job = tracked.wait(name)
 
     assert job["status"] == "Failed"
-    client = store(tracked)
+    client = tracked.tracking_client()
     run = client.get_run(job["services"]["Tracking"]["run_id"])
     assert run.info.status == "FAILED"
     assert client.get_experiment(run.info.experiment_id).name == "nightly"
@@ -181,7 +173,7 @@ def test_pipeline_steps_are_child_runs_of_the_pipelines_run(tracked: Project, cl
     shown = tracked.wait(name)
 
     assert shown["status"] == "Completed", shown.get("error")
-    client = store(tracked)
+    client = tracked.tracking_client()
     parent = client.get_run(shown["services"]["Tracking"]["run_id"])
     assert (parent.info.run_name, parent.info.status) == (name, "FINISHED")
     assert client.get_experiment(parent.info.experiment_id).name == "pipelines"
