@@ -12,7 +12,7 @@ from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, Problem
 from batchml.core.resources import Asset
-from batchml.mlflow import mlmodel, registry, tracking
+from batchml.mlflow import mlmodel, tracking
 from batchml.mlflow.mlmodel import MLmodel
 from batchml.services.common import as_strings, local_path
 from batchml.store import assets as stored
@@ -84,6 +84,8 @@ def _mirror(workspace: Workspace, asset: Asset, warn: Callable[[str], None]) -> 
     """The new MLflow model's version in MLflow's registry too (importing MLflow: seconds)."""
     if tracking.unavailable() is not None:
         return
+    from batchml.mlflow import registry  # not on every command's start-up path
+
     tracking.guarded(
         warn,
         lambda: registry.mirror(workspace, asset.name),
