@@ -139,7 +139,7 @@ def _deployment_environment(
         deployment = deployments.get(workspace, endpoint, name)
         if not isinstance(deployment, Deployment):
             return None
-        return job_environments.of_deployment(workspace, deployment, UV)
+        return job_environments.for_deployment(workspace, deployment, UV)
     except (BatchmlError, OSError) as exc:
         reason = exc.message if isinstance(exc, BatchmlError) else str(exc)
         warn(

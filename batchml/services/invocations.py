@@ -264,7 +264,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         compute, deployment.resource_properties, f"deployment {deployment.name}"
     )
     computes.check_backend(backend)
-    environment = job_environments.of_deployment(workspace, deployment, settings.env_manager)
+    environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
         if folder.exists():

@@ -45,38 +45,32 @@ def manager(workspace: Workspace, asked: str | None) -> tuple[str, str]:
 
 
 def for_deployment(
-    workspace: Workspace, environment: Any, asked: str | None, mlflow_model: Path | None
-) -> JobEnvironment:
-    """The environment of a job of a deployment whose `environment` is as recorded (a string
-    reference, an inline mapping, or None); `mlflow_model` is the model folder of a no-code
-    MLflow deployment, whose own environment files decide (as on Azure), else None."""
-    chosen, origin = manager(workspace, asked)
-    if chosen == LOCAL:
-        return JobEnvironment(reason=f"env_manager is local ({origin}): the job {_RUNS_HERE}")
-    if mlflow_model is not None:
-        return _mlflow_model(mlflow_model)
-    return for_environment(workspace, environment)
-
-
-def of_deployment(
     workspace: Workspace, deployment: Deployment, asked: str | None
 ) -> JobEnvironment:
-    """The environment of a job of `deployment`: a no-code MLflow deployment's is its model's
-    own environment files (as on Azure); any other's, its declared environment."""
-    model = None
+    """The environment of a job of `deployment` whose settings ask for env_manager `asked`: a
+    no-code MLflow deployment's is its model's own environment files (as on Azure); any
+    other's, its declared environment."""
+    local = _local(workspace, asked, "job")
+    if local is not None:
+        return local
     if deployment.code is None or deployment.scoring_script is None:
         from batchml.mlflow.mlmodel import model_folder
 
-        model = model_folder(deployment.model.model_dir)
-    return for_deployment(workspace, deployment.environment, asked, model)
+        return _mlflow_model(model_folder(deployment.model.model_dir))
+    return for_environment(workspace, deployment.environment)
 
 
 def for_component(workspace: Workspace, environment: Any, asked: str | None) -> JobEnvironment:
     """The environment of a pipeline step whose component names `environment`."""
+    return _local(workspace, asked, "step") or for_environment(workspace, environment)
+
+
+def _local(workspace: Workspace, asked: str | None, what: str) -> JobEnvironment | None:
+    """batchml's own interpreter, saying why, when env_manager is local; else None."""
     chosen, origin = manager(workspace, asked)
-    if chosen == LOCAL:
-        return JobEnvironment(reason=f"env_manager is local ({origin}): the step {_RUNS_HERE}")
-    return for_environment(workspace, environment)
+    if chosen != LOCAL:
+        return None
+    return JobEnvironment(reason=f"env_manager is local ({origin}): the {what} {_RUNS_HERE}")
 
 
 def for_environment(workspace: Workspace, environment: Any) -> JobEnvironment:
