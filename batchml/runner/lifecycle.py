@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -63,40 +64,47 @@ class JobLifecycle(Generic[_Job]):
         self.cancel = threading.Event()
         self._saved_at = 0.0
         self._interruptible = False
-        self.run: tracking.TrackedRun | None = None
+        self._run: tracking.TrackedRun | None = None
+        self._opening: Future[tracking.TrackedRun | None] | None = None
         self._say: Callable[[str], None] = print
 
-    def open_run(
-        self, say: Callable[[str], None], parent: tracking.TrackedRun | None = None
-    ) -> tracking.TrackedRun | None:
-        """The job's MLflow run (batchml.mlflow.tracking), opened in the workspace's store (the
-        run it had, for a resumed job); None, said to `say`, when tracking is off or fails.
-        Touches nothing of the record, so it may run in a thread while the job prepares."""
+    def open_run(self, say: Callable[[str], None]) -> None:
+        """Open the job's MLflow run (batchml.mlflow.tracking) in the workspace's store, the run
+        it had for a resumed job, in a thread: importing MLflow takes seconds, which pass while
+        the job prepares. `run` waits for it; tracking off or failing is said to `say`."""
         self._say = say
+        pool = ThreadPoolExecutor(1, thread_name_prefix="tracking")
+        self._opening = pool.submit(self._opened, say, self.job)
+        pool.shutdown(wait=False)
+
+    @property
+    def run(self) -> tracking.TrackedRun | None:
+        """The job's run once open_run() has opened it (waiting for that), recorded in the
+        job; None when it is untracked. Its end comes with the job's (finish())."""
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            self._run = opening.result()
+            if self._run is not None:
+                run = self._run
+                self.update(dataclasses.replace(self.job, mlflow_run_id=run.run_id))
+                self._say(
+                    f"MLflow run {run.run_id} in experiment {run.experiment_name}; tracking "
+                    f"URI {run.store.uri}"
+                )
+        return self._run
+
+    def _opened(self, say: Callable[[str], None], job: _Job) -> tracking.TrackedRun | None:
         reason = tracking.unavailable()
         if reason is not None:
             say(reason)
             return None
-        job = self.job
 
         def opened() -> tracking.TrackedRun:
             store = tracking.TrackingStore(self.workspace.root)
-            if parent is not None and job.mlflow_run_id is None:
-                return parent.child(job.name)
             return store.start(job.experiment_name, job.name, run_id=job.mlflow_run_id)
 
         run: tracking.TrackedRun | None = tracking.guarded(say, opened, "opening the job's run")
         return run
-
-    def tracked(self, run: tracking.TrackedRun | None) -> None:
-        """Make `run` the job's, recorded in it; its end comes with the job's (finish())."""
-        self.run = run
-        if run is not None:
-            self.update(dataclasses.replace(self.job, mlflow_run_id=run.run_id))
-            self._say(
-                f"MLflow run {run.run_id} in experiment {run.experiment_name}; tracking URI "
-                f"{run.store.uri}"
-            )
 
     def request_cancel(self) -> None:
         """Cancel the job (a signal handler calls this, in the main thread): set `cancel`, and
@@ -149,8 +157,9 @@ class JobLifecycle(Generic[_Job]):
         # What a scoring script or a step started and left running (daemons, setsid children,
         # forks) came to this runner, its subreaper: it ends with the job.
         end_descendants()
-        if self.run is not None:
-            run = self.run
+        run = self.run  # opened by now, whatever stopped the job
+        if run is not None:
+            job = dataclasses.replace(job, mlflow_run_id=run.run_id)
             tracking.guarded(
                 self._say, lambda: self._import_models(run), "importing the models it registered"
             )

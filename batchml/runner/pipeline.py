@@ -21,8 +21,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from batchml.core.errors import BatchmlError
@@ -233,13 +231,10 @@ class PipelineRunner:
                 self.children[step], status=JobStatus.NOT_STARTED, exit_code=None, error=None
             )
             self._record_step(step, reset)
-        # The job's MLflow run opens (importing MLflow takes seconds) while it prepares.
-        with ThreadPoolExecutor(1, thread_name_prefix="tracking") as pool:
-            opening = pool.submit(self.record.open_run, self.say)
-            unprepared = self._prepare(pending, lambda: self.record.tracked(opening.result()))
-            if unprepared is not None:
-                return unprepared
-            self.record.tracked(opening.result())
+        self.record.open_run(self.say)
+        unprepared = self._prepare(pending)
+        if unprepared is not None:
+            return unprepared
         self.record.update(dataclasses.replace(self.record.job, status=JobStatus.RUNNING))
         failed: list[str] = []
         slots = max(1, os.cpu_count() or 1)
@@ -269,10 +264,10 @@ class PipelineRunner:
             self._skip(step, reason)
         return self.finish(failed, canceled=cancel.is_set() and not failed, stopped=stopped)
 
-    def _prepare(self, steps: list[str], before_end: Callable[[], None]) -> int | None:
+    def _prepare(self, steps: list[str]) -> int | None:
         """Make the environments of `steps` ready, as the job's image builds (each step's uv
         output in its own azureml-logs/); None if they are, else the runner's exit code once
-        the job is recorded Failed (naming the step) or Canceled, `before_end` called first."""
+        the job is recorded Failed (naming the step) or Canceled."""
         step = None
         try:
             with self.record.interruptible():
@@ -284,12 +279,10 @@ class PipelineRunner:
                     ready = prepare(child.runs_in, logs, say)
                     self._record_step(step, dataclasses.replace(child, runs_in=ready))
         except Canceled:
-            before_end()
             for name in steps:
                 self._skip(name, "the job was canceled")
             return self.end(JobStatus.CANCELED, "canceled while the steps' environments were built")
         except BatchmlError as exc:
-            before_end()
             assert step is not None
             self._end_step(step, JobStatus.FAILED, exc.message)
             for name in steps:

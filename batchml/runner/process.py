@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,19 +105,14 @@ class Runner:
         )
         job = dataclasses.replace(job, warnings=self._environment_warnings())
         self.record.begin(job, JobStatus.PREPARING)
-        # The job's MLflow run opens (importing MLflow takes seconds) while it prepares.
-        with ThreadPoolExecutor(1, thread_name_prefix="tracking") as pool:
-            opening = pool.submit(self.record.open_run, _say)
-            try:
-                with self.record.interruptible():
-                    environment = self._prepare(job)
-            except Canceled:
-                self.record.tracked(opening.result())
-                return self.end(JobStatus.CANCELED, "canceled while its environment was built")
-            except BatchmlError as exc:
-                self.record.tracked(opening.result())
-                return self.end(JobStatus.FAILED, exc.message)
-            self.record.tracked(opening.result())
+        self.record.open_run(_say)
+        try:
+            with self.record.interruptible():
+                environment = self._prepare(job)
+        except Canceled:
+            return self.end(JobStatus.CANCELED, "canceled while its environment was built")
+        except BatchmlError as exc:
+            return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
         files = job_store.input_files(self.record.workspace, job.name)
