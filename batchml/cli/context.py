@@ -34,6 +34,8 @@ class App:
     output: str = "json"
     query: Query | None = None
     debug: bool = False
+    # The exit status after the result is rendered, for a command whose result says it failed.
+    exit_status: int = 0
 
     @property
     def workspace(self) -> Workspace:
@@ -191,6 +193,8 @@ class AzCommand(TyperCommand):
             text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
             if text:
                 sys.stdout.write(text)
+        if app.exit_status:
+            raise typer.Exit(app.exit_status)
         return result
 
 
