@@ -134,6 +134,8 @@ def mirror(workspace: Workspace, name: str) -> list[tuple[str, str]]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
+    import mlflow  # noqa: F401  (its first import sets its loggers' level: before ours)
+
     logger = logging.getLogger("mlflow")
     level = logger.level
     logger.setLevel(logging.WARNING)
