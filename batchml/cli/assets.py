@@ -87,4 +87,26 @@ def build(kind: str) -> typer.Typer:
         """List the latest version of each, or every version of one (-n)."""
         return assets.list_all(app_of(ctx).workspace, kind, name)
 
+    if kind == "model":
+
+        @app.command("sync", cls=AzCommand)
+        def sync(
+            ctx: typer.Context,
+            name: str | None = typer.Option(
+                None, "-n", "--name", help="Only this model's versions."
+            ),
+        ) -> dict[str, Any]:
+            """Make batchml's models and the workspace's MLflow registry agree.
+
+            Each MLflow model version that is not a batchml version yet (one registered outside
+            any job, e.g. from a notebook with MLFLOW_TRACKING_URI set to the workspace's store)
+            becomes the next batchml version of its name, type mlflow_model; each batchml
+            mlflow_model version MLflow has not got (one made while tracking was off) is
+            registered there. Prints what it imported and registered; run again, it does nothing.
+
+            Example: batchml model sync --name heart-classifier --query "imported[].version"
+            """
+            app = app_of(ctx)
+            return assets.sync_models(app.workspace, name, app.warn)
+
     return app

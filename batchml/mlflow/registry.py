@@ -29,7 +29,7 @@ import contextlib
 import functools
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,11 +83,92 @@ def import_registered(
     stays MLflow's only."""
     client = store.client
     ours = set(runs)
+
+    def by_the_job(found: Any) -> bool:
+        if int(found.creation_timestamp or 0) < since:
+            return False
+        return not found.run_id or _within(client, str(found.run_id), ours)
+
+    return _import_all(store, workspace, _versions(client), by_the_job, say)
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What `sync` did: MLflow versions that became batchml's, batchml versions that became
+    MLflow's."""
+
+    imported: list[Registered]
+    registered: list[Registered]
+
+
+def sync(workspace: Workspace, name: str | None, say: Callable[[str], None]) -> Synced:
+    """Both registries agree again, for model `name` or every model: each MLflow version that
+    is not batchml's becomes the next batchml version of its name (one registered outside any
+    job, from a notebook with MLFLOW_TRACKING_URI set to the workspace's store, or one a job's
+    runner could not import), and each batchml mlflow_model version MLflow has not got is
+    registered there (one made while tracking was off). A version that cannot be imported is
+    said to `say`."""
+    with _quiet():
+        store = TrackingStore(workspace.root)
+        where = None if name is None else f"name = '{name}'"
+        imported = _import_all(store, workspace, _versions(store.client, where), None, say)
+        names = [name] if name is not None else stored.names(workspace, KIND)
+        registered = [
+            Registered(each, mlflow_version, version)
+            for each in names
+            for version, mlflow_version in _mirror(store.client, workspace, each)
+        ]
+    return Synced(imported, registered)
+
+
+def mirror(workspace: Workspace, name: str) -> list[tuple[str, str]]:
+    """Register in MLflow's registry each batchml mlflow_model version of `name` that it has
+    not got (the one just created, and those made while tracking was off), oldest first, its
+    source the workspace's copy; the (batchml, MLflow) version of each. MLflow's own messages
+    (creating the store's tables) are kept off the command's stderr."""
+    with _quiet():
+        return _mirror(TrackingStore(workspace.root).client, workspace, name)
+
+
+def _mirror(client: MlflowClient, workspace: Workspace, name: str) -> list[tuple[str, str]]:
+    mlflow_models = [
+        (version, asset)
+        for version in stored.versions(workspace, KIND, name)
+        # An imported version has its MLflow original already.
+        if (asset := stored.read(workspace, KIND, name, version)).type == MLFLOW_MODEL
+        and MODEL_VERSION not in asset.properties
+    ]
+    if not mlflow_models:
+        return []
+    with _registry_lock(workspace):
+        _create_registered_model(client, name)
+        known = {v.tags.get(VERSION_TAG) for v in _versions(client, f"name = '{name}'")}
+        made = []
+        for version, asset in mlflow_models:
+            if version in known:
+                continue
+            created = client.create_model_version(
+                name,
+                source=asset.path,
+                tags={**asset.tags, VERSION_TAG: version},
+                description=asset.description or None,
+            )
+            made.append((version, str(created.version)))
+    return made
+
+
+def _import_all(
+    store: TrackingStore,
+    workspace: Workspace,
+    found_versions: Iterable[Any],
+    wanted: Callable[[Any], bool] | None,
+    say: Callable[[str], None],
+) -> list[Registered]:
+    """Import each of `found_versions` that is not batchml's yet (and is `wanted`), oldest
+    first, so that batchml numbers a name's versions in MLflow's order."""
     imported = []
-    for found in _versions(client):
-        if VERSION_TAG in found.tags or int(found.creation_timestamp or 0) < since:
-            continue
-        if found.run_id and not _within(client, str(found.run_id), ours):
+    for found in sorted(found_versions, key=lambda found: (found.name, int(found.version))):
+        if VERSION_TAG in found.tags or (wanted is not None and not wanted(found)):
             continue
         done: Registered | None = guarded(
             say,
@@ -100,40 +181,22 @@ def import_registered(
     return imported
 
 
-def mirror(workspace: Workspace, name: str) -> list[tuple[str, str]]:
-    """Register in MLflow's registry each batchml mlflow_model version of `name` that it has
-    not got (the one just created, and those made while tracking was off), oldest first, its
-    source the workspace's copy; the (batchml, MLflow) version of each. MLflow's own messages
-    (creating the store's tables) are kept off the command's stderr."""
+@contextlib.contextmanager
+def _registry_lock(workspace: Workspace) -> Iterator[None]:
+    """Held while a name's versions pass the bridge: a runner importing what its job
+    registered, `model create` or `model sync` at the same time."""
 
     def locked(waited: float) -> WorkspaceLockedError:
         return WorkspaceLockedError(f"the MLflow registry was locked for {waited:g} s")
 
-    with _quiet():
-        client = TrackingStore(workspace.root).client
-        with file_lock(workspace.root / STORE_DIR / ".registry.lock", None, locked):
-            _create_registered_model(client, name)
-            known = {v.tags.get(VERSION_TAG) for v in _versions(client, f"name = '{name}'")}
-            made = []
-            for version in stored.versions(workspace, KIND, name):
-                asset = stored.read(workspace, KIND, name, version)
-                # An imported version has its MLflow original already.
-                if asset.type != MLFLOW_MODEL or version in known:
-                    continue
-                if MODEL_VERSION in asset.properties:
-                    continue
-                created = client.create_model_version(
-                    name,
-                    source=asset.path,
-                    tags={**asset.tags, VERSION_TAG: version},
-                    description=asset.description or None,
-                )
-                made.append((version, str(created.version)))
-    return made
+    with file_lock(workspace.root / STORE_DIR / ".registry.lock", None, locked):
+        yield
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
+    import mlflow  # noqa: F401  (its first import sets its loggers' level: before ours)
+
     logger = logging.getLogger("mlflow")
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -178,10 +241,17 @@ def _within(client: MlflowClient, run_id: str, runs: set[str]) -> bool:
 
 def _import(store: TrackingStore, workspace: Workspace, found: Any) -> Registered:
     """One MLflow version as the next batchml version of its name, then tagged with it."""
+    name, number = str(found.name), str(found.version)
+    with _registry_lock(workspace):
+        return _import_locked(store, workspace, found, name, number)
+
+
+def _import_locked(
+    store: TrackingStore, workspace: Workspace, found: Any, name: str, number: str
+) -> Registered:
     import mlflow.artifacts
 
     client = store.client
-    name, number = str(found.name), str(found.version)
     version = _imported_before(workspace, name, number)
     if version is None:
         work = workspace.root / STORE_DIR

@@ -24,7 +24,7 @@ from typing import Any
 
 from batchml.core.errors import WorkspaceLockedError
 from batchml.core.job_record import JobStatus
-from batchml.core.tracking import STORE_DIR, artifact_root, tracking_uri
+from batchml.core.tracking import DATABASE, STORE_DIR, artifact_root, tracking_uri
 from batchml.store.lock import file_lock
 
 INSTALL_HINT = "pip install 'batchml[mlflow]'"
@@ -76,6 +76,8 @@ class TrackingStore:
             )
 
         with file_lock(folder / ".create.lock", CREATE_WAIT, locked):
+            if not (folder / DATABASE).exists():
+                _create(self.uri, self.artifacts)
             self.client = MlflowClient(self.uri)
             self.client.search_experiments(max_results=1)  # creates the tables if need be
 
@@ -122,6 +124,15 @@ class TrackingStore:
             time.time(),
             int(run.info.start_time or 0),
         )
+
+
+def _create(uri: str, artifacts: Path) -> None:
+    """A new store's tables, and its Default experiment (id 0) with its artifacts in the
+    workspace: MLflow's client would give it `./mlruns/0` of whatever folder it runs in, where a
+    notebook's `mlflow.start_run()` outside any experiment would then write its models."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(uri, artifacts.as_uri()).engine.dispose()
 
 
 @dataclass

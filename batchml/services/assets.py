@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchml.core import refs
+from batchml.core import names, refs
 from batchml.core import spec as specs
-from batchml.core.errors import InvalidSpecError, Problem
+from batchml.core.errors import BatchmlError, InvalidSpecError, Problem
 from batchml.core.resources import Asset
+from batchml.core.tracking import DATABASE, STORE_DIR
 from batchml.mlflow import mlmodel, tracking
 from batchml.mlflow.mlmodel import MLmodel
 from batchml.services.common import as_strings, local_path
@@ -94,6 +95,32 @@ def _mirror(workspace: Workspace, asset: Asset, warn: Callable[[str], None]) -> 
     )
 
 
+def sync_models(
+    workspace: Workspace, name: str | None, warn: Callable[[str], None]
+) -> dict[str, Any]:
+    """Make batchml's models and the workspace's MLflow registry agree (for model `name`, or
+    all): batchml.mlflow.registry.sync. What it imported and what it registered, each a list
+    of {name, version, mlflow_version}; a version it could not import is said to `warn`."""
+    if name is not None:
+        names.check("model", name)
+    why = tracking.unavailable()
+    if why is not None:
+        raise BatchmlError(f"{why}; model sync reads the workspace's MLflow registry")
+    result: dict[str, Any] = {"imported": [], "registered": []}
+    if not (workspace.root / STORE_DIR / DATABASE).exists() and not stored.names(
+        workspace, "model"
+    ):
+        return result  # nothing on either side: no store or workspace made for nothing
+    from batchml.mlflow import registry
+
+    synced = registry.sync(workspace, name, warn)
+    for key, done in (("imported", synced.imported), ("registered", synced.registered)):
+        result[key] = [
+            {"name": d.name, "version": d.version, "mlflow_version": d.mlflow_version} for d in done
+        ]
+    return result
+
+
 def _check_type(kind: str, asset_type: str, source: Path, where: str) -> MLmodel | None:
     """Check the path fits the type; for an MLflow model, return what its MLmodel file says."""
     problem = None
@@ -138,5 +165,4 @@ def list_all(workspace: Workspace, kind: str, name: str | None = None) -> list[d
         return [
             show(workspace, kind, name, v, None) for v in reversed(versions(workspace, kind, name))
         ]
-    names = versioned.names(workspace.assets_dir(kind), stored.STATE_FILES[kind])
-    return [show(workspace, kind, n, None, "latest") for n in names]
+    return [show(workspace, kind, n, None, "latest") for n in stored.names(workspace, kind)]

@@ -34,6 +34,11 @@ def versions(workspace: Workspace, kind: str, name: str) -> list[str]:
     return versioned.versions(workspace, folder(workspace, kind, name), STATE_FILES[kind], kind)
 
 
+def names(workspace: Workspace, kind: str) -> list[str]:
+    """The names of the workspace's assets of `kind`."""
+    return versioned.names(workspace.assets_dir(kind), STATE_FILES[kind])
+
+
 def read(workspace: Workspace, kind: str, name: str, version: str) -> Asset:
     """The record of one version (NotFoundError if it has none)."""
     path = folder(workspace, kind, name, version) / STATE_FILES[kind]

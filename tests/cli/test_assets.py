@@ -1,4 +1,4 @@
-"""`batchml model create|show|list` and `batchml data create|show|list`."""
+"""`batchml model create|show|list|sync` and `batchml data create|show|list`."""
 
 from __future__ import annotations
 
@@ -290,6 +290,16 @@ def test_model_list_versions_of_one_newest_first(cli: Cli, two_models: None, arm
 
 def test_model_list_of_an_empty_workspace(cli: Cli, ws: Path) -> None:
     assert cli.ok("model", "list") == []
+    assert not ws.exists()
+
+
+def test_model_sync_with_tracking_off_says_why(cli: Cli, ws: Path) -> None:
+    result = cli("model", "sync")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        "ERROR: MLflow tracking is off (BATCHML_TRACKING=off); "
+        "model sync reads the workspace's MLflow registry\n"
+    )
     assert not ws.exists()
 
 

@@ -1,8 +1,9 @@
 """A user's project for jobs through the CLI: a workspace with the compute `cpu` and one
 endpoint, a model, four input files, deployments made from a spec and a scoring script, and
-jobs followed to their end. The fixture that makes one waits for its runners to be gone.
+jobs followed to their end (Jobs, which the fixture that makes one waits on: its runners gone).
 
-Not a test module: test_job_environments.py, test_tracking.py and test_registry.py use it.
+Not a test module: test_job_environments.py, test_tracking.py, test_registry.py and
+test_azure_mlflow_examples.py use it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,39 @@ if TYPE_CHECKING:
     from tests.conftest import Cli
 
 
-class Project:
-    def __init__(self, cli: Cli, root: Path, ws: Path, endpoint: str) -> None:
-        self.cli, self.root, self.ws, self.endpoint = cli, root, ws, endpoint
+class Jobs:
+    """A workspace's jobs, shown through the CLI until they end; the runners seen are kept for
+    the fixture to wait on."""
+
+    def __init__(self, cli: Cli, root: Path, ws: Path) -> None:
+        self.cli, self.root, self.ws = cli, root, ws
         self.runners: set[int] = set()
+
+    def show(self, name: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.cli.ok("job", "show", "-n", name)
+        pid = json.loads((self.folder(name) / "job.json").read_text()).get("runner_pid")
+        if pid:
+            self.runners.add(pid)
+        return job
+
+    def wait(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Show job `name` until it has ended."""
+        return wait_for_status(self.show, name, timeout=timeout)
+
+    def folder(self, name: str) -> Path:
+        return self.ws / "jobs" / name
+
+    def tracking_client(self) -> MlflowClient:
+        """MLflow's own client on the workspace's tracking store."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")
+
+
+class Project(Jobs):
+    def __init__(self, cli: Cli, root: Path, ws: Path, endpoint: str) -> None:
+        super().__init__(cli, root, ws)
+        self.endpoint = endpoint
         for folder in ("code", "model", "data"):
             (root / folder).mkdir(parents=True, exist_ok=True)
         (root / "model" / "weights.txt").write_text("w")
@@ -47,20 +77,6 @@ class Project:
                            self.root / "data", *args)  # fmt: skip
         return str(view["name"])
 
-    def show(self, name: str) -> dict[str, Any]:
-        job: dict[str, Any] = self.cli.ok("job", "show", "-n", name)
-        pid = json.loads((self.folder(name) / "job.json").read_text()).get("runner_pid")
-        if pid:
-            self.runners.add(pid)
-        return job
-
-    def wait(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
-        """Show job `name` until it has ended."""
-        return wait_for_status(self.show, name, timeout=timeout)
-
-    def folder(self, name: str) -> Path:
-        return self.ws / "jobs" / name
-
     def log(self, name: str, file: str) -> str:
         """A file of the job's azureml-logs/."""
         return (self.folder(name) / "azureml-logs" / file).read_text()
@@ -68,9 +84,3 @@ class Project:
     def rows(self, name: str) -> list[str]:
         output = self.ws / "datastores/workspaceblobstore/azureml" / name / "score"
         return sorted((output / "predictions.csv").read_text().splitlines())
-
-    def tracking_client(self) -> MlflowClient:
-        """MLflow's own client on the workspace's tracking store."""
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(f"sqlite:///{self.ws / 'mlflow' / 'mlflow.db'}")

@@ -5,6 +5,9 @@ MLflow version tagged with the batchml version it is. Read back with MLflow's ow
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -219,3 +222,76 @@ def test_a_model_a_pipeline_step_registers_is_a_batchml_model(registry: Project,
     }
     log = (registry.ws / "jobs" / name / "logs" / "azureml" / "executionlogs.txt").read_text()
     assert log.count("MLflow model stepped version 1 registered by the job") == 1
+
+
+# A notebook's cell, run with MLFLOW_TRACKING_URI set to the workspace's store: `notebook`
+# version 1 logged in a run (of MLflow's Default experiment), version 2 outside any run.
+NOTEBOOK = """\
+import mlflow
+import mlflow.sklearn
+from sklearn.dummy import DummyClassifier
+
+def log():
+    mlflow.sklearn.log_model(
+        DummyClassifier().fit([[0], [1]], [0, 1]),
+        name="model",
+        registered_model_name="notebook",
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+
+with mlflow.start_run() as run:
+    log()
+print(run.info.run_id)
+log()
+"""
+
+
+def test_model_sync_imports_what_a_notebook_registered_and_registers_what_mlflow_lacks(
+    registry: Project, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = registry.ws
+    monkeypatch.setenv("BATCHML_TRACKING", "off")
+    cli.ok("model", "create", "-n", "offline", "-t", "mlflow_model", "-p",
+           mlflow_model(registry, "offline"), "-o", "none")  # fmt: skip
+    monkeypatch.delenv("BATCHML_TRACKING")
+    assert cli.ok("model", "sync") == {
+        "imported": [],
+        "registered": [{"name": "offline", "version": "1", "mlflow_version": "1"}],
+    }
+    client = registry.tracking_client()
+    # The store batchml made keeps the Default experiment's artifacts in the workspace.
+    assert client.get_experiment("0").artifact_location == (ws / "mlflow/artifacts/0").as_uri()
+
+    uri = f"sqlite:///{ws / 'mlflow' / 'mlflow.db'}"
+    notebook = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK],
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    run_id = notebook.stdout.split()[-1]
+    synced = cli.ok("model", "sync", "-n", "notebook")
+
+    assert synced == {
+        "imported": [
+            {"name": "notebook", "version": "1", "mlflow_version": "1"},
+            {"name": "notebook", "version": "2", "mlflow_version": "2"},
+        ],
+        "registered": [],
+    }
+    assert cli.ok("model", "list", "--query", "[].[name, version, type]") == [
+        ["notebook", "2", "mlflow_model"],
+        ["offline", "1", "mlflow_model"],
+    ]
+    first = cli.ok("model", "show", "-n", "notebook", "-v", "1")
+    assert first["properties"] == {"mlflow.model_version": "1", "mlflow.run_id": run_id}
+    assert (Path(first["path"]) / "MLmodel").is_file()
+    assert [client.get_model_version("notebook", v).tags for v in ("1", "2")] == [
+        {"batchml.version": "1"},
+        {"batchml.version": "2"},
+    ]
+    assert cli.ok("model", "sync") == {"imported": [], "registered": []}
+    assert not (registry.root / "mlruns").exists()
