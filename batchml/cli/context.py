@@ -186,12 +186,17 @@ class AzCommand(TyperCommand):
         _refuse_empty(self.params, ctx.params)
         result = super().invoke(ctx)
         if result is not None:
-            from batchml.output.render import render
-
-            text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
-            if text:
-                sys.stdout.write(text)
+            emit(app, result)
         return result
+
+
+def emit(app: App, result: Any) -> None:
+    """Render a command's result to stdout, as -o and --query say."""
+    from batchml.output.render import render
+
+    text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
+    if text:
+        sys.stdout.write(text)
 
 
 # Options an empty value is meaningful for: clearing a description.

@@ -9,7 +9,7 @@ import click
 import typer
 
 from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
-from batchml.cli.job import follow_or_cancel
+from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
 from batchml.services import endpoints, job_control
@@ -115,10 +115,8 @@ def invoke(
         "inputs.mode=fast; for model deployments also per-job settings, e.g. --set "
         "output_file_name=out.csv error_threshold=5 retry_settings.timeout=60.",
     ),
-    stream: bool = typer.Option(
-        False, "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
-    ),
-) -> dict[str, Any] | None:
+    stream: bool = typer.Option(False, "--stream", help=STREAM_HELP),
+) -> dict[str, Any]:
     """Run a job on a deployment. Returns the job at once; it runs in the background.
 
     A model deployment scores one data input; a pipeline deployment runs its pipeline with the
@@ -145,8 +143,7 @@ def invoke(
     job = invocations.invoke(workspace, options)
     if not stream:
         return job.batch_view(workspace.name, str(job_control.job_dir(workspace, job.name)))
-    follow_or_cancel(ctx, job.name)
-    return None
+    return follow_started(ctx, job.name)
 
 
 @app.command("list-jobs", cls=AzCommand)

@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import typer
 
-from batchml.cli.context import AzCommand, app_of
+from batchml.cli.context import AzCommand, app_of, emit
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
 from batchml.core.job_record import JobStatus
 from batchml.services import job_control
 
+if TYPE_CHECKING:
+    from batchml.core.jobs import AnyJob
+
 app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
+STREAM_HELP = (
+    "Follow the job until it ends: logs and progress on stderr, then the job on stdout. "
+    "Ctrl-C stops following; the job keeps running."
+)
+
+
+def _follow(ctx: typer.Context, name: str, out: IO[str] | None) -> AnyJob:
+    """Stream a job until it ends, its logs to `out` (stdout unless given). Ctrl-C stops
+    following and leaves the job running."""
+    try:
+        return stream_job(app_of(ctx).workspace, name, out)
+    except KeyboardInterrupt:
+        click.echo(
+            f"Stopped following; job {name} keeps running (batchml job stream -n {name} "
+            f"follows it again, batchml job cancel -n {name} stops it).",
+            err=True,
+        )
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 def follow(ctx: typer.Context, name: str) -> None:
     """Stream a job; exit non-zero unless it Completed."""
-    job = stream_job(app_of(ctx).workspace, name)
-    if job.status != JobStatus.COMPLETED:
+    if _follow(ctx, name, None).status != JobStatus.COMPLETED:
         raise typer.Exit(ExitStatus.FAILED)  # the job did not complete
 
 
-def follow_or_cancel(ctx: typer.Context, name: str) -> None:
-    """Stream a job that this command started; Ctrl-C cancels it."""
-    try:
-        follow(ctx, name)
-    except KeyboardInterrupt:
-        click.echo(f"Canceling job {name} ...", err=True)
-        job_control.cancel(app_of(ctx).workspace, name)
-        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+def follow_started(ctx: typer.Context, name: str) -> dict[str, Any]:
+    """`--stream` on a command that started a job: its logs and progress go to stderr, and
+    the job (as `job show` has it) to stdout when it ends; exit non-zero unless it Completed."""
+    job = _follow(ctx, name, sys.stderr)
+    result = job_control.show(app_of(ctx).workspace, name)
+    if job.status != JobStatus.COMPLETED:
+        emit(app_of(ctx), result)
+        raise typer.Exit(ExitStatus.FAILED)
+    return result
 
 
 @app.command("create", cls=AzCommand)
@@ -46,10 +68,8 @@ def create(
     sets: list[str] = typer.Option(
         [], "--set", help="Update a field of the YAML, e.g. --set inputs.input_data.path=data."
     ),
-    stream_: bool = typer.Option(
-        False, "-s", "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
-    ),
-) -> dict[str, Any] | None:
+    stream_: bool = typer.Option(False, "-s", "--stream", help=STREAM_HELP),
+) -> dict[str, Any]:
     """Run a pipeline job (type: pipeline) from its YAML. Returns the job at once.
 
     Test a pipeline before you deploy it; then deploy the job itself with
@@ -61,8 +81,7 @@ def create(
     job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
     if not stream_:
         return job_control.show(workspace, job.name)
-    follow_or_cancel(ctx, job.name)
-    return None
+    return follow_started(ctx, job.name)
 
 
 @app.command("show", cls=AzCommand)
@@ -95,11 +114,7 @@ def stream(ctx: typer.Context, name: str = NAME) -> None:
 
     Ctrl-C stops following; the job keeps running.
     """
-    try:
-        follow(ctx, name)
-    except KeyboardInterrupt:
-        click.echo(f"Stopped streaming; job {name} keeps running.", err=True)
-        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+    follow(ctx, name)
 
 
 @app.command("cancel", cls=AzCommand)
