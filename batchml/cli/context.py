@@ -8,8 +8,9 @@ returns to the one renderer.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import typer
@@ -168,6 +169,10 @@ class AzCommand(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        examples = getattr(self.callback, "examples", ())
+        if examples:
+            # Typer's help keeps the paragraphs of an epilog as lines.
+            self.epilog = "\n\n".join(("Examples:", *examples))
         own = {name for param in self.params for name in param.opts}
         self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
 
@@ -186,17 +191,37 @@ class AzCommand(TyperCommand):
         _refuse_empty(self.params, ctx.params)
         result = super().invoke(ctx)
         if result is not None:
-            emit(app, result)
+            emit(ctx, result)
         return result
 
 
-def emit(app: App, result: Any) -> None:
-    """Render a command's result to stdout, as -o and --query say."""
+def emit(ctx: click.Context, result: Any) -> None:
+    """Render a command's result to stdout, as -o and --query say (and its table columns)."""
     from batchml.output.render import render
 
-    text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
+    app = app_of(ctx)
+    row_of: RowOf | None = getattr(ctx.command.callback, "table_row", None)
+    rows = None if row_of is None else (lambda item: row_of(item, app))
+    text = render(result, app.output, query=app.query, color=sys.stdout.isatty(), rows=rows)
     if text:
         sys.stdout.write(text)
+
+
+RowOf = Callable[[dict[str, Any], App], dict[str, Any]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shown(*examples: str, table: RowOf | None = None) -> Callable[[_F], _F]:
+    """What a command's help and table show: `examples`, command lines for its Examples
+    section, and `table`, the function that makes a row of `-o table` of one item of its
+    result (batchml.cli.tables)."""
+
+    def mark(command: _F) -> _F:
+        command.examples = examples  # type: ignore[attr-defined]
+        command.table_row = table  # type: ignore[attr-defined]
+        return command
+
+    return mark
 
 
 # Options an empty value is meaningful for: clearing a description.

@@ -8,7 +8,8 @@ from typing import Any
 import click
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.cli import tables
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, shown
 from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
@@ -24,6 +25,7 @@ SETS = typer.Option(
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml batch-endpoint create --file endpoint.yml --name digits-ep")
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -43,6 +45,10 @@ def create(
 
 
 @app.command("update", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint update -n digits-ep --set defaults.deployment_name=digits-svc",
+    table=tables.endpoint,
+)
 def update(
     ctx: typer.Context, name: str = NAME, file: Path | None = FILE, sets: list[str] = SETS
 ) -> dict[str, Any]:
@@ -51,18 +57,21 @@ def update(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml batch-endpoint show -n digits-ep -o table", table=tables.endpoint)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a batch endpoint."""
     return endpoints.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml batch-endpoint list -o table", table=tables.endpoint)
 def list_(ctx: typer.Context) -> list[dict[str, Any]]:
     """List the batch endpoints of the workspace."""
     return endpoints.list_all(app_of(ctx).workspace)
 
 
 @app.command("delete", cls=AzCommand)
+@shown("batchml batch-endpoint delete -n digits-ep --yes")
 def delete(
     ctx: typer.Context,
     name: str = NAME,
@@ -75,6 +84,10 @@ def delete(
 
 
 @app.command("invoke", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint invoke --name digits-ep --input data --query name -o tsv",
+    "batchml batch-endpoint invoke -n digits-ep -d digits-svc --input azureml:digits-images@latest --stream",
+)
 def invoke(
     ctx: typer.Context,
     name: str = NAME,
@@ -147,6 +160,7 @@ def invoke(
 
 
 @app.command("list-jobs", cls=AzCommand)
+@shown("batchml batch-endpoint list-jobs -n digits-ep -o table", table=tables.endpoint_job)
 def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint."""
     workspace = app_of(ctx).workspace

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, parse_tags
+from batchml.cli import tables
+from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, parse_tags, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import environments
@@ -20,6 +21,7 @@ app = typer.Typer(
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml environment create --name digits-env --image python:3.11 --conda-file conda.yml")
 def create(
     ctx: typer.Context,
     file: Path | None = typer.Option(
@@ -61,6 +63,7 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml environment show -n digits-env -l latest")
 def show(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),
@@ -79,6 +82,7 @@ def show(
 
 
 @app.command("build", cls=AzCommand)
+@shown("batchml environment build -n digits-env")
 def build(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),
@@ -98,6 +102,7 @@ def build(
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml environment list -o table", table=tables.asset)
 def list_(
     ctx: typer.Context,
     name: str | None = typer.Option(
@@ -113,6 +118,7 @@ def list_(
 
 
 @app.command("list-builds", cls=AzCommand)
+@shown("batchml environment list-builds")
 def list_builds(ctx: typer.Context) -> dict[str, Any]:
     """List the environments built in the per-user cache, shared by all workspaces.
 
@@ -128,6 +134,7 @@ def list_builds(ctx: typer.Context) -> dict[str, Any]:
 
 
 @app.command("prune", cls=AzCommand)
+@shown("batchml environment prune --dry-run --yes")
 def prune(
     ctx: typer.Context,
     dry_run: bool = typer.Option(

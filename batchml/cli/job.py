@@ -9,7 +9,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import typer
 
-from batchml.cli.context import AzCommand, app_of, emit
+from batchml.cli import tables
+from batchml.cli.context import AzCommand, app_of, emit, shown
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
@@ -53,12 +54,13 @@ def follow_started(ctx: typer.Context, name: str) -> dict[str, Any]:
     job = _follow(ctx, name, sys.stderr)
     result = job_control.show(app_of(ctx).workspace, name)
     if job.status != JobStatus.COMPLETED:
-        emit(app_of(ctx), result)
+        emit(ctx, result)
         raise typer.Exit(ExitStatus.FAILED)
     return result
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml job create -f pipeline-job.yml --set inputs.input_data.path=data --stream")
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -85,12 +87,14 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml job show -n $JOB_NAME -o table", table=tables.job)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a job: status, inputs, outputs, counts, and the error when it Failed."""
     return job_control.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml job list -o table", "batchml job list -p $JOB_NAME", table=tables.job)
 def list_(
     ctx: typer.Context,
     parent_job_name: str | None = typer.Option(
@@ -109,6 +113,7 @@ def list_(
 
 
 @app.command("stream", cls=AzCommand)
+@shown("batchml job stream -n $JOB_NAME")
 def stream(ctx: typer.Context, name: str = NAME) -> None:
     """Follow a job's logs until it ends; exits non-zero if it did not complete.
 
@@ -118,6 +123,7 @@ def stream(ctx: typer.Context, name: str = NAME) -> None:
 
 
 @app.command("cancel", cls=AzCommand)
+@shown("batchml job cancel -n $JOB_NAME")
 def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Cancel a running job: its workers are stopped within seconds.
 
@@ -129,6 +135,7 @@ def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
 
 
 @app.command("resume", cls=AzCommand)
+@shown("batchml job resume -n $JOB_NAME --retry-failed")
 def resume(
     ctx: typer.Context,
     name: str = NAME,
@@ -146,6 +153,7 @@ def resume(
 
 
 @app.command("download", cls=AzCommand)
+@shown("batchml job download -n $JOB_NAME --output-name score --download-path ./out")
 def download(
     ctx: typer.Context,
     name: str = NAME,
