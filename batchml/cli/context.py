@@ -51,7 +51,7 @@ class App:
         click.echo(message, err=True)
 
 
-def app_of(ctx: typer.Context) -> App:
+def app_of(ctx: click.Context) -> App:
     app = ctx.find_object(App)
     if app is None:
         app = ctx.ensure_object(App)

@@ -212,3 +212,6 @@ def test_off_a_terminal_progress_is_plain_lines_and_stdout_is_the_job(
         progress[-1],
     )
     assert "RunId: plain-job" in result.err and "Status: Completed" in result.err
+    listed = cli("job", "list", "-o", "table").out.splitlines()
+    assert listed[0].split() == ["Name", "Status", "Deployment", "Created", "Files", "Failed"]
+    assert re.fullmatch(r"plain-job +Completed +gated +\d{4}-\d\d-\d\d [\d:]{8} +6/6 +0", listed[2])
