@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import AzCommand, app_of, parse_tags, shown
+from batchml.cli.context import AzCommand, app_of, command_group, parse_tags, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import assets
@@ -34,7 +34,7 @@ EXAMPLE = {
 
 def build(kind: str) -> typer.Typer:
     """The create/show/list commands of one asset kind."""
-    app = typer.Typer(help=f"Manage {kind} assets (versioned).", no_args_is_help=True)
+    app = command_group(f"Manage {kind} assets (versioned).")
 
     example, create_flags = EXAMPLE[kind]
 

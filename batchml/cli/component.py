@@ -11,11 +11,11 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import AzCommand, app_of, shown
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 
-app = typer.Typer(help="Manage components (command and pipeline).", no_args_is_help=True)
+app = command_group("Manage components (command and pipeline).")
 
 
 @app.command("create", cls=AzCommand)

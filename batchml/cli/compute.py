@@ -9,12 +9,12 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, shown
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import computes
 
-app = typer.Typer(help="Manage compute targets.", no_args_is_help=True)
+app = command_group("Manage compute targets.")
 NAME = typer.Option(..., "-n", "--name", help="Name of the compute.")
 
 

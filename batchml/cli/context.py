@@ -164,6 +164,12 @@ def expand_abbreviations(args: list[str], names: list[str]) -> list[str]:
     return out
 
 
+def command_group(help: str) -> typer.Typer:
+    """A group of commands: its help when given no command, and one suggestion for a
+    mistyped command (click's; Typer's own would repeat it)."""
+    return typer.Typer(help=help, no_args_is_help=True, suggest_commands=False)
+
+
 class AzCommand(TyperCommand):
     """A command with az's global arguments; its return value is rendered to stdout."""
 
@@ -178,7 +184,12 @@ class AzCommand(TyperCommand):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         names = [o for p in self.params for o in (*p.opts, *p.secondary_opts) if o[:2] == "--"]
-        return super().parse_args(ctx, spread_multi_values(expand_abbreviations(args, names)))
+        try:
+            return super().parse_args(ctx, spread_multi_values(expand_abbreviations(args, names)))
+        except click.NoSuchOption as exc:
+            # Suggest only options the help shows, never a hidden az-only flag.
+            shown = [o for p in self.params if not getattr(p, "hidden", False) for o in p.opts]
+            raise click.NoSuchOption(exc.option_name, possibilities=shown, ctx=ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         app = ctx.ensure_object(App)

@@ -9,11 +9,11 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, shown
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.services import datastores
 
-app = typer.Typer(help="Manage datastores.", no_args_is_help=True)
+app = command_group("Manage datastores.")
 NAME = typer.Option(..., "-n", "--name", help="Name of the datastore.")
 
 

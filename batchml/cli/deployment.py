@@ -7,17 +7,24 @@ from typing import Any
 
 import typer
 
-from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, shown
+from batchml.cli import complete, tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.services import deployment_specs, deployments, job_control
 
-app = typer.Typer(help="Manage batch deployments.", no_args_is_help=True)
+app = command_group("Manage batch deployments.")
 
 ENDPOINT = typer.Option(
-    ..., "-e", "--endpoint-name", "--endpoint", help="Name of the batch endpoint."
+    ...,
+    "-e",
+    "--endpoint-name",
+    "--endpoint",
+    help="Name of the batch endpoint.",
+    autocompletion=complete.endpoints,
 )
-NAME = typer.Option(..., "-n", "--name", help="Name of the deployment.")
+NAME = typer.Option(
+    ..., "-n", "--name", help="Name of the deployment.", autocompletion=complete.deployments
+)
 SETS = typer.Option(
     [],
     "--set",

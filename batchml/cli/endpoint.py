@@ -8,17 +8,19 @@ from typing import Any
 import click
 import typer
 
-from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, shown
+from batchml.cli import complete, tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
 from batchml.services import endpoints, job_control
 
-app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
+app = command_group("Manage batch endpoints.")
 
 FILE = typer.Option(None, "-f", "--file", help="Local path to the YAML file (endpoint.yml).")
-NAME = typer.Option(..., "-n", "--name", help="Name of the batch endpoint.")
+NAME = typer.Option(
+    ..., "-n", "--name", help="Name of the batch endpoint.", autocompletion=complete.endpoints
+)
 SETS = typer.Option(
     [], "--set", help="Update a field of the YAML, e.g. --set description=demo tags.team=ml."
 )
@@ -92,7 +94,11 @@ def invoke(
     ctx: typer.Context,
     name: str = NAME,
     deployment: str | None = typer.Option(
-        None, "-d", "--deployment-name", help="Deployment to run; default: the endpoint's default."
+        None,
+        "-d",
+        "--deployment-name",
+        help="Deployment to run; default: the endpoint's default.",
+        autocompletion=complete.invoked_deployments,
     ),
     input_: str | None = typer.Option(
         None, "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."

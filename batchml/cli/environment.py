@@ -9,14 +9,21 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, parse_tags, shown
+from batchml.cli.context import (
+    YES,
+    AzCommand,
+    app_of,
+    command_group,
+    confirm_or_fail,
+    parse_tags,
+    shown,
+)
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import environments
 
-app = typer.Typer(
-    help="Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache.",
-    no_args_is_help=True,
+app = command_group(
+    "Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache."
 )
 
 

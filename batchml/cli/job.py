@@ -9,8 +9,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import typer
 
-from batchml.cli import tables
-from batchml.cli.context import AzCommand, app_of, emit, shown
+from batchml.cli import complete, tables
+from batchml.cli.context import AzCommand, app_of, command_group, emit, shown
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
@@ -20,8 +20,8 @@ from batchml.services import job_control
 if TYPE_CHECKING:
     from batchml.core.jobs import AnyJob
 
-app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
-NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
+app = command_group("Manage jobs: batch scoring jobs and pipeline jobs.")
+NAME = typer.Option(..., "-n", "--name", help="Name of the job.", autocompletion=complete.jobs)
 STREAM_HELP = (
     "Follow the job until it ends: logs and progress on stderr, then the job on stdout. "
     "Ctrl-C stops following; the job keeps running."

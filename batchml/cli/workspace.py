@@ -6,11 +6,11 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of, shown
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.services import workspaces
 from batchml.store import locate
 
-app = typer.Typer(help="Inspect the workspace folder.", no_args_is_help=True)
+app = command_group("Inspect the workspace folder.")
 
 
 @app.command("show", cls=AzCommand)

@@ -77,3 +77,12 @@ def test_every_command_has_examples_that_use_its_own_flags(
     assert shown.code == 0
     assert "Examples:" in shown.out
     assert examples[0].split()[-1] in shown.out
+
+
+def test_a_typo_gets_one_suggestion_never_a_hidden_flag(cli: Cli) -> None:
+    command = cli("batch-endpoint", "lst")
+    assert command.err.endswith("Error: No such command 'lst'. Did you mean 'list'?\n")
+    hidden = cli("batch-endpoint", "list", "--wbe")
+    assert hidden.err.endswith("Error: No such option '--wbe'.\n")  # not the hidden --web
+    shown = cli("batch-endpoint", "list", "--outpt", "table")
+    assert shown.err.endswith("Error: No such option '--outpt'. Did you mean '--output'?\n")
