@@ -89,6 +89,10 @@ def delete(
 @shown(
     "batchml batch-endpoint invoke --name digits-ep --input data --query name -o tsv",
     "batchml batch-endpoint invoke -n digits-ep -d digits-svc --input azureml:digits-images@latest --stream",
+    "batchml batch-endpoint invoke -n digits-ep --input data --set output_file_name=out.csv "
+    "error_threshold=5 retry_settings.timeout=60",
+    "batchml batch-endpoint invoke -n heart-ep --set inputs.input_data.type=uri_folder "
+    "inputs.input_data.path=data",
 )
 def invoke(
     ctx: typer.Context,
@@ -130,9 +134,8 @@ def invoke(
     sets: list[str] = typer.Option(
         [],
         "--set",
-        help="Inputs and outputs, e.g. --set inputs.NAME.type=uri_folder inputs.NAME.path=data "
-        "inputs.mode=fast; for model deployments also per-job settings, e.g. --set "
-        "output_file_name=out.csv error_threshold=5 retry_settings.timeout=60.",
+        help="KEY=VALUE pairs: a pipeline's inputs and outputs, e.g. inputs.NAME.path=P; a "
+        "model deployment's job settings, e.g. error_threshold=5 (see Examples).",
     ),
     stream: bool = typer.Option(False, "--stream", help=STREAM_HELP),
 ) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def _commands() -> list[tuple[str, click.Command]]:
 
 @pytest.mark.parametrize(("path", "command"), _commands(), ids=[p for p, _ in _commands()])
 def test_every_command_has_examples_that_use_its_own_flags(
-    cli: Cli, path: str, command: click.Command
+    cli: Cli, path: str, command: click.Command, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     examples = getattr(command.callback, "examples", ())
     assert examples, f"{path} has no examples"
@@ -73,9 +73,11 @@ def test_every_command_has_examples_that_use_its_own_flags(
         assert " ".join(words[: len(path.split())]) == path, example
         unknown = [w for w in words if w.startswith("-") and w.split("=")[0] not in flags]
         assert not unknown, f"{example}: {unknown}"
+    monkeypatch.setenv("COLUMNS", "80")
     shown = cli(*path.split()[1:], "--help")
     assert shown.code == 0
     assert "Examples:" in shown.out
+    assert "\u2026" not in shown.out  # help wraps, never cut off with an ellipsis
     assert examples[0].split()[-1] in shown.out
 
 
