@@ -39,7 +39,7 @@ def build(kind: str) -> typer.Typer:
     example, create_flags = EXAMPLE[kind]
 
     @app.command("create", cls=AzCommand, help=CREATE_HELP[kind])
-    @shown(f"batchml {kind} create --name {example} {create_flags}")
+    @shown(f"batchml {kind} create --name {example} {create_flags}", table=tables.asset)
     def create(
         ctx: typer.Context,
         file: Path | None = typer.Option(

@@ -19,7 +19,7 @@ app = command_group("Manage components (command and pipeline).")
 
 
 @app.command("create", cls=AzCommand)
-@shown("batchml component create -f component.yml")
+@shown("batchml component create -f component.yml", table=tables.asset)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -44,7 +44,7 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
-@shown("batchml component show -n prepare-data -l latest")
+@shown("batchml component show -n prepare-data -l latest", table=tables.asset)
 def show(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the component."),

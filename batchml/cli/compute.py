@@ -22,6 +22,7 @@ NAME = typer.Option(..., "-n", "--name", help="Name of the compute.")
 @shown(
     "batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5",
     "batchml compute create -n ray-cluster --type ray --address 127.0.0.1:6379",
+    table=tables.compute,
 )
 def create(
     ctx: typer.Context,

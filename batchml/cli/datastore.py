@@ -18,7 +18,7 @@ NAME = typer.Option(..., "-n", "--name", help="Name of the datastore.")
 
 
 @app.command("create", cls=AzCommand)
-@shown("batchml datastore create -f datastore.yml")
+@shown("batchml datastore create -f datastore.yml", table=tables.datastore)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(..., "-f", "--file", help="Local path to the YAML file."),

@@ -37,7 +37,8 @@ SKIP = typer.Option(
 
 @app.command("create", cls=AzCommand)
 @shown(
-    "batchml batch-deployment create --file deployment.yml --endpoint-name digits-ep --set-default"
+    "batchml batch-deployment create --file deployment.yml --endpoint-name digits-ep --set-default",
+    table=tables.deployment,
 )
 def create(
     ctx: typer.Context,

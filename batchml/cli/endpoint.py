@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import typer
@@ -14,6 +14,10 @@ from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
 from batchml.services import endpoints, job_control
+
+if TYPE_CHECKING:
+    from batchml.core.batch_job import BatchJob
+    from batchml.core.pipeline_job import PipelineJob
 
 app = command_group("Manage batch endpoints.")
 
@@ -27,7 +31,7 @@ SETS = typer.Option(
 
 
 @app.command("create", cls=AzCommand)
-@shown("batchml batch-endpoint create --file endpoint.yml --name digits-ep")
+@shown("batchml batch-endpoint create --file endpoint.yml --name digits-ep", table=tables.endpoint)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -93,6 +97,7 @@ def delete(
     "error_threshold=5 retry_settings.timeout=60",
     "batchml batch-endpoint invoke -n heart-ep --set inputs.input_data.type=uri_folder "
     "inputs.input_data.path=data",
+    table=tables.endpoint_job,
 )
 def invoke(
     ctx: typer.Context,
@@ -163,9 +168,15 @@ def invoke(
     )
     workspace = app_of(ctx).workspace
     job = invocations.invoke(workspace, options)
+    folder = str(job_control.job_dir(workspace, job.name))
     if not stream:
-        return job.batch_view(workspace.name, str(job_control.job_dir(workspace, job.name)))
-    return follow_started(ctx, job.name)
+        return job.batch_view(workspace.name, folder)
+    # The job ends as the kind it started as.
+    return follow_started(
+        ctx,
+        job.name,
+        lambda ended: cast("BatchJob | PipelineJob", ended).batch_view(workspace.name, folder),
+    )
 
 
 @app.command("list-jobs", cls=AzCommand)

@@ -28,7 +28,10 @@ app = command_group(
 
 
 @app.command("create", cls=AzCommand)
-@shown("batchml environment create --name digits-env --image python:3.11 --conda-file conda.yml")
+@shown(
+    "batchml environment create --name digits-env --image python:3.11 --conda-file conda.yml",
+    table=tables.asset,
+)
 def create(
     ctx: typer.Context,
     file: Path | None = typer.Option(
@@ -70,7 +73,7 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
-@shown("batchml environment show -n digits-env -l latest")
+@shown("batchml environment show -n digits-env -l latest", table=tables.asset)
 def show(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),

@@ -18,6 +18,8 @@ from batchml.core.job_record import JobStatus
 from batchml.services import job_control
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from batchml.core.jobs import AnyJob
 
 app = command_group("Manage jobs: batch scoring jobs and pipeline jobs.")
@@ -48,11 +50,14 @@ def follow(ctx: typer.Context, name: str) -> None:
         raise typer.Exit(ExitStatus.FAILED)  # the job did not complete
 
 
-def follow_started(ctx: typer.Context, name: str) -> dict[str, Any]:
+def follow_started(
+    ctx: typer.Context, name: str, view: Callable[[AnyJob], dict[str, Any]]
+) -> dict[str, Any]:
     """`--stream` on a command that started a job: its logs and progress go to stderr, and
-    the job (as `job show` has it) to stdout when it ends; exit non-zero unless it Completed."""
+    `view` of the ended job (what the command returns without --stream) to stdout; exit
+    non-zero unless it Completed."""
     job = _follow(ctx, name, sys.stderr)
-    result = job_control.show(app_of(ctx).workspace, name)
+    result = view(job)
     if job.status != JobStatus.COMPLETED:
         emit(ctx, result)
         raise typer.Exit(ExitStatus.FAILED)
@@ -60,7 +65,10 @@ def follow_started(ctx: typer.Context, name: str) -> dict[str, Any]:
 
 
 @app.command("create", cls=AzCommand)
-@shown("batchml job create -f pipeline-job.yml --set inputs.input_data.path=data --stream")
+@shown(
+    "batchml job create -f pipeline-job.yml --set inputs.input_data.path=data --stream",
+    table=tables.job,
+)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -83,7 +91,7 @@ def create(
     job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
     if not stream_:
         return job_control.show(workspace, job.name)
-    return follow_started(ctx, job.name)
+    return follow_started(ctx, job.name, lambda ended: job_control.show(workspace, ended.name))
 
 
 @app.command("show", cls=AzCommand)

@@ -49,8 +49,8 @@ def _elapsed(job: AnyJob) -> float | None:
 
 
 class Pace:
-    """Files per second and the time left, from the counts seen since the view began: a job
-    followed half-way is measured from then on."""
+    """Files per second and the time left, from the counts seen since the plan was known (or
+    since the view began: a job followed half-way is measured from then on)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -59,6 +59,8 @@ class Pace:
     def measure(self, counts: JobCounts) -> tuple[float | None, float | None]:
         """(files per second, seconds left), each None while there is nothing to tell."""
         now, files = self._clock(), counts.files_succeeded + counts.files_failed
+        if not counts.mini_batches_total:
+            return None, None  # still preparing or planning: that time is not the pace
         if self._first is None:
             self._first = (now, files, counts.mini_batches_done)
             return None, None

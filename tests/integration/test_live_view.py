@@ -132,7 +132,7 @@ def test_the_live_view_keeps_one_progress_line_below_whole_log_lines(
     master, slave = _terminal()
     command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
     args = ["batch-endpoint", "invoke", "-n", "live-ep", "--input", str(project.root / "data")]
-    args += ["--job-name", "live-job", "--stream", "--query", "status", "-o", "tsv"]
+    args += ["--job-name", "live-job", "--stream", "--query", "properties.status", "-o", "tsv"]
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "160", "LINES": "45"}
     process = subprocess.Popen(
         [*command, *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
@@ -197,7 +197,7 @@ def test_off_a_terminal_progress_is_plain_lines_and_stdout_is_the_job(
     for index in range(FILES):
         (tmp_path / "gates" / f"go{index}").touch()
     result = cli("batch-endpoint", "invoke", "-n", "live-ep", "--input", project.root / "data",
-                 "--job-name", "plain-job", "--stream", "--query", "{s: status, n: name}",
+                 "--job-name", "plain-job", "--stream", "--query", "{s: properties.status, n: name}",
                  "-o", "tsv")  # fmt: skip
     project.show("plain-job")
     assert (result.code, result.out) == (0, "Completed\tplain-job\n")
