@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -215,3 +216,31 @@ def test_off_a_terminal_progress_is_plain_lines_and_stdout_is_the_job(
     listed = cli("job", "list", "-o", "table").out.splitlines()
     assert listed[0].split() == ["Name", "Status", "Deployment", "Created", "Files", "Failed"]
     assert re.fullmatch(r"plain-job +Completed +gated +\d{4}-\d\d-\d\d [\d:]{8} +6/6 +0", listed[2])
+
+
+def test_ctrl_c_stops_following_and_the_job_keeps_running(project: Project, tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
+    args = ["batch-endpoint", "invoke", "-n", "live-ep", "--input", str(project.root / "data")]
+    process = subprocess.Popen(
+        [*command, *args, "--job-name", "kept-job", "--stream"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Interrupted once the job runs (mini-batch 0 waits for its gate).
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "mini-batches 0/6" in line or "files, mini_batch_size 1" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines()[-1] == (
+        "Stopped following; job kept-job keeps running (batchml job stream -n kept-job follows "
+        "it again, batchml job cancel -n kept-job stops it)."
+    )
+    assert project.show("kept-job")["status"] in ("Preparing", "Running")
+    for index in range(FILES):
+        (tmp_path / "gates" / f"go{index}").touch()
+    assert project.wait("kept-job")["status"] == "Completed"
