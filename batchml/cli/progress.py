@@ -131,25 +131,26 @@ class PlainView(View):
         super().__init__(out)
         self._err, self._interval, self._clock = err, interval, clock
         self._pace = Pace(clock)
-        self._said: tuple[str, float] | None = None
+        # What the last line said (status and counts: not the clock) and when.
+        self._said: tuple[object, float] | None = None
+        self._state: object = None
         self._line = ""
 
     def update(self, job: AnyJob) -> None:
         if not isinstance(job, BatchJob):
             return
         self._line = describe(job, self._pace.measure(job.counts))
+        self._state = (job.status, job.counts)
         now = self._clock()
         if self._said is None or now - self._said[1] >= self._interval:
             self._say(now)
 
     def _say(self, now: float) -> None:
-        # Said again only when something but the clock moved on.
-        counts = self._line.split(" | elapsed ")[0]
-        if self._said is None or self._said[0] != counts:
+        if self._said is None or self._said[0] != self._state:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             self._err.write(f"{stamp} {self._line}\n")
             self._err.flush()
-            self._said = (counts, now)
+            self._said = (self._state, now)
 
     def close(self, job: AnyJob) -> None:
         self.update(job)
