@@ -35,6 +35,8 @@ class App:
     output: str = "json"
     query: Query | None = None
     debug: bool = False
+    # The exit status after the result is rendered, for a command whose result says it failed.
+    exit_status: int = 0
 
     @property
     def workspace(self) -> Workspace:
@@ -51,7 +53,7 @@ class App:
         click.echo(message, err=True)
 
 
-def app_of(ctx: click.Context) -> App:
+def app_of(ctx: typer.Context) -> App:
     app = ctx.find_object(App)
     if app is None:
         app = ctx.ensure_object(App)
@@ -202,20 +204,17 @@ class AzCommand(TyperCommand):
         _refuse_empty(self.params, ctx.params)
         result = super().invoke(ctx)
         if result is not None:
-            emit(ctx, result)
+            from batchml.output.render import render
+
+            row_of: RowOf | None = getattr(self.callback, "table_row", None)
+            rows = None if row_of is None else (lambda item: row_of(item, app))
+            color = sys.stdout.isatty()
+            text = render(result, app.output, query=app.query, color=color, rows=rows)
+            if text:
+                sys.stdout.write(text)
+        if app.exit_status:
+            raise typer.Exit(app.exit_status)
         return result
-
-
-def emit(ctx: click.Context, result: Any) -> None:
-    """Render a command's result to stdout, as -o and --query say (and its table columns)."""
-    from batchml.output.render import render
-
-    app = app_of(ctx)
-    row_of: RowOf | None = getattr(ctx.command.callback, "table_row", None)
-    rows = None if row_of is None else (lambda item: row_of(item, app))
-    text = render(result, app.output, query=app.query, color=sys.stdout.isatty(), rows=rows)
-    if text:
-        sys.stdout.write(text)
 
 
 RowOf = Callable[[dict[str, Any], App], dict[str, Any]]

@@ -13,6 +13,7 @@ from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_o
 from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
+from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import endpoints, job_control
 
 if TYPE_CHECKING:
@@ -186,3 +187,75 @@ def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
     return job_control.list_for(workspace, name, None, app_of(ctx).warn)
+
+
+@app.command("compare", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint compare -n digits-ep --deployment digits-svc --deployment "
+    "digits-legacy --input data --tolerance 0.01"
+)
+def compare(
+    ctx: typer.Context,
+    name: str = NAME,
+    deployment: list[str] = typer.Option(
+        ..., "--deployment", help="A deployment to run; give exactly two (A, then B)."
+    ),
+    input_: str = typer.Option(
+        ..., "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."
+    ),
+    input_type: str | None = typer.Option(
+        None,
+        "--input-type",
+        click_type=click.Choice(["uri_folder", "uri_file"]),
+        help="Type of --input.",
+    ),
+    key_field: int = typer.Option(
+        1,
+        "--key-field",
+        help="Pair rows by this field (1-based, e.g. the file name a script writes first); "
+        "0 pairs them by position.",
+    ),
+    tolerance: float = typer.Option(
+        0.0,
+        "--tolerance",
+        help="How far numbers may differ and still agree (relative and absolute).",
+    ),
+    min_agreement: float = typer.Option(
+        1.0,
+        "--min-agreement",
+        help="The share of rows that must agree (0 to 1); below it the command exits 1.",
+    ),
+    sets: list[str] = typer.Option(
+        [], "--set", help="Per-job settings for both jobs, e.g. --set mini_batch_size=20."
+    ),
+) -> dict[str, Any]:
+    """Run two deployments on the same input and report how far their outputs agree.
+
+    Both jobs are ordinary jobs of the endpoint. Rows are paired by --key-field; the report
+    counts identical rows, rows within --tolerance, rows that differ and rows only one side
+    has, and names a diff file with the first differences. Exits 1 when the agreement is
+    under --min-agreement, so that a Makefile can gate making B the default on it.
+    """
+    from batchml.services import comparison  # not on the start-up path of every command
+
+    if len(deployment) != 2:
+        raise UsageError("give --deployment exactly twice: A, then B")
+    app = app_of(ctx)
+    options = comparison.CompareOptions(
+        endpoint=name,
+        deployments=(deployment[0], deployment[1]),
+        input=input_,
+        input_type=input_type,
+        key_field=key_field,
+        tolerance=tolerance,
+        min_agreement=min_agreement,
+        sets=tuple(sets),
+    )
+    report = comparison.run(
+        app.workspace,
+        options,
+        lambda names: app.inform(f"running jobs {' and '.join(names)}; waiting for both"),
+    )
+    if not report["passed"]:
+        app.exit_status = ExitStatus.FAILED
+    return report

@@ -10,7 +10,7 @@ import click
 import typer
 
 from batchml.cli import complete, tables
-from batchml.cli.context import AzCommand, app_of, command_group, emit, shown
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
@@ -57,11 +57,9 @@ def follow_started(
     `view` of the ended job (what the command returns without --stream) to stdout; exit
     non-zero unless it Completed."""
     job = _follow(ctx, name, sys.stderr)
-    result = view(job)
     if job.status != JobStatus.COMPLETED:
-        emit(ctx, result)
-        raise typer.Exit(ExitStatus.FAILED)
-    return result
+        app_of(ctx).exit_status = ExitStatus.FAILED
+    return view(job)
 
 
 @app.command("create", cls=AzCommand)

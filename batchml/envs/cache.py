@@ -217,8 +217,17 @@ def _build(
 def _hold(environment: BuiltEnvironment) -> bool:
     """Hold the lock of `environment` shared until this process ends (the kernel lets go of
     it then), once no build or removal of it holds it; False, holding nothing, if it was
-    removed before that."""
-    fd = os.open(lock_path(environment.key), os.O_RDWR | os.O_CREAT, 0o666)
+    removed before that. In a cache this user cannot write (one shared read-only), the lock is
+    held through a read-only descriptor, or not at all if it has no lock file: no one who
+    can remove it is this process's concern then."""
+    path = lock_path(environment.key)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return read_marker(environment.path) is not None
     fcntl.flock(fd, fcntl.LOCK_SH)
     if read_marker(environment.path) is None:
         os.close(fd)

@@ -1,5 +1,5 @@
 """`environment show`'s local_build, `environment list-builds` and `environment prune`, on
-environments really built, offline: tiny wheels made here (UV_NO_INDEX, UV_FIND_LINKS), copied
+environments really built, offline: tiny wheels made here (UV_OFFLINE, UV_FIND_LINKS), copied
 rather than hard-linked from uv's cache (UV_LINK_MODE=copy) so that removing an environment
 frees all of its disk use. Each build is one venv with at most one wheel."""
 
@@ -48,7 +48,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_wheel(folder, "tinypkg", "1.0")
     make_wheel(folder, "tinypkg", "2.0")
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
-    monkeypatch.setenv("UV_NO_INDEX", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")
     monkeypatch.setenv("UV_FIND_LINKS", str(folder))
     monkeypatch.setenv("UV_LINK_MODE", "copy")
 
@@ -381,3 +381,21 @@ def test_prune_keeps_the_environment_of_a_no_code_mlflow_deployments_model(
         }
     ]
     assert [entry["key"] for entry in result["removed"]] == [other.key]
+
+
+def test_a_job_uses_an_environment_from_a_cache_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = build(ONE)
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any) -> int:  # as for a user who cannot write
+        if str(path).startswith(str(cache_root())) and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    log = tmp_path / "b.log"
+    assert cache.ensure(ONE, log=lambda _message: None, build_log=log, hold=True).reused
+    cache.lock_path(one.key).unlink()  # a cache shipped without its lock files
+    assert cache.ensure(ONE, log=lambda _message: None, build_log=log, hold=True).reused
