@@ -1,31 +1,43 @@
-# batchml: `make demo` runs a sample end to end, `make test` runs the test suite.
-# Both create the project virtualenv (.venv) on first use and install what they need into it.
+# batchml: `make demo` runs the samples end to end, `make test` runs the test suite.
+# Both create the project virtualenv (.venv) on first use. `make demo` installs only what the
+# samples need (the demo extra); `make dev` (run by test, check and bench) adds the test and
+# development tools (the dev extra: Ray, Azure storage, pytest, ruff, mypy).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: test check demo bench clean
+.PHONY: test check demo dev bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing batchml and what the demo needs into $(VENV) (pip install -e '.[demo]') ..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@ $(DEMO_STAMP)
 
-test: $(STAMP)
+dev: $(DEV_STAMP)
+
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff format --check batchml tests bench samples
 	$(BIN)/ruff check batchml tests bench samples
 	$(BIN)/mypy
 
-demo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash samples/demo.sh
+demo: $(DEMO_STAMP)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash samples/demo.sh
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/cli_latency.py
 
 clean:

@@ -47,3 +47,13 @@ header "Deploying and invoking: bash deploy-and-run.sh"
 bash deploy-and-run.sh
 
 header "Demo done: pipeline scores in $PWD/scores-out/named-outputs/scores"
+
+cat >&2 <<'NEXT'
+
+Next: your own model. README.md, "Your own model in five minutes", deploys a scikit-learn model
+with a 20-line scoring script. In short, with batchml on PATH (.venv/bin):
+  batchml batch-endpoint create -f endpoint.yml
+  batchml batch-deployment create -f deployment.yml --set-default
+  batchml batch-endpoint invoke -n NAME --input data --stream
+Every command's --help ends with examples.
+NEXT

@@ -30,7 +30,7 @@ app = typer.Typer(
     help="Azure ML batch endpoints, on your machine: the az ml commands over a local workspace.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    suggest_commands=False,
 )
 app.add_typer(endpoint.app, name="batch-endpoint")
 app.add_typer(deployment.app, name="batch-deployment")

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of, parse_tags
+from batchml.cli import tables
+from batchml.cli.context import AzCommand, app_of, command_group, parse_tags, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import assets
@@ -25,13 +26,20 @@ CREATE_HELP = {
     ),
     "data": "Register a new version. Local files are copied into the workspace.",
 }
+EXAMPLE = {
+    "model": ("digits-classifier", "--type custom_model --path model"),
+    "data": ("digits-images", "--type uri_folder --path data"),
+}
 
 
 def build(kind: str) -> typer.Typer:
     """The create/show/list commands of one asset kind."""
-    app = typer.Typer(help=f"Manage {kind} assets (versioned).", no_args_is_help=True)
+    app = command_group(f"Manage {kind} assets (versioned).")
+
+    example, create_flags = EXAMPLE[kind]
 
     @app.command("create", cls=AzCommand, help=CREATE_HELP[kind])
+    @shown(f"batchml {kind} create --name {example} {create_flags}", table=tables.asset)
     def create(
         ctx: typer.Context,
         file: Path | None = typer.Option(
@@ -66,6 +74,7 @@ def build(kind: str) -> typer.Typer:
         return assets.create(app.workspace, kind, spec, app.warn)
 
     @app.command("show", cls=AzCommand)
+    @shown(f"batchml {kind} show -n {example} -l latest", table=tables.asset)
     def show(
         ctx: typer.Context,
         name: str = typer.Option(..., "-n", "--name", help=f"Name of the {kind}."),
@@ -78,6 +87,7 @@ def build(kind: str) -> typer.Typer:
         return assets.show(app_of(ctx).workspace, kind, name, version, label)
 
     @app.command("list", cls=AzCommand)
+    @shown(f"batchml {kind} list -o table", f"batchml {kind} list -n {example}", table=tables.asset)
     def list_(
         ctx: typer.Context,
         name: str | None = typer.Option(

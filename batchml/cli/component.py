@@ -10,14 +10,16 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of
+from batchml.cli import tables
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 
-app = typer.Typer(help="Manage components (command and pipeline).", no_args_is_help=True)
+app = command_group("Manage components (command and pipeline).")
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml component create -f component.yml", table=tables.asset)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -42,6 +44,7 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml component show -n prepare-data -l latest", table=tables.asset)
 def show(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the component."),
@@ -58,6 +61,7 @@ def show(
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml component list -o table", table=tables.asset)
 def list_(
     ctx: typer.Context,
     name: str | None = typer.Option(None, "-n", "--name", help="List every version of this one."),

@@ -8,16 +8,22 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.cli import tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import computes
 
-app = typer.Typer(help="Manage compute targets.", no_args_is_help=True)
+app = command_group("Manage compute targets.")
 NAME = typer.Option(..., "-n", "--name", help="Name of the compute.")
 
 
 @app.command("create", cls=AzCommand)
+@shown(
+    "batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5",
+    "batchml compute create -n ray-cluster --type ray --address 127.0.0.1:6379",
+    table=tables.compute,
+)
 def create(
     ctx: typer.Context,
     file: Path | None = typer.Option(
@@ -68,18 +74,21 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml compute show -n batch-cluster -o table", table=tables.compute)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a compute target."""
     return computes.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml compute list -o table", table=tables.compute)
 def list_(ctx: typer.Context) -> list[dict[str, Any]]:
     """List the compute targets."""
     return computes.list_all(app_of(ctx).workspace)
 
 
 @app.command("delete", cls=AzCommand)
+@shown("batchml compute delete -n batch-cluster --yes")
 def delete(
     ctx: typer.Context,
     name: str = NAME,

@@ -8,8 +8,9 @@ returns to the one renderer.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import typer
@@ -165,17 +166,32 @@ def expand_abbreviations(args: list[str], names: list[str]) -> list[str]:
     return out
 
 
+def command_group(help: str) -> typer.Typer:
+    """A group of commands: its help when given no command, and one suggestion for a
+    mistyped command (click's; Typer's own would repeat it)."""
+    return typer.Typer(help=help, no_args_is_help=True, suggest_commands=False)
+
+
 class AzCommand(TyperCommand):
     """A command with az's global arguments; its return value is rendered to stdout."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        examples = getattr(self.callback, "examples", ())
+        if examples:
+            # Typer's help keeps the paragraphs of an epilog as lines.
+            self.epilog = "\n\n".join(("Examples:", *examples))
         own = {name for param in self.params for name in param.opts}
         self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         names = [o for p in self.params for o in (*p.opts, *p.secondary_opts) if o[:2] == "--"]
-        return super().parse_args(ctx, spread_multi_values(expand_abbreviations(args, names)))
+        try:
+            return super().parse_args(ctx, spread_multi_values(expand_abbreviations(args, names)))
+        except click.NoSuchOption as exc:
+            # Suggest only options the help shows, never a hidden az-only flag.
+            shown = [o for p in self.params if not getattr(p, "hidden", False) for o in p.opts]
+            raise click.NoSuchOption(exc.option_name, possibilities=shown, ctx=ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         app = ctx.ensure_object(App)
@@ -190,12 +206,32 @@ class AzCommand(TyperCommand):
         if result is not None:
             from batchml.output.render import render
 
-            text = render(result, app.output, query=app.query, color=sys.stdout.isatty())
+            row_of: RowOf | None = getattr(self.callback, "table_row", None)
+            rows = None if row_of is None else (lambda item: row_of(item, app))
+            color = sys.stdout.isatty()
+            text = render(result, app.output, query=app.query, color=color, rows=rows)
             if text:
                 sys.stdout.write(text)
         if app.exit_status:
             raise typer.Exit(app.exit_status)
         return result
+
+
+RowOf = Callable[[dict[str, Any], App], dict[str, Any]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shown(*examples: str, table: RowOf | None = None) -> Callable[[_F], _F]:
+    """What a command's help and table show: `examples`, command lines for its Examples
+    section, and `table`, the function that makes a row of `-o table` of one item of its
+    result (batchml.cli.tables)."""
+
+    def mark(command: _F) -> _F:
+        command.examples = examples  # type: ignore[attr-defined]
+        command.table_row = table  # type: ignore[attr-defined]
+        return command
+
+    return mark
 
 
 # Options an empty value is meaningful for: clearing a description.

@@ -8,15 +8,17 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.cli import tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.services import datastores
 
-app = typer.Typer(help="Manage datastores.", no_args_is_help=True)
+app = command_group("Manage datastores.")
 NAME = typer.Option(..., "-n", "--name", help="Name of the datastore.")
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml datastore create -f datastore.yml", table=tables.datastore)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(..., "-f", "--file", help="Local path to the YAML file."),
@@ -31,12 +33,14 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml datastore show -n workspaceblobstore", table=tables.datastore)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a datastore (its credentials' type, never their secrets)."""
     return datastores.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml datastore list -o table", table=tables.datastore)
 def list_(
     ctx: typer.Context,
     max_results: int | None = typer.Option(
@@ -48,6 +52,7 @@ def list_(
 
 
 @app.command("delete", cls=AzCommand)
+@shown("batchml datastore delete -n images --yes")
 def delete(ctx: typer.Context, name: str = NAME, yes: bool = YES) -> None:
     """Delete a datastore: its connection and secrets; the data in storage stays."""
     confirm_or_fail(yes, f"delete datastore '{name}'")

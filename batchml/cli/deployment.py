@@ -7,16 +7,24 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.cli import complete, tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.services import deployment_specs, deployments, job_control
 
-app = typer.Typer(help="Manage batch deployments.", no_args_is_help=True)
+app = command_group("Manage batch deployments.")
 
 ENDPOINT = typer.Option(
-    ..., "-e", "--endpoint-name", "--endpoint", help="Name of the batch endpoint."
+    ...,
+    "-e",
+    "--endpoint-name",
+    "--endpoint",
+    help="Name of the batch endpoint.",
+    autocompletion=complete.endpoints,
 )
-NAME = typer.Option(..., "-n", "--name", help="Name of the deployment.")
+NAME = typer.Option(
+    ..., "-n", "--name", help="Name of the deployment.", autocompletion=complete.deployments
+)
 SETS = typer.Option(
     [],
     "--set",
@@ -28,6 +36,10 @@ SKIP = typer.Option(
 
 
 @app.command("create", cls=AzCommand)
+@shown(
+    "batchml batch-deployment create --file deployment.yml --endpoint-name digits-ep --set-default",
+    table=tables.deployment,
+)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -61,6 +73,10 @@ def create(
 
 
 @app.command("update", cls=AzCommand)
+@shown(
+    "batchml batch-deployment update -n digits-svc -e digits-ep --set settings.mini_batch_size=20",
+    table=tables.deployment,
+)
 def update(
     ctx: typer.Context,
     file: Path | None = typer.Option(None, "-f", "--file", help="Local path to the YAML file."),
@@ -80,18 +96,21 @@ def update(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml batch-deployment show -n digits-svc -e digits-ep -o table", table=tables.deployment)
 def show(ctx: typer.Context, name: str = NAME, endpoint: str = ENDPOINT) -> dict[str, Any]:
     """Show a deployment."""
     return deployments.show(app_of(ctx).workspace, endpoint, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml batch-deployment list -e digits-ep -o table", table=tables.deployment)
 def list_(ctx: typer.Context, endpoint: str = ENDPOINT) -> list[dict[str, Any]]:
     """List the deployments of an endpoint."""
     return deployments.list_all(app_of(ctx).workspace, endpoint)
 
 
 @app.command("delete", cls=AzCommand)
+@shown("batchml batch-deployment delete -n digits-svc -e digits-ep --yes")
 def delete(
     ctx: typer.Context,
     name: str = NAME,
@@ -105,6 +124,10 @@ def delete(
 
 
 @app.command("list-jobs", cls=AzCommand)
+@shown(
+    "batchml batch-deployment list-jobs -n digits-svc -e digits-ep -o table",
+    table=tables.endpoint_job,
+)
 def list_jobs(
     ctx: typer.Context, name: str = NAME, endpoint: str = ENDPOINT
 ) -> list[dict[str, Any]]:

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
-from batchml.cli.job import follow_or_cancel
+from batchml.cli import complete, tables
+from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
+from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import endpoints, job_control
 
-app = typer.Typer(help="Manage batch endpoints.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from batchml.core.batch_job import BatchJob
+    from batchml.core.pipeline_job import PipelineJob
+
+app = command_group("Manage batch endpoints.")
 
 FILE = typer.Option(None, "-f", "--file", help="Local path to the YAML file (endpoint.yml).")
-NAME = typer.Option(..., "-n", "--name", help="Name of the batch endpoint.")
+NAME = typer.Option(
+    ..., "-n", "--name", help="Name of the batch endpoint.", autocompletion=complete.endpoints
+)
 SETS = typer.Option(
     [], "--set", help="Update a field of the YAML, e.g. --set description=demo tags.team=ml."
 )
 
 
 @app.command("create", cls=AzCommand)
+@shown("batchml batch-endpoint create --file endpoint.yml --name digits-ep", table=tables.endpoint)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -44,6 +52,10 @@ def create(
 
 
 @app.command("update", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint update -n digits-ep --set defaults.deployment_name=digits-svc",
+    table=tables.endpoint,
+)
 def update(
     ctx: typer.Context, name: str = NAME, file: Path | None = FILE, sets: list[str] = SETS
 ) -> dict[str, Any]:
@@ -52,18 +64,21 @@ def update(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml batch-endpoint show -n digits-ep -o table", table=tables.endpoint)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a batch endpoint."""
     return endpoints.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml batch-endpoint list -o table", table=tables.endpoint)
 def list_(ctx: typer.Context) -> list[dict[str, Any]]:
     """List the batch endpoints of the workspace."""
     return endpoints.list_all(app_of(ctx).workspace)
 
 
 @app.command("delete", cls=AzCommand)
+@shown("batchml batch-endpoint delete -n digits-ep --yes")
 def delete(
     ctx: typer.Context,
     name: str = NAME,
@@ -76,11 +91,24 @@ def delete(
 
 
 @app.command("invoke", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint invoke --name digits-ep --input data --query name -o tsv",
+    "batchml batch-endpoint invoke -n digits-ep -d digits-svc --input azureml:digits-images@latest --stream",
+    "batchml batch-endpoint invoke -n digits-ep --input data --set output_file_name=out.csv "
+    "error_threshold=5 retry_settings.timeout=60",
+    "batchml batch-endpoint invoke -n heart-ep --set inputs.input_data.type=uri_folder "
+    "inputs.input_data.path=data",
+    table=tables.endpoint_job,
+)
 def invoke(
     ctx: typer.Context,
     name: str = NAME,
     deployment: str | None = typer.Option(
-        None, "-d", "--deployment-name", help="Deployment to run; default: the endpoint's default."
+        None,
+        "-d",
+        "--deployment-name",
+        help="Deployment to run; default: the endpoint's default.",
+        autocompletion=complete.invoked_deployments,
     ),
     input_: str | None = typer.Option(
         None, "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."
@@ -112,14 +140,11 @@ def invoke(
     sets: list[str] = typer.Option(
         [],
         "--set",
-        help="Inputs and outputs, e.g. --set inputs.NAME.type=uri_folder inputs.NAME.path=data "
-        "inputs.mode=fast; for model deployments also per-job settings, e.g. --set "
-        "output_file_name=out.csv error_threshold=5 retry_settings.timeout=60.",
+        help="KEY=VALUE pairs: a pipeline's inputs and outputs, e.g. inputs.NAME.path=P; a "
+        "model deployment's job settings, e.g. error_threshold=5 (see Examples).",
     ),
-    stream: bool = typer.Option(
-        False, "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
-    ),
-) -> dict[str, Any] | None:
+    stream: bool = typer.Option(False, "--stream", help=STREAM_HELP),
+) -> dict[str, Any]:
     """Run a job on a deployment. Returns the job at once; it runs in the background.
 
     A model deployment scores one data input; a pipeline deployment runs its pipeline with the
@@ -144,13 +169,19 @@ def invoke(
     )
     workspace = app_of(ctx).workspace
     job = invocations.invoke(workspace, options)
+    folder = str(job_control.job_dir(workspace, job.name))
     if not stream:
-        return job.batch_view(workspace.name, str(job_control.job_dir(workspace, job.name)))
-    follow_or_cancel(ctx, job.name)
-    return None
+        return job.batch_view(workspace.name, folder)
+    # The job ends as the kind it started as.
+    return follow_started(
+        ctx,
+        job.name,
+        lambda ended: cast("BatchJob | PipelineJob", ended).batch_view(workspace.name, folder),
+    )
 
 
 @app.command("list-jobs", cls=AzCommand)
+@shown("batchml batch-endpoint list-jobs -n digits-ep -o table", table=tables.endpoint_job)
 def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint."""
     workspace = app_of(ctx).workspace
@@ -159,6 +190,10 @@ def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
 
 
 @app.command("compare", cls=AzCommand)
+@shown(
+    "batchml batch-endpoint compare -n digits-ep --deployment digits-svc --deployment "
+    "digits-legacy --input data --tolerance 0.01"
+)
 def compare(
     ctx: typer.Context,
     name: str = NAME,

@@ -8,18 +8,30 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail, parse_tags
+from batchml.cli import tables
+from batchml.cli.context import (
+    YES,
+    AzCommand,
+    app_of,
+    command_group,
+    confirm_or_fail,
+    parse_tags,
+    shown,
+)
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import environments
 
-app = typer.Typer(
-    help="Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache.",
-    no_args_is_help=True,
+app = command_group(
+    "Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache."
 )
 
 
 @app.command("create", cls=AzCommand)
+@shown(
+    "batchml environment create --name digits-env --image python:3.11 --conda-file conda.yml",
+    table=tables.asset,
+)
 def create(
     ctx: typer.Context,
     file: Path | None = typer.Option(
@@ -61,6 +73,7 @@ def create(
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml environment show -n digits-env -l latest", table=tables.asset)
 def show(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),
@@ -79,6 +92,7 @@ def show(
 
 
 @app.command("build", cls=AzCommand)
+@shown("batchml environment build -n digits-env")
 def build(
     ctx: typer.Context,
     name: str = typer.Option(..., "-n", "--name", help="Name of the environment."),
@@ -98,6 +112,7 @@ def build(
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml environment list -o table", table=tables.asset)
 def list_(
     ctx: typer.Context,
     name: str | None = typer.Option(
@@ -113,6 +128,7 @@ def list_(
 
 
 @app.command("list-builds", cls=AzCommand)
+@shown("batchml environment list-builds")
 def list_builds(ctx: typer.Context) -> dict[str, Any]:
     """List the environments built in the per-user cache, shared by all workspaces.
 
@@ -128,6 +144,7 @@ def list_builds(ctx: typer.Context) -> dict[str, Any]:
 
 
 @app.command("prune", cls=AzCommand)
+@shown("batchml environment prune --dry-run --yes")
 def prune(
     ctx: typer.Context,
     dry_run: bool = typer.Option(

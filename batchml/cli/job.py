@@ -2,41 +2,71 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import typer
 
-from batchml.cli.context import AzCommand, app_of
+from batchml.cli import complete, tables
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
 from batchml.core.job_record import JobStatus
 from batchml.services import job_control
 
-app = typer.Typer(help="Manage jobs: batch scoring jobs and pipeline jobs.", no_args_is_help=True)
-NAME = typer.Option(..., "-n", "--name", help="Name of the job.")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from batchml.core.jobs import AnyJob
+
+app = command_group("Manage jobs: batch scoring jobs and pipeline jobs.")
+NAME = typer.Option(..., "-n", "--name", help="Name of the job.", autocompletion=complete.jobs)
+STREAM_HELP = (
+    "Follow the job until it ends: logs and progress on stderr, then the job on stdout. "
+    "Ctrl-C stops following; the job keeps running."
+)
+
+
+def _follow(ctx: typer.Context, name: str, out: IO[str] | None) -> AnyJob:
+    """Stream a job until it ends, its logs to `out` (stdout unless given). Ctrl-C stops
+    following and leaves the job running."""
+    try:
+        return stream_job(app_of(ctx).workspace, name, out)
+    except KeyboardInterrupt:
+        click.echo(
+            f"Stopped following; job {name} keeps running (batchml job stream -n {name} "
+            f"follows it again, batchml job cancel -n {name} stops it).",
+            err=True,
+        )
+        raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 
 def follow(ctx: typer.Context, name: str) -> None:
     """Stream a job; exit non-zero unless it Completed."""
-    job = stream_job(app_of(ctx).workspace, name)
-    if job.status != JobStatus.COMPLETED:
+    if _follow(ctx, name, None).status != JobStatus.COMPLETED:
         raise typer.Exit(ExitStatus.FAILED)  # the job did not complete
 
 
-def follow_or_cancel(ctx: typer.Context, name: str) -> None:
-    """Stream a job that this command started; Ctrl-C cancels it."""
-    try:
-        follow(ctx, name)
-    except KeyboardInterrupt:
-        click.echo(f"Canceling job {name} ...", err=True)
-        job_control.cancel(app_of(ctx).workspace, name)
-        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+def follow_started(
+    ctx: typer.Context, name: str, view: Callable[[AnyJob], dict[str, Any]]
+) -> dict[str, Any]:
+    """`--stream` on a command that started a job: its logs and progress go to stderr, and
+    `view` of the ended job (what the command returns without --stream) to stdout; exit
+    non-zero unless it Completed."""
+    job = _follow(ctx, name, sys.stderr)
+    if job.status != JobStatus.COMPLETED:
+        app_of(ctx).exit_status = ExitStatus.FAILED
+    return view(job)
 
 
 @app.command("create", cls=AzCommand)
+@shown(
+    "batchml job create -f pipeline-job.yml --set inputs.input_data.path=data --stream",
+    table=tables.job,
+)
 def create(
     ctx: typer.Context,
     file: Path = typer.Option(
@@ -46,10 +76,8 @@ def create(
     sets: list[str] = typer.Option(
         [], "--set", help="Update a field of the YAML, e.g. --set inputs.input_data.path=data."
     ),
-    stream_: bool = typer.Option(
-        False, "-s", "--stream", help="Follow the job until it ends (Ctrl-C cancels it)."
-    ),
-) -> dict[str, Any] | None:
+    stream_: bool = typer.Option(False, "-s", "--stream", help=STREAM_HELP),
+) -> dict[str, Any]:
     """Run a pipeline job (type: pipeline) from its YAML. Returns the job at once.
 
     Test a pipeline before you deploy it; then deploy the job itself with
@@ -61,17 +89,18 @@ def create(
     job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
     if not stream_:
         return job_control.show(workspace, job.name)
-    follow_or_cancel(ctx, job.name)
-    return None
+    return follow_started(ctx, job.name, lambda ended: job_control.show(workspace, ended.name))
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml job show -n $JOB_NAME -o table", table=tables.job)
 def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Show a job: status, inputs, outputs, counts, and the error when it Failed."""
     return job_control.show(app_of(ctx).workspace, name)
 
 
 @app.command("list", cls=AzCommand)
+@shown("batchml job list -o table", "batchml job list -p $JOB_NAME", table=tables.job)
 def list_(
     ctx: typer.Context,
     parent_job_name: str | None = typer.Option(
@@ -90,19 +119,17 @@ def list_(
 
 
 @app.command("stream", cls=AzCommand)
+@shown("batchml job stream -n $JOB_NAME")
 def stream(ctx: typer.Context, name: str = NAME) -> None:
     """Follow a job's logs until it ends; exits non-zero if it did not complete.
 
     Ctrl-C stops following; the job keeps running.
     """
-    try:
-        follow(ctx, name)
-    except KeyboardInterrupt:
-        click.echo(f"Stopped streaming; job {name} keeps running.", err=True)
-        raise typer.Exit(ExitStatus.INTERRUPTED) from None
+    follow(ctx, name)
 
 
 @app.command("cancel", cls=AzCommand)
+@shown("batchml job cancel -n $JOB_NAME")
 def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
     """Cancel a running job: its workers are stopped within seconds.
 
@@ -114,6 +141,7 @@ def cancel(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
 
 
 @app.command("resume", cls=AzCommand)
+@shown("batchml job resume -n $JOB_NAME --retry-failed")
 def resume(
     ctx: typer.Context,
     name: str = NAME,
@@ -131,6 +159,7 @@ def resume(
 
 
 @app.command("download", cls=AzCommand)
+@shown("batchml job download -n $JOB_NAME --output-name score --download-path ./out")
 def download(
     ctx: typer.Context,
     name: str = NAME,

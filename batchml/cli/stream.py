@@ -1,74 +1,58 @@
 """`job stream` output: az's layout (RunId, Web View, one section per log, Execution Summary),
-plain lines when not on a terminal, and a progress bar on stderr when on one."""
+with the progress view of batchml.cli.progress on stderr."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-import click
-
-from batchml.core.batch_job import BatchJob
+from batchml.cli.progress import view_for
 from batchml.services import job_control
 
 if TYPE_CHECKING:
+    from batchml.cli.progress import View
     from batchml.core.jobs import AnyJob
     from batchml.store.workspace import Workspace
 
 
-def _header(job: AnyJob, web: str) -> None:
-    click.echo(f"RunId: {job.name}")
-    click.echo(f"Web View: {web}")
+def _header(view: View, job: AnyJob, web: str) -> None:
+    view.log(f"RunId: {job.name}")
+    view.log(f"Web View: {web}")
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (it keeps stdout lines above it), or nothing."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _summary(view: View, job: AnyJob, web: str) -> None:
+    """How the job ended, after its logs."""
+    view.log("\nExecution Summary\n=================")
+    _header(view, job, web)
+    view.log(f"Status: {job.status}")
+    if job.error:
+        view.log(f"Error: {job.error}")
+    warnings = getattr(job, "warnings", [])
+    if warnings:
+        view.log("Warnings:")
+        for warning in warnings:
+            view.log(f"  {warning}")
 
-    columns = (TextColumn("mini-batches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        yield bar
 
-
-def stream(workspace: Workspace, name: str) -> AnyJob:
-    """Follow a job until it ends, printing its logs; returns the final job."""
+def stream(workspace: Workspace, name: str, out: IO[str] | None = None) -> AnyJob:
+    """Follow a job until it ends, printing its logs to `out` (stdout unless given) and its
+    progress to stderr; returns the final job. Ctrl-C leaves the job running."""
     web = f"file://{job_control.job_dir(workspace, name)}"
     started: set[str] = set()
     job = job_control.get(workspace, name)
-    _header(job, web)
-    # A batch scoring job shows its mini-batches; a pipeline job's log says which steps ran.
-    with _progress(sys.stderr.isatty() and isinstance(job, BatchJob)) as bar:
-        task = bar.add_task("job", total=None) if bar is not None else None
+    view = view_for(job, out or sys.stdout)
+    try:
+        _header(view, job, web)
         for update in job_control.follow(workspace, name):
             job = update.job
             for log, line in update.lines:
                 if log not in started:
                     started.add(log)
                     title = f"Streaming {log}"
-                    click.echo(f"\n{title}\n{'=' * (len(title) + 10)}\n")
-                click.echo(line)
-            if bar is not None and task is not None and isinstance(job, BatchJob):
-                counts = job.counts
-                bar.update(
-                    task,
-                    total=counts.mini_batches_total or None,
-                    completed=counts.mini_batches_done,
-                )
-    click.echo("\nExecution Summary\n=================")
-    _header(job, web)
-    click.echo(f"Status: {job.status}")
-    if job.error:
-        click.echo(f"Error: {job.error}")
-    warnings = getattr(job, "warnings", [])
-    if warnings:
-        click.echo("Warnings:")
-        for warning in warnings:
-            click.echo(f"  {warning}")
+                    view.log(f"\n{title}\n{'=' * (len(title) + 10)}\n")
+                view.log(line)
+            view.update(job)
+    finally:
+        view.close(job)
+    _summary(view, job, web)
     return job

@@ -6,14 +6,15 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import AzCommand, app_of
+from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.services import workspaces
 from batchml.store import locate
 
-app = typer.Typer(help="Inspect the workspace folder.", no_args_is_help=True)
+app = command_group("Inspect the workspace folder.")
 
 
 @app.command("show", cls=AzCommand)
+@shown("batchml workspace show")
 def show(ctx: typer.Context) -> dict[str, Any]:
     """Show which workspace commands use, why, and what it holds."""
     workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
@@ -21,6 +22,7 @@ def show(ctx: typer.Context) -> dict[str, Any]:
 
 
 @app.command("update", cls=AzCommand)
+@shown("batchml workspace update --set env_manager=local")
 def update(
     ctx: typer.Context,
     sets: list[str] = typer.Option(
@@ -36,6 +38,7 @@ def update(
     return workspaces.update(workspace, sets, reason)
 
 
+@shown("batchml configure --defaults workspace=~/ml-workspace", "batchml configure --list-defaults")
 def configure(
     defaults: list[str] = typer.Option(
         [],

@@ -27,6 +27,7 @@ class JobCounts:
     files, and so are the inputs a succeeded mini-batch returned no item for ("inputs minus
     returned items"). error_threshold applies to files_failed. mini_batches_resumed counts the
     mini-batches a resumed run kept from the runs before it (they are among those done).
+    mini_batches_running is how many are being scored at the moment (0 once the job ended).
     """
 
     mini_batches_total: int = 0
@@ -37,6 +38,7 @@ class JobCounts:
     files_failed: int = 0
     items_succeeded: int = 0
     mini_batches_resumed: int = 0
+    mini_batches_running: int = 0
 
     @property
     def mini_batches_done(self) -> int:

@@ -56,6 +56,33 @@ def read(path: Path) -> str:
         raise _invalid(str(path), line, f"not UTF-8 text (byte {exc.start})") from None
 
 
+def _in_words(exc: yaml.MarkedYAMLError) -> str:
+    """What the parser found wrong, as the user would fix it (the parser's words otherwise)."""
+    problem = exc.problem or str(exc)
+    column = exc.problem_mark.column + 1 if exc.problem_mark is not None else None
+    if problem == "mapping values are not allowed here":
+        return (
+            "a 'key:' where a value was expected: this line is indented more than the key "
+            "above it, or the line above lacks its ':', or a value holding ': ' needs quotes"
+        )
+    if problem.startswith("expected <block end>, but found"):
+        return (
+            f"the indentation does not line up (column {column}): the keys of one mapping, "
+            "and the items of one list, must start in the same column"
+        )
+    if "'\\t'" in problem:
+        return "a tab: YAML indents with spaces only"
+    if exc.context == "while scanning a quoted scalar":
+        return (
+            f"a quote opened at line {exc.context_mark.line + 1} is never closed"
+            if exc.context_mark
+            else "a quote is never closed"
+        )
+    if problem == "could not find expected ':'":
+        return "a line that is not 'key: value' nor a list item '- ...' (a ':' missing?)"
+    return problem
+
+
 def parse(text: str, source: str) -> Any:
     """The document in `text` as plain JSON-like values; InvalidSpecError naming `source`."""
     import yaml
@@ -73,7 +100,7 @@ def parse(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise _invalid(source, line, f"not valid YAML: {exc.problem or exc}") from None
+        raise _invalid(source, line, f"not valid YAML: {_in_words(exc)}") from None
     except yaml.YAMLError as exc:
         raise _invalid(source, None, f"not valid YAML: {exc}") from None
     except RecursionError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -16,11 +16,20 @@ if TYPE_CHECKING:
     from batchml.output.query import Query
 
 
-def render(data: Any, output: str, *, query: Query | None = None, color: bool = False) -> str:
+def render(
+    data: Any,
+    output: str,
+    *,
+    query: Query | None = None,
+    color: bool = False,
+    rows: Callable[[Any], dict[str, Any]] | None = None,
+) -> str:
     """Return the text to print for `data` in the `output` format ("" prints nothing).
 
     As in knack, a result that is None (before or after the query) prints nothing at all,
-    whatever the format. `color` only matters for jsonc and yamlc.
+    whatever the format. `color` only matters for jsonc and yamlc. `rows` is the command's
+    table transformer (knack's table_transformer): one row of `-o table` per item, used when
+    no --query shaped the result.
     """
     if output not in FORMATS:
         choices = ", ".join(repr(name) for name in FORMATS)
@@ -39,6 +48,9 @@ def render(data: Any, output: str, *, query: Query | None = None, color: bool = 
         text = _format_yaml(result)
         return _highlight(text, "yaml") if output == "yamlc" and color else text
     if output == "table":
+        if rows is not None and query is None:
+            items = result if isinstance(result, list) else [result]
+            return format_table([rows(item) for item in items], sort_keys=False)
         return format_table(result, sort_keys=query is None)
     return format_tsv(result)
 

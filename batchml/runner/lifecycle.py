@@ -63,6 +63,8 @@ class JobLifecycle(Generic[_Job]):
         self.job: _Job = job
         self.cancel = threading.Event()
         self._saved_at = 0.0
+        self._saving = threading.Lock()
+        self._flush: threading.Timer | None = None
         self._interruptible = False
         self._run: tracking.TrackedRun | None = None
         self._opening: Future[tracking.TrackedRun | None] | None = None
@@ -128,12 +130,22 @@ class JobLifecycle(Generic[_Job]):
 
     def update(self, job: _Job, *, throttled: bool = False) -> None:
         """Make `job` the record and write it; `throttled`, at most every SAVE_INTERVAL
-        seconds (the last one is written with the next write that is not)."""
+        seconds: one held back is written by a timer when the interval is up, so that what
+        `job stream` shows never lags by more than that."""
         self.job = job
-        now = time.monotonic()
-        if not throttled or now - self._saved_at >= SAVE_INTERVAL:
-            save(self.workspace, job)
-            self._saved_at = now
+        wait = self._saved_at + SAVE_INTERVAL - time.monotonic()
+        if not throttled or wait <= 0:
+            self._save()
+        elif self._flush is None:
+            self._flush = threading.Timer(wait, self._save)
+            self._flush.daemon = True
+            self._flush.start()
+
+    def _save(self) -> None:
+        with self._saving:
+            self._flush = None
+            save(self.workspace, self.job)
+            self._saved_at = time.monotonic()
 
     def begin(self, job: _Job, status: JobStatus = JobStatus.RUNNING) -> None:
         """Record `job` held by this process (Running, or Preparing while its environment is

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 # Progress lines in the driver log (what `job stream` shows) are at most this often.
 PROGRESS_INTERVAL = 2.0
+_WRITTEN_AT_ONCE = ("job_started", "job_finalizing", "job_finished")
 
 
 _SAYING = threading.Lock()
@@ -67,6 +68,7 @@ class Runner:
         self.resume = resume
         self.retry_failed = retry_failed
         self._reported_at = 0.0
+        self._running: set[int] = set()
 
     def on_event(self, event: JobEvent) -> None:
         if event.kind == "mini_batch_failed" and event.error:
@@ -78,10 +80,17 @@ class Runner:
         if event.kind == "mini_batch_succeeded" and now - self._reported_at >= PROGRESS_INTERVAL:
             self._reported_at = now
             _say(describe_counts(event.counts))
-        job = dataclasses.replace(self.record.job, counts=event.counts)
+        if event.mini_batch is not None:
+            if event.kind == "mini_batch_started":
+                self._running.add(event.mini_batch)
+            else:
+                self._running.discard(event.mini_batch)
+        counts = dataclasses.replace(event.counts, mini_batches_running=len(self._running))
+        job = dataclasses.replace(self.record.job, counts=counts)
         if event.kind == "job_finalizing":
             job = dataclasses.replace(job, status=JobStatus.FINALIZING)
-        self.record.update(job, throttled=event.kind not in ("job_finalizing", "job_finished"))
+        # The plan's size is written at once: `job stream` says "planning" until it is known.
+        self.record.update(job, throttled=event.kind not in _WRITTEN_AT_ONCE)
 
     def _environment_warnings(self) -> list[str]:
         """In batchml's interpreter: the declared pip packages that differ from what is here."""

@@ -60,11 +60,21 @@ def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | Pipelin
     endpoint = endpoints.get(workspace, options.endpoint)
     name = options.deployment or endpoint.default_deployment
     if not name:
+        existing = deployments.names(workspace, endpoint.name)
+        if existing:
+            hint = (
+                f"give -d {existing[0]}, or set a default with: batchml batch-endpoint update "
+                f"-n {endpoint.name} --set defaults.deployment_name={existing[0]}"
+            )
+        else:
+            hint = (
+                f"it has no deployments yet; create one with: batchml batch-deployment create "
+                f"-f deployment.yml -e {endpoint.name} --set-default"
+            )
         raise UsageError(
             f"batch endpoint '{endpoint.name}' has no default deployment and no -d/--deployment-name "
             "was given",
-            hint=f"set one with: batchml batch-endpoint update -n {endpoint.name} "
-            "--set defaults.deployment_name=NAME",
+            hint=hint,
         )
     return deployments.get(workspace, endpoint.name, name)
 

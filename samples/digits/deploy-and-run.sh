@@ -18,28 +18,28 @@ fi
 ENDPOINT_NAME="digits-$RANDOM"
 
 say "Creating compute"
-batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5
+batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5 \
+  -o table
 
 say "Registering the model"
 MODEL_NAME="digits-classifier"
-batchml model create --name "$MODEL_NAME" --type custom_model --path model
+batchml model create --name "$MODEL_NAME" --type custom_model --path model -o table
 
 say "Creating batch endpoint $ENDPOINT_NAME"
-batchml batch-endpoint create --file endpoint.yml --name "$ENDPOINT_NAME"
+batchml batch-endpoint create --file endpoint.yml --name "$ENDPOINT_NAME" -o none
 
 say "Creating deployment digits-svc (type: model) as the default"
 batchml batch-deployment create --file deployment-svc/deployment.yml \
-  --endpoint-name "$ENDPOINT_NAME" --set-default
+  --endpoint-name "$ENDPOINT_NAME" --set-default -o none
 
 say "Creating deployment digits-legacy (the legacy flat form)"
 batchml batch-deployment create --file deployment-legacy/deployment.yml \
-  --endpoint-name "$ENDPOINT_NAME"
+  --endpoint-name "$ENDPOINT_NAME" -o none
 
 DEPLOYMENT_NAME="digits-legacy"
 say "Making $DEPLOYMENT_NAME the default deployment"
 batchml batch-endpoint update --name "$ENDPOINT_NAME" \
-  --set defaults.deployment_name="$DEPLOYMENT_NAME"
-batchml batch-endpoint show --name "$ENDPOINT_NAME" --query "{Name:name, Defaults:defaults}"
+  --set defaults.deployment_name="$DEPLOYMENT_NAME" -o none
 batchml batch-deployment list -e "$ENDPOINT_NAME" -o table
 
 say "Invoking the endpoint on data/ (runs on the default deployment)"

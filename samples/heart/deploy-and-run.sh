@@ -40,17 +40,17 @@ wait_for() {
 
 say "Registering the environment of the components"
 batchml environment create -f environment/sklearn-mlflow-py311.yml \
-  --query "{name:name, version:version}"
+  --query "{name:name, version:version}" -o table
 
 say "Registering the MLflow model and the transformations"
 batchml model create --name breast-cancer-classifier --type mlflow_model --path model \
-  --query "{name:name, version:version, type:type}"
+  --query "{name:name, version:version, type:type}" -o table
 batchml model create --name breast-cancer-classifier-transforms --type custom_model \
-  --path transformations --query "{name:name, version:version, type:type}"
+  --path transformations --query "{name:name, version:version, type:type}" -o table
 
 say "Registering the prepare and score components"
-batchml component create -f components/prepare/prepare.yml --query "{name:name, version:version}"
-batchml component create -f components/score/score.yml --query "{name:name, version:version}"
+batchml component create -f components/prepare/prepare.yml --query "{name:name, version:version}" -o table
+batchml component create -f components/score/score.yml --query "{name:name, version:version}" -o table
 
 say "Creating compute"
 batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5 \
@@ -63,11 +63,11 @@ wait_for "$PIPELINE_JOB"
 
 say "Creating batch endpoint $ENDPOINT_NAME"
 batchml batch-endpoint create --name "$ENDPOINT_NAME" -f endpoint.yml -o none
-batchml batch-endpoint show --name "$ENDPOINT_NAME" --query "{Name:name, Defaults:defaults}"
+batchml batch-endpoint show --name "$ENDPOINT_NAME" -o table
 
 say "Creating the pipeline deployment breast-cancer-prepros as the default"
 batchml batch-deployment create --endpoint "$ENDPOINT_NAME" -f deployment.yml --set-default \
-  --query "{name:name, type:type, component:component}"
+  --query "{name:name, type:type, component:component}" -o table
 
 say "Invoking the endpoint with inputs.yml (input_data: data/unlabeled, score_mode: append)"
 JOB_NAME=$(batchml batch-endpoint invoke -n "$ENDPOINT_NAME" -f inputs.yml --query name -o tsv)
@@ -115,7 +115,7 @@ PY
 say "Creating deployment breast-cancer-prepros-job from pipeline job $PIPELINE_JOB"
 batchml batch-deployment create --endpoint "$ENDPOINT_NAME" \
   --set job_definition="azureml:$PIPELINE_JOB" -f deployment-from-job.yml \
-  --query "{name:name, type:type, job_definition:job_definition}"
+  --query "{name:name, type:type, job_definition:job_definition}" -o table
 batchml batch-deployment list -e "$ENDPOINT_NAME" -o table --query "[].{Name:name, Type:type}"
 
 say "Deleting endpoint $ENDPOINT_NAME (its jobs are kept)"

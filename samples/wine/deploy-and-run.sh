@@ -39,10 +39,10 @@ wait_for() {
 say "Registering the MLflow model"
 MODEL_NAME="wine-classifier-mlflow"
 batchml model create --name "$MODEL_NAME" --type mlflow_model --path model \
-  --query "{name:name, version:version, type:type, signature_inputs:length(signature.inputs)}"
+  --query "{name:name, version:version, type:type, signature_inputs:length(signature.inputs)}" -o table
 
 say "Registering the unlabeled data"
-batchml data create -f wine-dataset-unlabeled.yml --query "{name:name, version:version}"
+batchml data create -f wine-dataset-unlabeled.yml --query "{name:name, version:version}" -o table
 
 say "Creating compute"
 batchml compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 5 \
@@ -54,16 +54,16 @@ batchml batch-endpoint create -n "$ENDPOINT_NAME" -f endpoint.yml -o none
 say "Creating the no-code deployment classifier-mlflow as the default"
 batchml batch-deployment create --file deployment-simple/deployment.yml \
   --endpoint-name "$ENDPOINT_NAME" --set-default \
-  --query "{name:name, code_configuration:code_configuration, environment:environment}"
+  --query "{Name:name, Code:code_configuration || 'none: a no-code MLflow deployment'}" -o table
 
 DEPLOYMENT_NAME="classifier-mlflow"
-batchml batch-endpoint show --name "$ENDPOINT_NAME" --query "{Name:name, Defaults:defaults}"
+batchml batch-endpoint show --name "$ENDPOINT_NAME" -o table
 
 say "Invoking the endpoint on the data asset (runs on the default deployment)"
 JOB_NAME=$(batchml batch-endpoint invoke --name "$ENDPOINT_NAME" \
   --input azureml:wine-dataset-unlabeled@latest --query name -o tsv)
 batchml batch-deployment list-jobs --name "$DEPLOYMENT_NAME" --endpoint-name "$ENDPOINT_NAME" \
-  --query "[].name"
+  --query "[].name" -o tsv
 wait_for "$JOB_NAME"
 
 say "Downloading the scores"
@@ -90,7 +90,7 @@ batchml batch-deployment create --file deployment-parquet/deployment.yml \
 DEPLOYMENT_NAME="classifier-parquet"
 say "Making $DEPLOYMENT_NAME the default deployment"
 batchml batch-endpoint update --name "$ENDPOINT_NAME" \
-  --set defaults.deployment_name="$DEPLOYMENT_NAME" --query "{Name:name, Defaults:defaults}"
+  --set defaults.deployment_name="$DEPLOYMENT_NAME" -o table
 batchml batch-deployment list -e "$ENDPOINT_NAME" -o table \
   --query "[].{Name:name, Script:code_configuration.scoring_script, Output:output_action}"
 

@@ -357,3 +357,18 @@ def test_list_jobs_with_none(cli: Cli, ready: Project) -> None:
 def test_list_jobs_of_an_unknown_endpoint(cli: Cli, ready: Project) -> None:
     result = cli("batch-endpoint", "list-jobs", "-n", "nope")
     assert (result.code, result.out) == (3, "")
+
+
+def test_no_default_deployment_hints_at_what_exists(cli: Cli, ready: Project) -> None:
+    bare = cli("batch-endpoint", "invoke", "-n", "mnist-batch", "--input", ready.root)
+    assert (bare.code, bare.out) == (2, "")
+    assert bare.err.splitlines()[-1] == (
+        "Hint: it has no deployments yet; create one with: batchml batch-deployment create "
+        "-f deployment.yml -e mnist-batch --set-default"
+    )
+    cli.ok("batch-deployment", "create", "-f", ready.deployment_yml, "-o", "none")
+    one = cli("batch-endpoint", "invoke", "-n", "mnist-batch", "--input", ready.root)
+    assert one.err.splitlines()[-1] == (
+        "Hint: give -d mnist-torch, or set a default with: batchml batch-endpoint update "
+        "-n mnist-batch --set defaults.deployment_name=mnist-torch"
+    )

@@ -46,22 +46,6 @@ def test_yaml(cli: Cli, ready: Project, arm: str) -> None:
     )
 
 
-def test_table_of_a_list(cli: Cli, ready: Project) -> None:
-    cli.ok("batch-endpoint", "create", "-f", ready.endpoint_yml, "-n", "heart-ep")
-    result = cli("batch-endpoint", "list", "-o", "table")
-    assert (result.code, result.err) == (0, "")
-    assert result.out == (
-        "Auth_mode    Description                 Location    Name         Provisioning_state"
-        "    Scoring_uri\n"
-        "-----------  --------------------------  ----------  -----------  --------------------"
-        "  --------------------------------------------\n"
-        "aad_token    A batch endpoint for MNIST  local       heart-ep     Succeeded"
-        "             batchml://ws/batchEndpoints/heart-ep/jobs\n"
-        "aad_token    A batch endpoint for MNIST  local       mnist-batch  Succeeded"
-        "             batchml://ws/batchEndpoints/mnist-batch/jobs\n"
-    )
-
-
 def test_tsv_with_query_for_shell_capture(cli: Cli, ready: Project) -> None:
     assert cli(*SHOW, "--query", "name", "-o", "tsv").out == "mnist-batch\n"
     listed = cli("compute", "list", "--query", "[].[name, max_instances]", "-o", "tsv")

@@ -127,6 +127,8 @@ def test_invoke_stream_show_download(ws: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     assert out.startswith(f"RunId: {name}\n")
     assert "Execution Summary" in out
+    # The environment's missing packages are said as the job starts, before it scores.
+    assert out.index("WARNING: the environment declares") < out.index("mini-batches processed")
     job = wait_terminal(capsys, name)
     assert job["status"] == "Completed"
     assert job["batch"]["mini_batches"] == {"total": 7, "succeeded": 7, "failed": 0, "resumed": 0}

@@ -122,11 +122,32 @@ def test_load_folder(tmp_path: Path) -> None:
     assert info.value.message == f"{tmp_path} is a folder; -f/--file takes a YAML file"
 
 
-def test_load_bad_yaml_names_the_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "name: a\n  bad: indent\n",
+            2,
+            "a 'key:' where a value was expected: this line is indented more than the key above "
+            "it, or the line above lacks its ':', or a value holding ': ' needs quotes",
+        ),
+        (
+            "settings:\n    a: 1\n  b: 2\n",
+            3,
+            "the indentation does not line up (column 3): the keys of one mapping, and the items "
+            "of one list, must start in the same column",
+        ),
+        ("name: a\n\tb: 1\n", 2, "a tab: YAML indents with spaces only"),
+        ('name: "a\nb: 1\n', 3, "a quote opened at line 1 is never closed"),
+    ],
+)
+def test_bad_yaml_is_said_in_words_at_its_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
     with pytest.raises(InvalidSpecError) as info:
-        spec_of("name: a\n  bad: indent\n", tmp_path)
+        spec_of(text, tmp_path)
     assert [str(problem) for problem in info.value.problems] == [
-        f"{tmp_path / 'spec.yml'}:2: not valid YAML: mapping values are not allowed here"
+        f"{tmp_path / 'spec.yml'}:{line}: not valid YAML: {words}"
     ]
 
 
