@@ -100,6 +100,10 @@ def build(kind: str) -> typer.Typer:
     if kind == "model":
 
         @app.command("sync", cls=AzCommand)
+        @shown(
+            "batchml model sync",
+            'batchml model sync -n heart-classifier --query "imported[].version"',
+        )
         def sync(
             ctx: typer.Context,
             name: str | None = typer.Option(
@@ -113,8 +117,6 @@ def build(kind: str) -> typer.Typer:
             becomes the next batchml version of its name, type mlflow_model; each batchml
             mlflow_model version MLflow has not got (one made while tracking was off) is
             registered there. Prints what it imported and registered; run again, it does nothing.
-
-            Example: batchml model sync --name heart-classifier --query "imported[].version"
             """
             app = app_of(ctx)
             return assets.sync_models(app.workspace, name, app.warn)
