@@ -35,8 +35,11 @@ def _build(
     data: dict[str, Any],
     resolved: dict[str, Any],
     created_at: str,
+    previous: AnyDeployment | None,
 ) -> Deployment:
-    """Snapshot what the deployment needs into its folder and build the stored record."""
+    """Snapshot what the deployment needs into its folder and build the stored record. The
+    folder the code was copied from is kept (`code_source`, for tracebacks), the `previous`
+    record's when the code is that record's own snapshot (`update --set`)."""
     folder = workspace.deployment_dir(data["endpoint_name"], data["name"])
     stored = {**data}
     model_source, model_type = resolved["model"]
@@ -57,8 +60,11 @@ def _build(
             type=model_type,
         )
         stored["model"] = f"azureml:{model_source.name}:{model_source.version}"
-    code_dir = script = None
+    code_dir = script = code_source = None
     if "code" in resolved:
+        code_source = str(Path(resolved["code"]).absolute())
+        if isinstance(previous, Deployment) and code_source == previous.code:
+            code_source = previous.code_source
         code_dir = txn.snapshot(resolved["code"], folder / "code")
         script = resolved["script"].relative_to(resolved["code"]).as_posix()
         stored["code_configuration"] = {"code": str(code_dir), "scoring_script": script}
@@ -81,6 +87,7 @@ def _build(
         tags=as_strings(data.get("tags")),
         properties=data.get("properties", {}),
         code=str(code_dir) if code_dir else None,
+        code_source=code_source,
         scoring_script=script,
         environment=environment,
         resource_properties=resources.get("properties", {}),
@@ -96,10 +103,10 @@ def _save(
     workspace: Workspace,
     spec: specs.Spec,
     options: deployment_specs.Options,
-    created_at: str | None,
+    previous: AnyDeployment | None,
 ) -> AnyDeployment:
     data = deployment_specs.validated(spec, options)
-    created_at = created_at or now_iso()
+    created_at = previous.created_at if previous is not None else now_iso()
     with workspace.transaction() as txn:
         deployment: AnyDeployment
         if data["type"] == "pipeline":
@@ -110,7 +117,7 @@ def _save(
             deployment = pipeline_deployments.build(workspace, txn, data, spec, folder, created_at)
         else:
             resolved = deployment_specs.check(workspace, data, spec, options)
-            deployment = _build(workspace, txn, data, resolved, created_at)
+            deployment = _build(workspace, txn, data, resolved, created_at, previous)
         _publish(workspace, txn, deployment, options.set_default)
     return deployment
 
@@ -194,11 +201,11 @@ def update(
         if isinstance(current, PipelineDeployment):
             return _update_pipeline(workspace, current, options).view(workspace.name)
         spec = specs.Spec(data=dict(current.spec), source="stored deployment", base_dir=Path.cwd())
-        return _save(workspace, spec, options, current.created_at).view(workspace.name)
+        return _save(workspace, spec, options, current).view(workspace.name)
     name = options.name or spec.data.get("name")
     endpoint = options.endpoint or spec.data.get("endpoint_name")
-    created_at = get(workspace, str(endpoint), str(name)).created_at
-    return _save(workspace, spec, options, created_at).view(workspace.name)
+    previous = get(workspace, str(endpoint), str(name))
+    return _save(workspace, spec, options, previous).view(workspace.name)
 
 
 def get(workspace: Workspace, endpoint: str, name: str) -> AnyDeployment:

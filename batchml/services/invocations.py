@@ -195,6 +195,7 @@ def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
         scoring_script=script,
         model_dir=str(model),
         environment=deployment.environment,
+        code_source=deployment.code_source if deployment.code is not None else None,
     )
 
 
