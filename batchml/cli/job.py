@@ -130,6 +130,32 @@ def resume(
     return job_control.show(workspace, name)
 
 
+@app.command("failures", cls=AzCommand)
+def failures(
+    ctx: typer.Context,
+    name: str = NAME,
+    all_: bool = typer.Option(False, "--all", help="Every failed attempt and file, not grouped."),
+    copy_to: Path | None = typer.Option(
+        None,
+        "--copy-to",
+        help="Copy the failed input files into this folder (their paths kept), to run them again.",
+    ),
+) -> list[dict[str, Any]]:
+    """List what failed in a batch scoring job, grouped by distinct error with counts.
+
+    Each error names its kind (error in run(), init, timeout, dead_worker, file, short_return),
+    the exception, how many attempts and files failed with it, and its first traceback.
+    """
+    from batchml.services import failures as job_failures
+
+    workspace = app_of(ctx).workspace
+    found = job_failures.listing(workspace, name, all_)
+    if copy_to is not None:
+        copied = job_failures.copy_to(workspace, name, copy_to)
+        app_of(ctx).inform(f"Copied {len(copied)} failed input files to {copy_to}")
+    return found
+
+
 @app.command("download", cls=AzCommand)
 def download(
     ctx: typer.Context,

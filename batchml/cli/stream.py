@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batchml.core.batch_job import BatchJob
-from batchml.services import job_control
+from batchml.services import failures, job_control
 
 if TYPE_CHECKING:
     from batchml.core.jobs import AnyJob
@@ -66,9 +66,37 @@ def stream(workspace: Workspace, name: str) -> AnyJob:
     click.echo(f"Status: {job.status}")
     if job.error:
         click.echo(f"Error: {job.error}")
+    if isinstance(job, BatchJob):
+        _failure_summary(workspace, job)
     warnings = getattr(job, "warnings", [])
     if warnings:
         click.echo("Warnings:")
         for warning in warnings:
             click.echo(f"  {warning}")
     return job
+
+
+def _failure_summary(workspace: Workspace, job: BatchJob) -> None:
+    """What failed, and why: the first error with its last frames (a Failed job), the failed
+    files of any job, and where the full list is."""
+    summary = failures.summary(workspace, job)
+    if summary is None:
+        return
+    first = summary["first_error"]
+    if job.status != "Completed":
+        what = f"{first['exception']}: {first['message']}" if first["exception"] else first["message"]
+        where = f"mini-batch {first['mini_batch']}, " if first["mini_batch"] is not None else ""
+        click.echo(f"First error ({where}attempt {first['attempt']}): {what}")
+        if first["traceback"]:
+            click.echo(first["traceback"])
+    if "files_failed" in summary:
+        shown = ", ".join(summary["files"])
+        more = summary["files_failed"] - len(summary["files"])
+        click.echo(f"Failed files: {summary['files_failed']} ({shown}" + (f", and {more} more)" if more > 0 else ")"))
+    click.echo("Errors:")
+    for error in summary["errors"]:
+        click.echo(f"  {error}")
+    if summary["errors_not_shown"]:
+        click.echo(f"  ... and {summary['errors_not_shown']} more")
+    click.echo(f"Tracebacks: {summary['log']}")
+    click.echo(f"Every failed item: {summary['list']}")

@@ -28,6 +28,7 @@ KINDS = (ERROR, INIT, TIMEOUT, DEAD_WORKER, FILE, SHORT)
 # The traceback frames `job show` and the end of `job stream` keep.
 TAIL_FRAMES = 3
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+_FRAME_LINE = re.compile(r'^  File "(.*)", line (\d+), in (.*)$')
 _WORKER_PREFIX = re.compile(r"^worker \d+ ")
 
 
@@ -47,6 +48,16 @@ def _exception(error: str, traceback: str | None) -> tuple[str | None, str]:
         if found:
             return found.group(1), (found.group(2) or "").strip()
     return None, error
+
+
+def _innermost(traceback: str | None) -> str | None:
+    """`path:line in function` of a traceback's last frame."""
+    frames = [_FRAME_LINE.match(line) for line in (traceback or "").splitlines()]
+    found = [frame for frame in frames if frame]
+    if not found:
+        return None
+    path, line, function = found[-1].groups()
+    return f"{path}:{line} in {function}"
 
 
 def record(
@@ -74,6 +85,7 @@ def record(
         "kind": kind,
         "exception": exception,
         "message": message,
+        "where": _innermost(traceback),
         "traceback": traceback,
         "final": final,
         "time": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -125,8 +137,10 @@ class Group:
 
 
 def key(failure: dict[str, Any]) -> tuple[str, str | None, str]:
-    """What makes two failures the same error."""
-    return failure["kind"], failure["exception"], failure["message"]
+    """What makes two failures the same error: the same kind and exception raised at the same
+    line (a KeyError for another key is the same bug), or, without a traceback, the same
+    message."""
+    return failure["kind"], failure["exception"], failure.get("where") or failure["message"]
 
 
 def group(failures: list[dict[str, Any]]) -> list[Group]:
@@ -141,6 +155,8 @@ def describe(group_: Group) -> str:
     """One line: `KeyError: 'x'` (an error in run()), with its counts."""
     first = group_.first
     what = f"{first['exception']}: {first['message']}" if first["exception"] else first["message"]
+    if first.get("where"):
+        what += f" at {first['where']}"
     counts = f"{group_.attempts} attempt{'s' if group_.attempts != 1 else ''}"
     if group_.files:
         counts += f", {len(group_.files)} file{'s' if len(group_.files) != 1 else ''} failed"
