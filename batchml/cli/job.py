@@ -156,6 +156,31 @@ def failures(
     return found
 
 
+@app.command("replay", cls=AzCommand)
+def replay(
+    ctx: typer.Context,
+    name: str = NAME,
+    mini_batch: int | None = typer.Option(
+        None, "--mini-batch", help="The mini-batch to run again (0-based, as in the job's logs)."
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", help="Run again the mini-batch that held this input file."
+    ),
+    pdb: bool = typer.Option(False, "--pdb", help="Start the debugger at an exception."),
+) -> None:
+    """Run one mini-batch of a finished or failed job again, in the foreground.
+
+    It runs with the job's own snapshot of code and model, its settings and its environment
+    (even after the deployment changed; a Ray job's replay runs here). Rows go to stdout,
+    the script's output and tracebacks to stderr; the job is not changed. Exits 1 if it fails.
+    """
+    from batchml.services import debugging
+
+    how = debugging.Foreground(pdb=pdb, say=app_of(ctx).inform)
+    if debugging.replay(app_of(ctx).workspace, name, mini_batch, file, how) != 0:
+        raise typer.Exit(ExitStatus.FAILED)
+
+
 @app.command("download", cls=AzCommand)
 def download(
     ctx: typer.Context,
