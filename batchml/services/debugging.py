@@ -74,6 +74,7 @@ def _run(
         "folders": {code_dir: source} if source else {},
         "python": str(python) if python else None,
         "pdb": how.pdb,
+        "timeout": settings.timeout,
     }
     return run_in_foreground(request, python)
 

@@ -75,9 +75,11 @@ def listing(workspace: Workspace, name: str, every: bool = False) -> list[dict[s
 
 
 def failed_files(workspace: Workspace, name: str) -> list[str]:
-    """The input files that failed in the end (not those a retry got through), in order."""
+    """The input files that failed in the end (not those a retry got through), in input
+    order."""
     files: dict[str, None] = {}
-    for failure in read(workspace, name):
+    final = [failure for failure in read(workspace, name) if failure["final"]]
+    for failure in sorted(final, key=lambda failure: failure["mini_batch"] or 0):
         if failure["final"]:
             files.update(dict.fromkeys(failure["files"]))
     return list(files)

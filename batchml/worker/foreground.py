@@ -9,12 +9,17 @@ starts at the exception, on this process's terminal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 from batchml.core.failures import map_paths
 from batchml.worker.messages import MiniBatchTask, ScoringSpec, WorkerConfig
@@ -34,6 +39,26 @@ def _debugger(folders: dict[str, str]) -> Any:
         pdb.post_mortem(exc.__traceback__)
 
     return post_mortem
+
+
+@contextlib.contextmanager
+def _timeout(seconds: float | None) -> Iterator[None]:
+    """Raise TimeoutError in run() after `seconds`, as a job's timeout would stop it; its
+    traceback shows where run() was. None: no limit (the debugger may take its time)."""
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"run() exceeded the timeout of {seconds:g} s")
+
+    if seconds is None:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _say(message: str) -> None:
@@ -73,7 +98,8 @@ def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
     for index, files in request["batches"]:
         shown = ", ".join(map_paths(path, folders) for path in files)
         _say(f"mini-batch {index}: run() on {len(files)} file{'s' if len(files) != 1 else ''}: {shown}")
-        outcome = worker.score(MiniBatchTask(index, 1, tuple(files)))
+        with _timeout(None if request["pdb"] else request["timeout"]):
+            outcome = worker.score(MiniBatchTask(index, 1, tuple(files)))
         if not outcome.succeeded:
             status = FAILED
             _say(f"mini-batch {index} failed: {outcome.error}")
