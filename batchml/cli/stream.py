@@ -84,7 +84,9 @@ def _failure_summary(workspace: Workspace, job: BatchJob) -> None:
         return
     first = summary["first_error"]
     if job.status != "Completed":
-        what = f"{first['exception']}: {first['message']}" if first["exception"] else first["message"]
+        what = (
+            f"{first['exception']}: {first['message']}" if first["exception"] else first["message"]
+        )
         where = f"mini-batch {first['mini_batch']}, " if first["mini_batch"] is not None else ""
         click.echo(f"First error ({where}attempt {first['attempt']}): {what}")
         if first["traceback"]:
@@ -92,7 +94,10 @@ def _failure_summary(workspace: Workspace, job: BatchJob) -> None:
     if "files_failed" in summary:
         shown = ", ".join(summary["files"])
         more = summary["files_failed"] - len(summary["files"])
-        click.echo(f"Failed files: {summary['files_failed']} ({shown}" + (f", and {more} more)" if more > 0 else ")"))
+        click.echo(
+            f"Failed files: {summary['files_failed']} ({shown}"
+            + (f", and {more} more)" if more > 0 else ")")
+        )
     click.echo("Errors:")
     for error in summary["errors"]:
         click.echo(f"  {error}")

@@ -71,9 +71,7 @@ class JobLogs:
     keeps the records of the mini-batches `kept` (done before, not run again) only.
     """
 
-    def __init__(
-        self, logs_dir: Path, *, resume: bool = False, kept: Collection[int] = ()
-    ) -> None:
+    def __init__(self, logs_dir: Path, *, resume: bool = False, kept: Collection[int] = ()) -> None:
         self._dir = logs_dir
         report_dir = logs_dir / "sys" / "job_report"
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -174,7 +174,9 @@ class Scheduler:
             self._expire()
         if tally.counts.items_succeeded == 0:
             cause = f" (first error: {tally.first_failure})" if tally.first_failure else ""
-            return _Stop(JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, self._logs.errors_text() or None)
+            return _Stop(
+                JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, self._logs.errors_text() or None
+            )
         return _Stop(JobStatus.COMPLETED)
 
     def _journaled(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> bool:

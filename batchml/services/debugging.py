@@ -67,7 +67,9 @@ def _run(
         "code_dir": code_dir,
         "scoring_script": script,
         "model_dir": model_dir,
-        "environment_variables": {str(k): str(v) for k, v in settings.environment_variables.items()},
+        "environment_variables": {
+            str(k): str(v) for k, v in settings.environment_variables.items()
+        },
         "logging_level": settings.logging_level,
         "output_action": settings.output_action,
         "batches": [[index, list(files)] for index, files in batches],
@@ -152,4 +154,6 @@ def replay(
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
     environment = job.runs_in
-    return _run(code, scoring.model_dir, settings, environment, [(mini_batch, batches[mini_batch])], how)
+    return _run(
+        code, scoring.model_dir, settings, environment, [(mini_batch, batches[mini_batch])], how
+    )

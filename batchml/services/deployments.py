@@ -183,14 +183,15 @@ def _update_pipeline(
     return deployment
 
 
-def preview(workspace: Workspace, spec: specs.Spec, options: deployment_specs.Options) -> Deployment:
+def preview(
+    workspace: Workspace, spec: specs.Spec, options: deployment_specs.Options
+) -> Deployment:
     """The deployment a file describes, checked as `create` checks it, pointing at the user's
     own code, model and conda file: nothing is copied or stored (`batch-deployment test`)."""
     data = deployment_specs.validated(spec, options)
     if data["type"] == "pipeline":
         raise UsageError(
-            f"{spec.source} is a pipeline deployment; batch-deployment test runs model "
-            "deployments",
+            f"{spec.source} is a pipeline deployment; batch-deployment test runs model deployments",
             hint="run the pipeline as a job with: batchml job create -f pipeline.yml",
         )
     resolved = deployment_specs.check(workspace, data, spec, options)

@@ -97,7 +97,9 @@ def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
     status = SUCCEEDED
     for index, files in request["batches"]:
         shown = ", ".join(map_paths(path, folders) for path in files)
-        _say(f"mini-batch {index}: run() on {len(files)} file{'s' if len(files) != 1 else ''}: {shown}")
+        _say(
+            f"mini-batch {index}: run() on {len(files)} file{'s' if len(files) != 1 else ''}: {shown}"
+        )
         with _timeout(None if request["pdb"] else request["timeout"]):
             outcome = worker.score(MiniBatchTask(index, 1, tuple(files)))
         if not outcome.succeeded:

@@ -105,8 +105,12 @@ def test_test_prints_rows_or_the_traceback_with_the_user_s_path_and_changes_noth
     root, data = project.root, project.root / "data"
     before = tree_digest(project.ws)
 
-    good = batchml("batch-deployment", "test", "-f", root / "fixed.yml", "--input", data, "--limit", "2")
-    bad = batchml("batch-deployment", "test", "-f", root / "code.yml", "--input", data, "--limit", "2")
+    good = batchml(
+        "batch-deployment", "test", "-f", root / "fixed.yml", "--input", data, "--limit", "2"
+    )
+    bad = batchml(
+        "batch-deployment", "test", "-f", root / "code.yml", "--input", data, "--limit", "2"
+    )
 
     assert (good.returncode, good.stdout) == (0, "in0.txt zero\nin1.txt one\n")
     assert "scoring 0\n" in good.stderr and "scoring 1\n" in good.stderr
@@ -201,7 +205,10 @@ def test_a_failed_job_says_its_first_error_with_the_user_s_path_and_its_log(
     # 4 files, 3 attempts each: one traceback, with its count.
     job_error = (project.folder(name) / "logs" / "job_error.txt").read_text()
     assert job_error.count("Traceback (most recent call last)") == 1
-    assert f"[error] KeyError: 'x' at {root}/code/score.py:6 in run (12 attempts, 4 files failed)\n" in job_error
+    assert (
+        f"[error] KeyError: 'x' at {root}/code/score.py:6 in run (12 attempts, 4 files failed)\n"
+        in job_error
+    )
 
 
 def _read_until(fd: int, marker: bytes, seen: bytearray) -> None:

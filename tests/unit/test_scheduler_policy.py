@@ -379,7 +379,7 @@ def test_the_counts_at_the_end_add_up_every_outcome(schedule):
 
 
 def test_every_failed_item_is_recorded_with_its_kind_and_job_error_has_each_error_once(schedule):
-    traceback = 'Traceback (most recent call last):\n  File "s.py", line 3\nKeyError: \'x\'\n'
+    traceback = "Traceback (most recent call last):\n  File \"s.py\", line 3\nKeyError: 'x'\n"
     key_error = Fails("run() failed: KeyError: 'x'", detail=traceback)
     attempts = {
         (0, 1): key_error,
