@@ -3,17 +3,21 @@
 `job stream` and `job_error.txt`.
 
 A record says which mini-batch and files failed, on which attempt and worker, of what `kind`
-(KINDS), the exception's type and message, its traceback with the paths of the job's snapshot
+(below), the exception's type and message, its traceback with the paths of the job's snapshot
 of the code mapped back to the folder the user gave, whether a retry followed (`final` is
 False then), and when.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FAILURES_FILE = "failures.jsonl"
 
@@ -23,13 +27,28 @@ TIMEOUT = "timeout"  # run() exceeded the timeout
 DEAD_WORKER = "dead_worker"  # the worker process died (killed, out of memory, os._exit)
 FILE = "file"  # run() said the file failed (FileResults), in a mini-batch that succeeded
 SHORT = "short_return"  # run() returned fewer items than it was given files
-KINDS = (ERROR, INIT, TIMEOUT, DEAD_WORKER, FILE, SHORT)
 
 # The traceback frames `job show` and the end of `job stream` keep.
 TAIL_FRAMES = 3
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 _FRAME_LINE = re.compile(r'^  File "(.*)", line (\d+), in (.*)$')
 _WORKER_PREFIX = re.compile(r"^worker \d+ ")
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """The records of a failures.jsonl, oldest first; none if there is no such file. A line a
+    killed runner left half-written is passed over."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
 
 
 def map_paths(text: str, folders: dict[str, str]) -> str:
@@ -119,21 +138,6 @@ class Group:
             if failure["mini_batch"] is not None:
                 self.mini_batches.add(failure["mini_batch"])
             self.files.update(dict.fromkeys(failure["files"]))
-
-    def view(self, *, files_shown: int | None = None) -> dict[str, Any]:
-        first = self.first
-        files = list(self.files)
-        return {
-            "kind": first["kind"],
-            "exception": first["exception"],
-            "message": first["message"],
-            "attempts": self.attempts,
-            "mini_batches": len(self.mini_batches),
-            "files_failed": len(files),
-            "files": files if files_shown is None else files[:files_shown],
-            "first_mini_batch": first["mini_batch"],
-            "traceback": first["traceback"],
-        }
 
 
 def key(failure: dict[str, Any]) -> tuple[str, str | None, str]:

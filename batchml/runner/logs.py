@@ -80,12 +80,13 @@ class JobLogs:
         if resume:
             (logs_dir / "job_error.txt").unlink(missing_ok=True)
         failures = logs_dir / failure_records.FAILURES_FILE
-        earlier = _kept_failures(failures, set(kept)) if resume else []
+        earlier = failure_records.read(failures) if resume else []
         # The distinct errors, for job_error.txt: not every record, which may be many.
         self.errors: dict[tuple[str, str | None, str], failure_records.Group] = {}
         self._failures = open(failures, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
         for failure in earlier:
-            self.failure(failure)
+            if failure.get("mini_batch") in kept:
+                self.failure(failure)
         # Line-buffered: someone may be reading (or streaming) the overview while the job runs.
         self._overview = open(  # noqa: SIM115
             logs_dir / "job_progress_overview.txt", "a", encoding="utf-8", buffering=1
@@ -194,23 +195,6 @@ class JobLogs:
         self._overview.close()
         self._report_file.close()
         self._failures.close()
-
-
-def _kept_failures(path: Path, kept: set[int]) -> list[dict[str, Any]]:
-    """The records of failures.jsonl whose mini-batch is in `kept` (a half line is dropped)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            failure = json.loads(line)
-        except ValueError:
-            continue
-        if failure.get("mini_batch") in kept:
-            records.append(failure)
-    return records
 
 
 def _cut_to_whole_lines(path: Path) -> bool:

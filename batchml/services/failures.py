@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,18 +35,7 @@ def _job(workspace: Workspace, name: str) -> BatchJob:
 
 def read(workspace: Workspace, name: str) -> list[dict[str, Any]]:
     """Every failure record of the job, oldest first (none if nothing failed)."""
-    path = job_dir(workspace, name) / "logs" / records.FAILURES_FILE
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    found = []
-    for line in lines:
-        try:
-            found.append(json.loads(line))
-        except ValueError:  # the line a runner was writing when it was killed
-            continue
-    return found
+    return records.read(job_dir(workspace, name) / "logs" / records.FAILURES_FILE)
 
 
 def _group_view(group: records.Group) -> dict[str, Any]:
