@@ -98,7 +98,7 @@ class Tally:
         final: bool,
         kind: str = records.ERROR,
     ) -> None:
-        """Report a failed attempt of `kind` (batchml.core.failures.KINDS); journal and count
+        """Report a failed attempt of `kind` (one of batchml.core.failures); journal and count
         it if no retry follows (`final`)."""
         files = len(task.files)
         where = f"mini-batch {task.index}, attempt {task.attempt}"

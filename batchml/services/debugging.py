@@ -10,6 +10,7 @@ the workspace: no job, no log, no output.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ def _run(
     code_dir, script, source = code
     python = None
     if environment.manager == UV:
-        with tempfile.TemporaryDirectory(prefix="batchml-build-") as logs:
-            environment = prepare(environment, Path(logs), how.say)
+        # The build's log is kept only if the build fails (its error names it).
+        logs = Path(tempfile.mkdtemp(prefix="batchml-build-"))
+        environment = prepare(environment, logs, how.say)
+        shutil.rmtree(logs)
         python = Path(environment.python_executable) if environment.python_executable else None
     elif environment.reason:
         how.say(f"environment: {environment.reason}")
