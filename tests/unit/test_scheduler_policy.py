@@ -406,3 +406,15 @@ def test_every_failed_item_is_recorded_with_its_kind_and_job_error_has_each_erro
     job_error = (ran.logs_dir / "job_error.txt").read_text()
     assert job_error.count("Traceback (most recent call last)") == 1
     assert "[error] KeyError: 'x' (3 attempts, 1 file failed)" in job_error
+
+
+def test_a_resumed_job_keeps_the_failure_records_of_the_mini_batches_it_does_not_run_again(
+    schedule,
+):
+    ran = schedule(3, attempts={(0, 1): Fails("boom"), (1, 1): Fails("bang")}, max_retries=0)
+    # Resumed with --retry-failed: mini-batch 0 runs again, 1 (and 2) are kept as they were.
+    logs = JobLogs(ran.logs_dir, resume=True, kept={1, 2})
+    logs.close()
+
+    kept = (ran.logs_dir / "failures.jsonl").read_text().splitlines()
+    assert [(f["mini_batch"], f["message"]) for f in map(json.loads, kept)] == [(1, "bang")]
