@@ -21,6 +21,7 @@ from batchml.core.batch_job import BatchJob
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
+from batchml.runner.engine import plan_mini_batches
 from batchml.services import deployments, invocations, job_environments
 from batchml.store.job_files import get, input_files
 
@@ -116,11 +117,8 @@ def test(
         deployment = deployments.preview(workspace, deployment_of, options)
     settings = deployment.settings
     files = invocations.input_files(workspace, input_value)
-    size = settings.mini_batch_size
-    batches = [
-        (index, tuple(os.path.abspath(p) for p in files[start : start + size]))
-        for index, start in enumerate(range(0, min(len(files), limit * size), size))
-    ]
+    planned = plan_mini_batches(files[: limit * settings.mini_batch_size], settings.mini_batch_size)
+    batches = list(enumerate(planned))
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     model_dir = deployment.model.model_dir
     return _run(_code(deployment), model_dir, settings, environment, batches, how)
@@ -133,30 +131,37 @@ def replay(
     of the code and model, its settings, its environment (built here for a Ray job)."""
     job = get(workspace, name)
     if not isinstance(job, BatchJob):
-        raise UsageError(
-            f"job '{name}' is a pipeline job; replay one of its steps",
-            hint=f"list its steps with: batchml job list -p {name}",
-        )
+        raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
+    settings = job.settings
+    batches = plan_mini_batches(input_files(workspace, name), settings.mini_batch_size)
+    index = _chosen(batches, name, mini_batch, file, how)
+    scoring = job.scoring
+    code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
+    environment = job.runs_in
+    chosen = [(index, batches[index])]
+    return _run(code, scoring.model_dir, settings, environment, chosen, how)
+
+
+def _chosen(
+    batches: list[tuple[str, ...]],
+    name: str,
+    mini_batch: int | None,
+    file: Path | None,
+    how: Foreground,
+) -> int:
+    """The index of the mini-batch `--mini-batch K`, or `--file PATH`, names."""
     if (mini_batch is None) == (file is None):
         raise UsageError("give one of --mini-batch K or --file PATH")
-    settings = job.settings
-    files = [str(path) for path in input_files(workspace, name)]
-    size = settings.mini_batch_size
-    batches = [tuple(files[start : start + size]) for start in range(0, len(files), size)]
     if file is not None:
         wanted = os.path.abspath(file)
-        mini_batch = next((i for i, batch in enumerate(batches) if wanted in batch), None)
-        if mini_batch is None:
+        found = next((i for i, batch in enumerate(batches) if wanted in batch), None)
+        if found is None:
             raise NotFoundError(f"--file {file}: job '{name}' did not score {wanted}")
-        how.say(f"{file} is in mini-batch {mini_batch}")
-    assert mini_batch is not None
+        how.say(f"{file} is in mini-batch {found}")
+        return found
+    assert mini_batch is not None  # one of the two is given
     if not 0 <= mini_batch < len(batches):
         raise UsageError(
             f"--mini-batch {mini_batch}: job '{name}' has mini-batches 0 to {len(batches) - 1}"
         )
-    scoring = job.scoring
-    code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
-    environment = job.runs_in
-    return _run(
-        code, scoring.model_dir, settings, environment, [(mini_batch, batches[mini_batch])], how
-    )
+    return mini_batch

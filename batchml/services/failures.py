@@ -26,10 +26,7 @@ SHOWN_ERRORS = 3
 def _job(workspace: Workspace, name: str) -> BatchJob:
     job = get(workspace, name)
     if not isinstance(job, BatchJob):
-        raise UsageError(
-            f"job '{name}' is a pipeline job; its steps have the failures",
-            hint=f"list its steps with: batchml job list -p {name}",
-        )
+        raise UsageError(f"job '{name}' is not a batch scoring job; failures lists theirs")
     return job
 
 
