@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -29,16 +28,13 @@ from batchml.worker.scoring import ScoringWorker
 SUCCEEDED, FAILED = 0, 1
 
 
-def _debugger(folders: dict[str, str]) -> Any:
-    def post_mortem(exc: BaseException) -> None:
-        import pdb
+def _debugger(exc: BaseException) -> None:
+    """Start the debugger at `exc`; its traceback is printed when the debugger is left."""
+    import pdb
 
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        print(map_paths(text, folders), file=sys.stderr, end="")
-        print("Entering the debugger at the exception (q to go on).", file=sys.stderr)
-        pdb.post_mortem(exc.__traceback__)
-
-    return post_mortem
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    print("Entering the debugger at the exception (q to go on).", file=sys.stderr)
+    pdb.post_mortem(exc.__traceback__)
 
 
 @contextlib.contextmanager
@@ -85,7 +81,7 @@ def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
         parts.mkdir()
     python = Path(request["python"]) if request["python"] else None
     config = WorkerConfig(scoring, scratch / "output", scratch / "logs", parts, python)
-    on_error = _debugger(folders) if request["pdb"] else None
+    on_error = _debugger if request["pdb"] else None
     worker = ScoringWorker(config, 0, scratch / "logs" / "error.txt", on_error)
     _say("init()")
     start = worker.start()

@@ -220,6 +220,20 @@ def _read_until(fd: int, marker: bytes, seen: bytearray) -> None:
         seen += os.read(fd, 4096)
 
 
+def _read_to_end(fd: int, seen: bytearray) -> None:
+    """Read the pseudo-terminal until every process that had it open has closed it."""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        assert ready, f"the terminal stayed open: {bytes(seen)!r}"
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the other side is closed
+            return
+        if not data:
+            return
+        seen += data
+
+
 def test_pdb_stops_at_the_exception_in_a_terminal(project: Project) -> None:
     root = project.root
     controller, terminal = pty.openpty()
@@ -235,11 +249,15 @@ def test_pdb_stops_at_the_exception_in_a_terminal(project: Project) -> None:
         os.write(controller, b"p value\n")
         _read_until(controller, b"(Pdb) ", screen)
         os.write(controller, b"q\n")
+        _read_to_end(controller, screen)
         assert process.wait(timeout=60) == 1
     finally:
         process.kill()
         os.close(controller)
     text = screen.decode()
-    assert f'File "{root}/code/score.py", line 12, in run' in text
-    assert "-> word = table[value]" in text
+    assert "KeyError: '1'\r\nEntering the debugger at the exception (q to go on).\r\n" in text
+    assert f"> {root}/code/score.py(12)run()\r\n-> word = table[value]\r\n" in text
     assert "(Pdb) p value\r\n'1'\r\n" in text
+    # Once the debugger is left, the failure and its traceback, as without --pdb.
+    assert "(Pdb) q\r\nbatchml: mini-batch 0 failed: run() failed: KeyError: '1'\r\n" in text
+    assert f'  File "{root}/code/score.py", line 12, in run\r\n' in text
