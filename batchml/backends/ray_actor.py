@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from batchml.core.failures import map_paths
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+Outcome = TypeVar("Outcome", StartOutcome, MiniBatchOutcome)
 # An actor's folder is <temp>/batchml-ray-<pid>-<random>; the pid tells whether it is in use.
 _PREFIX = "batchml-ray-"
 
@@ -148,7 +150,7 @@ class ScoringActor:
             return StartOutcome(Status.INTERNAL_ERROR, error=error)
         self._worker = ScoringWorker(config, self._slot, paths.error)
         with self._exit_handlers.capturing():
-            return self._worker.start()
+            return self._as_job_paths(self._worker.start())
 
     def _unpack(self, code: bytes, model: bytes | None) -> WorkerConfig:
         parent = Path(tempfile.gettempdir())
@@ -174,7 +176,7 @@ class ScoringActor:
         if self._worker is None:
             raise RuntimeError("score() called before a successful start()")
         with self._exit_handlers.capturing():
-            outcome = self._worker.score(task)
+            outcome = self._as_job_paths(self._worker.score(task))
         if outcome.part is None:
             return outcome
         part = Path(outcome.part)
@@ -189,6 +191,14 @@ class ScoringActor:
                 error=f"internal error in worker {self._slot}: could not read its rows: {exc}",
             )
         return replace(outcome, rows=rows, part=None)
+
+    def _as_job_paths(self, outcome: Outcome) -> Outcome:
+        """The outcome's traceback naming the job's code folder, not this node's unpacked copy,
+        as a local worker's does (the job's failure records map that to the user's folder)."""
+        if outcome.detail is None or self._folder is None:
+            return outcome
+        folders = {str(self._folder / "code"): str(self._config.scoring.code_dir)}
+        return replace(outcome, detail=map_paths(outcome.detail, folders))
 
     def close(self) -> None:
         """Exit as a worker process does, and finish before this call returns: the script's

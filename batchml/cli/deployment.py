@@ -10,6 +10,7 @@ import typer
 from batchml.cli import complete, tables
 from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
+from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import deployment_specs, deployments, job_control
 
 app = command_group("Manage batch deployments.")
@@ -93,6 +94,47 @@ def update(
     )
     spec = specs.load_file(file) if file else None
     return deployments.update(app_of(ctx).workspace, spec, options)
+
+
+@app.command("test", cls=AzCommand)
+@shown(
+    "batchml batch-deployment test -f deployment.yml --input data/in3.txt",
+    "batchml batch-deployment test -n $DEPLOYMENT_NAME -e $ENDPOINT_NAME --input data --limit 2",
+    "batchml batch-deployment test -f deployment.yml --input data --pdb",
+)
+def test(
+    ctx: typer.Context,
+    input_value: str = typer.Option(
+        ..., "--input", help="A file or folder (or azureml: data) to take the mini-batches from."
+    ),
+    file: Path | None = typer.Option(
+        None, "-f", "--file", help="A deployment YAML to try, without creating it."
+    ),
+    endpoint: str | None = typer.Option(
+        None, "-e", "--endpoint-name", "--endpoint", help="Endpoint (of -n, or overriding -f's)."
+    ),
+    name: str | None = typer.Option(None, "-n", "--name", help="An existing deployment to try."),
+    limit: int = typer.Option(1, "--limit", help="How many mini-batches to run."),
+    pdb: bool = typer.Option(False, "--pdb", help="Start the debugger at an exception."),
+    sets: list[str] = SETS,
+) -> None:
+    """Try a scoring script in the foreground: init(), then run() on the first mini-batch (or
+    --limit N) of --input, in the deployment's environment.
+
+    The rows run() returns go to stdout as the output file would hold them; what the script
+    prints, and a failure's traceback, to stderr. No job is made, nothing in the workspace
+    changes. Exits 1 if init() or a mini-batch failed.
+    """
+    from batchml.services import debugging
+
+    if file is None and not (name and endpoint):
+        raise UsageError("test needs -f/--file, or -n/--name and -e/--endpoint-name")
+    options = deployment_specs.Options(name, endpoint, tuple(sets), False, True)
+    target = specs.load_file(file) if file is not None else (str(endpoint), str(name))
+    how = debugging.Foreground(pdb=pdb, say=app_of(ctx).inform)
+    status = debugging.test(app_of(ctx).workspace, target, options, input_value, limit, how)
+    if status != 0:
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 @app.command("show", cls=AzCommand)

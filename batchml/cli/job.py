@@ -158,6 +158,66 @@ def resume(
     return job_control.show(workspace, name)
 
 
+@app.command("failures", cls=AzCommand)
+@shown(
+    "batchml job failures -n $JOB_NAME -o table",
+    'batchml job failures -n $JOB_NAME --all --query "[].files"',
+    "batchml job failures -n $JOB_NAME --copy-to quarantine",
+)
+def failures(
+    ctx: typer.Context,
+    name: str = NAME,
+    all_: bool = typer.Option(False, "--all", help="Every failed attempt and file, not grouped."),
+    copy_to: Path | None = typer.Option(
+        None,
+        "--copy-to",
+        help="Copy the failed input files into this folder (their paths kept), to run them again.",
+    ),
+) -> list[dict[str, Any]]:
+    """List what failed in a batch scoring job, grouped by distinct error with counts.
+
+    Each error names its kind (error in run(), init, timeout, dead_worker, file, short_return),
+    the exception, how many attempts and files failed with it, and its first traceback.
+    """
+    from batchml.services import failures as job_failures
+
+    workspace = app_of(ctx).workspace
+    found = job_failures.listing(workspace, name, all_)
+    if copy_to is not None:
+        copied = job_failures.copy_to(workspace, name, copy_to)
+        app_of(ctx).inform(f"Copied {len(copied)} failed input files to {copy_to}")
+    return found
+
+
+@app.command("replay", cls=AzCommand)
+@shown(
+    "batchml job replay -n $JOB_NAME --file data/in3.txt",
+    "batchml job replay -n $JOB_NAME --mini-batch 3 --pdb",
+)
+def replay(
+    ctx: typer.Context,
+    name: str = NAME,
+    mini_batch: int | None = typer.Option(
+        None, "--mini-batch", help="The mini-batch to run again (0-based, as in the job's logs)."
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", help="Run again the mini-batch that held this input file."
+    ),
+    pdb: bool = typer.Option(False, "--pdb", help="Start the debugger at an exception."),
+) -> None:
+    """Run one mini-batch of a finished or failed job again, in the foreground.
+
+    It runs with the job's own snapshot of code and model, its settings and its environment
+    (even after the deployment changed; a Ray job's replay runs here). Rows go to stdout,
+    the script's output and tracebacks to stderr; the job is not changed. Exits 1 if it fails.
+    """
+    from batchml.services import debugging
+
+    how = debugging.Foreground(pdb=pdb, say=app_of(ctx).inform)
+    if debugging.replay(app_of(ctx).workspace, name, mini_batch, file, how) != 0:
+        raise typer.Exit(ExitStatus.FAILED)
+
+
 @app.command("download", cls=AzCommand)
 @shown("batchml job download -n $JOB_NAME --output-name score --download-path ./out")
 def download(

@@ -7,7 +7,8 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from batchml.cli.progress import view_for
-from batchml.services import job_control
+from batchml.core.batch_job import BatchJob
+from batchml.services import failures, job_control
 
 if TYPE_CHECKING:
     from batchml.cli.progress import View
@@ -20,13 +21,15 @@ def _header(view: View, job: AnyJob, web: str) -> None:
     view.log(f"Web View: {web}")
 
 
-def _summary(view: View, job: AnyJob, web: str) -> None:
+def _summary(view: View, workspace: Workspace, job: AnyJob, web: str) -> None:
     """How the job ended, after its logs."""
     view.log("\nExecution Summary\n=================")
     _header(view, job, web)
     view.log(f"Status: {job.status}")
     if job.error:
         view.log(f"Error: {job.error}")
+    if isinstance(job, BatchJob):
+        _failure_summary(view, workspace, job)
     warnings = getattr(job, "warnings", [])
     if warnings:
         view.log("Warnings:")
@@ -54,5 +57,36 @@ def stream(workspace: Workspace, name: str, out: IO[str] | None = None) -> AnyJo
             view.update(job)
     finally:
         view.close(job)
-    _summary(view, job, web)
+    _summary(view, workspace, job, web)
     return job
+
+
+def _failure_summary(view: View, workspace: Workspace, job: BatchJob) -> None:
+    """What failed, and why: the first error with its last frames (a Failed job), the failed
+    files of any job, and where the full list is."""
+    summary = failures.summary(workspace, job)
+    if summary is None:
+        return
+    first = summary["first_error"]
+    if job.status != "Completed":
+        what = (
+            f"{first['exception']}: {first['message']}" if first["exception"] else first["message"]
+        )
+        where = f"mini-batch {first['mini_batch']}, " if first["mini_batch"] is not None else ""
+        view.log(f"First error ({where}attempt {first['attempt']}): {what}")
+        if first["traceback"]:
+            view.log(first["traceback"])
+    if "files_failed" in summary:
+        shown = ", ".join(summary["files"])
+        more = summary["files_failed"] - len(summary["files"])
+        view.log(
+            f"Failed files: {summary['files_failed']} ({shown}"
+            + (f", and {more} more)" if more > 0 else ")")
+        )
+    view.log("Errors:")
+    for error in summary["errors"]:
+        view.log(f"  {error}")
+    if summary["errors_not_shown"]:
+        view.log(f"  ... and {summary['errors_not_shown']} more")
+    view.log(f"Tracebacks: {summary['log']}")
+    view.log(f"Every failed item: {summary['list']}")

@@ -69,12 +69,14 @@ class ScoreOutput:
 class Scoring:
     """What the workers run: the code snapshot, its scoring script, the model folder
     (AZUREML_MODEL_DIR) and the deployment's environment as declared (the job's `runs_in` says
-    what it runs in)."""
+    what it runs in). code_source is the user's folder the code was copied from, which
+    tracebacks name instead of the snapshot."""
 
     code_dir: str
     scoring_script: str
     model_dir: str
     environment: Any = None
+    code_source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,7 @@ class Deployment:
     tags: dict[str, str] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     code: str | None = None  # the code snapshot folder
+    code_source: str | None = None  # the folder the snapshot was copied from
     scoring_script: str | None = None
     environment: Any = None  # as declared; its jobs build it (batchml.services.job_environments)
     resource_properties: dict[str, Any] = field(default_factory=dict)

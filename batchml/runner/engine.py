@@ -49,6 +49,7 @@ def run_job(
     resume: bool = False,
     retry_failed: bool = False,
     python: Path | None = None,
+    code_source: Path | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -64,6 +65,9 @@ def run_job(
     instead: mini-batches it has an outcome for are kept, not run again (those that failed are
     run again with `retry_failed`), and the output comes out as one uninterrupted run's would;
     it raises JournalError if the journal there belongs to other mini-batches.
+
+    Every failed item is recorded in `logs_dir`/failures.jsonl, with the paths of the code
+    folder mapped to `code_source`, the folder it was copied from, when given.
     """
     started = time.monotonic()
     batches = plan_mini_batches(files, settings.mini_batch_size)
@@ -94,12 +98,13 @@ def run_job(
             check_output(output_file, journal.published)
         if retry_failed:
             journal.forget_failed()
-        logs = JobLogs(logs_dir, resume=resume)
+        logs = JobLogs(logs_dir, resume=resume, kept=journal.outcomes)
         cleanup.callback(logs.close)
         parts_dir = journal.parts_dir if output_file is not None else None
         workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python))
         cleanup.callback(workers.shutdown)
-        tally = Tally(batches, logs, journal)
+        folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
+        tally = Tally(batches, logs, journal, folders)
         try:
             return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
                 started, output_file

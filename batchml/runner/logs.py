@@ -2,22 +2,28 @@
 
 logs/job_progress_overview.txt           timestamped: mini-batches created, progress, result
 logs/job_result.txt                      the final result and where to look next
-logs/job_error.txt                       the error and its tracebacks (only when something failed)
+logs/job_error.txt                       the error, and one traceback per distinct error with
+                                         its count of attempts (only when something failed)
+logs/failures.jsonl                      one JSON line per failed item (batchml.core.failures)
 logs/sys/job_report/processed_mini-batches.csv   one row per mini-batch attempt
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 import traceback
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from batchml.core import failures as failure_records
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection
     from pathlib import Path
+    from typing import Any
 
     from batchml.runner.events import JobCounts, JobResult
 
@@ -61,10 +67,11 @@ class JobLogs:
     """Writes a job's log files as it runs. Close it in a `finally`.
 
     A resumed job's logs go on from where the earlier run left them; job_error.txt, which
-    described that run, is removed until this one has something to say.
+    described that run, is removed until this one has something to say, and failures.jsonl
+    keeps the records of the mini-batches `kept` (done before, not run again) only.
     """
 
-    def __init__(self, logs_dir: Path, *, resume: bool = False) -> None:
+    def __init__(self, logs_dir: Path, *, resume: bool = False, kept: Collection[int] = ()) -> None:
         self._dir = logs_dir
         report_dir = logs_dir / "sys" / "job_report"
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +79,14 @@ class JobLogs:
         resumed = resume and _cut_to_whole_lines(report)
         if resume:
             (logs_dir / "job_error.txt").unlink(missing_ok=True)
+        failures = logs_dir / failure_records.FAILURES_FILE
+        earlier = failure_records.read(failures) if resume else []
+        # The distinct errors, for job_error.txt: not every record, which may be many.
+        self.errors: dict[tuple[str, str | None, str], failure_records.Group] = {}
+        self._failures = open(failures, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+        for failure in earlier:
+            if failure.get("mini_batch") in kept:
+                self.failure(failure)
         # Line-buffered: someone may be reading (or streaming) the overview while the job runs.
         self._overview = open(  # noqa: SIM115
             logs_dir / "job_progress_overview.txt", "a", encoding="utf-8", buffering=1
@@ -128,8 +143,27 @@ class JobLogs:
             self._last_flush = now
             self._report_file.flush()
 
-    def finish(self, result: JobResult, failures: Sequence[str], failed_attempts: int) -> None:
+    def failure(self, failure: dict[str, Any]) -> None:
+        """Add a failure record to failures.jsonl (and its error to those of job_error.txt)."""
+        key = failure_records.key(failure)
+        self.errors.setdefault(key, failure_records.Group(failure)).add(failure)
+        self._failures.write(json.dumps(failure) + "\n")
+
+    def errors_text(self) -> str:
+        """Each distinct error so far, with its counts, where it first happened and its
+        traceback (user paths); "" when nothing failed."""
+        text = []
+        for group in self.errors.values():
+            first = group.first
+            where = f"mini-batch {first['mini_batch']}, " if first["mini_batch"] is not None else ""
+            text.append(failure_records.describe(group))
+            text.append(f"  first: {where}attempt {first['attempt']}, worker {first['worker']}")
+            text += [first["traceback"].rstrip("\n"), ""] if first["traceback"] else [""]
+        return "\n".join(text)
+
+    def finish(self, result: JobResult) -> None:
         """Write the final result, and job_error.txt if the job or any attempt failed."""
+        failed_attempts = sum(group.attempts for group in self.errors.values())
         self._report_file.flush()
         counts = describe_counts(result.counts)
         self.note(counts)
@@ -146,7 +180,7 @@ class JobLogs:
         if result.error or failed_attempts:
             summary = result.error or f"{result.status}, with failed attempts"
             text = [summary, f"Failed attempts: {failed_attempts}", ""]
-            text.append((result.error_detail or "\n".join(failures)).rstrip("\n"))
+            text.append((self.errors_text() or result.error_detail or "").rstrip("\n"))
             (self._dir / "job_error.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
 
     def crashed(self, exc: BaseException) -> None:
@@ -160,6 +194,7 @@ class JobLogs:
         """Close the open log files."""
         self._overview.close()
         self._report_file.close()
+        self._failures.close()
 
 
 def _cut_to_whole_lines(path: Path) -> bool:

@@ -155,6 +155,7 @@ class Runner:
             cancel=self.record.cancel,
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
+            code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
         )
         return self.finish(result)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batchml.backends.base import TaskDone, WorkerLost, WorkerStarted
+from batchml.core import failures as records
 from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
@@ -121,7 +122,7 @@ class Scheduler:
             internal_error=stop.internal,
             output_file=published,
         )
-        self._logs.finish(result, self._tally.failures, self._tally.failed_attempts)
+        self._logs.finish(result)
         self._backend.shutdown()
         self._emit("job_finished")
         return result
@@ -161,7 +162,7 @@ class Scheduler:
                     f"error_threshold exceeded: {tally.counts.files_failed} failed files "
                     f"> {threshold}"
                 )
-                return _Stop(JobStatus.FAILED, error, "\n".join(tally.failures) or None)
+                return _Stop(JobStatus.FAILED, error, self._logs.errors_text() or None)
             busy = sum(1 for state in self._workers.values() if state.task is not None)
             if not self._pending and not busy:
                 break
@@ -173,8 +174,9 @@ class Scheduler:
             self._expire()
         if tally.counts.items_succeeded == 0:
             cause = f" (first error: {tally.first_failure})" if tally.first_failure else ""
-            detail = "\n".join(tally.failures) or None
-            return _Stop(JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, detail)
+            return _Stop(
+                JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, self._logs.errors_text() or None
+            )
         return _Stop(JobStatus.COMPLETED)
 
     def _journaled(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
@@ -259,6 +261,8 @@ class Scheduler:
             else:
                 del self._workers[event.worker]
                 internal = start.status is Status.INTERNAL_ERROR
+                if not internal:
+                    self._tally.init_failed(state.slot, start.error or "", start.detail)
                 self._fatal = _Stop(JobStatus.FAILED, start.error, start.detail, internal)
         elif isinstance(event, TaskDone):
             received = self._clock()
@@ -284,7 +288,7 @@ class Scheduler:
             elif state.task is not None:
                 elapsed = self._clock() - state.started_at
                 error = f"worker {state.slot} died ({event.reason}) while running run()"
-                self._failed(state.task, state, elapsed, error, None)
+                self._failed(state.task, state, elapsed, error, None, records.DEAD_WORKER)
 
     def _lost_while_starting(self, slot: int, reason: str) -> None:
         """A worker that died before init() returned (killed, out of memory) is replaced, as
@@ -307,7 +311,7 @@ class Scheduler:
                 del self._workers[worker]
                 self._requeue_sent_ahead(state)
                 error = f"run() exceeded the timeout of {self._settings.timeout:g} s"
-                self._failed(task, state, now - state.started_at, error, None)
+                self._failed(task, state, now - state.started_at, error, None, records.TIMEOUT)
 
     def _succeeded(
         self, task: MiniBatchTask, state: _WorkerState, outcome: MiniBatchOutcome
@@ -322,11 +326,13 @@ class Scheduler:
         elapsed: float,
         error: str,
         detail: str | None,
+        kind: str = records.ERROR,
     ) -> None:
         will_retry = task.attempt <= self._settings.max_retries and self._fatal is None
         slot, label = state.slot, state.label
+        final = not will_retry
         if not self._journaled(
-            self._tally.failed, task, slot, label, elapsed, error, detail, final=not will_retry
+            self._tally.failed, task, slot, label, elapsed, error, detail, final=final, kind=kind
         ):
             return
         if will_retry:

@@ -1,5 +1,6 @@
-"""The score of a job's mini-batches: counts, the failures kept for the error, a report row per
-attempt and a journal record per final outcome. The scheduler decides what runs; this keeps score.
+"""The score of a job's mini-batches: counts, a failure record per failed item (failures.jsonl),
+a report row per attempt and a journal record per final outcome. The scheduler decides what
+runs; this keeps score.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from batchml.core import failures as records
 from batchml.runner.events import JobCounts
 
 if TYPE_CHECKING:
@@ -16,20 +18,26 @@ if TYPE_CHECKING:
     from batchml.runner.logs import JobLogs
     from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
 
-# Failed attempts kept, with their tracebacks, for error_detail and job_error.txt.
-_KEPT_FAILURES = 5
-
 
 class Tally:
-    """Counts start from what the journal recovered (mini-batches done in earlier runs)."""
+    """Counts start from what the journal recovered (mini-batches done in earlier runs).
 
-    def __init__(self, batches: Sequence[tuple[str, ...]], logs: JobLogs, journal: Journal) -> None:
+    `folders` maps the job's snapshot of the code to the folder it was copied from, for the
+    paths of the failure records.
+    """
+
+    def __init__(
+        self,
+        batches: Sequence[tuple[str, ...]],
+        logs: JobLogs,
+        journal: Journal,
+        folders: dict[str, str] | None = None,
+    ) -> None:
         self._batches = batches
         self._logs = logs
+        self._folders = folders or {}
         self.journal = journal
-        self.failures: list[str] = []
         self.first_failure: str | None = None
-        self.failed_attempts = 0
         self.counts = JobCounts(
             len(batches),
             sum(len(batch) for batch in batches),
@@ -56,12 +64,17 @@ class Tally:
             # Azure: inputs minus returned items count as failures; extra items are allowed.
             shortfall = max(0, files - items)
             error = f"run() returned {items} items for {files} files" if shortfall else None
+            if error is not None:
+                # Which files have no item is not known: the record names the mini-batch's.
+                self._record(records.SHORT, task, slot, error, None, list(task.files))
         else:
             # run() said which files failed (FileResults): a file may give many rows.
             shortfall = len(outcome.failed_files)
             error = "; ".join(outcome.failed_files) or None
-            if error is not None and len(self.failures) < _KEPT_FAILURES:
-                self.failures.append(f"{where} (worker {slot}): {error}\n")
+            for failure in outcome.failed_files:
+                path = next((f for f in task.files if failure.startswith(f + ": ")), None)
+                message = failure[len(path) + 2 :] if path is not None else failure
+                self._record(records.FILE, task, slot, message, None, [path] if path else [])
         if error is not None and self.first_failure is None:
             self.first_failure = f"{where}: {error}"
         self._logs.attempt(
@@ -83,15 +96,15 @@ class Tally:
         detail: str | None,
         *,
         final: bool,
+        kind: str = records.ERROR,
     ) -> None:
-        """Report a failed attempt; journal and count it if no retry follows (`final`)."""
+        """Report a failed attempt of `kind` (one of batchml.core.failures); journal and count
+        it if no retry follows (`final`)."""
         files = len(task.files)
-        self.failed_attempts += 1
         where = f"mini-batch {task.index}, attempt {task.attempt}"
         if self.first_failure is None:
             self.first_failure = f"{where}: {error}"
-        if len(self.failures) < _KEPT_FAILURES:
-            self.failures.append(f"{where} (worker {slot}): {error}\n{detail or ''}")
+        self._record(kind, task, slot, error, detail, list(task.files), final=final)
         self._logs.attempt(
             task.index, task.attempt, slot, label, elapsed,
             succeeded=False, items_succeeded=0, items_failed=files, error=error,
@@ -100,6 +113,31 @@ class Tally:
             self.journal.failed(task.index, task.attempt)
             self._count_failure(files)
             self._logs.progress(self.counts)
+
+    def init_failed(self, slot: int, error: str, detail: str | None) -> None:
+        """Record a worker whose script could not be imported or whose init() raised."""
+        failure = records.record(
+            records.INIT, mini_batch=None, files=[], attempt=1, worker=slot, error=error,
+            traceback=detail, final=True, folders=self._folders,
+        )  # fmt: skip
+        self._logs.failure(failure)
+
+    def _record(
+        self,
+        kind: str,
+        task: MiniBatchTask,
+        slot: int,
+        error: str,
+        detail: str | None,
+        files: list[str],
+        *,
+        final: bool = True,
+    ) -> None:
+        failure = records.record(
+            kind, mini_batch=task.index, files=files, attempt=task.attempt, worker=slot,
+            error=error, traceback=detail, final=final, folders=self._folders,
+        )  # fmt: skip
+        self._logs.failure(failure)
 
     def _count_success(self, files: int, shortfall: int, items: int) -> None:
         counts = self.counts

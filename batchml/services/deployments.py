@@ -9,6 +9,7 @@ the deployment's folder at create time, so later edits to the user's files chang
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,21 @@ AnyDeployment = Deployment | PipelineDeployment
 
 def _build(
     workspace: Workspace,
-    txn: Transaction,
+    copy: Callable[[Path, Path], Path],
     data: dict[str, Any],
     resolved: dict[str, Any],
     created_at: str,
+    previous: AnyDeployment | None,
 ) -> Deployment:
-    """Snapshot what the deployment needs into its folder and build the stored record."""
+    """Snapshot what the deployment needs into its folder (`copy(source, folder)` gives the
+    copy's path) and build the stored record. The folder the code was copied from is kept
+    (`code_source`, for tracebacks), the `previous` record's when the code is that record's
+    own snapshot (`update --set`)."""
     folder = workspace.deployment_dir(data["endpoint_name"], data["name"])
     stored = {**data}
     model_source, model_type = resolved["model"]
     if isinstance(model_source, Path):
-        copied = txn.snapshot(model_source, folder / "model")
+        copied = copy(model_source, folder / "model")
         binding = ModelBinding(
             name=data["model"].get("name", copied.name),
             version=None,
@@ -57,14 +62,17 @@ def _build(
             type=model_type,
         )
         stored["model"] = f"azureml:{model_source.name}:{model_source.version}"
-    code_dir = script = None
+    code_dir = script = code_source = None
     if "code" in resolved:
-        code_dir = txn.snapshot(resolved["code"], folder / "code")
+        code_source = str(Path(resolved["code"]).absolute())
+        if isinstance(previous, Deployment) and code_source == previous.code:
+            code_source = previous.code_source
+        code_dir = copy(resolved["code"], folder / "code")
         script = resolved["script"].relative_to(resolved["code"]).as_posix()
         stored["code_configuration"] = {"code": str(code_dir), "scoring_script": script}
     environment: Any = data.get("environment")
     if "conda" in resolved:
-        conda = txn.snapshot(resolved["conda"], folder / "environment")
+        conda = copy(resolved["conda"], folder / "environment")
         environment = {**environment, "conda_file": str(conda)}
         stored["environment"] = environment
     resources = data.get("resources", {})
@@ -81,6 +89,7 @@ def _build(
         tags=as_strings(data.get("tags")),
         properties=data.get("properties", {}),
         code=str(code_dir) if code_dir else None,
+        code_source=code_source,
         scoring_script=script,
         environment=environment,
         resource_properties=resources.get("properties", {}),
@@ -96,10 +105,10 @@ def _save(
     workspace: Workspace,
     spec: specs.Spec,
     options: deployment_specs.Options,
-    created_at: str | None,
+    previous: AnyDeployment | None,
 ) -> AnyDeployment:
     data = deployment_specs.validated(spec, options)
-    created_at = created_at or now_iso()
+    created_at = previous.created_at if previous is not None else now_iso()
     with workspace.transaction() as txn:
         deployment: AnyDeployment
         if data["type"] == "pipeline":
@@ -110,7 +119,7 @@ def _save(
             deployment = pipeline_deployments.build(workspace, txn, data, spec, folder, created_at)
         else:
             resolved = deployment_specs.check(workspace, data, spec, options)
-            deployment = _build(workspace, txn, data, resolved, created_at)
+            deployment = _build(workspace, txn.snapshot, data, resolved, created_at, previous)
         _publish(workspace, txn, deployment, options.set_default)
     return deployment
 
@@ -174,6 +183,21 @@ def _update_pipeline(
     return deployment
 
 
+def preview(
+    workspace: Workspace, spec: specs.Spec, options: deployment_specs.Options
+) -> Deployment:
+    """The deployment a file describes, checked as `create` checks it, pointing at the user's
+    own code, model and conda file: nothing is copied or stored (`batch-deployment test`)."""
+    data = deployment_specs.validated(spec, options)
+    if data["type"] == "pipeline":
+        raise UsageError(
+            f"{spec.source} is a pipeline deployment; batch-deployment test runs model deployments",
+            hint="run the pipeline as a job with: batchml job create -f pipeline.yml",
+        )
+    resolved = deployment_specs.check(workspace, data, spec, options)
+    return _build(workspace, lambda source, _folder: source.absolute(), data, resolved, "", None)
+
+
 def create(
     workspace: Workspace, spec: specs.Spec, options: deployment_specs.Options
 ) -> dict[str, Any]:
@@ -194,11 +218,11 @@ def update(
         if isinstance(current, PipelineDeployment):
             return _update_pipeline(workspace, current, options).view(workspace.name)
         spec = specs.Spec(data=dict(current.spec), source="stored deployment", base_dir=Path.cwd())
-        return _save(workspace, spec, options, current.created_at).view(workspace.name)
+        return _save(workspace, spec, options, current).view(workspace.name)
     name = options.name or spec.data.get("name")
     endpoint = options.endpoint or spec.data.get("endpoint_name")
-    created_at = get(workspace, str(endpoint), str(name)).created_at
-    return _save(workspace, spec, options, created_at).view(workspace.name)
+    previous = get(workspace, str(endpoint), str(name))
+    return _save(workspace, spec, options, previous).view(workspace.name)
 
 
 def get(workspace: Workspace, endpoint: str, name: str) -> AnyDeployment:

@@ -149,6 +149,12 @@ def _input(workspace: Workspace, options: InvokeOptions) -> tuple[DataInput, lis
     return DataInput(type=kind, path=value, local=str(local)), files
 
 
+def input_files(workspace: Workspace, value: str) -> list[Path]:
+    """The files an `--input` value (a local file or folder, a data asset, a datastore path)
+    gives a job, in the order it would score them."""
+    return _input(workspace, InvokeOptions(endpoint="", input=value))[1]
+
+
 def _output(
     workspace: Workspace, options: InvokeOptions, name: str, settings: RunSettings
 ) -> ScoreOutput:
@@ -205,6 +211,7 @@ def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
         scoring_script=script,
         model_dir=str(model),
         environment=deployment.environment,
+        code_source=deployment.code_source if deployment.code is not None else None,
     )
 
 

@@ -22,6 +22,7 @@ from batchml.core.errors import ConflictError, NotFoundError, UsageError
 from batchml.core.job_record import STARTING, JobStatus
 from batchml.core.jobs import AnyJob
 from batchml.core.pipeline_job import PipelineJob, StepJob
+from batchml.services import failures
 from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
@@ -65,8 +66,13 @@ def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> 
 
 
 def show(workspace: Workspace, name: str) -> dict[str, Any]:
+    """The `job show` shape; a batch scoring job with failures says what failed, and why."""
     job = observe(workspace, get(workspace, name))
-    return job.view(workspace.name, str(job_dir(workspace, name)))
+    view = job.view(workspace.name, str(job_dir(workspace, name)))
+    failed = failures.summary(workspace, job) if isinstance(job, BatchJob) else None
+    if failed is not None:
+        view["failures"] = failed
+    return view
 
 
 def list_all(

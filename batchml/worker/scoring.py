@@ -97,12 +97,23 @@ def _import_script(path: Path) -> ModuleType:
 
 
 class ScoringWorker:
-    """Runs the user's init() once and run() per mini-batch, inside one worker."""
+    """Runs the user's init() once and run() per mini-batch, inside one worker.
 
-    def __init__(self, config: WorkerConfig, slot: int, error_log: Path) -> None:
+    `on_error` is called with each exception the user's code raised, before it becomes a
+    failed outcome (a foreground run's debugger starts there).
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        slot: int,
+        error_log: Path,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._config = config
         self._slot = slot
         self._error_log = error_log
+        self._on_error = on_error
         self._run: Callable[[list[str]], Any] | None = None
 
     def start(self) -> StartOutcome:
@@ -144,7 +155,7 @@ class ScoringWorker:
             module = _import_script(script)
         except (Exception, SystemExit) as exc:
             error = f"could not import scoring script {scoring.scoring_script}: {_one_line(exc)}"
-            return self._start_failed(error, _user_traceback(exc))
+            return self._start_failed(error, exc)
         missing = [name for name in ("init", "run") if not callable(getattr(module, name, None))]
         if missing:
             functions = " and ".join(f"{name}()" for name in missing)
@@ -155,7 +166,7 @@ class ScoringWorker:
             module.init()
         except (Exception, SystemExit) as exc:
             error = f"init() failed in worker {self._slot}: {_one_line(exc)}"
-            return self._start_failed(error, _user_traceback(exc))
+            return self._start_failed(error, exc)
         self._run = module.run
         return StartOutcome(Status.SUCCEEDED)
 
@@ -182,7 +193,8 @@ class ScoringWorker:
             force=True,
         )
 
-    def _start_failed(self, error: str, detail: str | None) -> StartOutcome:
+    def _start_failed(self, error: str, exc: BaseException | None) -> StartOutcome:
+        detail = self._user_error(exc)
         self._log_error(error, detail)
         return StartOutcome(Status.FAILED, error=error, detail=detail)
 
@@ -226,12 +238,20 @@ class ScoringWorker:
     def _failed(
         self, task: MiniBatchTask, started: float, error: str, exc: BaseException | None
     ) -> MiniBatchOutcome:
-        detail = _user_traceback(exc) if exc is not None else None
+        detail = self._user_error(exc)
         self._log_error(f"mini-batch {task.index} attempt {task.attempt}: {error}", detail)
         elapsed = time.monotonic() - started
         return MiniBatchOutcome(
             task.index, task.attempt, Status.FAILED, elapsed, error=error, detail=detail
         )
+
+    def _user_error(self, exc: BaseException | None) -> str | None:
+        """The traceback of an exception of the user's code, after on_error has seen it."""
+        if exc is None:
+            return None
+        if self._on_error is not None:
+            self._on_error(exc)
+        return _user_traceback(exc)
 
     @staticmethod
     def _format_rows(

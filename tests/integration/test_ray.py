@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -253,7 +254,7 @@ def test_an_actor_exits_cleanly_running_the_scripts_atexit_handlers(run_on):
 
 
 def test_an_init_failure_fails_the_job_with_the_same_error(both):
-    local, ray = both(["ok"] * 3, env={"INIT_FAIL": "/x/model.pkl"}, mini_batch_size=1)
+    both_ = local, ray = both(["ok"] * 3, env={"INIT_FAIL": "/x/model.pkl"}, mini_batch_size=1)
 
     assert ray.result.status == "Failed"
     assert ray.result.error == local.result.error
@@ -262,6 +263,11 @@ def test_an_init_failure_fails_the_job_with_the_same_error(both):
         == "init() failed in worker 0: ValueError: model file not found: /x/model.pkl"
     )
     assert "behave.py" in (ray.result.error_detail or "")
+    # The failure records name the job's code folder, not the actor's unpacked copy of it.
+    first = [(ran.root / "logs" / "failures.jsonl").read_text().splitlines()[0] for ran in both_]
+    where = [json.loads(line)["where"] for line in first]
+    assert where[0] == where[1]
+    assert where[1].startswith(f"{SCRIPTS.absolute()}/behave.py:")
 
 
 # -- what only Ray has ----------------------------------------------------------------------------

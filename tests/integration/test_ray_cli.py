@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +112,12 @@ def test_invoke_runs_a_job_on_the_ray_compute_it_is_given(cli, ws, deployed, ray
     driver_log = (ws / "jobs" / "on-ray" / "azureml-logs" / "70_driver_log.txt").read_text()
     assert f"compute big: workers are Ray actors, Ray at {ray_head.address}" in driver_log
     assert_runner_gone(ws, "on-ray")
+    # A mini-batch of the Ray job replays here, in the foreground.
+    replay = [sys.executable, "-c", "from batchml.cli.app import main; main()", "job", "replay"]
+    replayed = subprocess.run(
+        [*replay, "-n", "on-ray", "--mini-batch", "1"], capture_output=True, text=True, timeout=60
+    )
+    assert (replayed.returncode, replayed.stdout) == (0, "in2.txt 2\nin3.txt 3\n"), replayed.stderr
 
 
 def test_invoke_refuses_a_ray_compute_with_no_cluster_and_creates_no_job(cli, ws, deployed):

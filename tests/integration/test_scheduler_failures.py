@@ -52,7 +52,9 @@ def test_error_threshold_counts_failed_files_across_the_job(run, threshold, stat
     assert result.status == status
     if status == "Failed":
         assert result.error == "error_threshold exceeded: 2 failed files > 1"
-        assert "ValueError: cannot score f003.txt" in (result.error_detail or "")
+        # Both files failed at one line of the script: one error, its first traceback.
+        assert "ValueError: cannot score f001.txt at " in (result.error_detail or "")
+        assert "(2 attempts, 2 files failed)" in (result.error_detail or "")
         # Nothing starts after the threshold is crossed; what succeeded is still published.
         assert (result.counts.mini_batches_succeeded, result.counts.mini_batches_failed) == (2, 2)
         assert job.output_lines() == ["f000.txt ok", "f002.txt ok"]

@@ -8,6 +8,7 @@ that hangs past its timeout takes no wall time, so each test takes milliseconds.
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -278,7 +279,8 @@ def test_the_error_threshold_counts_failed_files_of_failed_mini_batches(
         return
     assert result.error == "error_threshold exceeded: 2 failed files > 1"
     assert result.error_detail == (
-        "mini-batch 1, attempt 1 (worker 0): boom\n\nmini-batch 2, attempt 1 (worker 0): bang\n"
+        "[error] boom (1 attempt, 1 file failed)\n  first: mini-batch 1, attempt 1, worker 0\n\n"
+        "[error] bang (1 attempt, 1 file failed)\n  first: mini-batch 2, attempt 1, worker 0\n"
     )
     # Nothing starts once the threshold is crossed; what succeeded is still published.
     assert (result.counts.mini_batches_succeeded, result.counts.mini_batches_failed) == (1, 2)
@@ -374,3 +376,45 @@ def test_the_counts_at_the_end_add_up_every_outcome(schedule):
     assert result.output_file == ran.output_file
     assert ran.output_file.read_text().splitlines() == [f"f{i:03d}.txt ok" for i in range(5)]
     assert (ran.logs_dir / "job_result.txt").read_text().startswith("Status: Completed\n")
+
+
+def test_every_failed_item_is_recorded_with_its_kind_and_job_error_has_each_error_once(schedule):
+    traceback = "Traceback (most recent call last):\n  File \"s.py\", line 3\nKeyError: 'x'\n"
+    key_error = Fails("run() failed: KeyError: 'x'", detail=traceback)
+    attempts = {
+        (0, 1): key_error,
+        (0, 2): key_error,
+        (0, 3): key_error,
+        (1, 1): Hangs(),
+        (2, 1): Dies("killed by signal SIGKILL"),
+    }
+    ran = schedule(4, attempts=attempts, max_retries=2, timeout=5)
+    dead = "the worker died (killed by signal SIGKILL) while running run()"
+
+    lines = (ran.logs_dir / "failures.jsonl").read_text().splitlines()
+    seen = sorted(
+        (f["mini_batch"], f["attempt"], f["kind"], f["exception"], f["message"], f["final"])
+        for f in map(json.loads, lines)
+    )
+    assert seen == [
+        (0, 1, "error", "KeyError", "'x'", False),
+        (0, 2, "error", "KeyError", "'x'", False),
+        (0, 3, "error", "KeyError", "'x'", True),
+        (1, 1, "timeout", None, "run() exceeded the timeout of 5 s", False),
+        (2, 1, "dead_worker", None, dead, False),
+    ]
+    job_error = (ran.logs_dir / "job_error.txt").read_text()
+    assert job_error.count("Traceback (most recent call last)") == 1
+    assert "[error] KeyError: 'x' (3 attempts, 1 file failed)" in job_error
+
+
+def test_a_resumed_job_keeps_the_failure_records_of_the_mini_batches_it_does_not_run_again(
+    schedule,
+):
+    ran = schedule(3, attempts={(0, 1): Fails("boom"), (1, 1): Fails("bang")}, max_retries=0)
+    # Resumed with --retry-failed: mini-batch 0 runs again, 1 (and 2) are kept as they were.
+    logs = JobLogs(ran.logs_dir, resume=True, kept={1, 2})
+    logs.close()
+
+    kept = (ran.logs_dir / "failures.jsonl").read_text().splitlines()
+    assert [(f["mini_batch"], f["message"]) for f in map(json.loads, kept)] == [(1, "bang")]

@@ -1,0 +1,167 @@
+"""The debugging loop's foreground runs: `batch-deployment test` (a deployment file, or one
+that exists, on a mini-batch or a few of an input) and `job replay` (a mini-batch of a job, with
+the job's own snapshot of code and model, environment and settings).
+
+Both run in the foreground (batchml.runner.foreground), in the environment a job would run in
+(built into the per-user cache, or found there, when env_manager is uv), and change nothing in
+the workspace: no job, no log, no output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batchml.core.batch_job import BatchJob
+from batchml.core.errors import NotFoundError, UsageError
+from batchml.core.job_environment import UV
+from batchml.core.resources import PipelineDeployment
+from batchml.runner.engine import plan_mini_batches
+from batchml.services import deployments, invocations, job_environments
+from batchml.store.job_files import get, input_files
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from batchml.core import spec as specs
+    from batchml.core.job_environment import JobEnvironment
+    from batchml.core.resources import Deployment
+    from batchml.core.run_settings import RunSettings
+    from batchml.services.deployment_specs import Options
+    from batchml.store.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Foreground:
+    """How a foreground run goes: the debugger at an exception, and where messages go."""
+
+    pdb: bool = False
+    say: Callable[[str], None] = lambda message: print(message, file=sys.stderr)
+
+
+def _run(
+    code: tuple[str, str, str | None],
+    model_dir: str | None,
+    settings: RunSettings,
+    environment: JobEnvironment,
+    batches: list[tuple[int, tuple[str, ...]]],
+    how: Foreground,
+) -> int:
+    """Run `batches` of the scoring script (code folder, script, the folder it was copied
+    from) in `environment`; the foreground process's exit status."""
+    from batchml.runner.environment import prepare
+    from batchml.runner.foreground import run_in_foreground
+
+    code_dir, script, source = code
+    python = None
+    if environment.manager == UV:
+        # The build's log is kept only if the build fails (its error names it).
+        logs = Path(tempfile.mkdtemp(prefix="batchml-build-"))
+        environment = prepare(environment, logs, how.say)
+        shutil.rmtree(logs)
+        python = Path(environment.python_executable) if environment.python_executable else None
+    elif environment.reason:
+        how.say(f"environment: {environment.reason}")
+    request: dict[str, Any] = {
+        "code_dir": code_dir,
+        "scoring_script": script,
+        "model_dir": model_dir,
+        "environment_variables": {
+            str(k): str(v) for k, v in settings.environment_variables.items()
+        },
+        "logging_level": settings.logging_level,
+        "output_action": settings.output_action,
+        "batches": [[index, list(files)] for index, files in batches],
+        "folders": {code_dir: source} if source else {},
+        "python": str(python) if python else None,
+        "pdb": how.pdb,
+        "timeout": settings.timeout,
+    }
+    return run_in_foreground(request, python)
+
+
+def _code(deployment: Deployment) -> tuple[str, str, str | None]:
+    if deployment.code is None or deployment.scoring_script is None:
+        from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
+
+        return str(DRIVER_DIR), DRIVER_SCRIPT, None
+    return deployment.code, deployment.scoring_script, deployment.code_source
+
+
+def test(
+    workspace: Workspace,
+    deployment_of: specs.Spec | tuple[str, str],
+    options: Options,
+    input_value: str,
+    limit: int,
+    how: Foreground,
+) -> int:
+    """Run the first `limit` mini-batches of `input_value` with a deployment: the one a spec
+    describes (not created), or an existing (endpoint, name)."""
+    if limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}")
+    if isinstance(deployment_of, tuple):
+        found = deployments.get(workspace, *deployment_of)
+        if isinstance(found, PipelineDeployment):
+            raise UsageError(
+                f"{found.name} is a pipeline deployment; batch-deployment test runs model "
+                "deployments"
+            )
+        deployment = found
+    else:
+        deployment = deployments.preview(workspace, deployment_of, options)
+    settings = deployment.settings
+    files = invocations.input_files(workspace, input_value)
+    planned = plan_mini_batches(files[: limit * settings.mini_batch_size], settings.mini_batch_size)
+    batches = list(enumerate(planned))
+    environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
+    model_dir = deployment.model.model_dir
+    return _run(_code(deployment), model_dir, settings, environment, batches, how)
+
+
+def replay(
+    workspace: Workspace, name: str, mini_batch: int | None, file: Path | None, how: Foreground
+) -> int:
+    """Run one mini-batch of a job again, in the foreground, as the job ran it: its snapshot
+    of the code and model, its settings, its environment (built here for a Ray job)."""
+    job = get(workspace, name)
+    if not isinstance(job, BatchJob):
+        raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
+    settings = job.settings
+    batches = plan_mini_batches(input_files(workspace, name), settings.mini_batch_size)
+    index = _chosen(batches, name, mini_batch, file, how)
+    scoring = job.scoring
+    code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
+    environment = job.runs_in
+    chosen = [(index, batches[index])]
+    return _run(code, scoring.model_dir, settings, environment, chosen, how)
+
+
+def _chosen(
+    batches: list[tuple[str, ...]],
+    name: str,
+    mini_batch: int | None,
+    file: Path | None,
+    how: Foreground,
+) -> int:
+    """The index of the mini-batch `--mini-batch K`, or `--file PATH`, names."""
+    if (mini_batch is None) == (file is None):
+        raise UsageError("give one of --mini-batch K or --file PATH")
+    if file is not None:
+        wanted = os.path.abspath(file)
+        found = next((i for i, batch in enumerate(batches) if wanted in batch), None)
+        if found is None:
+            raise NotFoundError(f"--file {file}: job '{name}' did not score {wanted}")
+        how.say(f"{file} is in mini-batch {found}")
+        return found
+    assert mini_batch is not None  # one of the two is given
+    if not 0 <= mini_batch < len(batches):
+        raise UsageError(
+            f"--mini-batch {mini_batch}: job '{name}' has mini-batches 0 to {len(batches) - 1}"
+        )
+    return mini_batch
