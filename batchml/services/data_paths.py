@@ -67,6 +67,13 @@ def output_location(
 ) -> tuple[str, Path]:
     """Where an output goes, as shown and as a local folder: the path given (a local folder or
     a datastore path), else `azureml/<job>/<output>/` in the default datastore."""
+    where = refs.parse_datastore(given) if given else None
+    if where is not None and workspace.datastore_file(where.datastore).is_file():
+        raise UsageError(
+            f"{what} '{given}' is in Azure storage (datastore '{where.datastore}'); only a batch "
+            "scoring job's output goes there, a pipeline job's outputs are local",
+            hint="give a local folder or a workspaceblobstore path",
+        )
     if given:
         return given, local_path(workspace, given, base_dir, what, must_exist=False)
     relative = f"azureml/{job}/{output}"
@@ -106,6 +113,8 @@ def remote_output(workspace: Workspace, given: str, file_name: str | None) -> st
     where = refs.parse_datastore(given)
     if where is None or not workspace.datastore_file(where.datastore).is_file():
         return None
+    if ".." in where.path.split("/"):
+        raise UsageError(f"output path '{given}' leaves the datastore '{where.datastore}'")
     datastore = remote.registered(workspace, where.datastore)
     secrets = remote.secrets(workspace, where.datastore)
     target = refs.DatastorePath(where.datastore, where.path.strip("/"))
