@@ -3,7 +3,7 @@ job's staging folder) goes up so that no reader ever sees a partial file.
 
 Each file goes up as a block blob in two phases: first every block of every file is staged
 (Put Block; staged blocks are invisible), then each blob's block list is committed (Put Block
-List), which makes the whole blob appear at once. A blob that exists is replaced only if this
+List), which makes the whole blob appear at once. Files go up CONNECTIONS at a time. A blob that exists is replaced only if this
 job committed it (its `batchml_job` metadata), as a local output file is. Block ids depend only
 on the job and the block's place, so an upload run again (`job resume` after a failure or a
 crash mid-upload) stages the same blocks again and commits each blob once, complete.
@@ -19,6 +19,7 @@ import base64
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from batchml.store.workspace import Workspace
 
 BLOCK_SIZE = 4 * 1024 * 1024
+# Requests in flight at once: small files are round trips, not bandwidth (bench/remote_output.py).
+CONNECTIONS = 8
 OWNER = "batchml_job"  # the metadata key naming the job that committed a blob
 GATE = "BATCHML_TEST_UPLOAD_GATE"
 
@@ -58,12 +61,15 @@ def upload(
         datastore = remote.registered(workspace, where.datastore)
         container = remote.open_container(datastore, remote.secrets(workspace, where.datastore))
         blobs = [(f"{prefix}/{p.relative_to(folder).as_posix()}".lstrip("/"), p) for p in files]
-        for name, _ in blobs:
-            _check_owner(container, name, job, target)
-        staged = [(name, _stage(container, name, path, job)) for name, path in blobs]
-        say(f"output: {len(staged)} file(s) staged in {target}; committing")
-        for name, blocks in staged:
-            container.get_blob_client(name).commit_block_list(blocks, metadata={OWNER: job})
+        pool = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="upload")
+        try:
+            staged = list(pool.map(lambda b: _stage(container, b[0], b[1], job, target), blobs))
+            say(f"output: {len(staged)} file(s) staged in {target}; committing")
+            for _ in pool.map(lambda b: _commit(container, b[0], b[1], job), staged):
+                pass
+        finally:
+            # After a failure, the files not yet begun are not begun.
+            pool.shutdown(cancel_futures=True)
     except AzureError as exc:
         raise BatchmlError(
             f"uploading the output to {target} failed: {remote.reason(exc)}",
@@ -89,10 +95,14 @@ def _check_owner(container: ContainerClient, name: str, job: str, target: str) -
         )
 
 
-def _stage(container: ContainerClient, name: str, path: Path, job: str) -> list[BlobBlock]:
-    """Stage `path`'s blocks for blob `name`; the blocks, in order."""
+def _stage(
+    container: ContainerClient, name: str, path: Path, job: str, target: str
+) -> tuple[str, list[BlobBlock]]:
+    """Stage `path`'s blocks for blob `name`, refused if `name` is another's; the blocks, in
+    order."""
     from azure.storage.blob import BlobBlock
 
+    _check_owner(container, name, job, target)
     client = container.get_blob_client(name)
     # Ids of one length for all of a blob's blocks, at most 64 bytes whatever the job's name.
     tag = hashlib.sha256(job.encode()).hexdigest()[:16]
@@ -103,7 +113,12 @@ def _stage(container: ContainerClient, name: str, path: Path, job: str) -> list[
             client.stage_block(block, chunk, length=len(chunk))
             blocks.append(BlobBlock(block_id=block))
             _gate()
-    return blocks
+    return name, blocks
+
+
+def _commit(container: ContainerClient, name: str, blocks: list[BlobBlock], job: str) -> None:
+    """Make blob `name` its staged `blocks`, all at once, as this job's."""
+    container.get_blob_client(name).commit_block_list(blocks, metadata={OWNER: job})
 
 
 def _gate() -> None:
