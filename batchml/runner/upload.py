@@ -61,9 +61,10 @@ def upload(
         datastore = remote.registered(workspace, where.datastore)
         container = remote.open_container(datastore, remote.secrets(workspace, where.datastore))
         blobs = [(f"{prefix}/{p.relative_to(folder).as_posix()}".lstrip("/"), p) for p in files]
+        _refuse_foreign(container, prefix, [name for name, _ in blobs], job, target)
         pool = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="upload")
         try:
-            staged = list(pool.map(lambda b: _stage(container, b[0], b[1], job, target), blobs))
+            staged = list(pool.map(lambda b: _stage(container, b[0], b[1], job), blobs))
             say(f"output: {len(staged)} file(s) staged in {target}; committing")
             for _ in pool.map(lambda b: _commit(container, b[0], b[1], job), staged):
                 pass
@@ -80,29 +81,30 @@ def upload(
     return len(staged)
 
 
-def _check_owner(container: ContainerClient, name: str, job: str, target: str) -> None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        properties = container.get_blob_client(name).get_blob_properties()
-    except ResourceNotFoundError:
-        return
-    if (properties.metadata or {}).get(OWNER) != job:
+def _refuse_foreign(
+    container: ContainerClient, prefix: str, names: list[str], job: str, target: str
+) -> None:
+    """ConflictError if one of blobs `names` exists and is not this job's (one listing of the
+    output's folder, not a request per file)."""
+    listed = container.list_blobs(
+        name_starts_with=f"{prefix}/" if prefix else None, include=["metadata"]
+    )
+    owners = {blob.name: (blob.metadata or {}).get(OWNER) for blob in listed}
+    foreign = [name for name in names if name in owners and owners[name] != job]
+    if foreign:
         raise ConflictError(
-            f"uploading the output to {target} failed: {name} already exists in the container "
-            "(batchml never overwrites a file another job or anyone else wrote)",
+            f"uploading the output to {target} failed: {foreign[0]} already exists in the "
+            "container (batchml never overwrites a file another job or anyone else wrote)",
             hint="delete it, or invoke again with another --output-path",
         )
 
 
 def _stage(
-    container: ContainerClient, name: str, path: Path, job: str, target: str
+    container: ContainerClient, name: str, path: Path, job: str
 ) -> tuple[str, list[BlobBlock]]:
-    """Stage `path`'s blocks for blob `name`, refused if `name` is another's; the blocks, in
-    order."""
+    """Stage `path`'s blocks for blob `name`; the blocks, in order."""
     from azure.storage.blob import BlobBlock
 
-    _check_owner(container, name, job, target)
     client = container.get_blob_client(name)
     # Ids of one length for all of a blob's blocks, at most 64 bytes whatever the job's name.
     tag = hashlib.sha256(job.encode()).hexdigest()[:16]

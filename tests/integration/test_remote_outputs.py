@@ -102,7 +102,7 @@ def test_an_output_in_a_datastore_is_the_local_output_row_for_row(
 
 
 @pytest.mark.azurite
-def test_the_files_a_summary_only_script_writes_go_up_as_a_folder(
+def test_the_files_a_summary_only_script_writes_go_up_as_a_folder_another_job_cannot_replace(
     jobs: JobsWorkspace, blob: Container
 ) -> None:
     shutil.copy(SCRIPTS / "summary.py", jobs.root / "code")
@@ -117,6 +117,15 @@ def test_the_files_a_summary_only_script_writes_go_up_as_a_folder(
 
     assert jobs.wait(name)["status"] == "Completed"
     expected = {f"runs/one/in0{i}.out": text.encode() for i, text in enumerate("ABC")}
+    assert blob.files() == expected
+
+    again = jobs.invoke("-d", "summary", "--input", data, "--output-path", URI)
+    job = jobs.wait(again)
+    assert (job["status"], job["error"]["message"]) == (
+        "Failed",
+        f"uploading the output to {URI} failed: runs/one/in00.out already exists in the "
+        "container (batchml never overwrites a file another job or anyone else wrote)",
+    )
     assert blob.files() == expected
 
 
