@@ -131,6 +131,12 @@ def invoke(
     output_path: str | None = typer.Option(
         None, "--output-path", help="Folder or datastore URI for the score output."
     ),
+    outputs: str | None = typer.Option(
+        None,
+        "--outputs",
+        help='Outputs as JSON, as az takes them: {"score": {"type": "uri_folder", "path": URI}}, '
+        "URI a local folder or a datastore URI.",
+    ),
     job_name: str | None = typer.Option(
         None, "--job-name", help="Name of the job (default: generated)."
     ),
@@ -154,6 +160,7 @@ def invoke(
     from batchml.services import invocations  # not on the start-up path of every command
 
     from_file = invocation.load(file) if file else invocation.Invocation()
+    from_file = invocation.with_outputs_json(from_file, outputs)
     options = invocations.InvokeOptions(
         endpoint=name,
         deployment=deployment or from_file.deployment,

@@ -58,11 +58,14 @@ class DataInput:
 @dataclass(frozen=True)
 class ScoreOutput:
     """Where the `score` output goes: the path as shown, its local folder, and the append_row
-    file's name (None with summary_only)."""
+    file's name (None with summary_only). An output to a registered datastore is assembled in
+    the local folder (a staging folder of the job) and then uploaded to `remote`, the datastore
+    URI in its short form."""
 
     path: str
     local_dir: str
     file_name: str | None
+    remote: str | None = None
 
 
 @dataclass(frozen=True)

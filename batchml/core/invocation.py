@@ -59,6 +59,38 @@ def load(path: Path) -> Invocation:
     return Invocation(data.get("deployment"), sections["inputs"], sections["outputs"])
 
 
+def with_outputs_json(invocation: Invocation, text: str | None) -> Invocation:
+    """`--outputs '{"score": {"type": "uri_folder", "path": "azureml://datastores/..."}}'`, as
+    Azure's CLI takes it: its outputs replace those of the same name from `-f`; relative paths
+    are anchored at the current directory."""
+    if text is None:
+        return invocation
+    outputs = {
+        name: _anchored(value, Path.cwd()) for name, value in _json_section("--outputs", text)
+    }
+    return dataclasses.replace(invocation, outputs={**invocation.outputs, **outputs})
+
+
+def _json_section(flag: str, text: str) -> list[tuple[str, Any]]:
+    """The (name, value) pairs of a JSON object given to `flag`, checked as a file's are."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{flag}: not JSON ({exc})", hint=f"{flag} '{{\"NAME\": {{...}}}}'"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{flag}: must be a JSON object of NAME: {{type, path, mode}}")
+    for name, value in data.items():
+        if not _NAME.match(name):
+            raise UsageError(f"{flag}: {name}: names take only letters, digits and _")
+        if isinstance(value, dict) and (extra := sorted(set(value) - _KEYS)):
+            raise UsageError(f"{flag}: {name}: unknown keys {', '.join(extra)}")
+    return list(data.items())
+
+
 def _anchored(value: Any, base_dir: Path) -> Any:
     if not isinstance(value, dict) or not isinstance(value.get("path"), str):
         return value

@@ -1,5 +1,7 @@
 """Reference syntax, as in Azure's YAML: `azureml:name:version`, `azureml:name@latest`,
-`azureml:compute`, ARM ids, `azureml://datastores/<ds>/paths/<p>`, registry ids, local paths."""
+`azureml:compute`, ARM ids, `azureml://datastores/<ds>/paths/<p>` (or its long form, with the
+subscription, resource group and workspace before `datastores/`), `azureml://jobs/<job>/outputs/<o>`,
+registry ids, local paths."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "azureml:"
-_DATASTORE = re.compile(r"^azureml://datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$")
+_DATASTORE = re.compile(
+    r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/[^/]+/)?"
+    r"datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$"
+)
+_JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)/?$")
 _ARM_VERSIONED = re.compile(
     r"/(?:models|data|environments|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"
 )
@@ -34,6 +41,15 @@ class AssetRef:
 class DatastorePath:
     datastore: str
     path: str
+
+    def __str__(self) -> str:
+        return f"azureml://datastores/{self.datastore}/paths/{self.path}"
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    job: str
+    output: str
 
 
 def is_reference(value: str) -> bool:
@@ -73,3 +89,9 @@ def parse_resource(value: str) -> str:
 def parse_datastore(value: str) -> DatastorePath | None:
     match = _DATASTORE.match(value)
     return DatastorePath(match["ds"], match["path"]) if match else None
+
+
+def parse_job_output(value: str) -> JobOutput | None:
+    """`azureml://jobs/<job>/outputs/<output>`: a job's output as an input; None if not one."""
+    match = _JOB_OUTPUT.match(value)
+    return JobOutput(match["job"], match["output"]) if match else None

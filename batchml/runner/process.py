@@ -157,7 +157,30 @@ class Runner:
             python=Path(environment.python_executable) if environment.python_executable else None,
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
         )
-        return self.finish(result)
+        return self.finish(self._upload(result))
+
+    def _upload(self, result: JobResult) -> JobResult:
+        """A Completed job's output to a registered datastore goes up now (after the local
+        assembly); if it cannot, the job fails naming the URL and why, and `job resume` (whose
+        mini-batches are all in the journal) publishes it again."""
+        output = self.record.job.output
+        if output.remote is None or result.status != JobStatus.COMPLETED:
+            return result
+        from batchml.runner.upload import upload
+
+        _say(f"uploading the output to {output.path}")
+        try:
+            count = upload(
+                self.record.workspace,
+                Path(output.local_dir),
+                output.remote,
+                self.record.job.name,
+                _say,
+            )
+        except BatchmlError as exc:
+            return dataclasses.replace(result, status=JobStatus.FAILED, error=exc.message)
+        _say(f"output: {count} file(s) published in {output.path}")
+        return result
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

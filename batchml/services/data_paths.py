@@ -2,24 +2,27 @@
 jobs alike.
 
 A data input is a local file or folder (relative to the invocation's or YAML file's folder), a
-datastore path (`azureml://datastores/<ds>/paths/<p>`) or a registered asset (`azureml:name@latest`,
-`azureml:name:version`). An output with no path of its own goes to `azureml/<job>/<output>/`
-in the default datastore.
+datastore path (`azureml://datastores/<ds>/paths/<p>`), a registered asset (`azureml:name@latest`,
+`azureml:name:version`) or a finished job's output (`azureml://jobs/<job>/outputs/<name>`). An
+output with no path of its own goes to `azureml/<job>/<output>/` in the default datastore; one in
+a registered datastore (Azure storage) is assembled in the job's staging folder, then uploaded.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core import refs
-from batchml.core.errors import UsageError
+from batchml.core.batch_job import BatchJob
+from batchml.core.errors import ConflictError, NotFoundError, UsageError
+from batchml.core.job_record import JobStatus
 from batchml.services import assets
 from batchml.services.common import local_path
+from batchml.store import job_files, remote
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from batchml.core.resources import Asset
 
 # The input types whose path is a folder.
@@ -39,6 +42,11 @@ def locate(
 
     `what` names the input in errors; `asset_what`, the path of the asset it names (default:
     `what`)."""
+    if refs.parse_job_output(value) is not None:
+        found = job_output(workspace, value)
+        if isinstance(found, Path):
+            return found, None
+        value = found
     if refs.parse_asset(value) is None:
         return local_path(workspace, value, base_dir, what), None
     asset = assets.resolve(workspace, asset_kind, value)
@@ -59,8 +67,61 @@ def output_location(
 ) -> tuple[str, Path]:
     """Where an output goes, as shown and as a local folder: the path given (a local folder or
     a datastore path), else `azureml/<job>/<output>/` in the default datastore."""
+    where = refs.parse_datastore(given) if given else None
+    if where is not None and workspace.datastore_file(where.datastore).is_file():
+        raise UsageError(
+            f"{what} '{given}' is in Azure storage (datastore '{where.datastore}'); only a batch "
+            "scoring job's output goes there, a pipeline job's outputs are local",
+            hint="give a local folder or a workspaceblobstore path",
+        )
     if given:
         return given, local_path(workspace, given, base_dir, what, must_exist=False)
     relative = f"azureml/{job}/{output}"
     shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
     return shown, workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+
+
+def job_output(workspace: Workspace, value: str) -> Path | str:
+    """Where `azureml://jobs/<job>/outputs/<name>` is: the local folder of a Completed job's
+    output, or the datastore URI of one uploaded to a registered datastore."""
+    ref = refs.parse_job_output(value)
+    if ref is None:
+        raise UsageError(f"{value} is not azureml://jobs/<job>/outputs/<name>")
+    job = job_files.get(workspace, ref.job)
+    if isinstance(job, BatchJob):
+        outputs = {"score": (job.output.remote, job.output.local_dir)}
+    else:
+        outputs = {n: (None, r["local"]) for n, r in getattr(job, "outputs", {}).items()}
+    if ref.output not in outputs:
+        raise NotFoundError(
+            f"job '{ref.job}' has no output {ref.output}",
+            hint=f"its outputs: {', '.join(outputs) or 'none'}",
+        )
+    if job.status != JobStatus.COMPLETED:
+        raise ConflictError(
+            f"{value}: job '{ref.job}' is {job.status}; only a Completed job's output is an input",
+            hint=f"wait for it (batchml job stream -n {ref.job}) or resume it",
+        )
+    uploaded, local = outputs[ref.output]
+    return uploaded or Path(local)
+
+
+def remote_output(workspace: Workspace, given: str, file_name: str | None) -> str | None:
+    """The datastore URI (short form) of an output in a registered datastore, checked before
+    any job is made: the datastore takes its credentials, has its container, and holds no
+    `file_name` there yet. None for a local output (a folder, or a workspaceblobstore path)."""
+    where = refs.parse_datastore(given)
+    if where is None or not workspace.datastore_file(where.datastore).is_file():
+        return None
+    if ".." in where.path.split("/"):
+        raise UsageError(f"output path '{given}' leaves the datastore '{where.datastore}'")
+    datastore = remote.registered(workspace, where.datastore)
+    secrets = remote.secrets(workspace, where.datastore)
+    target = refs.DatastorePath(where.datastore, where.path.strip("/"))
+    blob = f"{target.path}/{file_name}".lstrip("/") if file_name else None
+    if remote.probe(datastore, secrets, blob):
+        raise ConflictError(
+            f"the output file {target}/{file_name} already exists (Azure never overwrites it)",
+            hint="use another --output-path, or --set output_file_name=OTHER.csv",
+        )
+    return str(target)

@@ -33,6 +33,7 @@ from batchml.store.job_files import (
     INPUTS_FILE,
     JOB_FILE,
     SNAPSHOT_DIR,
+    STAGING_DIR,
     all_jobs,
     document,
     job_dir,
@@ -159,18 +160,22 @@ def _output(
     workspace: Workspace, options: InvokeOptions, name: str, settings: RunSettings
 ) -> ScoreOutput:
     given = options.output_path or invocation.model_output_path(options.invocation)
-    shown, local = data_paths.output_location(
-        workspace, name, "score", given, Path.cwd(), "output path"
-    )
+    file_name = settings.output_file_name if settings.output_action == "append_row" else None
+    remote = data_paths.remote_output(workspace, given, file_name) if given else None
+    if given and remote:
+        shown, local = given, job_dir(workspace, name) / STAGING_DIR / "score"
+    else:
+        shown, local = data_paths.output_location(
+            workspace, name, "score", given, Path.cwd(), "output path"
+        )
     if local.exists() and not local.is_dir():
         raise UsageError(f"--output-path {shown} is a file; give a folder")
-    file_name = settings.output_file_name if settings.output_action == "append_row" else None
     if file_name and (local / file_name).exists():
         raise ConflictError(
             f"the output file {local / file_name} already exists (Azure never overwrites it)",
             hint="use another --output-path, or --set output_file_name=OTHER.csv",
         )
-    output = ScoreOutput(path=shown, local_dir=str(local), file_name=file_name)
+    output = ScoreOutput(path=shown, local_dir=str(local), file_name=file_name, remote=remote)
     if file_name:
         _refuse_shared(workspace, output)
     return output
@@ -183,12 +188,13 @@ def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
         if (
             isinstance(other, BatchJob)
             and other.status != JobStatus.COMPLETED
-            and (other.output.local_dir, other.output.file_name)
-            == (output.local_dir, output.file_name)
+            and (other.output.remote or other.output.local_dir, other.output.file_name)
+            == (output.remote or output.local_dir, output.file_name)
         ):
+            where = output.remote or output.local_dir
             raise ConflictError(
                 f"job '{other.name}' ({other.status}) writes the output file "
-                f"{Path(output.local_dir) / str(output.file_name)}",
+                f"{where}/{output.file_name}",
                 hint="use another --output-path, or --set output_file_name=OTHER.csv",
             )
 

@@ -39,6 +39,8 @@ CANCEL_FILE = "cancel-requested"
 JOURNAL_DIR = "journal"
 # The job's own copy of its deployment's code and model.
 SNAPSHOT_DIR = "snapshot"
+# Where an output to a registered datastore is assembled before it is uploaded.
+STAGING_DIR = "outputs"
 HEARTBEAT_FILE = "heartbeat"
 RUNNER_LOCK = "runner.lock"
 JOB_LOCK = ".lock"

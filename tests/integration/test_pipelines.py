@@ -409,6 +409,17 @@ def test_set_and_input_on_invoke(pipes: Pipes, monkeypatch: pytest.MonkeyPatch) 
     }
 
 
+def test_a_pipeline_jobs_output_is_the_next_pipelines_input(pipes: Pipes) -> None:
+    first = pipes.invoke("--input", pipes.root / "data", "--input-type", "uri_folder")
+    assert pipes.wait(first)["status"] == "Completed"
+    uri = f"azureml://jobs/{first}/outputs/scores"
+    second = pipes.invoke("--input", uri, "--input-type", "uri_folder")
+    assert pipes.wait(second)["status"] == "Completed"
+    # upper_job reads the first job's all.txt, "A!\nB!\n", as one file.
+    assert (pipes.output(second, "scores") / "all.txt").read_text() == "A!\nB!!\n"
+    assert pipes.show(second)["inputs"]["input_data"] == {"path": uri, "type": "uri_folder"}
+
+
 def test_input_needs_exactly_one_data_input(pipes: Pipes) -> None:
     deployment = pipes.write(
         "two-inputs.yml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchml.core import refs
-from batchml.core.refs import AssetRef, DatastorePath
+from batchml.core.refs import AssetRef, DatastorePath, JobOutput
 
 ARM = (
     "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.MachineLearningServices/"
@@ -63,6 +63,16 @@ def test_parse_resource(value: str, name: str) -> None:
         ("azureml://datastores/other", None),
         ("azureml:data:1", None),
         ("data/in", None),
+        (
+            "azureml://subscriptions/s1/resourcegroups/rg/workspaces/ws/datastores/blob/paths/o",
+            DatastorePath("blob", "o"),
+        ),
+        (
+            "azureml://subscriptions/s1/resourceGroups/rg/providers/"
+            "Microsoft.MachineLearningServices/workspaces/ws/datastores/blob/paths/o/p",
+            DatastorePath("blob", "o/p"),
+        ),
+        ("azureml://subscriptions/s1/datastores/blob/paths/o", None),
     ],
 )
 def test_parse_datastore(value: str, parsed: DatastorePath | None) -> None:
@@ -86,6 +96,20 @@ def test_parse_datastore(value: str, parsed: DatastorePath | None) -> None:
 )
 def test_is_remote_uri(value: str, remote: bool) -> None:
     assert refs.is_remote_uri(value) is remote
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("azureml://jobs/batchjob-1/outputs/score", JobOutput("batchjob-1", "score")),
+        ("azureml://jobs/j/outputs/scores/", JobOutput("j", "scores")),
+        ("azureml://jobs/j/outputs/score/paths/a.csv", None),
+        ("azureml://jobs/j", None),
+        ("azureml://datastores/ds/paths/x", None),
+    ],
+)
+def test_parse_job_output(value: str, parsed: JobOutput | None) -> None:
+    assert refs.parse_job_output(value) == parsed
 
 
 def test_reference_kinds() -> None:
