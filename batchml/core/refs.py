@@ -1,5 +1,7 @@
 """Reference syntax, as in Azure's YAML: `azureml:name:version`, `azureml:name@latest`,
-`azureml:compute`, ARM ids, `azureml://datastores/<ds>/paths/<p>`, registry ids, local paths."""
+`azureml:compute`, ARM ids, `azureml://datastores/<ds>/paths/<p>` (and its long form
+`azureml://subscriptions/<s>/resourcegroups/<rg>/workspaces/<w>/datastores/<ds>/paths/<p>`),
+registry ids, local paths."""
 
 from __future__ import annotations
 
@@ -7,7 +9,11 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "azureml:"
-_DATASTORE = re.compile(r"^azureml://datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$")
+# The short form, and the long one (whose subscription, group and workspace do not matter here).
+_DATASTORE = re.compile(
+    r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/workspaces/[^/]+/)?"
+    r"datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$"
+)
 _ARM_VERSIONED = re.compile(
     r"/(?:models|data|environments|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"
 )

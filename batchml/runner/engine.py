@@ -15,6 +15,7 @@ from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.scheduler import Scheduler
+from batchml.runner.staging import StagedBackend
 from batchml.runner.tally import Tally
 from batchml.worker.messages import WorkerConfig
 
@@ -26,12 +27,16 @@ if TYPE_CHECKING:
     from batchml.backends.base import BackendFactory
     from batchml.core.run_settings import RunSettings
     from batchml.runner.events import JobEvent, JobResult
+    from batchml.runner.staging import Fetcher
 from batchml.worker.messages import ScoringSpec
 
 
-def plan_mini_batches(files: Sequence[Path | str], size: int) -> list[tuple[str, ...]]:
-    """Split files, in the given order, into mini-batches of `size` absolute paths."""
-    paths = [os.path.abspath(path) for path in files]
+def plan_mini_batches(
+    files: Sequence[Path | str], size: int, *, local: bool = True
+) -> list[tuple[str, ...]]:
+    """Split files, in the given order, into mini-batches of `size` paths: absolute ones for
+    `local` files, else paths in storage as they are."""
+    paths = [os.path.abspath(path) if local else str(path) for path in files]
     return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
 
 
@@ -49,6 +54,7 @@ def run_job(
     resume: bool = False,
     retry_failed: bool = False,
     python: Path | None = None,
+    fetcher: Fetcher | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -64,9 +70,12 @@ def run_job(
     instead: mini-batches it has an outcome for are kept, not run again (those that failed are
     run again with `retry_failed`), and the output comes out as one uninterrupted run's would;
     it raises JournalError if the journal there belongs to other mini-batches.
+
+    With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
+    and a few ahead, for the workers to read as local files.
     """
     started = time.monotonic()
-    batches = plan_mini_batches(files, settings.mini_batch_size)
+    batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None)
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()
@@ -100,6 +109,11 @@ def run_job(
         workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python))
         cleanup.callback(workers.shutdown)
         tally = Tally(batches, logs, journal)
+        if fetcher is not None:
+            to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
+            ahead = 2 * settings.workers + 2
+            workers = StagedBackend(workers, fetcher, batches, to_run, ahead)
+            cleanup.callback(workers.shutdown)
         try:
             return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
                 started, output_file

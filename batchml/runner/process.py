@@ -31,11 +31,15 @@ from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
+from batchml.runner.inputs import InputFiles, input_files
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
 from batchml.runner.pipeline import PipelineRunner
+from batchml.runner.staging import Fetcher
 from batchml.store import job_files as job_store
+from batchml.store import remote
+from batchml.store.input_cache import InputCache
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
@@ -115,7 +119,11 @@ class Runner:
             return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
-        files = job_store.input_files(self.record.workspace, job.name)
+        try:
+            inputs = input_files(self.record.workspace, self.folder, job.input)
+        except BatchmlError as exc:
+            return self.end(JobStatus.FAILED, exc.message)
+        files = inputs.files
         settings = job.settings
         run = self.record.run
         scoring = ScoringSpec(
@@ -146,8 +154,17 @@ class Runner:
             cancel=self.record.cancel,
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
+            fetcher=self._fetcher(inputs),
         )
         return self.finish(result)
+
+    def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
+        """What fetches the job's input files from storage (None for local files)."""
+        data = self.record.job.input
+        if data.remote is None or inputs.keys is None:
+            return None
+        storage = remote.open_data(self.record.workspace, data.remote)
+        return Fetcher(storage, inputs.keys, InputCache(), data.path, _say)
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

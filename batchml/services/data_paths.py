@@ -2,8 +2,8 @@
 jobs alike.
 
 A data input is a local file or folder (relative to the invocation's or YAML file's folder), a
-datastore path (`azureml://datastores/<ds>/paths/<p>`) or a registered asset (`azureml:name@latest`,
-`azureml:name:version`). An output with no path of its own goes to `azureml/<job>/<output>/`
+datastore path (`azureml://datastores/<ds>/paths/<p>`), a storage URL (batchml.core.storage_urls)
+or a registered asset (`azureml:name@latest`, `azureml:name:version`). An output with no path of its own goes to `azureml/<job>/<output>/`
 in the default datastore.
 """
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batchml.core import refs
+from batchml.core.batch_job import RemoteData
 from batchml.core.errors import UsageError
-from batchml.services import assets
+from batchml.services import assets, storage_inputs
 from batchml.services.common import local_path
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace
 
@@ -34,15 +35,20 @@ def locate(
     *,
     asset_kind: str = "data",
     asset_what: str | None = None,
-) -> tuple[Path, Asset | None]:
-    """The local file or folder a data input's path names, and the asset it names, if any.
+) -> tuple[Path | RemoteData, Asset | None]:
+    """The local file or folder, or the data in storage, that a data input's path names, and
+    the asset it names, if any.
 
     `what` names the input in errors; `asset_what`, the path of the asset it names (default:
     `what`)."""
-    if refs.parse_asset(value) is None:
-        return local_path(workspace, value, base_dir, what), None
-    asset = assets.resolve(workspace, asset_kind, value)
-    return local_path(workspace, asset.path, base_dir, asset_what or what), asset
+    asset = None
+    if refs.parse_asset(value) is not None:
+        asset = assets.resolve(workspace, asset_kind, value)
+        value, what = asset.path, asset_what or what
+    found = storage_inputs.resolve(workspace, value)
+    if found is not None:
+        return found, asset
+    return local_path(workspace, value, base_dir, what), asset
 
 
 def check_type(local: Path, kind: str, label: str, *, folder_hint: str | None = None) -> None:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from batchml.core import spec as specs
 from batchml.core.datastores import BLOB, GEN2, SECRET_KEYS, Datastore
-from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError
+from batchml.core.errors import ConflictError, InvalidSpecError
 from batchml.core.names import check
-from batchml.core.resources import from_state, to_state
+from batchml.core.resources import to_state
 from batchml.services.common import as_strings
 from batchml.store import remote
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso
@@ -120,22 +120,7 @@ def get(workspace: Workspace, name: str) -> Datastore:
     """A datastore by name (NotFoundError, exit 3, if there is none)."""
     if check("datastore", name) == DEFAULT_DATASTORE:
         return _default(workspace)
-    try:
-        state = workspace.read_state(workspace.datastore_file(name), "datastore", name)
-    except NotFoundError:
-        raise NotFoundError(
-            f"datastore '{name}' not found in workspace {workspace.root}",
-            hint="list them with: batchml datastore list",
-        ) from None
-    return from_state(Datastore, state)
-
-
-def secrets(workspace: Workspace, name: str) -> dict[str, str]:
-    """The secrets of datastore `name` ({} for one without): for reading its storage only."""
-    path = workspace.datastore_secret_file(name)
-    if not path.is_file():
-        return {}
-    return workspace.read_state(path, "datastore secrets", name)
+    return remote.read_datastore(workspace, name)
 
 
 def filesystem(workspace: Workspace, name: str) -> tuple[Datastore, AbstractFileSystem]:
@@ -143,7 +128,7 @@ def filesystem(workspace: Workspace, name: str) -> tuple[Datastore, AbstractFile
     datastore = get(workspace, name)
     if datastore.local_path is not None:
         raise ConflictError(f"datastore '{name}' is a folder of the workspace, not Azure storage")
-    return datastore, remote.open_filesystem(datastore, secrets(workspace, name))
+    return datastore, remote.open_filesystem(datastore, remote.read_secrets(workspace, name))
 
 
 def names(workspace: Workspace) -> list[str]:
