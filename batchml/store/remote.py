@@ -50,8 +50,11 @@ def read_secrets(workspace: Workspace, name: str) -> dict[str, str]:
     return workspace.read_state(path, "datastore secrets", name)
 
 
-def open_filesystem(datastore: Datastore, secrets: dict[str, str]) -> AbstractFileSystem:
-    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`)."""
+def open_filesystem(
+    datastore: Datastore, secrets: dict[str, str], *, retries: int = 2
+) -> AbstractFileSystem:
+    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`), whose
+    client tries a request `retries` more times after a failure, a second apart and more."""
     try:
         from adlfs import AzureBlobFileSystem
     except ImportError:
@@ -60,7 +63,7 @@ def open_filesystem(datastore: Datastore, secrets: dict[str, str]) -> AbstractFi
         ) from None
     if "client_secret" in secrets:
         host = datastore.blob_url.split("://", 1)[1]
-        return AzureBlobFileSystem(
+        fs = AzureBlobFileSystem(
             account_name=datastore.account_name,
             account_host=host,
             tenant_id=datastore.credentials.get("tenant_id"),
@@ -68,17 +71,30 @@ def open_filesystem(datastore: Datastore, secrets: dict[str, str]) -> AbstractFi
             client_secret=secrets["client_secret"],
             skip_instance_cache=True,
         )
-    # A connection string carries any endpoint, http (an emulator) included.
-    parts = [f"BlobEndpoint={datastore.blob_url}", f"AccountName={datastore.account_name}"]
-    if "account_key" in secrets:
-        parts.append(f"AccountKey={secrets['account_key']}")
-    elif "sas_token" in secrets:
-        parts.append(f"SharedAccessSignature={secrets['sas_token'].lstrip('?')}")
-    return AzureBlobFileSystem(
-        connection_string=";".join(parts) + ";",
-        anon="account_key" not in secrets and "sas_token" not in secrets,
-        skip_instance_cache=True,
-    )
+    else:
+        # A connection string carries any endpoint, http (an emulator) included.
+        parts = [f"BlobEndpoint={datastore.blob_url}", f"AccountName={datastore.account_name}"]
+        if "account_key" in secrets:
+            parts.append(f"AccountKey={secrets['account_key']}")
+        elif "sas_token" in secrets:
+            parts.append(f"SharedAccessSignature={secrets['sas_token'].lstrip('?')}")
+        fs = AzureBlobFileSystem(
+            connection_string=";".join(parts) + ";",
+            anon="account_key" not in secrets and "sas_token" not in secrets,
+            skip_instance_cache=True,
+        )
+    _retry(fs, retries)
+    return fs
+
+
+def _retry(fs: AbstractFileSystem, retries: int) -> None:
+    # The storage client's own retry policy waits 15 s, then 18 s, then 24 s, ... between
+    # tries: over a minute before a refused connection is an error. It has no public knob.
+    policy = getattr(getattr(fs.service_client, "_config", None), "retry_policy", None)
+    if policy is not None:
+        policy.initial_backoff, policy.increment_base = 1, 2
+        for name in ("total_retries", "connect_retries", "read_retries", "status_retries"):
+            setattr(policy, name, retries)
 
 
 def container_path(datastore: Datastore, path: str) -> str:
@@ -86,7 +102,7 @@ def container_path(datastore: Datastore, path: str) -> str:
     return f"{datastore.container}/{path.lstrip('/')}".rstrip("/")
 
 
-def open_data(workspace: Workspace, data: RemoteData) -> AbstractFileSystem:
+def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> AbstractFileSystem:
     """A filesystem that reads `data`: with its datastore's secrets, or anonymously."""
     if data.protocol == HTTP:
         try:
@@ -96,7 +112,7 @@ def open_data(workspace: Workspace, data: RemoteData) -> AbstractFileSystem:
         return HTTPFileSystem(skip_instance_cache=True)
     if data.datastore is not None:
         datastore = read_datastore(workspace, data.datastore)
-        return open_filesystem(datastore, read_secrets(workspace, data.datastore))
+        return open_filesystem(datastore, read_secrets(workspace, data.datastore), retries=retries)
     anonymous = Datastore(
         name=str(data.account_name),
         type="azure_blob",
@@ -105,7 +121,7 @@ def open_data(workspace: Workspace, data: RemoteData) -> AbstractFileSystem:
         container=data.root.split("/", 1)[0],
         account_url=data.account_url,
     )
-    return open_filesystem(anonymous, {})
+    return open_filesystem(anonymous, {}, retries=retries)
 
 
 @contextlib.contextmanager
@@ -114,6 +130,10 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError as exc:
+        cause = exc.__cause__  # fsspec's http says FileNotFoundError for any failure
+        status = getattr(cause, "status", None) or getattr(cause, "status_code", None)
+        if isinstance(cause, Exception) and status != 404:
+            raise _storage_error(url, cause) from None
         missing = "container" if "No such container" in str(exc) else "path"
         raise NotFoundError(f"{url}: no such {missing} in storage") from None
     except BatchmlError:
