@@ -6,7 +6,11 @@ or resumed mini-batch downloads nothing again."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +21,7 @@ from batchml.services import datastores
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = [pytest.mark.azurite, pytest.mark.timeout(120)]
@@ -51,6 +56,25 @@ def local_copy(jobs: Any, files: dict[str, str]) -> Path:
     return folder
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """An http server of `folder` (its index pages list the files) on 127.0.0.1; its URL."""
+    handler = functools.partial(_Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def output(jobs: Any, name: str) -> list[str]:
     return jobs.output(name).read_text().splitlines()
 
@@ -61,8 +85,13 @@ def test_storage_inputs_score_what_the_same_local_files_score(jobs: Any, azurite
     url = f"https://{ACCOUNT}.blob.core.windows.net/{container}/in"
     jobs.cli.ok("data", "create", "-n", "remote", "--path", "azureml://datastores/blobs/paths/in")
     inputs = json.dumps({"data": {"type": "uri_folder", "path": url}})
+    local = local_copy(jobs, files)
+    with served(local) as public:
+        public_name = jobs.invoke("--input", f"{public}/")
+        assert jobs.wait(public_name, "Completed", "Failed")["status"] == "Completed"
     names = {
-        "local": jobs.invoke("--input", local_copy(jobs, files)),
+        "local": jobs.invoke("--input", local),
+        "public http": public_name,
         "datastore": jobs.invoke("--input", "azureml://datastores/blobs/paths/in"),
         "long form": jobs.invoke(
             "--input",
@@ -77,7 +106,7 @@ def test_storage_inputs_score_what_the_same_local_files_score(jobs: Any, azurite
 
     expected = ["in00.txt a", "in01.txt b", "in02.txt c", "in03.txt d", "in04.txt e"]
     assert output(jobs, names["local"]) == expected
-    for how in ("datastore", "long form", "url", "asset"):
+    for how in ("public http", "datastore", "long form", "url", "asset"):
         assert output(jobs, names[how]) == expected, how
     assert output(jobs, names["one file"]) == ["in01.txt b"]
     record = json.loads((jobs.folder(names["url"]) / "job.json").read_text())["input"]
