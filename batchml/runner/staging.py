@@ -122,7 +122,9 @@ class StagedBackend:
         self._waiting[worker].append(task)
 
     def _request(self, index: int) -> None:
-        if index not in self._fetches:
+        fetch = self._fetches.get(index)
+        # A fetch that failed for an attempt no worker took is tried again for the next one.
+        if fetch is None or (fetch.done() and fetch.exception() is not None):
             self._fetches[index] = self._fetcher.request(self._batches[index])
 
     def _prefetch(self, until: int) -> None:
