@@ -12,7 +12,8 @@ Anything else (a local path, an `azureml:name@latest` asset) is not a storage UR
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from batchml.core import refs
 
@@ -59,3 +60,14 @@ def parse(value: str) -> StorageUrl | None:
     if _HTTP.match(value):
         return StorageUrl(HTTP, value)
     return None
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """How to reach the storage a job's inputs are in: an fsspec `protocol` ("az", "http") and
+    its filesystem's arguments (secrets among them, so never shown); `name` is what errors
+    call it (the input as given, or the datastore)."""
+
+    protocol: str
+    options: dict[str, Any] = field(repr=False)
+    name: str

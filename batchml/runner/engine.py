@@ -15,7 +15,7 @@ from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.scheduler import Scheduler
-from batchml.runner.staging import StagedBackend
+from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
 from batchml.worker.messages import WorkerConfig
 
@@ -55,6 +55,7 @@ def run_job(
     retry_failed: bool = False,
     python: Path | None = None,
     fetcher: Fetcher | None = None,
+    fetch_on_workers: bool = False,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -72,7 +73,8 @@ def run_job(
     it raises JournalError if the journal there belongs to other mini-batches.
 
     With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
-    and a few ahead, for the workers to read as local files.
+    and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
+    workers fetch them themselves.
     """
     started = time.monotonic()
     batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None)
@@ -106,10 +108,15 @@ def run_job(
         logs = JobLogs(logs_dir, resume=resume)
         cleanup.callback(logs.close)
         parts_dir = journal.parts_dir if output_file is not None else None
-        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python))
+        storage = fetcher.access if fetcher is not None and fetch_on_workers else None
+        config = WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python, storage)
+        workers = backend(config)
         cleanup.callback(workers.shutdown)
         tally = Tally(batches, logs, journal)
-        if fetcher is not None:
+        if fetcher is not None and fetch_on_workers:
+            cleanup.callback(fetcher.close)
+            workers = KeyedBackend(workers, fetcher.keys)
+        elif fetcher is not None:
             to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
             ahead = 2 * settings.workers + 2
             workers = StagedBackend(workers, fetcher, batches, to_run, ahead)

@@ -155,6 +155,7 @@ class Runner:
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
             fetcher=self._fetcher(inputs),
+            fetch_on_workers=isinstance(job.backend, RayWorkers),
         )
         return self.finish(result)
 
@@ -163,8 +164,9 @@ class Runner:
         data = self.record.job.input
         if data.remote is None or inputs.keys is None:
             return None
-        storage = remote.open_data(self.record.workspace, data.remote)
-        return Fetcher(storage, inputs.keys, InputCache(), data.path, _say)
+        access = remote.data_access(self.record.workspace, data.remote)
+        access = dataclasses.replace(access, name=data.path)
+        return Fetcher(access, inputs.keys, InputCache(), _say)
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

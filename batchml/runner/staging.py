@@ -1,4 +1,4 @@
-"""Inputs in storage, fetched per mini-batch: workers get local files (the `mini_batch` list is
+"""Inputs in storage, fetched per mini-batch: local workers get local files (the `mini_batch` list is
 local paths, as in Azure), from the input cache (batchml.store.input_cache), filled by a thread
 that fetches a few mini-batches ahead of the ones handed out, so that workers do not wait for
 the whole input, nor, mostly, for any download.
@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 
 from batchml.backends.base import TaskDone, WorkerLost
 from batchml.core.errors import BatchmlError
-from batchml.store import remote
+from batchml.store import input_cache, remote
 from batchml.worker.messages import MiniBatchOutcome, Status
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from pathlib import Path
 
     from fsspec import AbstractFileSystem
 
     from batchml.backends.base import Backend, BackendEvent
+    from batchml.core.storage_urls import StorageAccess
     from batchml.store.input_cache import InputCache
     from batchml.worker.messages import MiniBatchTask
 
@@ -40,13 +40,18 @@ class Fetcher:
 
     def __init__(
         self,
-        fs: AbstractFileSystem,
+        access: StorageAccess,
         keys: dict[str, str],
         cache: InputCache,
-        url: str,
         log: Callable[[str], None],
+        fs: AbstractFileSystem | None = None,
     ) -> None:
-        self._fs, self._keys, self._cache, self._url, self._log = fs, keys, cache, url, log
+        """`fs` is a filesystem on `access` already open (by default one is opened on first
+        use)."""
+        self.access, self.keys = access, keys
+        self._cache, self._log = cache, log
+        self._fs = fs
+        self._used = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
         self._closed = False
 
@@ -55,35 +60,19 @@ class Fetcher:
 
     def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
         """The local paths of `files`, downloading those not in the cache."""
-        cache, local = self._cache, []
-        missing: list[tuple[int, str, str, str]] = []
-        for index, path in enumerate(files):
-            key, name = self._keys[path], path.rsplit("/", 1)[-1]
-            found = cache.lookup(key, name)
-            local.append(found)
-            if found is None:
-                missing.append((index, path, key, name))
-        if missing:
-            temporaries = [cache.temporary() for _ in missing]
-            try:
-                with remote.storage_errors(self._url):
-                    remote.download(
-                        self._fs, [path for _, path, _, _ in missing], [str(t) for t in temporaries]
-                    )
-                for (index, _, key, name), temporary in zip(missing, temporaries, strict=True):
-                    local[index] = cache.store(temporary, key, name)
-            finally:
-                for temporary in temporaries:
-                    temporary.unlink(missing_ok=True)
-        kept: list[Path] = [path for path in local if path is not None]
-        cache.trim(keep=set(kept))
-        return tuple(str(path) for path in kept)
+        self._used = True
+        if self._fs is None:
+            self._fs = remote.filesystem(self.access)
+        pairs = [(path, self.keys[path]) for path in files]
+        return input_cache.fetch(self._cache, self._fs, pairs, self.access.name)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if not self._used:
+            return  # it fetched nothing (the workers fetch their own files)
         cache = self._cache
         self._log(
             f"input files from storage: {cache.stored} downloaded ({cache.bytes_stored} bytes), "
@@ -91,14 +80,53 @@ class Fetcher:
         )
 
 
-class StagedBackend:
+class _Wrapped:
+    """A backend that hands its work to `inner`, changing what it says so."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    def start_worker(self, slot: int) -> int:
+        return self._inner.start_worker(slot)
+
+    def describe(self, worker: int) -> str:
+        return self._inner.describe(worker)
+
+    def submit(self, worker: int, task: MiniBatchTask) -> None:
+        self._inner.submit(worker, task)
+
+    def poll(self, timeout: float) -> list[BackendEvent]:
+        return self._inner.poll(timeout)
+
+    def stop_worker(self, worker: int) -> None:
+        self._inner.stop_worker(worker)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class KeyedBackend(_Wrapped):
+    """A backend whose workers fetch their mini-batches' files themselves (Ray actors, each
+    into the cache of its own machine): an attempt goes with its files' cache keys."""
+
+    def __init__(self, inner: Backend, keys: dict[str, str]) -> None:
+        super().__init__(inner)
+        self._keys = keys
+
+    def submit(self, worker: int, task: MiniBatchTask) -> None:
+        keys = tuple(self._keys[path] for path in task.files)
+        self._inner.submit(worker, dataclasses.replace(task, keys=keys))
+
+
+class StagedBackend(_Wrapped):
     """A backend whose workers get their mini-batches once the files are local."""
 
     def __init__(
         self, inner: Backend, fetcher: Fetcher, batches: Sequence[tuple[str, ...]],
         order: Sequence[int], ahead: int,
     ) -> None:  # fmt: skip
-        self._inner, self._fetcher, self._batches = inner, fetcher, batches
+        super().__init__(inner)
+        self._fetcher, self._batches = fetcher, batches
         # The mini-batches to fetch, in the order the scheduler hands them out (retries aside).
         self._order, self._ahead = list(order), ahead
         self._position = {index: position for position, index in enumerate(self._order)}
@@ -109,12 +137,6 @@ class StagedBackend:
         self._waiting: defaultdict[int, deque[MiniBatchTask]] = defaultdict(deque)
         self._running: defaultdict[int, int] = defaultdict(int)
         self._prefetch(ahead)  # while the workers start
-
-    def start_worker(self, slot: int) -> int:
-        return self._inner.start_worker(slot)
-
-    def describe(self, worker: int) -> str:
-        return self._inner.describe(worker)
 
     def submit(self, worker: int, task: MiniBatchTask) -> None:
         self._request(task.index)

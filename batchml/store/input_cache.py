@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.errors import UsageError
+from batchml.store import remote
 from batchml.store.fs import user_cache_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
+
+    from fsspec import AbstractFileSystem
 
 SIZE_VARIABLE = "BATCHML_INPUT_CACHE_SIZE"
 DEFAULT_SIZE = 5 * 1000**3
@@ -116,3 +119,33 @@ class InputCache:
                         folder.rmdir()
                     except OSError:
                         break  # not empty
+
+
+def fetch(
+    cache: InputCache, fs: AbstractFileSystem, files: Sequence[tuple[str, str]], url: str
+) -> tuple[str, ...]:
+    """The local paths of `files` (path in storage, cache key), downloading those not in the
+    cache, concurrently; a storage error is a BatchmlError naming `url`."""
+    local: list[Path | None] = []
+    missing: list[tuple[int, str, str, str]] = []
+    for index, (path, key) in enumerate(files):
+        name = path.rsplit("/", 1)[-1]
+        found = cache.lookup(key, name)
+        local.append(found)
+        if found is None:
+            missing.append((index, path, key, name))
+    if missing:
+        temporaries = [cache.temporary() for _ in missing]
+        try:
+            with remote.storage_errors(url):
+                remote.download(
+                    fs, [path for _, path, _, _ in missing], [str(t) for t in temporaries]
+                )
+            for (index, _, key, name), temporary in zip(missing, temporaries, strict=True):
+                local[index] = cache.store(temporary, key, name)
+        finally:
+            for temporary in temporaries:
+                temporary.unlink(missing_ok=True)
+    kept = [path for path in local if path is not None]
+    cache.trim(keep=set(kept))
+    return tuple(str(path) for path in kept)

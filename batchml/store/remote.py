@@ -17,6 +17,7 @@ from batchml.core.batch_job import RemoteData
 from batchml.core.datastores import Datastore
 from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError
 from batchml.core.resources import from_state
+from batchml.core.storage_urls import StorageAccess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -53,36 +54,51 @@ def read_secrets(workspace: Workspace, name: str) -> dict[str, str]:
 def open_filesystem(
     datastore: Datastore, secrets: dict[str, str], *, retries: int = 2
 ) -> AbstractFileSystem:
-    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`), whose
-    client tries a request `retries` more times after a failure, a second apart and more."""
+    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`)."""
+    return filesystem(_access(datastore, secrets), retries=retries)
+
+
+def _access(datastore: Datastore, secrets: dict[str, str]) -> StorageAccess:
+    """How to reach `datastore`'s account: adlfs's arguments, its secrets among them."""
+    options: dict[str, Any]
+    if "client_secret" in secrets:
+        options = {
+            "account_name": datastore.account_name,
+            "account_host": datastore.blob_url.split("://", 1)[1],
+            "tenant_id": datastore.credentials.get("tenant_id"),
+            "client_id": datastore.credentials.get("client_id"),
+            "client_secret": secrets["client_secret"],
+        }
+        return StorageAccess(AZURE, options, datastore.name)
+    # A connection string carries any endpoint, http (an emulator) included.
+    parts = [f"BlobEndpoint={datastore.blob_url}", f"AccountName={datastore.account_name}"]
+    if "account_key" in secrets:
+        parts.append(f"AccountKey={secrets['account_key']}")
+    elif "sas_token" in secrets:
+        parts.append(f"SharedAccessSignature={secrets['sas_token'].lstrip('?')}")
+    options = {
+        "connection_string": ";".join(parts) + ";",
+        "anon": "account_key" not in secrets and "sas_token" not in secrets,
+    }
+    return StorageAccess(AZURE, options, datastore.name)
+
+
+def filesystem(access: StorageAccess, *, retries: int = 2) -> AbstractFileSystem:
+    """A filesystem on the storage `access` names, whose client tries a request `retries`
+    more times after a failure, a second apart and more."""
+    if access.protocol == HTTP:
+        try:
+            from fsspec.implementations.http import HTTPFileSystem
+        except ImportError:
+            raise BatchmlError(f"{access.name} is an http URL, which needs aiohttp") from None
+        return HTTPFileSystem(skip_instance_cache=True)
     try:
         from adlfs import AzureBlobFileSystem
     except ImportError:
         raise BatchmlError(
-            f"datastore '{datastore.name}' is Azure storage, which needs adlfs", hint=_AZURE_HINT
+            f"datastore '{access.name}' is Azure storage, which needs adlfs", hint=_AZURE_HINT
         ) from None
-    if "client_secret" in secrets:
-        host = datastore.blob_url.split("://", 1)[1]
-        fs = AzureBlobFileSystem(
-            account_name=datastore.account_name,
-            account_host=host,
-            tenant_id=datastore.credentials.get("tenant_id"),
-            client_id=datastore.credentials.get("client_id"),
-            client_secret=secrets["client_secret"],
-            skip_instance_cache=True,
-        )
-    else:
-        # A connection string carries any endpoint, http (an emulator) included.
-        parts = [f"BlobEndpoint={datastore.blob_url}", f"AccountName={datastore.account_name}"]
-        if "account_key" in secrets:
-            parts.append(f"AccountKey={secrets['account_key']}")
-        elif "sas_token" in secrets:
-            parts.append(f"SharedAccessSignature={secrets['sas_token'].lstrip('?')}")
-        fs = AzureBlobFileSystem(
-            connection_string=";".join(parts) + ";",
-            anon="account_key" not in secrets and "sas_token" not in secrets,
-            skip_instance_cache=True,
-        )
+    fs = AzureBlobFileSystem(**access.options, skip_instance_cache=True)
     _retry(fs, retries)
     return fs
 
@@ -102,17 +118,13 @@ def container_path(datastore: Datastore, path: str) -> str:
     return f"{datastore.container}/{path.lstrip('/')}".rstrip("/")
 
 
-def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> AbstractFileSystem:
-    """A filesystem that reads `data`: with its datastore's secrets, or anonymously."""
+def data_access(workspace: Workspace, data: RemoteData) -> StorageAccess:
+    """How to read `data`: with its datastore's secrets, or anonymously."""
     if data.protocol == HTTP:
-        try:
-            from fsspec.implementations.http import HTTPFileSystem
-        except ImportError:
-            raise BatchmlError(f"{data.root} is an http URL, which needs aiohttp") from None
-        return HTTPFileSystem(skip_instance_cache=True)
+        return StorageAccess(HTTP, {}, data.root)
     if data.datastore is not None:
         datastore = read_datastore(workspace, data.datastore)
-        return open_filesystem(datastore, read_secrets(workspace, data.datastore), retries=retries)
+        return _access(datastore, read_secrets(workspace, data.datastore))
     anonymous = Datastore(
         name=str(data.account_name),
         type="azure_blob",
@@ -121,7 +133,12 @@ def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> Ab
         container=data.root.split("/", 1)[0],
         account_url=data.account_url,
     )
-    return open_filesystem(anonymous, {}, retries=retries)
+    return _access(anonymous, {})
+
+
+def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> AbstractFileSystem:
+    """A filesystem that reads `data`: with its datastore's secrets, or anonymously."""
+    return filesystem(data_access(workspace, data), retries=retries)
 
 
 @contextlib.contextmanager

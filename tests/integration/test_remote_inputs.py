@@ -10,6 +10,7 @@ import contextlib
 import functools
 import http.server
 import json
+import re
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -194,3 +195,32 @@ def test_a_resumed_job_plans_from_its_first_list_and_downloads_nothing_again(
     log = (jobs.folder(name) / DRIVER_LOG).read_text()
     assert log.count("input files from storage:") == 2
     assert "0 downloaded (0 bytes), 2 found in the cache" in log
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_actors_fetch_their_own_mini_batches(jobs: Any, azurite: Any, ray_head: Any) -> None:
+    upload(jobs, azurite, files_of(["a", "b", "c", "d", "e"]))
+    jobs.cli.ok(
+        "compute", "create", "-n", "big", "--type", "ray", "--address", ray_head.address, "-o",
+        "none",
+    )  # fmt: skip
+    value = "azureml://datastores/blobs/paths/in"
+    name = jobs.invoke("--input", value, "--set", "compute=azureml:big")
+    job = jobs.wait(name, "Completed", "Failed")
+
+    assert job["status"] == "Completed", job["error"]
+    assert output(jobs, name) == [
+        "in00.txt a",
+        "in01.txt b",
+        "in02.txt c",
+        "in03.txt d",
+        "in04.txt e",
+    ]
+    # The runner fetched nothing; the actors fetched every file, once.
+    assert "input files from storage" not in (jobs.folder(name) / DRIVER_LOG).read_text()
+    said = "\n".join(
+        path.read_text() for path in (jobs.folder(name) / "logs").rglob("*") if path.is_file()
+    )
+    fetched = re.findall(r"mini-batch (\d): (\d) input files downloaded, (\d) found", said)
+    assert sorted(fetched) == [("0", "2", "0"), ("1", "2", "0"), ("2", "1", "0")]

@@ -16,7 +16,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from batchml.backends.base import TaskDone
 from batchml.core import storage_urls
 from batchml.core.errors import BatchmlError
-from batchml.core.storage_urls import StorageUrl
+from batchml.core.storage_urls import StorageAccess, StorageUrl
 from batchml.runner.staging import Fetcher, StagedBackend
 from batchml.store import input_list
 from batchml.store.input_cache import InputCache, parse_size
@@ -156,7 +156,8 @@ def test_a_failed_fetch_fails_its_attempt_in_turn_and_a_retry_fetches_only_what_
     storage.pipe({"/in/a": b"a", "/in/b": b"bb", "/in/broken": b"ccc"})
     keys = {path: f"key-{path[-1]}" for path in ("/in/a", "/in/b", "/in/broken")}
     lines: list[str] = []
-    fetcher = _Watched(storage, keys, InputCache(tmp_path / "cache"), "azureml://x", lines.append)
+    access = StorageAccess("memory", {}, "azureml://x")
+    fetcher = _Watched(access, keys, InputCache(tmp_path / "cache"), lines.append, storage)
     fetcher.requests = []
     inner = _Recording()
     batches = [("/in/a", "/in/b"), ("/in/broken",)]
