@@ -206,7 +206,12 @@ def test_ray_actors_fetch_their_own_mini_batches(jobs: Any, azurite: Any, ray_he
         "none",
     )  # fmt: skip
     value = "azureml://datastores/blobs/paths/in"
-    name = jobs.invoke("--input", value, "--set", "compute=azureml:big")
+    # The actors' own cache (a node's), through the job's environment variables.
+    node_cache = jobs.root / "node-cache"
+    name = jobs.invoke(
+        "--input", value, "--set", "compute=azureml:big",
+        f"environment_variables.BATCHML_CACHE_DIR={node_cache}",
+    )  # fmt: skip
     job = jobs.wait(name, "Completed", "Failed")
 
     assert job["status"] == "Completed", job["error"]
@@ -224,3 +229,4 @@ def test_ray_actors_fetch_their_own_mini_batches(jobs: Any, azurite: Any, ray_he
     )
     fetched = re.findall(r"mini-batch (\d): (\d) input files downloaded, (\d) found", said)
     assert sorted(fetched) == [("0", "2", "0"), ("1", "2", "0"), ("2", "1", "0")]
+    assert len(list((node_cache / "inputs").glob("??/*/*.txt"))) == 5
