@@ -118,7 +118,7 @@ def run_job(
             workers = KeyedBackend(workers, fetcher.keys)
         elif fetcher is not None:
             to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
-            ahead = 2 * settings.workers + 2
+            ahead = 2 * settings.workers + 4
             workers = StagedBackend(workers, fetcher, batches, to_run, ahead)
             cleanup.callback(workers.shutdown)
         try:

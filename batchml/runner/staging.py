@@ -11,6 +11,7 @@ any other failure); a retried or resumed mini-batch finds its files in the cache
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -32,11 +33,13 @@ if TYPE_CHECKING:
 
 # How often the backend looks again while a mini-batch waits for its files.
 _FETCH_POLL = 0.02
+# Mini-batches fetched at once: a request's round trip, not the bytes, is what small files cost.
+_FETCH_THREADS = 4
 
 
 class Fetcher:
-    """Fetches the files of mini-batches into the cache, one mini-batch at a time, on a thread
-    of its own (the storage client downloads a mini-batch's files concurrently)."""
+    """Fetches the files of mini-batches into the cache, a few mini-batches at a time, on
+    threads of its own (the storage client downloads a mini-batch's files concurrently too)."""
 
     def __init__(
         self,
@@ -52,7 +55,8 @@ class Fetcher:
         self._cache, self._log = cache, log
         self._fs = fs
         self._used = False
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
+        self._pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
+        self._opening = threading.Lock()
         self._closed = False
 
     def request(self, files: tuple[str, ...]) -> Future[tuple[str, ...]]:
@@ -60,9 +64,10 @@ class Fetcher:
 
     def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
         """The local paths of `files`, downloading those not in the cache."""
-        self._used = True
-        if self._fs is None:
-            self._fs = remote.filesystem(self.access)
+        with self._opening:
+            self._used = True
+            if self._fs is None:
+                self._fs = remote.filesystem(self.access)
         pairs = [(path, self.keys[path]) for path in files]
         return input_cache.fetch(self._cache, self._fs, pairs, self.access.name)
 

@@ -15,6 +15,7 @@ import fcntl
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,13 +50,14 @@ def max_size() -> int:
 
 
 class InputCache:
-    """Files by key; counts its hits and downloads for the job's log."""
+    """Files by key; counts its hits and downloads for the job's log. Threads may share one."""
 
     def __init__(self, root: Path | None = None, limit: int | None = None) -> None:
         self.root = root or user_cache_dir("inputs")
         self.limit = max_size() if limit is None else limit
         self.hits = self.stored = self.bytes_stored = 0
         self._size: int | None = None  # what is in the cache, as of the last trim, plus since
+        self._lock = threading.Lock()
 
     def path(self, key: str, name: str) -> Path:
         return self.root / key[:2] / key / name
@@ -67,7 +69,8 @@ class InputCache:
             os.utime(path)
         except FileNotFoundError:
             return None
-        self.hits += 1
+        with self._lock:
+            self.hits += 1
         return path
 
     def temporary(self) -> Path:
@@ -84,16 +87,20 @@ class InputCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         size = temporary.stat().st_size
         os.replace(temporary, path)
-        self.stored += 1
-        self.bytes_stored += size
-        if self._size is not None:
-            self._size += size
+        with self._lock:
+            self.stored += 1
+            self.bytes_stored += size
+            if self._size is not None:
+                self._size += size
         return path
 
     def trim(self, keep: Collection[Path]) -> None:
         """Remove the least recently used files while the cache is over its bound."""
-        if self._size is not None and self._size <= self.limit:
-            return
+        with self._lock:
+            if self._size is None or self._size > self.limit:
+                self._trim(keep)
+
+    def _trim(self, keep: Collection[Path]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
