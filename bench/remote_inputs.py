@@ -6,7 +6,8 @@ returning one row per file, mini-batches of 10, 2 workers, in batchml's own inte
 inputs: the local folder, the datastore path with a cold input cache (every file downloaded),
 and again with the cache warm (every file found there). Measured: time to the first result
 (from invoke's start to the end of the first run() call, which the script stamps) and the total
-time; medians of --repeat runs; ratios against the local job. Outputs must be identical.
+time; medians of --repeat runs; ratios against the local job. Outputs must be identical. The
+floor for the cold job is printed too: one adlfs `get` of every blob at once, nothing else.
 
     .venv/bin/python bench/remote_inputs.py [--files 2000] [--repeat 3]
     (BATCHML_AZURITE names the azurite-blob to run, else one on PATH)
@@ -140,6 +141,12 @@ def main() -> None:
         storage.mkdir("bench")
         storage.pipe({f"bench/in/{name}": text.encode() for name, text in files.items()})
 
+        # The floor for a cold job: every blob downloaded at once, as adlfs can, and nothing else.
+        bare = root / "bare"
+        bare.mkdir()
+        started = time.time()
+        storage.get([f"bench/in/{name}" for name in files], [str(bare / name) for name in files])
+        floor = time.time() - started
         remote = "azureml://datastores/blobs/paths/in"
         results: dict[str, list[tuple[float, float]]] = {"local": [], "cold": [], "warm": []}
         outputs = {}
@@ -162,6 +169,11 @@ def main() -> None:
                 f"{label:22} first result {first:6.2f} s ({first / base_first:4.2f}x)   "
                 f"total {total:6.2f} s ({total / base_total:4.2f}x)"
             )
+        cold = statistics.median(total for _, total in results["cold"])
+        print(
+            f"one bare adlfs get of all {args.files} blobs: {floor:.2f} s; the cold job's total "
+            f"is {cold / floor:.2f}x that"
+        )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
