@@ -1,7 +1,9 @@
 """The worker side of the Ray backend: a ScoringWorker inside a Ray actor.
 
 The actor gets the deployment's code and model folders as zip bytes from the object store and
-unpacks them into a folder of its own, so a node needs no shared folder for them. Each worker
+unpacks them into a folder of its own, so a node needs no shared folder for them; inputs in
+storage it fetches itself, mini-batch by mini-batch, into its machine's input cache
+(batchml.store.input_cache; the node's Python needs the `azure` extra for that). Each worker
 then runs as the local backend's do: fd 1 and 2 go to the job's log files, init() once, run()
 per mini-batch. This module is imported by Ray inside the actor's process; it never imports
 ray at the top, so that batchml can import it without the extra.
@@ -22,12 +24,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from batchml.core.errors import BatchmlError
 from batchml.core.failures import map_paths
+from batchml.store import input_cache, remote
+from batchml.store.input_cache import InputCache
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from fsspec import AbstractFileSystem
 
     from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
@@ -128,6 +135,7 @@ class ScoringActor:
         self._worker: ScoringWorker | None = None
         self._folder: Path | None = None
         self._exit_handlers = _ScriptExitHandlers()
+        self._storage: tuple[AbstractFileSystem, InputCache] | None = None
 
     def start(self, code: bytes, model: bytes | None) -> StartOutcome:
         """Open the logs, unpack the code and model, import the script and call its init()."""
@@ -175,6 +183,12 @@ class ScoringActor:
         store: a part file on this node would not be reachable from the job's process."""
         if self._worker is None:
             raise RuntimeError("score() called before a successful start()")
+        if task.keys:
+            try:
+                task = replace(task, files=self._fetch(task), keys=())
+            except (BatchmlError, OSError) as exc:
+                error = getattr(exc, "message", None) or f"fetching input files: {exc}"
+                return MiniBatchOutcome(task.index, task.attempt, Status.FAILED, 0.0, error=error)
         with self._exit_handlers.capturing():
             outcome = self._as_job_paths(self._worker.score(task))
         if outcome.part is None:
@@ -199,6 +213,26 @@ class ScoringActor:
             return outcome
         folders = {str(self._folder / "code"): str(self._config.scoring.code_dir)}
         return replace(outcome, detail=map_paths(outcome.detail, folders))
+
+    def _fetch(self, task: MiniBatchTask) -> tuple[str, ...]:
+        """The files of `task`, fetched from storage into this machine's input cache."""
+        access = self._config.storage
+        if access is None:
+            raise RuntimeError("a mini-batch in storage, but no storage to fetch it from")
+        if self._storage is None:
+            self._storage = (remote.filesystem(access), InputCache())
+        fs, cache = self._storage
+        stored, hits = cache.stored, cache.hits
+        files = input_cache.fetch(
+            cache, fs, list(zip(task.files, task.keys, strict=True)), access.name
+        )
+        print(
+            f"mini-batch {task.index}: {cache.stored - stored} input files downloaded, "
+            f"{cache.hits - hits} found in the cache {cache.root}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return files
 
     def close(self) -> None:
         """Exit as a worker process does, and finish before this call returns: the script's

@@ -111,7 +111,9 @@ def invoke(
         autocompletion=complete.invoked_deployments,
     ),
     input_: str | None = typer.Option(
-        None, "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."
+        None,
+        "--input",
+        help="A local folder or file, azureml:data@latest, a datastore URI or a storage URL.",
     ),
     input_type: str | None = typer.Option(
         None,
@@ -121,6 +123,11 @@ def invoke(
     ),
     file: Path | None = typer.Option(
         None, "-f", "--file", help="Invocation YAML with inputs: and outputs:."
+    ),
+    inputs: str | None = typer.Option(
+        None,
+        "--inputs",
+        help='Inputs as JSON, e.g. \'{"data": {"type": "uri_folder", "path": "URL"}}\'.',
     ),
     mini_batch_size: int | None = typer.Option(
         None, "-m", "--mini-batch-size", min=1, help="Files per mini-batch."
@@ -160,7 +167,7 @@ def invoke(
     from batchml.services import invocations  # not on the start-up path of every command
 
     from_file = invocation.load(file) if file else invocation.Invocation()
-    from_file = invocation.with_outputs_json(from_file, outputs)
+    from_file = invocation.with_json(from_file, inputs=inputs, outputs=outputs)
     options = invocations.InvokeOptions(
         endpoint=name,
         deployment=deployment or from_file.deployment,

@@ -47,12 +47,27 @@ class JobCounts:
 
 
 @dataclass(frozen=True)
+class RemoteData:
+    """Data in storage, as the runner reads it: `protocol` "az" (Azure storage, `root` being
+    `<container>/<path>`) or "http" (`root` a URL). Azure storage is read with the account and
+    secrets of registered datastore `datastore`, else anonymously from `account_url`."""
+
+    protocol: str
+    root: str
+    datastore: str | None = None
+    account_name: str | None = None
+    account_url: str | None = None
+
+
+@dataclass(frozen=True)
 class DataInput:
-    """The data a job scores: its type, the path as given, and the local path it resolved to."""
+    """The data a job scores: its type, the path as given, and the local path it resolved to
+    ("" for data in storage, which `remote` locates)."""
 
     type: str
     path: str
     local: str
+    remote: RemoteData | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,10 @@ class BatchJob(JobRecord):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> BatchJob:
         values = cls._values(state)
-        values["input"] = from_state(DataInput, state["input"])
+        remote = state["input"].get("remote")
+        values["input"] = from_state(
+            DataInput, {**state["input"], "remote": remote and from_state(RemoteData, remote)}
+        )
         values["output"] = from_state(ScoreOutput, state["output"])
         values["settings"] = from_state(RunSettings, state["settings"])
         values["scoring"] = from_state(Scoring, state["scoring"])

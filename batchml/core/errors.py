@@ -73,6 +73,12 @@ class NotFoundError(BatchmlError):
     exit_code = ExitStatus.NOT_FOUND
 
 
+class CredentialsError(BatchmlError):
+    """Storage refused a datastore's credentials (a wrong account key, an expired SAS token)."""
+
+    exit_code = ExitStatus.INVALID_SPEC
+
+
 class InvalidSpecError(BatchmlError):
     """A spec failed validation: `problems` holds every mistake, the message one line each."""
 

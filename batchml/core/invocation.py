@@ -2,6 +2,8 @@
 inputs.x.path=...` give them (as in Azure's "Create jobs and input data for batch endpoints",
 https://learn.microsoft.com/azure/machine-learning/how-to-access-data-batch-endpoints-jobs).
 
+The JSON forms (`--inputs`, `--outputs`) are read by `with_json`, the one place for them.
+
 An input is a literal (a bare string, number or boolean; or a mapping with a literal `type` and
 its `default`) or data (a mapping with `type`, `path`, `mode`). A model deployment takes exactly
 one data input (its name does not matter) and one output, `score`; a pipeline deployment takes
@@ -11,6 +13,7 @@ the inputs and outputs its pipeline declares.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,38 +62,6 @@ def load(path: Path) -> Invocation:
     return Invocation(data.get("deployment"), sections["inputs"], sections["outputs"])
 
 
-def with_outputs_json(invocation: Invocation, text: str | None) -> Invocation:
-    """`--outputs '{"score": {"type": "uri_folder", "path": "azureml://datastores/..."}}'`, as
-    Azure's CLI takes it: its outputs replace those of the same name from `-f`; relative paths
-    are anchored at the current directory."""
-    if text is None:
-        return invocation
-    outputs = {
-        name: _anchored(value, Path.cwd()) for name, value in _json_section("--outputs", text)
-    }
-    return dataclasses.replace(invocation, outputs={**invocation.outputs, **outputs})
-
-
-def _json_section(flag: str, text: str) -> list[tuple[str, Any]]:
-    """The (name, value) pairs of a JSON object given to `flag`, checked as a file's are."""
-    import json
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{flag}: not JSON ({exc})", hint=f"{flag} '{{\"NAME\": {{...}}}}'"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{flag}: must be a JSON object of NAME: {{type, path, mode}}")
-    for name, value in data.items():
-        if not _NAME.match(name):
-            raise UsageError(f"{flag}: {name}: names take only letters, digits and _")
-        if isinstance(value, dict) and (extra := sorted(set(value) - _KEYS)):
-            raise UsageError(f"{flag}: {name}: unknown keys {', '.join(extra)}")
-    return list(data.items())
-
-
 def _anchored(value: Any, base_dir: Path) -> Any:
     if not isinstance(value, dict) or not isinstance(value.get("path"), str):
         return value
@@ -98,6 +69,33 @@ def _anchored(value: Any, base_dir: Path) -> Any:
     if refs.is_reference(path) or refs.is_remote_uri(path) or Path(path).is_absolute():
         return value
     return {**value, "path": str((base_dir / path).resolve())}
+
+
+def with_json(
+    invocation: Invocation, *, inputs: str | None = None, outputs: str | None = None
+) -> Invocation:
+    """Apply `--inputs '{"NAME": {"type": "uri_folder", "path": "..."}}'` and `--outputs` (the
+    JSON forms of Azure's CLI): each a JSON object of name -> value as an inputs file has them,
+    added to what `-f` gave (a name given in both takes the JSON's value). Relative paths are
+    anchored at the current directory."""
+    sections = {"inputs": dict(invocation.inputs), "outputs": dict(invocation.outputs)}
+    for section, text in (("inputs", inputs), ("outputs", outputs)):
+        if text is None:
+            continue
+        flag = f"--{section}"
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{flag} is not JSON: {exc}") from None
+        if not isinstance(values, dict):
+            raise UsageError(f"{flag} must be a JSON object of NAME: {{...}}")
+        for name, value in values.items():
+            if not _NAME.match(name):
+                raise UsageError(f"{flag}: {name}: names take only letters, digits and _")
+            if isinstance(value, dict) and (extra := sorted(set(value) - _KEYS)):
+                raise UsageError(f"{flag}: {name}: unknown keys {', '.join(extra)}")
+            sections[section][name] = _anchored(value, Path.cwd())
+    return dataclasses.replace(invocation, inputs=sections["inputs"], outputs=sections["outputs"])
 
 
 def with_sets(invocation: Invocation, sets: tuple[str, ...]) -> tuple[Invocation, tuple[str, ...]]:

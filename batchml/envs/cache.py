@@ -37,7 +37,7 @@ from typing import Any, Literal
 from batchml.core.errors import WorkspaceLockedError
 from batchml.envs.build import PACKAGES_FILE, build, venv_python
 from batchml.envs.requirements import Requirements
-from batchml.store.fs import fsync_dir, read_json, write_json
+from batchml.store.fs import fsync_dir, read_json, user_cache_dir, write_json
 from batchml.store.lock import file_lock
 
 MARKER = "batchml-environment.json"
@@ -77,11 +77,7 @@ def installed(folder: Path) -> list[str]:
 def cache_root() -> Path:
     """Where environments are kept: BATCHML_CACHE_DIR/envs, else the user's cache folder
     ($XDG_CACHE_HOME, else ~/.cache)/batchml/envs."""
-    configured = os.environ.get("BATCHML_CACHE_DIR")
-    if configured:
-        return Path(configured) / "envs"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "batchml" / "envs"
+    return user_cache_dir("envs")
 
 
 def current_platform() -> str:

@@ -15,6 +15,7 @@ from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.scheduler import Scheduler
+from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
 from batchml.worker.messages import WorkerConfig
 
@@ -26,12 +27,16 @@ if TYPE_CHECKING:
     from batchml.backends.base import BackendFactory
     from batchml.core.run_settings import RunSettings
     from batchml.runner.events import JobEvent, JobResult
+    from batchml.runner.staging import Fetcher
 from batchml.worker.messages import ScoringSpec
 
 
-def plan_mini_batches(files: Sequence[Path | str], size: int) -> list[tuple[str, ...]]:
-    """Split files, in the given order, into mini-batches of `size` absolute paths."""
-    paths = [os.path.abspath(path) for path in files]
+def plan_mini_batches(
+    files: Sequence[Path | str], size: int, *, local: bool = True
+) -> list[tuple[str, ...]]:
+    """Split files, in the given order, into mini-batches of `size` paths: absolute ones for
+    `local` files, else paths in storage as they are."""
+    paths = [os.path.abspath(path) if local else str(path) for path in files]
     return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
 
 
@@ -50,6 +55,8 @@ def run_job(
     retry_failed: bool = False,
     python: Path | None = None,
     code_source: Path | None = None,
+    fetcher: Fetcher | None = None,
+    fetch_on_workers: bool = False,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -68,9 +75,13 @@ def run_job(
 
     Every failed item is recorded in `logs_dir`/failures.jsonl, with the paths of the code
     folder mapped to `code_source`, the folder it was copied from, when given.
+
+    With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
+    and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
+    workers fetch them themselves.
     """
     started = time.monotonic()
-    batches = plan_mini_batches(files, settings.mini_batch_size)
+    batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None)
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()
@@ -101,10 +112,20 @@ def run_job(
         logs = JobLogs(logs_dir, resume=resume, kept=journal.outcomes)
         cleanup.callback(logs.close)
         parts_dir = journal.parts_dir if output_file is not None else None
-        workers = backend(WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python))
+        storage = fetcher.access if fetcher is not None and fetch_on_workers else None
+        config = WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python, storage)
+        workers = backend(config)
         cleanup.callback(workers.shutdown)
         folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
         tally = Tally(batches, logs, journal, folders)
+        if fetcher is not None and fetch_on_workers:
+            cleanup.callback(fetcher.close)
+            workers = KeyedBackend(workers, fetcher.keys)
+        elif fetcher is not None:
+            to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
+            ahead = 2 * settings.workers + 4
+            workers = StagedBackend(workers, fetcher, batches, to_run, ahead)
+            cleanup.callback(workers.shutdown)
         try:
             return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
                 started, output_file

@@ -31,11 +31,15 @@ from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
+from batchml.runner.inputs import InputFiles, input_files
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
 from batchml.runner.pipeline import PipelineRunner
+from batchml.runner.staging import Fetcher
 from batchml.store import job_files as job_store
+from batchml.store import remote
+from batchml.store.input_cache import InputCache
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
@@ -124,7 +128,11 @@ class Runner:
             return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
-        files = job_store.input_files(self.record.workspace, job.name)
+        try:
+            inputs = input_files(self.record.workspace, self.folder, job.input)
+        except BatchmlError as exc:
+            return self.end(JobStatus.FAILED, exc.message)
+        files = inputs.files
         settings = job.settings
         run = self.record.run
         scoring = ScoringSpec(
@@ -156,6 +164,8 @@ class Runner:
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
+            fetcher=self._fetcher(inputs),
+            fetch_on_workers=isinstance(job.backend, RayWorkers),
         )
         return self.finish(self._upload(result))
 
@@ -181,6 +191,15 @@ class Runner:
             return dataclasses.replace(result, status=JobStatus.FAILED, error=exc.message)
         _say(f"output: {count} file(s) published in {output.path}")
         return result
+
+    def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
+        """What fetches the job's input files from storage (None for local files)."""
+        data = self.record.job.input
+        if data.remote is None or inputs.keys is None:
+            return None
+        access = remote.data_access(self.record.workspace, data.remote)
+        access = dataclasses.replace(access, name=data.path)
+        return Fetcher(access, inputs.keys, InputCache(), _say)
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

@@ -58,8 +58,10 @@ def upload(
     )
     prefix = where.path.strip("/")
     try:
-        datastore = remote.registered(workspace, where.datastore)
-        container = remote.open_container(datastore, remote.secrets(workspace, where.datastore))
+        datastore = remote.read_datastore(workspace, where.datastore)
+        container = remote.open_container(
+            datastore, remote.read_secrets(workspace, where.datastore)
+        )
         blobs = [(f"{prefix}/{p.relative_to(folder).as_posix()}".lstrip("/"), p) for p in files]
         _refuse_foreign(container, prefix, [name for name, _ in blobs], job, target)
         pool = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="upload")

@@ -15,6 +15,7 @@ from batchml.core.resources import Asset
 from batchml.core.tracking import DATABASE, STORE_DIR
 from batchml.mlflow import mlmodel, tracking
 from batchml.mlflow.mlmodel import MLmodel
+from batchml.services import storage_inputs
 from batchml.services.common import as_strings, local_path
 from batchml.store import assets as stored
 from batchml.store import versioned
@@ -38,16 +39,27 @@ def create(
     data = specs.validate(spec, SCHEMAS[kind])
     name = data["name"]
     asset_type = data.get("type", "custom_model" if kind == "model" else "uri_folder")
-    source = local_path(workspace, data["path"], spec.base_dir, f"{kind} path")
-    mlflow_model = _check_type(kind, asset_type, source, spec.source)
+    in_storage = storage_inputs.resolve(workspace, data["path"]) if kind == "data" else None
+    mlflow_model = source = None
+    if in_storage is not None:
+        # Registered by reference, as Azure does, once the storage said it is there.
+        asset_type = storage_inputs.check(workspace, in_storage, data["path"], asset_type)
+    else:
+        source = local_path(workspace, data["path"], spec.base_dir, f"{kind} path")
+        mlflow_model = _check_type(kind, asset_type, source, spec.source)
 
     def make(txn: Transaction, folder: Path, version: str) -> Asset:
+        stored_path = (
+            data["path"]
+            if source is None
+            else _store(workspace, txn, kind, data["path"], source, folder)
+        )
         return Asset(
             kind=kind,
             name=name,
             version=version,
             type=asset_type,
-            path=_store(workspace, txn, kind, data["path"], source, folder),
+            path=stored_path,
             created_at=now_iso(),
             created_by=current_user(),
             description=data.get("description", ""),

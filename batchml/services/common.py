@@ -29,8 +29,8 @@ def local_path(
         folder = workspace.datastore_dir(datastore.datastore)
         if not folder.is_dir() and workspace.datastore_file(datastore.datastore).is_file():
             raise UsageError(
-                f"{what} '{value}' is in Azure storage (datastore '{datastore.datastore}'), "
-                "which batchml jobs cannot read yet",
+                f"{what} '{value}' is in Azure storage (datastore '{datastore.datastore}'); "
+                "only job inputs and data assets are read from storage",
                 hint="copy the files to a local folder (or a workspaceblobstore path)",
             )
         if not folder.is_dir():
@@ -42,7 +42,8 @@ def local_path(
             raise UsageError(f"{what} '{value}' leaves the datastore '{datastore.datastore}'")
     elif refs.is_remote_uri(value) or value.startswith("azureml://"):
         raise UsageError(
-            f"{what} '{value}' is remote storage, which batchml cannot reach",
+            f"{what} '{value}' is remote storage; only job inputs and data assets are read "
+            "from storage",
             hint="copy the files to a local folder (or a datastore path) and give that path",
         )
     else:

@@ -2,10 +2,11 @@
 jobs alike.
 
 A data input is a local file or folder (relative to the invocation's or YAML file's folder), a
-datastore path (`azureml://datastores/<ds>/paths/<p>`), a registered asset (`azureml:name@latest`,
-`azureml:name:version`) or a finished job's output (`azureml://jobs/<job>/outputs/<name>`). An
-output with no path of its own goes to `azureml/<job>/<output>/` in the default datastore; one in
-a registered datastore (Azure storage) is assembled in the job's staging folder, then uploaded.
+datastore path (`azureml://datastores/<ds>/paths/<p>`), a storage URL (batchml.core.storage_urls),
+a registered asset (`azureml:name@latest`, `azureml:name:version`) or a finished job's output
+(`azureml://jobs/<job>/outputs/<name>`). An output with no path of its own goes to
+`azureml/<job>/<output>/` in the default datastore; one in a registered datastore (Azure storage)
+is assembled in the job's staging folder, then uploaded.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core import refs
-from batchml.core.batch_job import BatchJob
+from batchml.core.batch_job import BatchJob, RemoteData
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
 from batchml.core.job_record import JobStatus
-from batchml.services import assets
+from batchml.services import assets, storage_inputs
 from batchml.services.common import local_path
 from batchml.store import job_files, remote
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace
@@ -37,20 +38,25 @@ def locate(
     *,
     asset_kind: str = "data",
     asset_what: str | None = None,
-) -> tuple[Path, Asset | None]:
-    """The local file or folder a data input's path names, and the asset it names, if any.
+) -> tuple[Path | RemoteData, Asset | None]:
+    """The local file or folder, or the data in storage, that a data input's path names, and
+    the asset it names, if any.
 
     `what` names the input in errors; `asset_what`, the path of the asset it names (default:
     `what`)."""
     if refs.parse_job_output(value) is not None:
-        found = job_output(workspace, value)
-        if isinstance(found, Path):
-            return found, None
-        value = found
-    if refs.parse_asset(value) is None:
-        return local_path(workspace, value, base_dir, what), None
-    asset = assets.resolve(workspace, asset_kind, value)
-    return local_path(workspace, asset.path, base_dir, asset_what or what), asset
+        found_output = job_output(workspace, value)
+        if isinstance(found_output, Path):
+            return found_output, None
+        value = found_output
+    asset = None
+    if refs.parse_asset(value) is not None:
+        asset = assets.resolve(workspace, asset_kind, value)
+        value, what = asset.path, asset_what or what
+    found = storage_inputs.resolve(workspace, value)
+    if found is not None:
+        return found, asset
+    return local_path(workspace, value, base_dir, what), asset
 
 
 def check_type(local: Path, kind: str, label: str, *, folder_hint: str | None = None) -> None:
@@ -115,8 +121,8 @@ def remote_output(workspace: Workspace, given: str, file_name: str | None) -> st
         return None
     if ".." in where.path.split("/"):
         raise UsageError(f"output path '{given}' leaves the datastore '{where.datastore}'")
-    datastore = remote.registered(workspace, where.datastore)
-    secrets = remote.secrets(workspace, where.datastore)
+    datastore = remote.read_datastore(workspace, where.datastore)
+    secrets = remote.read_secrets(workspace, where.datastore)
     target = refs.DatastorePath(where.datastore, where.path.strip("/"))
     blob = f"{target.path}/{file_name}".lstrip("/") if file_name else None
     if remote.probe(datastore, secrets, blob):

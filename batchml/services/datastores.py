@@ -120,7 +120,7 @@ def get(workspace: Workspace, name: str) -> Datastore:
     """A datastore by name (NotFoundError, exit 3, if there is none)."""
     if check("datastore", name) == DEFAULT_DATASTORE:
         return _default(workspace)
-    return remote.registered(workspace, name)
+    return remote.read_datastore(workspace, name)
 
 
 def filesystem(workspace: Workspace, name: str) -> tuple[Datastore, AbstractFileSystem]:
@@ -128,7 +128,7 @@ def filesystem(workspace: Workspace, name: str) -> tuple[Datastore, AbstractFile
     datastore = get(workspace, name)
     if datastore.local_path is not None:
         raise ConflictError(f"datastore '{name}' is a folder of the workspace, not Azure storage")
-    return datastore, remote.open_filesystem(datastore, remote.secrets(workspace, name))
+    return datastore, remote.open_filesystem(datastore, remote.read_secrets(workspace, name))
 
 
 def names(workspace: Workspace) -> list[str]:

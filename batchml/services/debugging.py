@@ -21,9 +21,10 @@ from batchml.core.batch_job import BatchJob
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
+from batchml.runner import inputs
 from batchml.runner.engine import plan_mini_batches
 from batchml.services import deployments, invocations, job_environments
-from batchml.store.job_files import get, input_files
+from batchml.store.job_files import get, job_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,7 +134,14 @@ def replay(
     if not isinstance(job, BatchJob):
         raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
     settings = job.settings
-    batches = plan_mini_batches(input_files(workspace, name), settings.mini_batch_size)
+    listed = inputs.input_files(workspace, job_dir(workspace, name), job.input)
+    if listed.keys is not None:
+        raise UsageError(
+            f"job '{name}' read its input from storage ({job.input.path}); replay reads local "
+            "files only",
+            hint="copy the mini-batch's files to a local folder and run batch-deployment test",
+        )
+    batches = plan_mini_batches(listed.files, settings.mini_batch_size)
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from batchml.core import invocation, refs
 from batchml.core import spec as specs
-from batchml.core.batch_job import BatchJob, DataInput, ScoreOutput, Scoring
+from batchml.core.batch_job import BatchJob, DataInput, RemoteData, ScoreOutput, Scoring
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.invocation import Invocation
 from batchml.core.job_record import JobStatus, display_name
@@ -28,9 +28,10 @@ from batchml.services import (
     endpoints,
     job_environments,
     pipeline_plan,
+    storage_inputs,
 )
+from batchml.store import input_list
 from batchml.store.job_files import (
-    INPUTS_FILE,
     JOB_FILE,
     SNAPSHOT_DIR,
     STAGING_DIR,
@@ -121,39 +122,38 @@ def _compute(
     return dataclasses.replace(options, sets=tuple(sets)), computes.require(workspace, name)
 
 
-def _input(workspace: Workspace, options: InvokeOptions) -> tuple[DataInput, list[Path]]:
-    """Resolve --input to a local file or folder and list its files in a deterministic order."""
+def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
+    """Resolve the input to a local file or folder, or to data in storage, and check that it is
+    there (one look, however many files it holds: the job's runner lists them)."""
     if not options.input:
         path, kind = invocation.model_input(options.invocation)
         options = dataclasses.replace(options, input=path, input_type=options.input_type or kind)
     if not options.input:
         raise UsageError(
-            "--input is required: a local folder or file, azureml:data@latest, or "
-            "azureml://datastores/<ds>/paths/<p>"
+            "--input is required: a local folder or file, azureml:data@latest, a datastore "
+            "path azureml://datastores/<ds>/paths/<p>, or a storage URL"
         )
     value = options.input
-    local, asset = data_paths.locate(
+    found, asset = data_paths.locate(
         workspace, value, Path.cwd(), "input", asset_what="data asset path"
     )
     kind = options.input_type or (asset.type if asset else None)
-    kind = kind or ("uri_file" if local.is_file() else "uri_folder")
-    data_paths.check_type(local, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
-    if kind == "uri_file":
-        files = [local]
-    else:
-        files = sorted(
-            (p for p in local.rglob("*") if p.is_file()),
-            key=lambda p: p.relative_to(local).as_posix(),
-        )
-    if not files:
-        raise UsageError(f"the input folder {local} holds no files; there is nothing to score")
-    return DataInput(type=kind, path=value, local=str(local)), files
+    if isinstance(found, RemoteData):
+        kind = storage_inputs.check(workspace, found, value, kind)
+        return DataInput(type=kind, path=value, local="", remote=found)
+    kind = kind or ("uri_file" if found.is_file() else "uri_folder")
+    data_paths.check_type(found, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
+    if kind != "uri_file" and next(input_list.walk(str(found)), None) is None:
+        raise UsageError(f"the input folder {found} holds no files; there is nothing to score")
+    return DataInput(type=kind, path=value, local=str(found))
 
 
-def input_files(workspace: Workspace, value: str) -> list[Path]:
-    """The files an `--input` value (a local file or folder, a data asset, a datastore path)
+def input_files(workspace: Workspace, value: str) -> list[str]:
+    """The files a local `--input` value (a file or folder, a data asset, a datastore path)
     gives a job, in the order it would score them."""
-    return _input(workspace, InvokeOptions(endpoint="", input=value))[1]
+    from batchml.runner.inputs import local_files
+
+    return local_files(workspace, _input(workspace, InvokeOptions(endpoint="", input=value)))
 
 
 def _output(
@@ -280,7 +280,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         return _invoke_pipeline(workspace, deployment, options)
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
-    job_input, files = _input(workspace, options)
+    job_input = _input(workspace, options)
     name = options.job_name or f"batchjob-{uuid.uuid4()}"
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
@@ -309,7 +309,5 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
             backend=backend,
             runs_in=environment,
         )
-        listed = {"files": [str(p) for p in files]}
-        txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
     return start(workspace, job)

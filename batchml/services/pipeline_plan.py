@@ -18,6 +18,7 @@ from typing import Any
 
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
+from batchml.core.batch_job import RemoteData
 from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, UsageError
 from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobStatus, display_name
@@ -70,6 +71,11 @@ class _Planner:
         local, _ = data_paths.locate(
             self.workspace, path, self.request.base_dir, what, asset_kind=asset_kind
         )
+        if isinstance(local, RemoteData):
+            raise UsageError(
+                f"{what}: {path} is in storage; pipeline steps read local folders only",
+                hint="copy the files to a local folder (or a workspaceblobstore path)",
+            )
         data_paths.check_type(local, kind, f"{what}: {path}")
         record = {"type": kind, "path": path, "local": str(local)}
         return {**record, "mode": raw["mode"]} if raw.get("mode") else record

@@ -72,3 +72,13 @@ def copy_into(source: Path, folder: Path, *, link: bool = False) -> None:
             f"could not copy {source} into the workspace: {exc.strerror or exc}"
             + (f" ({exc.filename})" if exc.filename else "")
         ) from exc
+
+
+def user_cache_dir(kind: str) -> Path:
+    """The per-user cache of `kind` (envs, inputs): BATCHML_CACHE_DIR/<kind>, else the user's
+    cache folder ($XDG_CACHE_HOME, else ~/.cache)/batchml/<kind>."""
+    configured = os.environ.get("BATCHML_CACHE_DIR")
+    if configured:
+        return Path(configured) / kind
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "batchml" / kind

@@ -1,4 +1,4 @@
-"""Job records on disk: `jobs/<name>/job.json` (+ inputs.json, snapshot/, logs/, journal/).
+"""Job records on disk: `jobs/<name>/job.json` (+ inputs.list, snapshot/, logs/, journal/).
 
 Every write of job.json is atomic (readers never see half of it) and made under the job's lock
 (`.lock`), so that writers never undo each other. While a runner lives it holds `runner.lock`

@@ -1,29 +1,40 @@
-"""Azure storage behind a datastore, as an fsspec filesystem (adlfs, the `azure` extra) or a
+"""Data in storage, as fsspec filesystems: Azure storage behind a datastore (adlfs, the `azure`
+extra) or a public http(s) URL (fsspec's http, with aiohttp); and, for uploads, a datastore's
 blob container client (azure-storage-blob, which adlfs depends on).
 
 Only the runner and the services open one; workers never do (they see local files). The secrets
-are passed in and go only to the storage client, never into a message or a log.
+are read here and go only to the storage client, never into a message or a log. Storage errors
+become batchml errors naming the URL: exit 3 for what is not there, 4 for credentials that the
+storage refuses.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import hashlib
+from typing import TYPE_CHECKING, Any
 
+from batchml.core.batch_job import RemoteData
 from batchml.core.datastores import Datastore
-from batchml.core.errors import BatchmlError, InvalidSpecError, NotFoundError
+from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError
 from batchml.core.resources import from_state
+from batchml.core.storage_urls import StorageAccess
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from azure.storage.blob import ContainerClient
     from fsspec import AbstractFileSystem
 
     from batchml.store.workspace import Workspace
 
-_NEEDS_ADLFS = "pip install 'batchml[azure]'"
+AZURE = "az"
+HTTP = "http"
+_AZURE_HINT = "pip install 'batchml[azure]'"
 
 
-def registered(workspace: Workspace, name: str) -> Datastore:
-    """The record of registered datastore `name` (NotFoundError, exit 3, if there is none)."""
+def read_datastore(workspace: Workspace, name: str) -> Datastore:
+    """Registered datastore `name` (NotFoundError, exit 3, if there is none)."""
     try:
         state = workspace.read_state(workspace.datastore_file(name), "datastore", name)
     except NotFoundError:
@@ -34,12 +45,38 @@ def registered(workspace: Workspace, name: str) -> Datastore:
     return from_state(Datastore, state)
 
 
-def secrets(workspace: Workspace, name: str) -> dict[str, str]:
+def read_secrets(workspace: Workspace, name: str) -> dict[str, str]:
     """The secrets of datastore `name` ({} for one without): for reading its storage only."""
     path = workspace.datastore_secret_file(name)
     if not path.is_file():
         return {}
     return workspace.read_state(path, "datastore secrets", name)
+
+
+def open_filesystem(
+    datastore: Datastore, secrets: dict[str, str], *, retries: int = 2
+) -> AbstractFileSystem:
+    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`)."""
+    return filesystem(_access(datastore, secrets), retries=retries)
+
+
+def _access(datastore: Datastore, secrets: dict[str, str]) -> StorageAccess:
+    """How to reach `datastore`'s account: adlfs's arguments, its secrets among them."""
+    options: dict[str, Any]
+    if "client_secret" in secrets:
+        options = {
+            "account_name": datastore.account_name,
+            "account_host": datastore.blob_url.split("://", 1)[1],
+            "tenant_id": datastore.credentials.get("tenant_id"),
+            "client_id": datastore.credentials.get("client_id"),
+            "client_secret": secrets["client_secret"],
+        }
+        return StorageAccess(AZURE, options, datastore.name)
+    options = {
+        "connection_string": _connection_string(datastore, secrets),
+        "anon": "account_key" not in secrets and "sas_token" not in secrets,
+    }
+    return StorageAccess(AZURE, options, datastore.name)
 
 
 def _connection_string(datastore: Datastore, secrets: dict[str, str]) -> str:
@@ -52,29 +89,34 @@ def _connection_string(datastore: Datastore, secrets: dict[str, str]) -> str:
     return ";".join(parts) + ";"
 
 
-def open_filesystem(datastore: Datastore, secrets: dict[str, str]) -> AbstractFileSystem:
-    """An adlfs filesystem on `datastore`'s account (paths are `<container>/<path>`)."""
+def filesystem(access: StorageAccess, *, retries: int = 2) -> AbstractFileSystem:
+    """A filesystem on the storage `access` names, whose client tries a request `retries`
+    more times after a failure, a second apart and more."""
+    if access.protocol == HTTP:
+        try:
+            from fsspec.implementations.http import HTTPFileSystem
+        except ImportError:
+            raise BatchmlError(f"{access.name} is an http URL, which needs aiohttp") from None
+        return HTTPFileSystem(skip_instance_cache=True)
     try:
         from adlfs import AzureBlobFileSystem
     except ImportError:
         raise BatchmlError(
-            f"datastore '{datastore.name}' is Azure storage, which needs adlfs", hint=_NEEDS_ADLFS
+            f"datastore '{access.name}' is Azure storage, which needs adlfs", hint=_AZURE_HINT
         ) from None
-    if "client_secret" in secrets:
-        host = datastore.blob_url.split("://", 1)[1]
-        return AzureBlobFileSystem(
-            account_name=datastore.account_name,
-            account_host=host,
-            tenant_id=datastore.credentials.get("tenant_id"),
-            client_id=datastore.credentials.get("client_id"),
-            client_secret=secrets["client_secret"],
-            skip_instance_cache=True,
-        )
-    return AzureBlobFileSystem(
-        connection_string=_connection_string(datastore, secrets),
-        anon="account_key" not in secrets and "sas_token" not in secrets,
-        skip_instance_cache=True,
-    )
+    fs = AzureBlobFileSystem(**access.options, skip_instance_cache=True)
+    _retry(fs, retries)
+    return fs
+
+
+def _retry(fs: AbstractFileSystem, retries: int) -> None:
+    # The storage client's own retry policy waits 15 s, then 18 s, then 24 s, ... between
+    # tries: over a minute before a refused connection is an error. It has no public knob.
+    policy = getattr(getattr(fs.service_client, "_config", None), "retry_policy", None)
+    if policy is not None:
+        policy.initial_backoff, policy.increment_base = 1, 2
+        for name in ("total_retries", "connect_retries", "read_retries", "status_retries"):
+            setattr(policy, name, retries)
 
 
 def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerClient:
@@ -84,7 +126,7 @@ def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerCl
     except ImportError:
         raise BatchmlError(
             f"datastore '{datastore.name}' is Azure storage, which needs azure-storage-blob",
-            hint=_NEEDS_ADLFS,
+            hint=_AZURE_HINT,
         ) from None
     if "client_secret" in secrets:
         from azure.identity import ClientSecretCredential
@@ -105,6 +147,104 @@ def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerCl
 def container_path(datastore: Datastore, path: str) -> str:
     """`path` (relative to the datastore) as adlfs names it: `<container>/<path>`."""
     return f"{datastore.container}/{path.lstrip('/')}".rstrip("/")
+
+
+def data_access(workspace: Workspace, data: RemoteData) -> StorageAccess:
+    """How to read `data`: with its datastore's secrets, or anonymously."""
+    if data.protocol == HTTP:
+        return StorageAccess(HTTP, {}, data.root)
+    if data.datastore is not None:
+        datastore = read_datastore(workspace, data.datastore)
+        return _access(datastore, read_secrets(workspace, data.datastore))
+    anonymous = Datastore(
+        name=str(data.account_name),
+        type="azure_blob",
+        created_at="",
+        account_name=str(data.account_name),
+        container=data.root.split("/", 1)[0],
+        account_url=data.account_url,
+    )
+    return _access(anonymous, {})
+
+
+def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> AbstractFileSystem:
+    """A filesystem that reads `data`: with its datastore's secrets, or anonymously."""
+    return filesystem(data_access(workspace, data), retries=retries)
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn what storage raises into a one-line batchml error about `url`."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        cause = exc.__cause__  # fsspec's http says FileNotFoundError for any failure
+        status = getattr(cause, "status", None) or getattr(cause, "status_code", None)
+        if isinstance(cause, Exception) and status != 404:
+            raise _storage_error(url, cause) from None
+        missing = "container" if "No such container" in str(exc) else "path"
+        raise NotFoundError(f"{url}: no such {missing} in storage") from None
+    except BatchmlError:
+        raise
+    except Exception as exc:  # the storage clients' own errors (azure.core, aiohttp)
+        raise _storage_error(url, exc) from None
+
+
+def _storage_error(url: str, exc: Exception) -> BatchmlError:
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if status in (401, 403) or "authenticate" in text or "Authorization" in text:
+        return CredentialsError(
+            f"{url}: the storage refused the credentials ({text})",
+            hint="check the datastore's account_key or sas_token (batchml datastore create)",
+        )
+    if status == 404:
+        return NotFoundError(f"{url}: not found in storage (404)")
+    return BatchmlError(f"{url}: storage error: {text}")
+
+
+def check(fs: AbstractFileSystem, data: RemoteData, url: str) -> str:
+    """ "file" or "directory": what `data` is, asked of the storage once (its container first,
+    which checks the credentials). Raises NotFoundError or CredentialsError naming `url`."""
+    with storage_errors(url):
+        if data.protocol == AZURE:
+            container, _, path = data.root.partition("/")
+            fs.info(container)
+            if not path:
+                return "directory"
+        if data.protocol == HTTP and data.root.endswith("/"):
+            fs.ls(data.root)  # an index page: a folder
+            return "directory"
+        info = fs.info(data.root)
+    return "directory" if info.get("type") == "directory" else "file"
+
+
+def listing(
+    fs: AbstractFileSystem, data: RemoteData, url: str, *, folder: bool
+) -> list[tuple[str, str]]:
+    """Every file under the `folder` `data` as (path relative to it, cache key), in any
+    order; a file alone as its name. The key names the content: its MD5 where the storage
+    gives one, else its path with its etag (or size and time)."""
+    root = data.root.rstrip("/")
+    with storage_errors(url):
+        if not folder:
+            return [(root.rsplit("/", 1)[-1], content_key(root, fs.info(root)))]
+        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
+    return [(path[len(root) + 1 :], content_key(path, info)) for path, info in found.items()]
+
+
+def content_key(path: str, info: dict[str, Any]) -> str:
+    """A file's cache key from what the storage said of it (see `listing`)."""
+    md5 = (info.get("content_settings") or {}).get("content_md5")
+    if md5:
+        return "md5-" + bytes(md5).hex()
+    tag = info.get("etag") or info.get("ETag") or f"{info.get('size')}-{info.get('last_modified')}"
+    return "tag-" + hashlib.sha256(f"{path}\0{tag}".encode()).hexdigest()[:32]
+
+
+def download(fs: AbstractFileSystem, paths: Sequence[str], targets: Sequence[str]) -> None:
+    """Copy files from storage to local `targets`, concurrently where the filesystem can."""
+    fs.get(list(paths), list(targets))
 
 
 def reason(exc: BaseException) -> str:
@@ -133,8 +273,8 @@ def probe(datastore: Datastore, secrets: dict[str, str], blob: str | None = None
         container.get_container_properties(timeout=30)
         return blob is not None and container.get_blob_client(blob).exists(timeout=30)
     except ClientAuthenticationError as exc:
-        raise InvalidSpecError.unplaced(
-            [f"{where} refused its credentials: {reason(exc)}"], hint=fix
+        raise CredentialsError(
+            f"{where} refused its credentials: {reason(exc)}", hint=fix
         ) from None
     except ResourceNotFoundError:
         raise NotFoundError(
@@ -143,7 +283,7 @@ def probe(datastore: Datastore, secrets: dict[str, str], blob: str | None = None
         ) from None
     except AzureError as exc:
         if getattr(exc, "status_code", None) == 403:
-            raise InvalidSpecError.unplaced(
-                [f"{where} refused its credentials: {reason(exc)}"], hint=fix
+            raise CredentialsError(
+                f"{where} refused its credentials: {reason(exc)}", hint=fix
             ) from None
         raise BatchmlError(f"{where} cannot be reached: {reason(exc)}") from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchml.core.errors import InvalidSpecError
+from batchml.core.storage_urls import StorageAccess
 
 LOGGING_LEVELS = ("warning", "info", "debug")
 
@@ -60,6 +61,8 @@ class WorkerConfig:
     logs_dir: Path
     parts_dir: Path | None
     python: Path | None = None
+    # Set when workers fetch their mini-batches' files themselves (Ray actors).
+    storage: StorageAccess | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class MiniBatchTask:
     index: int
     attempt: int
     files: tuple[str, ...]
+    # With WorkerConfig.storage: `files` are in storage, and these their cache keys.
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -390,14 +390,14 @@ def test_datastore_path_may_not_leave_the_datastore(
     assert sorted(p.name for p in (ws / "models").iterdir()) == ["first"]
 
 
-def test_data_remote_uri_is_refused(cli: Cli, ws: Path) -> None:
-    result = cli("data", "create", "-n", "d1", "-p", "https://example.com/data.csv")
-    assert (result.code, result.out) == (2, "")
+def test_data_in_storage_is_looked_at_before_it_is_registered(cli: Cli, ws: Path) -> None:
+    result = cli("data", "create", "-n", "d1", "-p", "http://127.0.0.1:1/data.csv")
+    assert (result.code, result.out) == (1, "")
     assert result.err == (
-        "ERROR: data path 'https://example.com/data.csv' is remote storage, which batchml cannot "
-        "reach\n"
-        "Hint: copy the files to a local folder (or a datastore path) and give that path\n"
+        "ERROR: http://127.0.0.1:1/data.csv: storage error: Cannot connect to host 127.0.0.1:1 "
+        "ssl:default [Connect call failed ('127.0.0.1', 1)]\n"
     )
+    assert cli("data", "show", "-n", "d1").code == 3
 
 
 def test_data_versions_show_and_list(cli: Cli, ws: Path, inputs: Project) -> None:

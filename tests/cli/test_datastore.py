@@ -284,19 +284,21 @@ def test_delete_forgets_the_record_and_its_secrets(cli: Cli, ws: Path, project: 
     assert cli("datastore", "show", "-n", "blob_example").code == 3
 
 
-def test_a_job_input_in_azure_storage_is_refused_for_now(
+def test_a_job_input_in_storage_that_cannot_be_reached_makes_no_job(
     cli: Cli, ws: Path, deployed: Project
 ) -> None:
-    cli.ok("datastore", "create", "-f", deployed.write("blob.yml", BLOB_YML))
+    unreachable = BLOB_YML + "protocol: http\naccount_url: http://127.0.0.1:1/mytestblobstore\n"
+    cli.ok("datastore", "create", "-f", deployed.write("blob.yml", unreachable))
     uri = "azureml://datastores/blob_example/paths/data/"
     result = cli(
         "batch-endpoint", "invoke", "-n", "mnist-batch", "--input", uri, "-d", "mnist-torch"
     )
-    assert (result.code, result.out) == (2, "")
-    assert result.err.splitlines()[0] == (
-        f"ERROR: input '{uri}' is in Azure storage (datastore 'blob_example'), which batchml "
-        "jobs cannot read yet"
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"ERROR: {uri}: storage error: Cannot connect to host 127.0.0.1:1 ssl:default "
+        "[Connect call failed ('127.0.0.1', 1)]\n"
     )
+    assert not (ws / "jobs").exists()
 
 
 def test_a_mistaken_secret_is_not_repeated_in_the_error(

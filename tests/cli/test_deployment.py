@@ -405,8 +405,8 @@ def test_remote_code_is_refused(cli: Cli, ready: Project, remote: str) -> None:
     assert (result.code, result.out) == (4, "")
     assert result.err == (
         f"ERROR: {ready.deployment_yml}:10: code_configuration.code: code folder '{remote}' is "
-        "remote storage, which batchml cannot reach (copy the files to a local folder (or a "
-        "datastore path) and give that path)\n"
+        "remote storage; only job inputs and data assets are read from storage (copy the "
+        "files to a local folder (or a datastore path) and give that path)\n"
     )
 
 

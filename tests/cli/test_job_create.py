@@ -36,3 +36,27 @@ def test_a_pipeline_job_with_an_unknown_compute_is_refused(cli: Cli, ws: Path) -
         "Hint: create it with: batchml compute create -n nope --type amlcompute\n"
     )
     assert cli("job", "list", "-o", "tsv").out == ""
+
+
+def test_a_pipeline_input_in_storage_is_refused_by_name(cli: Cli, ws: Path) -> None:
+    store = cli.tmp / "blob.yml"
+    store.write_text(
+        "name: blob\ntype: azure_blob\naccount_name: acct\ncontainer_name: data\n"
+        "protocol: http\naccount_url: http://127.0.0.1:1/acct\n"
+    )
+    cli.ok("datastore", "create", "-f", store, "-o", "none")
+    job = cli.tmp / "job.yml"
+    job.write_text(
+        "type: pipeline\ninputs:\n  data: {type: uri_folder, path: azureml://datastores/blob/paths/in}\n"
+        "jobs:\n  only:\n    type: command\n    inputs: {data: '${{parent.inputs.data}}'}\n"
+        "    component:\n      command: ls ${{inputs.data}}\n      inputs: {data: {type: uri_folder}}\n"
+        "      environment: {image: python:3.11}\n"
+    )
+    result = cli("job", "create", "-f", job)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "ERROR: input data: azureml://datastores/blob/paths/in is in storage; pipeline steps "
+        "read local folders only\n"
+        "Hint: copy the files to a local folder (or a workspaceblobstore path)\n"
+    )
+    assert cli("job", "list", "-o", "tsv").out == ""

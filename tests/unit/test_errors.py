@@ -28,6 +28,7 @@ def test_each_error_exits_with_its_status() -> None:
         "ComputeUnavailableError": ExitStatus.FAILED,
         "NotFoundError": ExitStatus.NOT_FOUND,
         "InvalidSpecError": ExitStatus.INVALID_SPEC,
+        "CredentialsError": ExitStatus.INVALID_SPEC,
         "CorruptStateError": ExitStatus.FAILED,
         "ConflictError": ExitStatus.CONFLICT,
         "WorkspaceLockedError": ExitStatus.LOCKED,

@@ -3,6 +3,7 @@ the file $SCORED_LOG, so that a test can count how often each file was scored ac
 
 sleep <s> : sleeps that long first          big  : the row is 300,000 characters long
 wait      : waits until the file $GATE exists (a test opens the gate when it is ready)
+fail once : the first attempt fails (it leaves <$SCORED_LOG>.<file name>.failed behind)
 """
 
 import os
@@ -23,6 +24,10 @@ def run(mini_batch):
             content = f.read().strip()
         if content.startswith("sleep "):
             time.sleep(float(content.split()[1]))
+        failed = f"{os.environ['SCORED_LOG']}.{name}.failed"
+        if content == "fail once" and not os.path.exists(failed):
+            open(failed, "w").close()
+            raise RuntimeError(f"{name} fails once")
         if content == "wait":
             while not os.path.exists(os.environ["GATE"]):
                 time.sleep(0.01)

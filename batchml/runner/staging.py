@@ -1,0 +1,212 @@
+"""Inputs in storage, fetched per mini-batch: local workers get local files (the `mini_batch` list is
+local paths, as in Azure), from the input cache (batchml.store.input_cache), filled by a thread
+that fetches a few mini-batches ahead of the ones handed out, so that workers do not wait for
+the whole input, nor, mostly, for any download.
+
+StagedBackend wraps the job's backend: a mini-batch goes to its worker once its files are
+local, in the order the scheduler gave them. A storage error fails that attempt (retried like
+any other failure); a retried or resumed mini-batch finds its files in the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from batchml.backends.base import TaskDone, WorkerLost
+from batchml.core.errors import BatchmlError
+from batchml.store import input_cache, remote
+from batchml.worker.messages import MiniBatchOutcome, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from fsspec import AbstractFileSystem
+
+    from batchml.backends.base import Backend, BackendEvent
+    from batchml.core.storage_urls import StorageAccess
+    from batchml.store.input_cache import InputCache
+    from batchml.worker.messages import MiniBatchTask
+
+# How often the backend looks again while a mini-batch waits for its files.
+_FETCH_POLL = 0.02
+# Mini-batches fetched at once: a request's round trip, not the bytes, is what small files cost.
+_FETCH_THREADS = 4
+
+
+class Fetcher:
+    """Fetches the files of mini-batches into the cache, a few mini-batches at a time, on
+    threads of its own (the storage client downloads a mini-batch's files concurrently too)."""
+
+    def __init__(
+        self,
+        access: StorageAccess,
+        keys: dict[str, str],
+        cache: InputCache,
+        log: Callable[[str], None],
+        fs: AbstractFileSystem | None = None,
+    ) -> None:
+        """`fs` is a filesystem on `access` already open (by default one is opened on first
+        use)."""
+        self.access, self.keys = access, keys
+        self._cache, self._log = cache, log
+        self._fs = fs
+        self._used = False
+        self._pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
+        self._opening = threading.Lock()
+        self._closed = False
+
+    def request(self, files: tuple[str, ...]) -> Future[tuple[str, ...]]:
+        return self._pool.submit(self.fetch, files)
+
+    def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
+        """The local paths of `files`, downloading those not in the cache."""
+        with self._opening:
+            self._used = True
+            if self._fs is None:
+                self._fs = remote.filesystem(self.access)
+        pairs = [(path, self.keys[path]) for path in files]
+        return input_cache.fetch(self._cache, self._fs, pairs, self.access.name)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if not self._used:
+            return  # it fetched nothing (the workers fetch their own files)
+        cache = self._cache
+        self._log(
+            f"input files from storage: {cache.stored} downloaded ({cache.bytes_stored} bytes), "
+            f"{cache.hits} found in the cache {cache.root}"
+        )
+
+
+class _Wrapped:
+    """A backend that hands its work to `inner`, changing what it says so."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    def start_worker(self, slot: int) -> int:
+        return self._inner.start_worker(slot)
+
+    def describe(self, worker: int) -> str:
+        return self._inner.describe(worker)
+
+    def submit(self, worker: int, task: MiniBatchTask) -> None:
+        self._inner.submit(worker, task)
+
+    def poll(self, timeout: float) -> list[BackendEvent]:
+        return self._inner.poll(timeout)
+
+    def stop_worker(self, worker: int) -> None:
+        self._inner.stop_worker(worker)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class KeyedBackend(_Wrapped):
+    """A backend whose workers fetch their mini-batches' files themselves (Ray actors, each
+    into the cache of its own machine): an attempt goes with its files' cache keys."""
+
+    def __init__(self, inner: Backend, keys: dict[str, str]) -> None:
+        super().__init__(inner)
+        self._keys = keys
+
+    def submit(self, worker: int, task: MiniBatchTask) -> None:
+        keys = tuple(self._keys[path] for path in task.files)
+        self._inner.submit(worker, dataclasses.replace(task, keys=keys))
+
+
+class StagedBackend(_Wrapped):
+    """A backend whose workers get their mini-batches once the files are local."""
+
+    def __init__(
+        self, inner: Backend, fetcher: Fetcher, batches: Sequence[tuple[str, ...]],
+        order: Sequence[int], ahead: int,
+    ) -> None:  # fmt: skip
+        super().__init__(inner)
+        self._fetcher, self._batches = fetcher, batches
+        # The mini-batches to fetch, in the order the scheduler hands them out (retries aside).
+        self._order, self._ahead = list(order), ahead
+        self._position = {index: position for position, index in enumerate(self._order)}
+        self._requested = 0  # positions in _order requested so far
+        self._fetches: dict[int, Future[tuple[str, ...]]] = {}
+        # Per worker: the attempts it was given that wait for their files, in order, and how
+        # many it was handed that it has not reported on.
+        self._waiting: defaultdict[int, deque[MiniBatchTask]] = defaultdict(deque)
+        self._running: defaultdict[int, int] = defaultdict(int)
+        self._prefetch(ahead)  # while the workers start
+
+    def submit(self, worker: int, task: MiniBatchTask) -> None:
+        self._request(task.index)
+        self._prefetch(self._position.get(task.index, -1) + 1 + self._ahead)
+        self._waiting[worker].append(task)
+
+    def _request(self, index: int) -> None:
+        fetch = self._fetches.get(index)
+        # A fetch that failed for an attempt no worker took is tried again for the next one.
+        if fetch is None or (fetch.done() and fetch.exception() is not None):
+            self._fetches[index] = self._fetcher.request(self._batches[index])
+
+    def _prefetch(self, until: int) -> None:
+        """Request the mini-batches up to position `until` of the order."""
+        while self._requested < min(until, len(self._order)):
+            self._request(self._order[self._requested])
+            self._requested += 1
+
+    def _hand_out(self) -> list[BackendEvent]:
+        """Give workers the attempts whose files are local; a failed fetch fails its attempt
+        once the worker reported on those before it."""
+        failed: list[BackendEvent] = []
+        for worker, waiting in self._waiting.items():
+            while waiting and self._fetches[waiting[0].index].done():
+                task = waiting[0]
+                fetch = self._fetches[task.index]
+                try:
+                    files = fetch.result()
+                except (BatchmlError, OSError) as exc:
+                    if self._running[worker]:
+                        break  # reported in turn, after the attempts before it
+                    waiting.popleft()
+                    del self._fetches[task.index]
+                    error = getattr(exc, "message", None) or f"fetching input files: {exc}"
+                    outcome = MiniBatchOutcome(
+                        task.index, task.attempt, Status.FAILED, 0.0, error=error
+                    )
+                    failed.append(TaskDone(worker, outcome))
+                    continue
+                waiting.popleft()
+                del self._fetches[task.index]
+                self._inner.submit(worker, dataclasses.replace(task, files=files))
+                self._running[worker] += 1
+        return failed
+
+    def poll(self, timeout: float) -> list[BackendEvent]:
+        events = self._hand_out()
+        if any(self._waiting.values()):
+            timeout = min(timeout, _FETCH_POLL)
+        for event in [] if events else self._inner.poll(timeout):
+            if isinstance(event, TaskDone):
+                self._running[event.worker] -= 1
+            elif isinstance(event, WorkerLost):
+                self._forget(event.worker)
+            events.append(event)
+        return events
+
+    def _forget(self, worker: int) -> None:
+        self._waiting.pop(worker, None)
+        self._running.pop(worker, None)
+
+    def stop_worker(self, worker: int) -> None:
+        self._forget(worker)
+        self._inner.stop_worker(worker)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+        self._fetcher.close()

@@ -1,0 +1,71 @@
+"""Data inputs in storage: which storage a URL names, read with which datastore's credentials,
+and whether it is there, asked once before any job exists.
+
+A datastore path names a registered datastore. An Azure storage URL (https, wasbs, abfss) is
+read with the secrets of the registered datastore on its account and container, if there is
+one, else anonymously; so is an http URL under a datastore's own `account_url` (an emulator).
+Any other http(s) URL is a public file or folder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batchml.core import storage_urls
+from batchml.core.batch_job import RemoteData
+from batchml.core.errors import UsageError
+from batchml.store import remote
+
+if TYPE_CHECKING:
+    from batchml.core.datastores import Datastore
+    from batchml.store.workspace import Workspace
+
+
+def resolve(workspace: Workspace, value: str) -> RemoteData | None:
+    """Where in storage `value` is, or None if it is local (a path, a workspace folder
+    datastore, an asset reference)."""
+    url = storage_urls.parse(value)
+    if url is None:
+        return None
+    if url.kind == storage_urls.DATASTORE:
+        name = str(url.datastore)
+        if not workspace.datastore_file(name).is_file():
+            return None  # the default datastore (a folder), or none: see common.local_path
+        datastore = remote.read_datastore(workspace, name)
+        return RemoteData(remote.AZURE, remote.container_path(datastore, url.path), name)
+    if url.kind == storage_urls.AZURE:
+        root = f"{url.container}/{url.path}".rstrip("/")
+        for datastore in _registered(workspace):
+            if (datastore.account_name, datastore.container) == (url.account, url.container):
+                return RemoteData(remote.AZURE, root, datastore.name)
+        account_url = f"https://{url.account}.blob.{url.endpoint}"
+        return RemoteData(remote.AZURE, root, account_name=url.account, account_url=account_url)
+    for datastore in _registered(workspace):
+        base = f"{datastore.blob_url}/{datastore.container}"
+        if value == base or value.startswith(base + "/"):
+            path = value[len(base) :].strip("/")
+            return RemoteData(remote.AZURE, remote.container_path(datastore, path), datastore.name)
+    return RemoteData(remote.HTTP, value)
+
+
+def _registered(workspace: Workspace) -> list[Datastore]:
+    folder = workspace.root / "datastores"
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [remote.read_datastore(workspace, path.stem) for path in files]
+
+
+def check(workspace: Workspace, data: RemoteData, value: str, kind: str | None) -> str:
+    """The input's type (`kind`, or uri_file/uri_folder as the storage says), once the storage
+    said it is there and of that type. Raises NotFoundError, CredentialsError or UsageError,
+    each naming `value`."""
+    # Asked once, at once: a storage that cannot be reached is an error now, not in a minute.
+    found = remote.check(remote.open_data(workspace, data, retries=0), data, value)
+    is_file = found == "file"
+    if kind == "uri_file" and not is_file:
+        raise UsageError(f"input {value} is a folder, but the input type is uri_file")
+    if kind == "uri_folder" and is_file:
+        raise UsageError(
+            f"input {value} is a file, but the input type is uri_folder",
+            hint="pass --input-type uri_file",
+        )
+    return kind or ("uri_file" if is_file else "uri_folder")
