@@ -100,6 +100,12 @@ def test_an_output_in_a_datastore_is_the_local_output_row_for_row(
     assert jobs.output(local).read_bytes() == ROWS
     assert blob.files() == {"runs/one/predictions.csv": ROWS}
 
+    # The uploaded output, read back from the datastore as the next job's input.
+    following = jobs.invoke("--input", f"azureml://jobs/{uploaded}/outputs/score")
+    assert jobs.wait(following)["status"] == "Completed"
+    one_row = b"predictions.csv " + ROWS.rstrip(b"\n").replace(b"\n", b"\\n") + b"\n"
+    assert jobs.output(following).read_bytes() == one_row  # its line breaks written as \\n
+
 
 @pytest.mark.azurite
 def test_the_files_a_summary_only_script_writes_go_up_as_a_folder_another_job_cannot_replace(
