@@ -21,6 +21,20 @@ if TYPE_CHECKING:
     from tests.conftest import Cli
 
 
+def model_deployment(name: str) -> dict[str, Any]:
+    """A deployment of the project's model and code/score.py on `cpu`, in batchml's interpreter
+    (an image, no conda file), two files per mini-batch and no retries."""
+    return {
+        "name": name,
+        "type": "model",
+        "model": {"name": "m", "path": "model"},
+        "code_configuration": {"code": "code", "scoring_script": "score.py"},
+        "environment": {"image": "python:3.11"},
+        "compute": "azureml:cpu",
+        "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
+    }
+
+
 class Jobs:
     """A workspace's jobs, shown through the CLI until they end; the runners seen are kept for
     the fixture to wait on."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, model_deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,18 +37,6 @@ def run(mini_batch):
 """
 
 
-def deployment(name: str) -> dict[str, object]:
-    return {
-        "name": name,
-        "type": "model",
-        "model": {"name": "m", "path": "model"},
-        "code_configuration": {"code": "code", "scoring_script": "score.py"},
-        "environment": {"image": "python:3.11"},
-        "compute": "azureml:cpu",
-        "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
-    }
-
-
 @pytest.fixture
 def three(cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """Deployments blue (x1.0), close (x1.0000001) and off (in2.txt's value one more)."""
@@ -56,9 +44,9 @@ def three(cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     root.mkdir()
     monkeypatch.chdir(root)
     project = Project(cli, root, ws, "cmp-ep")
-    project.deploy(deployment("blue"), SCRIPT.format(scale=1.0, shift=None))
-    project.deploy(deployment("close"), SCRIPT.format(scale=1.0000001, shift=None))
-    project.deploy(deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt"))
+    project.deploy(model_deployment("blue"), SCRIPT.format(scale=1.0, shift=None))
+    project.deploy(model_deployment("close"), SCRIPT.format(scale=1.0000001, shift=None))
+    project.deploy(model_deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt"))
     yield project
     wait_sessions_gone(project.runners)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, model_deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,15 +42,7 @@ def run(mini_batch):
 """
 
 
-DEPLOYMENT = {
-    "name": "dep",
-    "type": "model",
-    "model": {"name": "m", "path": "model"},
-    "code_configuration": {"code": "code", "scoring_script": "score.py"},
-    "environment": {"image": "python:3.11"},
-    "compute": "azureml:cpu",
-    "settings": {"mini_batch_size": 2, "retry_settings": {"max_retries": 0}},
-}
+DEPLOYMENT = model_deployment("dep")
 
 
 @pytest.fixture
