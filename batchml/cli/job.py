@@ -163,6 +163,7 @@ def resume(
     "batchml job failures -n $JOB_NAME -o table",
     'batchml job failures -n $JOB_NAME --all --query "[].files"',
     "batchml job failures -n $JOB_NAME --copy-to quarantine",
+    table=tables.failure,
 )
 def failures(
     ctx: typer.Context,

@@ -114,3 +114,15 @@ def datastore(item: dict[str, Any], _app: App) -> Row:
         "Account": _get(item, "account_name"),
         "Container": _get(item, "container_name"),
     }
+
+
+def failure(item: dict[str, Any], _app: App) -> Row:
+    """A distinct error of `job failures` (its counts), or one failed attempt of `--all`."""
+    row = {"Kind": _get(item, "kind"), "Exception": _get(item, "exception")}
+    if "attempts" in item:
+        row |= {"Attempts": item["attempts"], "FilesFailed": _get(item, "files_failed")}
+    else:
+        row |= {"MiniBatch": _get(item, "mini_batch"), "Attempt": _get(item, "attempt")}
+    message = str(_get(item, "message"))
+    where = str(_get(item, "where")).rsplit("/", 1)[-1]  # score.py:12 in run
+    return row | {"Message": message[:40] + ("..." if len(message) > 40 else ""), "Where": where}

@@ -149,6 +149,9 @@ def test_failures_replay_and_quarantine_lead_from_a_failing_job_to_a_fixed_one(
         ("error", "KeyError", 1, [str(root / "data" / "in1.txt")]),
         ("timeout", None, 1, [str(root / "data" / "in2.txt")]),
     ]
+    table = cli("job", "failures", "-n", name, "-o", "table").out.splitlines()
+    assert table[0].split() == ["Kind", "Exception", "Attempts", "FilesFailed", "Message", "Where"]
+    assert len(table) == 5 and max(map(len, table)) < 120
     streamed = cli("job", "stream", "-n", name)
     summary = streamed.out[streamed.out.index("Status: Completed") :]
     assert summary.splitlines()[:2] == [
