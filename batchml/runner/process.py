@@ -1,5 +1,5 @@
-"""The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER [--resume]
-[--retry-failed]`. A pipeline job is run by batchml.runner.pipeline; what follows is about
+"""The detached runner of one job: `python -m batchml.runner JOB_FOLDER [--resume]
+[--retry-failed]` (see batchml.runner.__main__). A pipeline job is run by batchml.runner.pipeline; what follows is about
 batch scoring jobs.
 
 It holds the job's runner lock while it lives, reads the job record, runs the scheduler (with
@@ -206,18 +206,8 @@ def _local_backend(config: WorkerConfig) -> LocalBackend:
     return backend
 
 
-def detach() -> None:
-    """Fork: the parent exits (its caller waits for it), the child leads a new session."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-
-
 def main(argv: list[str]) -> int:
     args = argv[1:]
-    if args[0] == "--detach":
-        detach()
-        args = args[1:]
     folder = Path(args[0]).resolve()
     # Orphans of the job's processes come to this runner, which ends them with the job.
     become_subreaper()
@@ -245,7 +235,3 @@ def main(argv: list[str]) -> int:
         return runner.run()
     except Exception as exc:
         return runner.crashed(exc)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

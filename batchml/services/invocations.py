@@ -71,6 +71,9 @@ def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | Pipelin
 
 def _settings(deployment: Deployment, options: InvokeOptions) -> RunSettings:
     """The deployment's run settings with this job's overrides, validated like the file."""
+    if not options.sets and options.mini_batch_size is options.instance_count is None:
+        # Validated when the deployment was made: jsonschema is only needed for overrides.
+        return deployment_specs.run_settings(deployment.spec)
     spec = specs.Spec(
         data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
     )

@@ -25,6 +25,7 @@ from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
+    JOB_FILE,
     all_jobs,
     get,
     job_dir,
@@ -310,11 +311,17 @@ class Update:
 
 
 def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Update]:
-    """Yield updates until the job ends; the last update has a terminal job."""
+    """Yield updates until the job ends; the last update has a terminal job.
+
+    Between updates, at most `poll` seconds; sooner when the job's record or its log change
+    (looked at every CHANGE_POLL seconds, which costs two stat calls).
+    """
     logs = (get(workspace, name).streamed_log,)
     offsets = dict.fromkeys(logs, 0)
     folder = job_dir(workspace, name)
+    watched = [folder / JOB_FILE, *(folder / log for log in logs)]
     while True:
+        seen = _stamps(watched)
         job = observe(workspace, get(workspace, name))
         lines: list[tuple[str, str]] = []
         for log in logs:
@@ -330,4 +337,22 @@ def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Updat
         yield Update(job, lines)
         if job.is_terminal():
             return
-        time.sleep(poll)
+        deadline = time.monotonic() + poll
+        while time.monotonic() < deadline and _stamps(watched) == seen:
+            time.sleep(CHANGE_POLL)
+
+
+CHANGE_POLL = 0.02
+
+
+def _stamps(paths: list[Path]) -> list[tuple[int, int] | None]:
+    """What tells that a file changed: its size and modification time (None: absent)."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_size, stat.st_mtime_ns))
+    return stamps

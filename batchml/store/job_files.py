@@ -191,7 +191,7 @@ def _runs(pid: int, folder: Path) -> bool:
     except OSError:
         return False
     names = {os.path.basename(arg) for arg in command}
-    return b"batchml.runner.process" in command and os.fsencode(folder.name) in names
+    return b"batchml.runner" in command and os.fsencode(folder.name) in names
 
 
 def beat(folder: Path) -> None:
