@@ -8,7 +8,14 @@ from typing import Any
 import click
 import typer
 
-from batchml.cli.context import YES, AzCommand, app_of, confirm_or_fail
+from batchml.cli.context import (
+    ALL_RESULTS,
+    MAX_RESULTS,
+    YES,
+    AzCommand,
+    app_of,
+    confirm_or_fail,
+)
 from batchml.cli.job import follow_or_cancel
 from batchml.core import invocation
 from batchml.core import spec as specs
@@ -150,8 +157,14 @@ def invoke(
 
 
 @app.command("list-jobs", cls=AzCommand)
-def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
-    """List the jobs submitted to a batch endpoint."""
+def list_jobs(
+    ctx: typer.Context,
+    name: str = NAME,
+    max_results: int = MAX_RESULTS,
+    all_results: bool = ALL_RESULTS,
+) -> list[dict[str, Any]]:
+    """List the jobs submitted to a batch endpoint, newest first."""
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
-    return job_control.list_for(workspace, name, None, app_of(ctx).warn)
+    limit = None if all_results else max_results
+    return job_control.list_for(workspace, name, None, app_of(ctx).warn, limit)

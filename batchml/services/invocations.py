@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +30,15 @@ from batchml.services import (
     job_environments,
     pipeline_plan,
 )
+from batchml.store import job_index
 from batchml.store.job_files import (
     INPUTS_FILE,
     JOB_FILE,
     SNAPSHOT_DIR,
-    all_jobs,
     document,
     job_dir,
 )
+from batchml.store.job_index import jobs
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
 
@@ -166,7 +168,8 @@ def _output(
 def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
     """Two jobs may not write one output file: a job that has not completed (running, or
     Failed or Canceled and so resumable) still owns its file."""
-    for other in all_jobs(workspace, lambda _unreadable: None):
+    file = os.path.join(output.local_dir, str(output.file_name))
+    for other in jobs(workspace, lambda line: line.output == file, lambda _unreadable: None):
         if (
             isinstance(other, BatchJob)
             and other.status != JobStatus.COMPLETED
@@ -292,4 +295,5 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         listed = {"files": [str(p) for p in files]}
         txn.write_json(folder / INPUTS_FILE, workspace.stamp("job inputs", listed))
         txn.write_json(folder / JOB_FILE, document(workspace, job))
+        job_index.add(workspace, job)
     return start(workspace, job)

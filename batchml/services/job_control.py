@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import shutil
 import signal
@@ -26,7 +27,6 @@ from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
     JOB_FILE,
-    all_jobs,
     get,
     job_dir,
     job_lock,
@@ -34,6 +34,7 @@ from batchml.store.job_files import (
     save,
     silence,
 )
+from batchml.store.job_index import Entry, jobs
 from batchml.store.workspace import Workspace, now_iso
 
 
@@ -74,11 +75,12 @@ def list_all(
     workspace: Workspace, max_results: int | None, warn: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
-    a job whose record cannot be read is left out and said to `warn`."""
-    jobs = [job for job in all_jobs(workspace, warn) if not isinstance(job, StepJob)]
+    a job whose record cannot be read is left out and said to `warn`. Only the records of the
+    jobs shown are read."""
+    listed = jobs(workspace, lambda line: line.listed, warn)
     return [
         observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
-        for job in jobs[:max_results]
+        for job in itertools.islice(listed, max_results)
     ]
 
 
@@ -97,25 +99,27 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
 
 
 def list_for(
-    workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
+    workspace: Workspace,
+    endpoint: str,
+    deployment: str | None,
+    warn: Callable[[str], None],
+    max_results: int | None = None,
 ) -> list[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
+    found = itertools.islice(_endpoint_jobs(workspace, endpoint, deployment, warn), max_results)
     return [
         observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
-        for job in _endpoint_jobs(workspace, endpoint, deployment, warn)
+        for job in found
     ]
 
 
 def _endpoint_jobs(
     workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
-) -> list[BatchJob | PipelineJob]:
-    return [
-        job
-        for job in all_jobs(workspace, warn)
-        if isinstance(job, (BatchJob, PipelineJob))
-        and job.endpoint == endpoint
-        and deployment in (None, job.deployment)
-    ]
+) -> Iterator[AnyJob]:
+    def wanted(line: Entry) -> bool:
+        return line.endpoint == endpoint and deployment in (None, line.deployment)
+
+    return jobs(workspace, wanted, warn)
 
 
 def unfinished(workspace: Workspace, endpoint: str, deployment: str | None = None) -> list[str]:

@@ -29,7 +29,7 @@ from batchml.store.lock import file_lock
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from batchml.core.job_record import JobRecord
 
@@ -107,25 +107,6 @@ def job_lock(workspace: Workspace, name: str) -> Iterator[None]:
 
 def input_files(workspace: Workspace, name: str) -> list[Path]:
     return [Path(p) for p in read_json(job_dir(workspace, name) / INPUTS_FILE)["files"]]
-
-
-def all_jobs(
-    workspace: Workspace, on_unreadable: Callable[[str], None] | None = None
-) -> list[AnyJob]:
-    """Every job of the workspace, newest first. A job whose record cannot be read is passed
-    over, and said to `on_unreadable`, so that one bad file does not hide every job (without
-    `on_unreadable`, it raises CorruptStateError)."""
-    folder = workspace.jobs_dir()
-    names = [p.parent.name for p in folder.glob(f"*/{JOB_FILE}")] if folder.is_dir() else []
-    jobs = []
-    for name in sorted(names):
-        try:
-            jobs.append(get(workspace, name))
-        except CorruptStateError as exc:
-            if on_unreadable is None:
-                raise
-            on_unreadable(f"job '{name}' is not listed: {exc.message}")
-    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
 
 def hold_runner_lock(folder: Path) -> None:
