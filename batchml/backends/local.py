@@ -7,6 +7,7 @@ at once, so a worker that dies is noticed at once whatever killed it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import selectors
@@ -24,6 +25,7 @@ from batchml.worker.main import worker_main
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
@@ -56,14 +58,26 @@ class LocalBackend:
     With config.python set, workers are spawned by that interpreter and see its packages, not
     the caller's (see batchml.backends.interpreter); the caller's main module is not imported.
 
+    With variables_later, each worker waits, before it imports the scoring script, for those
+    environment variables (a job's MLflow run's, being opened in a thread), and gets them as
+    soon as they are known; its interpreter starts meanwhile.
+
     devices are the GPUs the workers share, one per worker slot in turn, in CUDA_VISIBLE_DEVICES
     (see batchml.backends.gpus), found once per backend; empty when none are assigned.
     """
 
     def __init__(
-        self, config: WorkerConfig, *, start_method: str = "spawn", node: str = "localhost"
+        self,
+        config: WorkerConfig,
+        *,
+        start_method: str = "spawn",
+        node: str = "localhost",
+        variables_later: Future[dict[str, str]] | None = None,
     ) -> None:
+        if variables_later is not None:
+            config = replace(config, variables_follow=True)
         self._config = config
+        self._variables_later = variables_later
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self._context: Any = multiprocessing.get_context(start_method)
         self._forked = self._context.get_start_method() == "fork"
@@ -102,6 +116,12 @@ class LocalBackend:
         process.start()
         # Only the child holds its end now, so the parent sees EOF as soon as the child dies.
         child_conn.close()
+        if self._variables_later is not None:
+            # Sent when they are known (by the thread that learns them, or now): the worker
+            # starts its interpreter and imports meanwhile.
+            self._variables_later.add_done_callback(
+                lambda known: _send_quietly(parent_conn, known.result())
+            )
         worker = self._next_id
         self._next_id += 1
         self._workers[worker] = _Worker(process, parent_conn)
@@ -244,6 +264,12 @@ class LocalBackend:
                 # Give SIGKILL no deadline of its own: the process is gone within moments.
                 self._stopping[process] = math.inf
                 process.join(TERM_GRACE_SECONDS)
+
+
+def _send_quietly(conn: Connection, message: object) -> None:
+    # The worker may be gone, and its pipe closed, by then: its loss is noticed by poll().
+    with contextlib.suppress(OSError, ValueError):
+        conn.send(message)
 
 
 def _exit_reason(exitcode: int | None) -> str:

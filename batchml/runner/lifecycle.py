@@ -77,6 +77,25 @@ class JobLifecycle(Generic[_Job]):
         self._opening = pool.submit(self._opened, say, self.job)
         pool.shutdown(wait=False)
 
+    def run_variables(self) -> Future[dict[str, str]]:
+        """The environment variables of the job's run once it is open (none if untracked),
+        for workers that start before it is: they need not wait for MLflow."""
+        variables: Future[dict[str, str]] = Future()
+
+        def known(run: tracking.TrackedRun | None) -> None:
+            variables.set_result(run.variables() if run is not None else {})
+
+        if self._opening is None:
+            known(self._run)
+        else:
+            self._opening.add_done_callback(lambda opening: known(opening.result()))
+        return variables
+
+    def settle_run(self) -> None:
+        """Record the job's run in the job if it has opened by now (see `run`); never waits."""
+        if self._opening is not None and self._opening.done():
+            _ = self.run
+
     @property
     def run(self) -> tracking.TrackedRun | None:
         """The job's run once open_run() has opened it (waiting for that), recorded in the

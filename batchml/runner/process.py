@@ -12,6 +12,7 @@ the log `job stream` follows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -40,6 +41,8 @@ from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from batchml.backends.base import BackendFactory
     from batchml.worker.messages import WorkerConfig
 
@@ -69,6 +72,7 @@ class Runner:
         self._reported_at = 0.0
 
     def on_event(self, event: JobEvent) -> None:
+        self.record.settle_run()
         if event.kind == "mini_batch_failed" and event.error:
             retry = "; retrying" if event.will_retry else ""
             _say(
@@ -117,7 +121,9 @@ class Runner:
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
         files = job_store.input_files(self.record.workspace, job.name)
         settings = job.settings
-        run = self.record.run
+        # Local workers get the variables of the job's MLflow run when it is open (they start
+        # meanwhile); Ray actors are made with theirs.
+        run = self.record.run if isinstance(job.backend, RayWorkers) else None
         scoring = ScoringSpec(
             code_dir=Path(job.scoring.code_dir),
             scoring_script=job.scoring.scoring_script,
@@ -161,7 +167,7 @@ class Runner:
         job = self.record.job
         workers = job.backend
         if not isinstance(workers, RayWorkers):
-            return _local_backend
+            return functools.partial(_local_backend, variables=self.record.run_variables())
         from batchml.backends.ray import RayOptions, factory
         from batchml.backends.ray_env import install_options_from_env
 
@@ -195,9 +201,10 @@ class Runner:
         return self.record.crashed(exc)
 
 
-def _local_backend(config: WorkerConfig) -> LocalBackend:
-    """Local worker processes; the driver log says which GPUs they share, if any."""
-    backend = LocalBackend(config)
+def _local_backend(config: WorkerConfig, variables: Future[dict[str, str]]) -> LocalBackend:
+    """Local worker processes, which get the job's run's `variables` when they are known; the
+    driver log says which GPUs they share, if any."""
+    backend = LocalBackend(config, variables_later=variables)
     if backend.devices:
         _say(
             f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "

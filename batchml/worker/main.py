@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, NoReturn
 
@@ -57,6 +58,14 @@ def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, fo
         error = f"could not open the logs of worker {slot}: {exc}"
         conn.send(StartOutcome(Status.INTERNAL_ERROR, error=error))
         return
+    if config.variables_follow:
+        try:
+            variables = conn.recv()
+        except (EOFError, OSError):
+            return
+        scoring = config.scoring
+        own = {**variables, **scoring.environment_variables}
+        config = replace(config, scoring=replace(scoring, environment_variables=own))
     worker = ScoringWorker(config, slot, paths.error)
     started = worker.start()
     conn.send(started)
