@@ -27,6 +27,7 @@ is started for the workers (a worker whose own code needs one starts it, as any 
 
 from __future__ import annotations
 
+import copyreg
 import io
 import json
 import os
@@ -111,6 +112,10 @@ class _Process(SpawnProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> popen_spawn_posix.Popen:
         return _Popen(process_obj)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The child gets a plain SpawnProcess, so it imports nothing of this module.
+        return copyreg._reconstructor, (SpawnProcess, object, None), self.__dict__  # type: ignore[attr-defined]
 
 
 class _Popen(popen_spawn_posix.Popen):
