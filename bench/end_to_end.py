@@ -126,8 +126,13 @@ def time_batchml(root: Path, marks: Path) -> tuple[float, float, bytes]:
         "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
         "--query", "name", "-o", "tsv",
     ).strip()  # fmt: skip
-    batchml("job", "stream", "-n", name)
+    stream = [Path(sys.executable).parent / "batchml", "job", "stream", "-n", name]
+    streamed = subprocess.run(stream, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    workspace = Path(os.environ["BATCHML_WORKSPACE"])
+    if streamed.returncode != 0:
+        driver_log = workspace / "jobs" / name / "azureml-logs/70_driver_log.txt"
+        raise SystemExit(f"job {name} did not complete:\n{driver_log.read_text()[-2000:]}")
     workspace = Path(os.environ["BATCHML_WORKSPACE"])
     output = workspace / "datastores/workspaceblobstore/azureml" / name / "score"
     return elapsed, first_mark(marks) - started_wall, (output / "predictions.csv").read_bytes()
