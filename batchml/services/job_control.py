@@ -37,6 +37,9 @@ from batchml.store.job_files import (
 from batchml.store.job_index import Entry, jobs
 from batchml.store.workspace import Workspace, now_iso
 
+# How often `job stream` looks for a change of the job's record or log (two stat calls).
+CHANGE_POLL = 0.02
+
 
 def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> AnyJob:
     """The job as it is now: NotResponding if its runner is gone without saying how the job
@@ -344,9 +347,6 @@ def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Updat
         deadline = time.monotonic() + poll
         while time.monotonic() < deadline and _stamps(watched) == seen:
             time.sleep(CHANGE_POLL)
-
-
-CHANGE_POLL = 0.02
 
 
 def _stamps(paths: list[Path]) -> list[tuple[int, int] | None]:

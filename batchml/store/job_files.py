@@ -172,7 +172,9 @@ def _runs(pid: int, folder: Path) -> bool:
     except OSError:
         return False
     names = {os.path.basename(arg) for arg in command}
-    return b"batchml.runner" in command and os.fsencode(folder.name) in names
+    # batchml.runner.process: a runner that an earlier batchml started, before an upgrade.
+    entry = {b"batchml.runner", b"batchml.runner.process"}.intersection(command)
+    return bool(entry) and os.fsencode(folder.name) in names
 
 
 def beat(folder: Path) -> None:
