@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobRecord, JobStatus
-from batchml.mlflow import registry, tracking
+from batchml.mlflow import tracking
 from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
 from batchml.worker.lifetime import end_descendants
@@ -189,6 +189,8 @@ class JobLifecycle(Generic[_Job]):
     def _import_models(self, run: tracking.TrackedRun) -> None:
         """The models the job's runs registered with MLflow become batchml's (however the job
         ended: a registered model is registered), each said in the job's log."""
+        from batchml.mlflow import registry
+
         runs = [run.run_id, *self.child_runs()]
         for done in registry.import_registered(
             run.store, self.workspace, runs, run.start_time, self._say

@@ -35,7 +35,6 @@ from batchml.runner.events import JobEvent, JobResult
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
-from batchml.runner.pipeline import PipelineRunner
 from batchml.store import job_files as job_store
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from batchml.backends.base import BackendFactory
+    from batchml.runner.pipeline import PipelineRunner
     from batchml.worker.messages import WorkerConfig
 
 # Progress lines in the driver log (what `job stream` shows) are at most this often.
@@ -226,6 +226,8 @@ def main(argv: list[str]) -> int:
     resume = "--resume" in args
     runner: Runner | PipelineRunner
     if job_store.kind(folder) == PIPELINE:
+        from batchml.runner.pipeline import PipelineRunner
+
         runner = PipelineRunner(folder, resume=resume)
     else:
         runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args)
