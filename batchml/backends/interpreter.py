@@ -18,16 +18,23 @@ from Python 3.10 to 3.13) with three changes, made before the child unpickles an
   PYTHONPATH, no user site-packages, no current folder;
 - the parent's __main__ is not imported again. Nothing a worker is sent is defined there, and
   the caller's main module may import what the interpreter lacks (a `pytest` script does).
+
+The same Popen starts the workers of batchml's own interpreter too (spawn_process), with the
+parent's sys.path and the other two changes: importing the parent's __main__ again costs each
+worker the imports of the job's runner (a tenth of a second), and no resource tracker process
+is started for the workers (a worker whose own code needs one starts it, as any process does).
 """
 
 from __future__ import annotations
 
+import copyreg
 import io
 import json
 import os
 import subprocess
+import sys
 import tempfile
-from multiprocessing import popen_spawn_posix, reduction, resource_tracker, spawn, util
+from multiprocessing import popen_spawn_posix, reduction, spawn, util
 from multiprocessing.context import SpawnProcess, set_spawning_popen
 from pathlib import Path
 from typing import Any
@@ -64,6 +71,13 @@ class OtherPython:
         self._folder.cleanup()
 
 
+def spawn_process(**kwargs: Any) -> SpawnProcess:
+    """A spawned process (not started) of this interpreter, with this process's sys.path, that
+    neither imports this process's __main__ again nor has a resource tracker started for it;
+    kwargs are Process()'s."""
+    return _Process(sys.executable, None, **kwargs)
+
+
 def _default_path(python: Path) -> list[str]:
     try:
         done = subprocess.run(
@@ -87,9 +101,10 @@ def _default_path(python: Path) -> list[str]:
 
 
 class _Process(SpawnProcess):
-    """A spawned process run by `executable` with `sys_path` (see the module's docstring)."""
+    """A spawned process run by `executable` with `sys_path` (None: the parent's); see the
+    module's docstring."""
 
-    def __init__(self, executable: str, sys_path: list[str], **kwargs: Any) -> None:
+    def __init__(self, executable: str, sys_path: list[str] | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.executable = executable
         self.sys_path = sys_path
@@ -98,17 +113,19 @@ class _Process(SpawnProcess):
     def _Popen(process_obj: Any) -> popen_spawn_posix.Popen:
         return _Popen(process_obj)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The child gets a plain SpawnProcess, so it imports nothing of this module.
+        return copyreg._reconstructor, (SpawnProcess, object, None), self.__dict__  # type: ignore[attr-defined]
+
 
 class _Popen(popen_spawn_posix.Popen):
     """popen_spawn_posix.Popen, with the executable and sys.path of the _Process it starts."""
 
     def _launch(self, process_obj: _Process) -> None:
-        tracker_fd = resource_tracker.getfd()
-        assert tracker_fd is not None  # getfd() starts the tracker if it is not running
         fds: list[int] = self._fds  # type: ignore[attr-defined]
-        fds.append(tracker_fd)
         prep_data = spawn.get_preparation_data(process_obj.name)
-        prep_data["sys_path"] = process_obj.sys_path
+        if process_obj.sys_path is not None:
+            prep_data["sys_path"] = process_obj.sys_path
         prep_data.pop("init_main_from_name", None)
         prep_data.pop("init_main_from_path", None)
         fp = io.BytesIO()
@@ -122,7 +139,7 @@ class _Popen(popen_spawn_posix.Popen):
         try:
             parent_r, child_w = os.pipe()
             child_r, parent_w = os.pipe()
-            command = spawn.get_command_line(tracker_fd=tracker_fd, pipe_handle=child_r)
+            command = spawn.get_command_line(pipe_handle=child_r)
             command[0] = process_obj.executable
             fds.extend([child_r, child_w])
             self.pid = util.spawnv_passfds(os.fsencode(process_obj.executable), command, fds)

@@ -7,27 +7,25 @@ at once, so a worker that dies is noticed at once whatever killed it.
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import math
 import multiprocessing
-import os
 import selectors
 import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
 from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
-from batchml.backends.interpreter import OtherPython
-from batchml.worker.lifetime import die_with_parent, kill_descendants
-from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
-from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
+from batchml.backends.interpreter import OtherPython, spawn_process
+from batchml.worker.lifetime import kill_descendants
+from batchml.worker.main import worker_main
+from batchml.worker.messages import MiniBatchOutcome, StartOutcome
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
@@ -51,23 +49,35 @@ class LocalBackend:
 
     start_method is a multiprocessing start method. spawn (the default) gives each worker a
     fresh interpreter, so nothing of the caller (threads, held locks, open files) leaks into
-    user code. It costs an interpreter start and the imports of the caller's main module per
-    worker (about 80 ms for two workers on two small cores), paid again only when a worker is
-    replaced. The caller's main module must be safe to import (`if __name__ == "__main__"`).
-    forkserver pays the start once per calling process; fork is the fastest, but only safe in
+    user code. It costs an interpreter start and the imports of batchml.worker per worker,
+    paid again only when a worker is replaced; the caller's main module is not imported again
+    (see batchml.backends.interpreter). forkserver pays the start once per calling process and
+    imports the caller's main module in the fork server; fork is the fastest, but only safe in
     a caller without threads, its workers inherit its state, and they run no atexit handlers.
 
     With config.python set, workers are spawned by that interpreter and see its packages, not
     the caller's (see batchml.backends.interpreter); the caller's main module is not imported.
+
+    With variables_later, each worker waits, before it imports the scoring script, for those
+    environment variables (a job's MLflow run's, being opened in a thread), and gets them as
+    soon as they are known; its interpreter starts meanwhile.
 
     devices are the GPUs the workers share, one per worker slot in turn, in CUDA_VISIBLE_DEVICES
     (see batchml.backends.gpus), found once per backend; empty when none are assigned.
     """
 
     def __init__(
-        self, config: WorkerConfig, *, start_method: str = "spawn", node: str = "localhost"
+        self,
+        config: WorkerConfig,
+        *,
+        start_method: str = "spawn",
+        node: str = "localhost",
+        variables_later: Future[dict[str, str]] | None = None,
     ) -> None:
+        if variables_later is not None:
+            config = replace(config, variables_follow=True)
         self._config = config
+        self._variables_later = variables_later
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self._context: Any = multiprocessing.get_context(start_method)
         self._forked = self._context.get_start_method() == "fork"
@@ -92,15 +102,26 @@ class LocalBackend:
     def start_worker(self, slot: int) -> int:
         """Start a worker process for `slot`; WorkerStarted follows once init() returned."""
         parent_conn, child_conn = self._context.Pipe()
-        make = self._context.Process if self._python is None else self._python.process
+        if self._python is not None:
+            make = self._python.process
+        elif self._context.get_start_method() == "spawn":
+            make = spawn_process
+        else:
+            make = self._context.Process
         process = make(
-            target=_worker_main,
+            target=worker_main,
             args=(child_conn, self._worker_config(slot), slot, self._node, self._forked),
             name=f"batchml-worker-{slot}",
         )
         process.start()
         # Only the child holds its end now, so the parent sees EOF as soon as the child dies.
         child_conn.close()
+        if self._variables_later is not None:
+            # Sent when they are known (by the thread that learns them, or now): the worker
+            # starts its interpreter and imports meanwhile.
+            self._variables_later.add_done_callback(
+                lambda known: _send_quietly(parent_conn, known.result())
+            )
         worker = self._next_id
         self._next_id += 1
         self._workers[worker] = _Worker(process, parent_conn)
@@ -245,6 +266,12 @@ class LocalBackend:
                 process.join(TERM_GRACE_SECONDS)
 
 
+def _send_quietly(conn: Connection, message: object) -> None:
+    # The worker may be gone, and its pipe closed, by then: its loss is noticed by poll().
+    with contextlib.suppress(OSError, ValueError):
+        conn.send(message)
+
+
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is None:
         return "unknown exit status"
@@ -254,72 +281,3 @@ def _exit_reason(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exit code {exitcode}"
-
-
-def _exit_when_ready(sentinel: int) -> None:
-    wait([sentinel])
-    os._exit(1)
-
-
-def _die_with_parent() -> None:
-    """Make sure this worker never outlives the job's process, even a SIGKILLed one."""
-    # SIGKILL as soon as the process that started this one ends: the job's process, or with
-    # forkserver the fork server, which ends with it.
-    die_with_parent()
-    # multiprocessing gives each child a pipe from its parent that reaches EOF when the parent
-    # ends. Also covers systems without prctl, and a parent that ended before prctl ran.
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), daemon=True).start()
-
-
-def _worker_main(
-    conn: Connection, config: WorkerConfig, slot: int, node: str, forked: bool
-) -> None:
-    """The body of a worker process: start, then one mini-batch per message until told to stop.
-
-    forked is True when the process is a fork of the job's process (start method fork).
-    """
-    _die_with_parent()
-    # Ctrl-C is for the parent, which stops the workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    paths = WorkerLogPaths.for_worker(config.logs_dir, node, slot)
-    try:
-        redirect_std_streams(paths)
-    except OSError as exc:
-        error = f"could not open the logs of worker {slot}: {exc}"
-        conn.send(StartOutcome(Status.INTERNAL_ERROR, error=error))
-        return
-    worker = ScoringWorker(config, slot, paths.error)
-    started = worker.start()
-    conn.send(started)
-    while started.succeeded:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            break
-        if task is None:
-            break
-        conn.send(worker.score(task))
-    _exit(str(config.scoring.code_dir.absolute()), run_exit_handlers=not forked)
-
-
-def _exit(code_dir: str, *, run_exit_handlers: bool) -> NoReturn:
-    """Exit as Python would, without tearing down every module it imported.
-
-    That teardown takes 15 ms with nothing imported and a quarter of a second with pandas and
-    scikit-learn, and the job waits for it. What user code can notice of an exit is kept:
-    threads are joined, atexit handlers run (the user's, logging's, multiprocessing's), and the
-    script's own modules are emptied, which closes the files and writers it kept in globals.
-    A forked worker runs no atexit handlers, as multiprocessing's own forked children do:
-    those it has are its parent's, such as the cleanup of the parent's temporary folders.
-    """
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    if run_exit_handlers:
-        atexit._run_exitfuncs()
-    release_script(code_dir)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

@@ -8,7 +8,16 @@ from typing import Any
 import typer
 
 from batchml.cli import complete, tables
-from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
+from batchml.cli.context import (
+    ALL_RESULTS,
+    MAX_RESULTS,
+    YES,
+    AzCommand,
+    app_of,
+    command_group,
+    confirm_or_fail,
+    shown,
+)
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import deployment_specs, deployments, job_control
@@ -171,9 +180,14 @@ def delete(
     table=tables.endpoint_job,
 )
 def list_jobs(
-    ctx: typer.Context, name: str = NAME, endpoint: str = ENDPOINT
+    ctx: typer.Context,
+    name: str = NAME,
+    endpoint: str = ENDPOINT,
+    max_results: int = MAX_RESULTS,
+    all_results: bool = ALL_RESULTS,
 ) -> list[dict[str, Any]]:
-    """List the jobs that ran on a deployment."""
+    """List the jobs that ran on a deployment, newest first."""
     workspace = app_of(ctx).workspace
     deployments.get(workspace, endpoint, name)
-    return job_control.list_for(workspace, endpoint, name, app_of(ctx).warn)
+    limit = None if all_results else max_results
+    return job_control.list_for(workspace, endpoint, name, app_of(ctx).warn, limit)

@@ -9,7 +9,16 @@ import click
 import typer
 
 from batchml.cli import complete, tables
-from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
+from batchml.cli.context import (
+    ALL_RESULTS,
+    MAX_RESULTS,
+    YES,
+    AzCommand,
+    app_of,
+    command_group,
+    confirm_or_fail,
+    shown,
+)
 from batchml.cli.job import STREAM_HELP, follow_started
 from batchml.core import invocation
 from batchml.core import spec as specs
@@ -196,11 +205,17 @@ def invoke(
 
 @app.command("list-jobs", cls=AzCommand)
 @shown("batchml batch-endpoint list-jobs -n digits-ep -o table", table=tables.endpoint_job)
-def list_jobs(ctx: typer.Context, name: str = NAME) -> list[dict[str, Any]]:
-    """List the jobs submitted to a batch endpoint."""
+def list_jobs(
+    ctx: typer.Context,
+    name: str = NAME,
+    max_results: int = MAX_RESULTS,
+    all_results: bool = ALL_RESULTS,
+) -> list[dict[str, Any]]:
+    """List the jobs submitted to a batch endpoint, newest first."""
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
-    return job_control.list_for(workspace, name, None, app_of(ctx).warn)
+    limit = None if all_results else max_results
+    return job_control.list_for(workspace, name, None, app_of(ctx).warn, limit)
 
 
 @app.command("compare", cls=AzCommand)

@@ -10,7 +10,7 @@ import click
 import typer
 
 from batchml.cli import complete, tables
-from batchml.cli.context import AzCommand, app_of, command_group, shown
+from batchml.cli.context import ALL_RESULTS, MAX_RESULTS, AzCommand, app_of, command_group, shown
 from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
@@ -106,10 +106,8 @@ def list_(
     parent_job_name: str | None = typer.Option(
         None, "-p", "--parent-job-name", help="List child jobs of this job."
     ),
-    max_results: int = typer.Option(
-        50, "-r", "--max-results", help="Maximum number of jobs to return."
-    ),
-    all_results: bool = typer.Option(False, "--all-results", help="Return every job."),
+    max_results: int = MAX_RESULTS,
+    all_results: bool = ALL_RESULTS,
 ) -> list[dict[str, Any]]:
     """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
     if parent_job_name:

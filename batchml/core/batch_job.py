@@ -9,6 +9,7 @@ as their fields.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -81,6 +82,15 @@ class ScoreOutput:
     local_dir: str
     file_name: str | None
     remote: str | None = None
+
+    def file(self) -> str | None:
+        """The append_row file this output is, where readers find it (in the datastore, for
+        one uploaded); None with summary_only. Two unfinished jobs may not share one."""
+        if self.file_name is None:
+            return None
+        if self.remote is not None:
+            return f"{self.remote.rstrip('/')}/{self.file_name}"
+        return os.path.join(self.local_dir, self.file_name)
 
 
 @dataclass(frozen=True)

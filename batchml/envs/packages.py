@@ -3,7 +3,6 @@ environment declares that are missing here or at another version."""
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,10 @@ def pip_requirements(environment: Any) -> list[str]:
 
 def mismatches(requirements: list[str]) -> list[str]:
     """One warning per declared pip package that is missing here or at another version."""
+    if not requirements:
+        return []  # without importing packaging and importlib.metadata: a job's runner waits
+    from importlib import metadata
+
     from packaging.requirements import InvalidRequirement, Requirement
 
     warnings = []

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.core.job_environment import UV, JobEnvironment
-from batchml.envs import cache
-from batchml.envs.requirements import Requirements
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,6 +32,10 @@ def prepare(
         if environment.reason:
             say(f"environment: {environment.reason}")
         return environment
+    # Here, not at the top: most jobs' runners never build one, and start their workers sooner.
+    from batchml.envs import cache
+    from batchml.envs.requirements import Requirements
+
     requirements = Requirements(environment.python, tuple(environment.packages))
     if environment.source:
         say(f"environment from {environment.source}")

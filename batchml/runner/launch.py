@@ -33,9 +33,9 @@ def start(
 
 
 def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
-    """Start `python -m batchml.runner.process --detach JOB_FOLDER` and wait for it to detach.
+    """Start `python -m batchml.runner --detach JOB_FOLDER` and wait for it to detach.
 
-    The process forks the real runner and exits at once, so the runner is nobody's child (no
+    The process forks the real runner and exits at once, before its imports, so the runner is nobody's child (no
     zombie is left to the invoking command) and leads a session of its own: Ctrl-C in the
     invoking shell does not reach it, and `job cancel` stops it together with its workers.
     With `resume`, the runner continues the job from its journal (see batchml.runner.journal).
@@ -45,7 +45,7 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "batchml.runner.process", "--detach", str(job_folder), *flags],
+            [sys.executable, "-m", "batchml.runner", "--detach", str(job_folder), *flags],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobRecord, JobStatus
-from batchml.mlflow import registry, tracking
+from batchml.mlflow import tracking
 from batchml.store import job_files as job_store
 from batchml.store.workspace import Workspace, now_iso
 from batchml.worker.lifetime import end_descendants
@@ -78,6 +78,25 @@ class JobLifecycle(Generic[_Job]):
         pool = ThreadPoolExecutor(1, thread_name_prefix="tracking")
         self._opening = pool.submit(self._opened, say, self.job)
         pool.shutdown(wait=False)
+
+    def run_variables(self) -> Future[dict[str, str]]:
+        """The environment variables of the job's run once it is open (none if untracked),
+        for workers that start before it is: they need not wait for MLflow."""
+        variables: Future[dict[str, str]] = Future()
+
+        def known(run: tracking.TrackedRun | None) -> None:
+            variables.set_result(run.variables() if run is not None else {})
+
+        if self._opening is None:
+            known(self._run)
+        else:
+            self._opening.add_done_callback(lambda opening: known(opening.result()))
+        return variables
+
+    def settle_run(self) -> None:
+        """Record the job's run in the job if it has opened by now (see `run`); never waits."""
+        if self._opening is not None and self._opening.done():
+            _ = self.run
 
     @property
     def run(self) -> tracking.TrackedRun | None:
@@ -182,6 +201,8 @@ class JobLifecycle(Generic[_Job]):
     def _import_models(self, run: tracking.TrackedRun) -> None:
         """The models the job's runs registered with MLflow become batchml's (however the job
         ended: a registered model is registered), each said in the job's log."""
+        from batchml.mlflow import registry
+
         runs = [run.run_id, *self.child_runs()]
         for done in registry.import_registered(
             run.store, self.workspace, runs, run.start_time, self._say

@@ -1,5 +1,5 @@
-"""The detached runner of one job: `python -m batchml.runner.process JOB_FOLDER [--resume]
-[--retry-failed]`. A pipeline job is run by batchml.runner.pipeline; what follows is about
+"""The detached runner of one job: `python -m batchml.runner JOB_FOLDER [--resume]
+[--retry-failed]` (see batchml.runner.__main__). A pipeline job is run by batchml.runner.pipeline; what follows is about
 batch scoring jobs.
 
 It holds the job's runner lock while it lives, reads the job record, runs the scheduler (with
@@ -12,6 +12,7 @@ the log `job stream` follows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -35,16 +36,16 @@ from batchml.runner.inputs import InputFiles, input_files
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
-from batchml.runner.pipeline import PipelineRunner
-from batchml.runner.staging import Fetcher
 from batchml.store import job_files as job_store
-from batchml.store import remote
-from batchml.store.input_cache import InputCache
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from batchml.backends.base import BackendFactory
+    from batchml.runner.pipeline import PipelineRunner
+    from batchml.runner.staging import Fetcher
     from batchml.worker.messages import WorkerConfig
 
 # Progress lines in the driver log (what `job stream` shows) are at most this often.
@@ -75,6 +76,7 @@ class Runner:
         self._running: set[int] = set()
 
     def on_event(self, event: JobEvent) -> None:
+        self.record.settle_run()
         if event.kind == "mini_batch_failed" and event.error:
             retry = "; retrying" if event.will_retry else ""
             _say(
@@ -134,7 +136,9 @@ class Runner:
             return self.end(JobStatus.FAILED, exc.message)
         files = inputs.files
         settings = job.settings
-        run = self.record.run
+        # Local workers get the variables of the job's MLflow run when it is open (they start
+        # meanwhile); Ray actors are made with theirs.
+        run = self.record.run if isinstance(job.backend, RayWorkers) else None
         scoring = ScoringSpec(
             code_dir=Path(job.scoring.code_dir),
             scoring_script=job.scoring.scoring_script,
@@ -197,6 +201,10 @@ class Runner:
         data = self.record.job.input
         if data.remote is None or inputs.keys is None:
             return None
+        from batchml.runner.staging import Fetcher
+        from batchml.store import remote
+        from batchml.store.input_cache import InputCache
+
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
         return Fetcher(access, inputs.keys, InputCache(), _say)
@@ -213,7 +221,7 @@ class Runner:
         job = self.record.job
         workers = job.backend
         if not isinstance(workers, RayWorkers):
-            return _local_backend
+            return functools.partial(_local_backend, variables=self.record.run_variables())
         from batchml.backends.ray import RayOptions, factory
         from batchml.backends.ray_env import install_options_from_env
 
@@ -247,9 +255,10 @@ class Runner:
         return self.record.crashed(exc)
 
 
-def _local_backend(config: WorkerConfig) -> LocalBackend:
-    """Local worker processes; the driver log says which GPUs they share, if any."""
-    backend = LocalBackend(config)
+def _local_backend(config: WorkerConfig, variables: Future[dict[str, str]]) -> LocalBackend:
+    """Local worker processes, which get the job's run's `variables` when they are known; the
+    driver log says which GPUs they share, if any."""
+    backend = LocalBackend(config, variables_later=variables)
     if backend.devices:
         _say(
             f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "
@@ -258,18 +267,8 @@ def _local_backend(config: WorkerConfig) -> LocalBackend:
     return backend
 
 
-def detach() -> None:
-    """Fork: the parent exits (its caller waits for it), the child leads a new session."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-
-
 def main(argv: list[str]) -> int:
     args = argv[1:]
-    if args[0] == "--detach":
-        detach()
-        args = args[1:]
     folder = Path(args[0]).resolve()
     # Orphans of the job's processes come to this runner, which ends them with the job.
     become_subreaper()
@@ -281,6 +280,8 @@ def main(argv: list[str]) -> int:
     resume = "--resume" in args
     runner: Runner | PipelineRunner
     if job_store.kind(folder) == PIPELINE:
+        from batchml.runner.pipeline import PipelineRunner
+
         runner = PipelineRunner(folder, resume=resume)
     else:
         runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args)
@@ -297,7 +298,3 @@ def main(argv: list[str]) -> int:
         return runner.run()
     except Exception as exc:
         return runner.crashed(exc)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -22,7 +22,7 @@ from batchml.core.resources import Deployment
 from batchml.envs import cache, inventory
 from batchml.envs.requirements import Requirements
 from batchml.services import deployments, endpoints, environments, job_environments
-from batchml.store.job_files import all_jobs
+from batchml.store.job_index import all_jobs
 from batchml.store.workspace import Workspace
 
 SHARED = (

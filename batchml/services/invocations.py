@@ -30,15 +30,15 @@ from batchml.services import (
     pipeline_plan,
     storage_inputs,
 )
-from batchml.store import input_list
+from batchml.store import input_list, job_index
 from batchml.store.job_files import (
     JOB_FILE,
     SNAPSHOT_DIR,
     STAGING_DIR,
-    all_jobs,
     document,
     job_dir,
 )
+from batchml.store.job_index import jobs
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
 
@@ -83,6 +83,9 @@ def _route(workspace: Workspace, options: InvokeOptions) -> Deployment | Pipelin
 
 def _settings(deployment: Deployment, options: InvokeOptions) -> RunSettings:
     """The deployment's run settings with this job's overrides, validated like the file."""
+    if not options.sets and options.mini_batch_size is options.instance_count is None:
+        # Validated when the deployment was made: jsonschema is only needed for overrides.
+        return deployment_specs.run_settings(deployment.spec)
     spec = specs.Spec(
         data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
     )
@@ -184,17 +187,15 @@ def _output(
 def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
     """Two jobs may not write one output file: a job that has not completed (running, or
     Failed or Canceled and so resumable) still owns its file."""
-    for other in all_jobs(workspace, lambda _unreadable: None):
+    file = output.file()
+    for other in jobs(workspace, lambda line: line.output == file, lambda _unreadable: None):
         if (
             isinstance(other, BatchJob)
             and other.status != JobStatus.COMPLETED
-            and (other.output.remote or other.output.local_dir, other.output.file_name)
-            == (output.remote or output.local_dir, output.file_name)
+            and other.output.file() == file
         ):
-            where = output.remote or output.local_dir
             raise ConflictError(
-                f"job '{other.name}' ({other.status}) writes the output file "
-                f"{where}/{output.file_name}",
+                f"job '{other.name}' ({other.status}) writes the output file {file}",
                 hint="use another --output-path, or --set output_file_name=OTHER.csv",
             )
 
@@ -310,4 +311,5 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
             runs_in=environment,
         )
         txn.write_json(folder / JOB_FILE, document(workspace, job))
+        job_index.add(workspace, job)
     return start(workspace, job)

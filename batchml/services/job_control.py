@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from batchml.services import failures
 from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
-    all_jobs,
+    JOB_FILE,
     get,
     job_dir,
     job_lock,
@@ -34,7 +35,11 @@ from batchml.store.job_files import (
     save,
     silence,
 )
+from batchml.store.job_index import Entry, jobs
 from batchml.store.workspace import Workspace, now_iso
+
+# How often `job stream` looks for a change of the job's record or log (two stat calls).
+CHANGE_POLL = 0.02
 
 
 def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> AnyJob:
@@ -79,11 +84,12 @@ def list_all(
     workspace: Workspace, max_results: int | None, warn: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
-    a job whose record cannot be read is left out and said to `warn`."""
-    jobs = [job for job in all_jobs(workspace, warn) if not isinstance(job, StepJob)]
+    a job whose record cannot be read is left out and said to `warn`. Only the records of the
+    jobs shown are read."""
+    listed = jobs(workspace, lambda line: line.listed, warn)
     return [
         observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
-        for job in jobs[:max_results]
+        for job in itertools.islice(listed, max_results)
     ]
 
 
@@ -102,25 +108,27 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
 
 
 def list_for(
-    workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
+    workspace: Workspace,
+    endpoint: str,
+    deployment: str | None,
+    warn: Callable[[str], None],
+    max_results: int | None = None,
 ) -> list[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
+    found = itertools.islice(_endpoint_jobs(workspace, endpoint, deployment, warn), max_results)
     return [
         observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
-        for job in _endpoint_jobs(workspace, endpoint, deployment, warn)
+        for job in found
     ]
 
 
 def _endpoint_jobs(
     workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
-) -> list[BatchJob | PipelineJob]:
-    return [
-        job
-        for job in all_jobs(workspace, warn)
-        if isinstance(job, (BatchJob, PipelineJob))
-        and job.endpoint == endpoint
-        and deployment in (None, job.deployment)
-    ]
+) -> Iterator[AnyJob]:
+    def wanted(line: Entry) -> bool:
+        return line.endpoint == endpoint and deployment in (None, line.deployment)
+
+    return jobs(workspace, wanted, warn)
 
 
 def unfinished(workspace: Workspace, endpoint: str, deployment: str | None = None) -> list[str]:
@@ -316,11 +324,17 @@ class Update:
 
 
 def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Update]:
-    """Yield updates until the job ends; the last update has a terminal job."""
+    """Yield updates until the job ends; the last update has a terminal job.
+
+    Between updates, at most `poll` seconds; sooner when the job's record or its log change
+    (looked at every CHANGE_POLL seconds, which costs two stat calls).
+    """
     logs = (get(workspace, name).streamed_log,)
     offsets = dict.fromkeys(logs, 0)
     folder = job_dir(workspace, name)
+    watched = [folder / JOB_FILE, *(folder / log for log in logs)]
     while True:
+        seen = _stamps(watched)
         job = observe(workspace, get(workspace, name))
         lines: list[tuple[str, str]] = []
         for log in logs:
@@ -336,4 +350,19 @@ def follow(workspace: Workspace, name: str, poll: float = 0.5) -> Iterator[Updat
         yield Update(job, lines)
         if job.is_terminal():
             return
-        time.sleep(poll)
+        deadline = time.monotonic() + poll
+        while time.monotonic() < deadline and _stamps(watched) == seen:
+            time.sleep(CHANGE_POLL)
+
+
+def _stamps(paths: list[Path]) -> list[tuple[int, int] | None]:
+    """What tells that a file changed: its size and modification time (None: absent)."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_size, stat.st_mtime_ns))
+    return stamps

@@ -25,6 +25,7 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.services import components, computes, data_paths, environments, job_environments
 from batchml.services.common import as_strings
+from batchml.store import job_index
 from batchml.store.job_files import JOB_FILE, SNAPSHOT_DIR, document, job_dir
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
@@ -306,6 +307,7 @@ def record(
             code = txn.snapshot(Path(job.component["code"]), folder / SNAPSHOT_DIR, link=True)
             job = dataclasses.replace(job, component={**job.component, "code": str(code)})
         txn.write_json(folder / JOB_FILE, document(workspace, job))
+        job_index.add(workspace, job)
 
 
 def new_name() -> str:

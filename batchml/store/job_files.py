@@ -29,7 +29,7 @@ from batchml.store.lock import file_lock
 from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from batchml.core.job_record import JobRecord
 
@@ -111,25 +111,6 @@ def input_files(workspace: Workspace, name: str) -> list[Path]:
     return [Path(p) for p in read_json(job_dir(workspace, name) / INPUTS_FILE)["files"]]
 
 
-def all_jobs(
-    workspace: Workspace, on_unreadable: Callable[[str], None] | None = None
-) -> list[AnyJob]:
-    """Every job of the workspace, newest first. A job whose record cannot be read is passed
-    over, and said to `on_unreadable`, so that one bad file does not hide every job (without
-    `on_unreadable`, it raises CorruptStateError)."""
-    folder = workspace.jobs_dir()
-    names = [p.parent.name for p in folder.glob(f"*/{JOB_FILE}")] if folder.is_dir() else []
-    jobs = []
-    for name in sorted(names):
-        try:
-            jobs.append(get(workspace, name))
-        except CorruptStateError as exc:
-            if on_unreadable is None:
-                raise
-            on_unreadable(f"job '{name}' is not listed: {exc.message}")
-    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
-
-
 def hold_runner_lock(folder: Path) -> None:
     """Take the job's runner lock for the rest of this process's life, with its pid in it.
 
@@ -193,7 +174,9 @@ def _runs(pid: int, folder: Path) -> bool:
     except OSError:
         return False
     names = {os.path.basename(arg) for arg in command}
-    return b"batchml.runner.process" in command and os.fsencode(folder.name) in names
+    # batchml.runner.process: a runner that an earlier batchml started, before an upgrade.
+    entry = {b"batchml.runner", b"batchml.runner.process"}.intersection(command)
+    return bool(entry) and os.fsencode(folder.name) in names
 
 
 def beat(folder: Path) -> None:

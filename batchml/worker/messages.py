@@ -54,6 +54,9 @@ class WorkerConfig:
     with its outcome; None (summary_only) means run()'s results are only counted.
     python is the interpreter local workers run with, isolated from the job's own packages
     (a deployment's environment); None is the job's own interpreter, with the job's packages.
+    With variables_follow, the worker's first message is a dict of more environment variables
+    (those of the job's MLflow run, which was still being opened when the worker started),
+    which it exports under scoring's own before it imports the script.
     """
 
     scoring: ScoringSpec
@@ -63,6 +66,7 @@ class WorkerConfig:
     python: Path | None = None
     # Set when workers fetch their mini-batches' files themselves (Ray actors).
     storage: StorageAccess | None = None
+    variables_follow: bool = False
 
 
 @dataclass(frozen=True)

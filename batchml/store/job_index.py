@@ -1,0 +1,127 @@
+"""The index of a workspace's jobs, `jobs/.index`: one JSON line per job, appended when the job
+is recorded, so that a listing picks its page without reading every job's record.
+
+A line holds what a listing selects and orders by, none of which changes in a job's life: the
+name, when the job was made, whether it is listed on its own (the steps of a pipeline job are
+not), its endpoint and deployment, and the output file it writes. Each line is appended in one
+write (O_APPEND), by a command that holds the workspace lock. A line whose job has no record
+(the command that made it failed after writing the line) is passed over by the readers, which
+read records with `get`; of two lines of one name, the later counts. A job folder with no line
+(from a batchml before the index, or a line torn by a crash) is read whole, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from batchml.core.batch_job import BatchJob
+from batchml.core.errors import CorruptStateError, NotFoundError, UsageError
+from batchml.core.pipeline_job import PipelineJob, StepJob
+from batchml.store.job_files import get
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from batchml.core.jobs import AnyJob
+    from batchml.store.workspace import Workspace
+
+INDEX_FILE = ".index"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A job as its index line has it; output is the append_row file it writes, if any."""
+
+    name: str
+    created_at: str
+    listed: bool
+    endpoint: str | None = None
+    deployment: str | None = None
+    output: str | None = None
+
+
+def entry(job: AnyJob) -> Entry:
+    endpoint = deployment = output = None
+    if isinstance(job, (BatchJob, PipelineJob)):
+        endpoint, deployment = job.endpoint, job.deployment
+    if isinstance(job, BatchJob):
+        output = job.output.file()
+    return Entry(
+        job.name, job.created_at, not isinstance(job, StepJob), endpoint, deployment, output
+    )
+
+
+def add(workspace: Workspace, job: AnyJob) -> None:
+    """Index a job just recorded; the caller holds the workspace lock."""
+    folder = workspace.jobs_dir()
+    line = json.dumps(asdict(entry(job)), separators=(",", ":")) + "\n"
+    fd = os.open(folder / INDEX_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def entries(workspace: Workspace) -> tuple[list[Entry], list[tuple[str, CorruptStateError]]]:
+    """Every job of the workspace, newest first (as far as the index and the folders tell),
+    and why the records of unindexed jobs that cannot be read cannot be."""
+    folder = workspace.jobs_dir()
+    found: dict[str, Entry] = {}
+    with contextlib.suppress(FileNotFoundError), open(folder / INDEX_FILE, "rb") as index:
+        for raw in index:
+            with contextlib.suppress(ValueError, TypeError):
+                line = Entry(**json.loads(raw))
+                found[line.name] = line
+    unindexed: list[str] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as names:
+        unindexed = [e.name for e in names if e.name not in found and e.is_dir()]
+    unreadable: list[tuple[str, CorruptStateError]] = []
+    for name in sorted(unindexed):
+        try:
+            found[name] = entry(get(workspace, name))
+        except (NotFoundError, UsageError):
+            continue
+        except CorruptStateError as exc:
+            unreadable.append((name, exc))
+    return sorted(found.values(), key=lambda line: line.created_at, reverse=True), unreadable
+
+
+def jobs(
+    workspace: Workspace,
+    wanted: Callable[[Entry], bool],
+    on_unreadable: Callable[[str], None] | None,
+) -> Iterator[AnyJob]:
+    """The records of the jobs `wanted` picks, newest first, read one at a time. A record that
+    cannot be read is passed over and said to `on_unreadable` (without it, CorruptStateError
+    is raised); one that is gone (the command that made it failed) is passed over."""
+    lines, unreadable = entries(workspace)
+    for name, exc in unreadable:
+        _unreadable(name, exc, on_unreadable)
+    for line in lines:
+        if not wanted(line):
+            continue
+        try:
+            yield get(workspace, line.name)
+        except NotFoundError:
+            continue
+        except CorruptStateError as exc:
+            _unreadable(line.name, exc, on_unreadable)
+
+
+def _unreadable(
+    name: str, exc: CorruptStateError, on_unreadable: Callable[[str], None] | None
+) -> None:
+    if on_unreadable is None:
+        raise exc
+    on_unreadable(f"job '{name}' is not listed: {exc.message}")
+
+
+def all_jobs(
+    workspace: Workspace, on_unreadable: Callable[[str], None] | None = None
+) -> list[AnyJob]:
+    """Every job of the workspace, newest first (see `jobs`)."""
+    return list(jobs(workspace, lambda _line: True, on_unreadable))
