@@ -50,6 +50,9 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
             stdout=out,
             stderr=subprocess.STDOUT,
             close_fds=True,
+            # `-m` puts the current folder first on sys.path: the job's own folder, so that a
+            # `batchml/` folder where the user typed the command does not stand in for batchml.
+            cwd=job_folder,
         )
     if process.wait() != 0:
         raise OSError(f"the job runner exited with code {process.returncode}; see {log}")

@@ -48,3 +48,10 @@ def test_read_commands_import_no_heavy_module(deployed: Project, ws: Path, argv:
 def test_yaml_output_imports_yaml_only_then(deployed: Project, ws: Path) -> None:
     out, _ = imported_after(["batch-endpoint", "show", "-n", "mnist-batch", "-o", "yaml"])
     assert out.splitlines()[-1] == "0 ['yaml']"
+
+
+def test_python_dash_m_batchml_is_the_batchml_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "batchml", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout.split()[0]) == (0, "batchml")

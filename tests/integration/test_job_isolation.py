@@ -84,3 +84,15 @@ def test_two_jobs_cannot_write_one_output_file(jobs: JobsWorkspace) -> None:
     jobs.gate.touch()
     assert jobs.wait(first, "Completed", "Failed")["status"] == "Completed"
     assert sorted(p.name for p in output.iterdir()) == ["predictions.csv"]
+
+
+def test_a_batchml_folder_where_the_user_invokes_does_not_stand_in_for_batchml(
+    jobs: JobsWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = jobs.root / "a-checkout"
+    (here / "batchml" / "runner").mkdir(parents=True)
+    (here / "batchml" / "__init__.py").write_text("raise ImportError('the wrong batchml')\n")
+    (here / "batchml" / "runner" / "__init__.py").write_text("")
+    monkeypatch.chdir(here)
+    name = jobs.invoke("--input", jobs.inputs(["ok", "ok"]))
+    assert jobs.wait(name, "Completed", "Failed")["status"] == "Completed"
