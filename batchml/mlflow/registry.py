@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from batchml.core.errors import WorkspaceLockedError
 from batchml.core.resources import Asset
 from batchml.core.tracking import STORE_DIR
 from batchml.mlflow import mlmodel
-from batchml.mlflow.tracking import TrackingStore, guarded
+from batchml.mlflow.tracking import TrackingStore, guarded, quiet
 from batchml.store import assets as stored
 from batchml.store.lock import file_lock
 from batchml.store.transaction import Transaction
@@ -108,7 +107,7 @@ def sync(workspace: Workspace, name: str | None, say: Callable[[str], None]) -> 
     runner could not import), and each batchml mlflow_model version MLflow has not got is
     registered there (one made while tracking was off). A version that cannot be imported is
     said to `say`."""
-    with _quiet():
+    with quiet():
         store = TrackingStore(workspace.root)
         where = None if name is None else f"name = '{name}'"
         imported = _import_all(store, workspace, _versions(store.client, where), None, say)
@@ -126,7 +125,7 @@ def mirror(workspace: Workspace, name: str) -> list[tuple[str, str]]:
     not got (the one just created, and those made while tracking was off), oldest first, its
     source the workspace's copy; the (batchml, MLflow) version of each. MLflow's own messages
     (creating the store's tables) are kept off the command's stderr."""
-    with _quiet():
+    with quiet():
         return _mirror(TrackingStore(workspace.root).client, workspace, name)
 
 
@@ -191,19 +190,6 @@ def _registry_lock(workspace: Workspace) -> Iterator[None]:
 
     with file_lock(workspace.root / STORE_DIR / ".registry.lock", None, locked):
         yield
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    import mlflow  # noqa: F401  (its first import sets its loggers' level: before ours)
-
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _create_registered_model(client: MlflowClient, name: str) -> None:

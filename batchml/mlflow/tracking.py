@@ -14,10 +14,12 @@ MLflow model imports too).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,23 @@ def unavailable() -> str | None:
     )
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """MLflow's and Alembic's INFO lines (a new store's "Creating initial MLflow database
+    tables...", each migration) kept out of the job's log and the user's terminal."""
+    import mlflow  # noqa: F401  (its first import sets its loggers' level: before ours)
+
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 class TrackingStore:
     """A workspace's tracking store, opened by a runner. Opening a new one creates its tables
     (MLflow's migrations, a few seconds), once, under a lock: two runners may start at once."""
@@ -75,7 +94,7 @@ class TrackingStore:
                 f"the tracking store {self.uri} was still being created after {waited:g} s"
             )
 
-        with file_lock(folder / ".create.lock", CREATE_WAIT, locked):
+        with file_lock(folder / ".create.lock", CREATE_WAIT, locked), quiet():
             if not (folder / DATABASE).exists():
                 _create(self.uri, self.artifacts)
             self.client = MlflowClient(self.uri)
