@@ -151,8 +151,9 @@ class Runner:
             logging_level=settings.logging_level,
         )
         _say(
-            f"{len(files)} files, mini_batch_size {settings.mini_batch_size}, "
-            f"{settings.workers} worker processes"
+            f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
+            f"{settings.mini_batch_size}, {settings.workers} worker process"
+            + ("" if settings.workers == 1 else "es")
         )
         result = run_job(
             files,
