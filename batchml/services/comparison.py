@@ -16,7 +16,7 @@ from batchml.core.batch_job import BatchJob
 from batchml.core.errors import BatchmlError, UsageError
 from batchml.core.job_record import JobStatus
 from batchml.core.resources import Deployment
-from batchml.services import deployments, endpoints, invocations, job_control
+from batchml.services import deployments, endpoints, failures, invocations, job_control
 from batchml.store.job_files import get, job_dir
 from batchml.store.workspace import Workspace
 
@@ -138,7 +138,7 @@ def run(
     )
     diff = diff_path(workspace, jobs)
     _write_diff(diff, jobs, tally.first_differences)
-    return _report(options, jobs, tally, diff)
+    return {**_report(options, jobs, tally, diff), "failed_in_one": _failed_in_one(workspace, jobs)}
 
 
 def _report(
@@ -170,3 +170,15 @@ def _report(
 
 def _files(job: BatchJob) -> dict[str, int]:
     return {"files_succeeded": job.counts.files_succeeded, "files_failed": job.counts.files_failed}
+
+
+def _failed_in_one(workspace: Workspace, jobs: list[BatchJob]) -> dict[str, Any]:
+    """The input files that failed in one job and not in the other (the first few of each)."""
+    a, b = (failures.failed_files(workspace, job.name) for job in jobs)
+    only_a = [file for file in a if file not in set(b)]
+    only_b = [file for file in b if file not in set(a)]
+    return {
+        "a": len(only_a),
+        "b": len(only_b),
+        "first": {"a": only_a[:SHOWN], "b": only_b[:SHOWN]},
+    }

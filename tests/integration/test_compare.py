@@ -32,6 +32,8 @@ def run(mini_batch):
         value = (int(open(path).read()) + 1) * {scale}
         if name == {shift!r}:
             value += 1
+        if name == {fail!r}:
+            raise ValueError("no value for " + name)
         rows.append(f"{{name}} {{value}}")
     return rows
 """
@@ -39,14 +41,16 @@ def run(mini_batch):
 
 @pytest.fixture
 def three(cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    """Deployments blue (x1.0), close (x1.0000001) and off (in2.txt's value one more)."""
+    """Deployments blue (x1.0), close (x1.0000001), off (in2.txt's value one more) and broken
+    (in3.txt fails, and with it its mini-batch, in2.txt and in3.txt)."""
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.chdir(root)
     project = Project(cli, root, ws, "cmp-ep")
-    project.deploy(model_deployment("blue"), SCRIPT.format(scale=1.0, shift=None))
-    project.deploy(model_deployment("close"), SCRIPT.format(scale=1.0000001, shift=None))
-    project.deploy(model_deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt"))
+    project.deploy(model_deployment("blue"), SCRIPT.format(scale=1.0, shift=None, fail=None))
+    project.deploy(model_deployment("close"), SCRIPT.format(scale=1.0000001, shift=None, fail=None))
+    project.deploy(model_deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt", fail=None))
+    project.deploy(model_deployment("broken"), SCRIPT.format(scale=1.0, shift=None, fail="in3.txt"))
     yield project
     wait_sessions_gone(project.runners)
 
@@ -103,3 +107,15 @@ def test_compare_refuses_one_deployment_twice_and_creates_no_job(three: Project)
     assert (result.code, result.out) == (2, "")
     assert "--deployment blue is given twice" in result.err
     assert not (three.ws / "jobs").exists() or not any((three.ws / "jobs").iterdir())
+
+
+def test_files_that_fail_in_one_deployment_only_are_named(three: Project) -> None:
+    code, report, _ = compare(three, "broken", "--min-agreement", "0.5")
+    assert code == 0
+    assert (report["rows"]["only_in_a"], report["agreement"]) == (2, 0.5)  # type: ignore[index]
+    data = three.root / "data"
+    assert report["failed_in_one"] == {
+        "a": 0,
+        "b": 2,
+        "first": {"a": [], "b": [str(data / "in2.txt"), str(data / "in3.txt")]},
+    }
