@@ -40,7 +40,9 @@ def run(mini_batch):
 
 
 @pytest.fixture
-def three(cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def candidates(
+    cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
     """Deployments blue (x1.0), close (x1.0000001), off (in2.txt's value one more) and broken
     (in3.txt fails, and with it its mini-batch, in2.txt and in3.txt)."""
     root = tmp_path / "project"
@@ -66,8 +68,8 @@ def compare(project: Project, b: str, *flags: str) -> tuple[int, dict[str, objec
     return result.code, report, result.err
 
 
-def test_two_deployments_that_agree_within_the_tolerance_pass(three: Project) -> None:
-    code, report, err = compare(three, "close", "--tolerance", "1e-3")
+def test_two_deployments_that_agree_within_the_tolerance_pass(candidates: Project) -> None:
+    code, report, err = compare(candidates, "close", "--tolerance", "1e-3")
     assert code == 0, err
     assert report["rows"] == {
         "compared": 4,
@@ -80,12 +82,12 @@ def test_two_deployments_that_agree_within_the_tolerance_pass(three: Project) ->
     assert (report["agreement"], report["passed"], report["first_differences"]) == (1.0, True, [])
     assert "waiting for both" in err
 
-    strict, report, _ = compare(three, "close")  # no tolerance: every row differs
+    strict, report, _ = compare(candidates, "close")  # no tolerance: every row differs
     assert (strict, report["agreement"], report["passed"]) == (1, 0.0, False)
 
 
-def test_a_row_that_differs_fails_and_is_in_the_diff_file(three: Project) -> None:
-    code, report, _ = compare(three, "off", "--min-agreement", "0.8")
+def test_a_row_that_differs_fails_and_is_in_the_diff_file(candidates: Project) -> None:
+    code, report, _ = compare(candidates, "off", "--min-agreement", "0.8")
     assert code == 1
     assert report["rows"]["different"] == 1 and report["agreement"] == 0.75  # type: ignore[index]
     assert report["first_differences"] == [
@@ -95,25 +97,25 @@ def test_a_row_that_differs_fails_and_is_in_the_diff_file(three: Project) -> Non
     assert diff[2:] == ["@ in2.txt", "- in2.txt 3.0", "+ in2.txt 4.0"]
     assert diff[0].startswith("--- A: blue (job ") and diff[1].startswith("+++ B: off (job ")
 
-    passing, _, _ = compare(three, "off", "--min-agreement", "0.75")
+    passing, _, _ = compare(candidates, "off", "--min-agreement", "0.75")
     assert passing == 0
 
 
-def test_compare_refuses_one_deployment_twice_and_creates_no_job(three: Project) -> None:
-    result = three.cli(
-        "batch-endpoint", "compare", "-n", three.endpoint, "--deployment", "blue",
-        "--deployment", "blue", "--input", three.root / "data",
+def test_compare_refuses_one_deployment_twice_and_creates_no_job(candidates: Project) -> None:
+    result = candidates.cli(
+        "batch-endpoint", "compare", "-n", candidates.endpoint, "--deployment", "blue",
+        "--deployment", "blue", "--input", candidates.root / "data",
     )  # fmt: skip
     assert (result.code, result.out) == (2, "")
     assert "--deployment blue is given twice" in result.err
-    assert not (three.ws / "jobs").exists() or not any((three.ws / "jobs").iterdir())
+    assert not (candidates.ws / "jobs").exists() or not any((candidates.ws / "jobs").iterdir())
 
 
-def test_files_that_fail_in_one_deployment_only_are_named(three: Project) -> None:
-    code, report, _ = compare(three, "broken", "--min-agreement", "0.5")
+def test_files_that_fail_in_one_deployment_only_are_named(candidates: Project) -> None:
+    code, report, _ = compare(candidates, "broken", "--min-agreement", "0.5")
     assert code == 0
     assert (report["rows"]["only_in_a"], report["agreement"]) == (2, 0.5)  # type: ignore[index]
-    data = three.root / "data"
+    data = candidates.root / "data"
     assert report["failed_in_one"] == {
         "a": 0,
         "b": 2,
