@@ -156,12 +156,16 @@ class JobLifecycle(Generic[_Job]):
         if not throttled or wait <= 0:
             self._save()
         elif self._flush is None:
-            self._flush = threading.Timer(wait, self._save)
+            self._flush = threading.Timer(wait, self._save, kwargs={"by_timer": True})
             self._flush.daemon = True
             self._flush.start()
 
-    def _save(self) -> None:
+    def _save(self, *, by_timer: bool = False) -> None:
         with self._saving:
+            if self._flush is not None and not by_timer:
+                self._flush.cancel()  # this save writes what it held back
+            elif by_timer and self._flush is None:
+                return  # saved meanwhile: nothing is written after the job's last record
             self._flush = None
             save(self.workspace, self.job)
             self._saved_at = time.monotonic()

@@ -1,0 +1,71 @@
+"""A runner's job record: throttled writes held back are written by a timer, and nothing is
+written after the job's last record (a timer due then writes nothing, so no temp file of
+job.json is left behind the runner)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from batchml.runner import lifecycle
+from batchml.runner.lifecycle import JobLifecycle
+
+
+class Timers:
+    """threading.Timer, held: a test fires them when it wants."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self, _wait: float, function: Any, kwargs: dict[str, Any]) -> Any:
+        timers = self
+
+        class Held:
+            daemon = False
+            canceled = False
+
+            def start(self) -> None:
+                timers.made.append(self)
+
+            def cancel(self) -> None:
+                self.canceled = True
+
+            def fire(self) -> None:
+                function(**kwargs)
+
+        return Held()
+
+
+@pytest.fixture
+def record(monkeypatch: pytest.MonkeyPatch) -> tuple[JobLifecycle, list[str], Timers]:
+    saved: list[str] = []
+    timers = Timers()
+    monkeypatch.setattr(lifecycle, "save", lambda _workspace, job: saved.append(job))
+    monkeypatch.setattr(lifecycle.threading, "Timer", timers)
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: 100.0)  # within the interval
+    made = JobLifecycle.__new__(JobLifecycle)
+    made.workspace, made._saving, made._flush = None, threading.Lock(), None  # type: ignore[assignment]
+    made._saved_at = 100.0
+    return made, saved, timers
+
+
+def test_a_held_back_write_is_written_by_its_timer(
+    record: tuple[JobLifecycle, list[str], Timers],
+) -> None:
+    made, saved, timers = record
+    made.update("counts 1", throttled=True)  # type: ignore[arg-type]
+    made.update("counts 2", throttled=True)  # type: ignore[arg-type]
+    assert (saved, len(timers.made)) == ([], 1)
+    timers.made[0].fire()
+    assert saved == ["counts 2"]
+
+
+def test_no_write_after_the_last_record(record: tuple[JobLifecycle, list[str], Timers]) -> None:
+    made, saved, timers = record
+    made.update("counts", throttled=True)  # type: ignore[arg-type]
+    made.update("Completed")  # type: ignore[arg-type]
+    assert saved == ["Completed"] and timers.made[0].canceled
+    timers.made[0].fire()  # it was already running when canceled
+    assert saved == ["Completed"]
