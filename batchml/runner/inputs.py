@@ -38,8 +38,8 @@ def input_files(workspace: Workspace, folder: Path, data: DataInput) -> InputFil
     elif (folder / job_store.INPUTS_FILE).is_file():  # a job invoked by batchml before 0.2
         return InputFiles([str(path) for path in job_store.input_files(workspace, folder.name)])
     else:
-        root, entries = _listed(workspace, data)
-        entries.sort()
+        root, listed = _listed(workspace, data)
+        entries = sorted((path, key) for path, key, _size in listed)
         input_list.write(folder, root, entries)
     if not entries:
         raise UsageError(f"the input folder {data.path} holds no files; there is nothing to score")
@@ -59,16 +59,29 @@ def local_files(workspace: Workspace, data: DataInput) -> list[str]:
             hint="copy a few of its files to a local folder and give that",
         )
     root, entries = _listed(workspace, data)
-    return [os.path.join(root, path) for path, _ in sorted(entries)]
+    return [os.path.join(root, path) for path, _, _ in sorted(entries)]
 
 
-def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str, str]]]:
-    """(root, [(path relative to root, cache key)]) of the input, in no order."""
+def sized_files(workspace: Workspace, data: DataInput) -> list[tuple[str, int]]:
+    """The files a job of `data` would score, in the order it would, with their sizes in
+    bytes (os.stat for local files, the storage listing's for files in storage); writes no
+    list: for planning a job before it exists."""
+    root, entries = _listed(workspace, data)
+    entries.sort()
+    if data.remote is None:
+        paths = [os.path.join(root, path) for path, _, _ in entries]
+        return [(path, os.stat(path).st_size) for path in paths]
+    return [(f"{root}/{path}", size or 0) for path, _, size in entries]
+
+
+def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str, str, int | None]]]:
+    """(root, [(path relative to root, cache key, size)]) of the input, in no order; the size
+    of a local file is not looked at (None)."""
     if data.remote is None:
         if data.type == "uri_file":
-            return os.path.dirname(data.local), [(os.path.basename(data.local), "")]
-        return data.local, [(path, "") for path in input_list.walk(data.local)]
+            return os.path.dirname(data.local), [(os.path.basename(data.local), "", None)]
+        return data.local, [(path, "", None) for path in input_list.walk(data.local)]
     fs = remote.open_data(workspace, data.remote)
-    entries = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
+    listed = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
     root = data.remote.root.rstrip("/")
-    return (root.rsplit("/", 1)[0] if data.type == "uri_file" else root), entries
+    return (root.rsplit("/", 1)[0] if data.type == "uri_file" else root), [*listed]
