@@ -138,8 +138,11 @@ def invoke(
         "--inputs",
         help='Inputs as JSON, e.g. \'{"data": {"type": "uri_folder", "path": "URL"}}\'.',
     ),
-    mini_batch_size: int | None = typer.Option(
-        None, "-m", "--mini-batch-size", min=1, help="Files per mini-batch."
+    mini_batch_size: str | None = typer.Option(
+        None,
+        "-m",
+        "--mini-batch-size",
+        help="Files per mini-batch, or a size bound for them such as 10MB, 512kb or 1gb.",
     ),
     instance_count: int | None = typer.Option(
         None, "-c", "--instance-count", min=1, help="Instances to use."

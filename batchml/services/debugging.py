@@ -120,9 +120,16 @@ def test(
     else:
         deployment = deployments.preview(workspace, deployment_of, options)
     settings = deployment.settings
-    files = invocations.input_files(workspace, input_value)
-    planned = plan_mini_batches(files[: limit * settings.mini_batch_size], settings.mini_batch_size)
-    batches = list(enumerate(planned))
+    data = invocations.resolve_input(workspace, input_value)
+    if data.remote is not None:
+        raise UsageError(
+            f"{data.path} is in storage; running mini-batches in the foreground reads local "
+            "files only",
+            hint="copy a few of its files to a local folder and give that",
+        )
+    listed = inputs.listed_files(workspace, data)
+    planned = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
+    batches = list(enumerate(planned[:limit]))
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     model_dir = deployment.model.model_dir
     return _run(_code(deployment), model_dir, settings, environment, batches, how)
@@ -171,7 +178,7 @@ def replay(
             "files only",
             hint="copy the mini-batch's files to a local folder and run batch-deployment test",
         )
-    batches = plan_mini_batches(listed.files, settings.mini_batch_size)
+    batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)

@@ -54,7 +54,7 @@ class InvokeOptions:
     deployment: str | None = None
     input: str | None = None
     input_type: str | None = None
-    mini_batch_size: int | None = None
+    mini_batch_size: str | None = None  # a number of files, or a size bound ("10MB")
     instance_count: int | None = None
     output_path: str | None = None
     job_name: str | None = None
@@ -156,12 +156,10 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     return DataInput(type=kind, path=value, local=str(found))
 
 
-def input_files(workspace: Workspace, value: str) -> list[str]:
-    """The files a local `--input` value (a file or folder, a data asset, a datastore path)
-    gives a job, in the order it would score them."""
-    from batchml.runner.inputs import local_files
-
-    return local_files(workspace, _input(workspace, InvokeOptions(endpoint="", input=value)))
+def resolve_input(workspace: Workspace, value: str) -> DataInput:
+    """The input a job would read for `--input value` (a file or folder, a data asset, a
+    datastore path, a storage URL), checked to be there."""
+    return _input(workspace, InvokeOptions(endpoint="", input=value))
 
 
 def _output(

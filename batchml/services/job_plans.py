@@ -43,14 +43,16 @@ def dry_run(
     name = options.job_name or "<job-name>"
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
-    sized = inputs.sized_files(workspace, prepared.input)
-    if not sized:
+    listed = inputs.listed_files(workspace, prepared.input)
+    if not listed.files:
         raise UsageError(
             f"the input {prepared.input.path} holds no files; there is nothing to score"
         )
-    sizes = dict(sized)
+    assert listed.sizes is not None  # listed now, with sizes
     local = prepared.input.remote is None
-    batches = plan_mini_batches([path for path, _ in sized], settings.mini_batch_size, local=local)
+    batches = plan_mini_batches(
+        listed.files, settings.mini_batch_size, local=local, sizes=listed.sizes
+    )
     plan: dict[str, Any] = {
         "endpoint_name": deployment.endpoint_name,
         "deployment_name": deployment.name,
@@ -58,16 +60,25 @@ def dry_run(
         "environment": prepared.environment.view(),
         "input": {"path": prepared.input.path, "type": prepared.input.type},
         "output": {"path": prepared.output.path, "file": prepared.output.file()},
-        "files": len(sized),
-        "bytes": sum(sizes.values()),
+        "files": len(listed.files),
+        "bytes": sum(listed.sizes),
         "mini_batch_size": settings.mini_batch_size,
         "instance_count": settings.instance_count,
         "workers": settings.workers,
-        "mini_batches": _shape([sum(sizes[f] for f in batch) for batch in batches], batches),
+        "mini_batches": _shape(_weights(batches, listed.sizes), batches),
     }
     if sample is not None:
         plan["estimate"] = _estimate(prepared, batches, sample, how)
     return plan
+
+
+def _weights(batches: list[tuple[str, ...]], sizes: list[int]) -> list[int]:
+    """Each mini-batch's bytes: the sizes of its files, which follow each other in `sizes`."""
+    weights, start = [], 0
+    for batch in batches:
+        weights.append(sum(sizes[start : start + len(batch)]))
+        start += len(batch)
+    return weights
 
 
 def _shape(weights: list[int], batches: list[tuple[str, ...]]) -> dict[str, Any]:

@@ -111,3 +111,42 @@ def test_sample_needs_dry_run(project: Project, cli: Cli) -> None:
                  "--sample", "2")  # fmt: skip
     assert (result.code, result.out) == (2, "")
     assert result.err.startswith("ERROR: --sample goes with --dry-run")
+
+
+def test_mini_batches_by_size_pack_files_in_order(project: Project, cli: Cli) -> None:
+    plan = cli.ok("batch-endpoint", "invoke", "-n", "plan-ep", "--input", project.root / "data",
+                  "--mini-batch-size", "1kb", "--dry-run", "--query", "mini_batches")  # fmt: skip
+    assert (plan["count"], plan["largest"], plan["smallest"]) == (
+        3,
+        {"index": 1, "files": 1, "bytes": 4000},  # bigger than the bound: alone
+        {"index": 2, "files": 1, "bytes": 50},
+    )
+
+    name = project.invoke("--set", "mini_batch_size=1KB")
+    job = project.wait(name)
+    assert job["status"] == "Completed", job.get("error")
+    assert job["settings"]["mini_batch_size"] == "1KB"
+    batches: dict[str, list[str]] = {}
+    for row in project.rows(name):
+        file, first = row.split()
+        batches.setdefault(first, []).append(file)
+    assert sorted(sorted(files) for files in batches.values()) == [
+        ["a.txt", "b.txt", "c.txt"],
+        ["d.txt"],
+        ["e.txt"],
+    ]
+    report = project.folder(name) / "logs/sys/job_report/processed_mini-batches.csv"
+    lines = report.read_text().splitlines()[1:]
+    assert sorted(line.split(",")[6] for line in lines) == ["1", "1", "3"]
+
+
+def test_a_size_that_is_none_is_refused(project: Project, cli: Cli) -> None:
+    before = tree_digest(project.ws)
+    result = cli("batch-endpoint", "invoke", "-n", "plan-ep", "--input", project.root / "data",
+                 "--mini-batch-size", "10 parsecs")  # fmt: skip
+    assert (result.code, result.out) == (4, "")
+    assert result.err == (
+        "ERROR: invoke --set: settings.mini_batch_size: must be a number of files (1 or more) "
+        'or a size such as 10MB, 512kb or 1gb (got "10 parsecs")\n'
+    )
+    assert tree_digest(project.ws) == before
