@@ -53,6 +53,15 @@ def project(
     wait_sessions_gone(project.runners)
 
 
+def ran_batches(project: Project, name: str) -> list[list[str]]:
+    """The files of each mini-batch job `name` ran, from its rows, in order."""
+    batches: dict[str, list[str]] = {}
+    for row in project.rows(name):
+        file, first = row.split()
+        batches.setdefault(first, []).append(file)
+    return [sorted(files) for _, files in sorted(batches.items())]
+
+
 def test_dry_run_creates_nothing_and_plans_the_job_that_runs(project: Project, cli: Cli) -> None:
     before = tree_digest(project.ws)
     plan = cli.ok("batch-endpoint", "invoke", "-n", "plan-ep", "--input", project.root / "data",
@@ -62,12 +71,7 @@ def test_dry_run_creates_nothing_and_plans_the_job_that_runs(project: Project, c
     name = project.invoke()
     job = project.wait(name)
     assert job["status"] == "Completed", job.get("error")
-    # The job's mini-batches, from its rows: the first file of each and its files.
-    batches: dict[str, list[str]] = {}
-    for row in project.rows(name):
-        file, first = row.split()
-        batches.setdefault(first, []).append(file)
-    ran = [sorted(files) for _, files in sorted(batches.items())]
+    ran = ran_batches(project, name)
     assert ran == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt"]]
     weights = [sum(SIZES[file] for file in files) for files in ran]
     assert job["batch"]["mini_batches"]["total"] == len(ran)
@@ -126,11 +130,7 @@ def test_mini_batches_by_size_pack_files_in_order(project: Project, cli: Cli) ->
     job = project.wait(name)
     assert job["status"] == "Completed", job.get("error")
     assert job["settings"]["mini_batch_size"] == "1KB"
-    batches: dict[str, list[str]] = {}
-    for row in project.rows(name):
-        file, first = row.split()
-        batches.setdefault(first, []).append(file)
-    assert sorted(sorted(files) for files in batches.values()) == [
+    assert ran_batches(project, name) == [
         ["a.txt", "b.txt", "c.txt"],
         ["d.txt"],
         ["e.txt"],
