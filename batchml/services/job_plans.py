@@ -38,8 +38,6 @@ def dry_run(
         raise UsageError(
             f"{deployment.name} is a pipeline deployment; --dry-run plans model deployments' jobs"
         )
-    if sample is not None and sample < 1:
-        raise UsageError(f"--sample must be 1 or more, not {sample}")
     name = options.job_name or "<job-name>"
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
