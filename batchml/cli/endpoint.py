@@ -138,8 +138,11 @@ def invoke(
         "--inputs",
         help='Inputs as JSON, e.g. \'{"data": {"type": "uri_folder", "path": "URL"}}\'.',
     ),
-    mini_batch_size: int | None = typer.Option(
-        None, "-m", "--mini-batch-size", min=1, help="Files per mini-batch."
+    mini_batch_size: str | None = typer.Option(
+        None,
+        "-m",
+        "--mini-batch-size",
+        help="Files per mini-batch, or a size bound for them such as 10MB, 512kb or 1gb.",
     ),
     instance_count: int | None = typer.Option(
         None, "-c", "--instance-count", min=1, help="Instances to use."
@@ -166,6 +169,18 @@ def invoke(
         "model deployment's job settings, e.g. error_threshold=5 (see Examples).",
     ),
     stream: bool = typer.Option(False, "--stream", help=STREAM_HELP),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Create no job: show its plan (files, bytes, mini-batches and their skew, workers).",
+    ),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        min=1,
+        help="With --dry-run: run N mini-batches (spread over the plan) in the foreground to "
+        "estimate the job's duration and rows.",
+    ),
 ) -> dict[str, Any]:
     """Run a job on a deployment. Returns the job at once; it runs in the background.
 
@@ -191,6 +206,15 @@ def invoke(
         invocation=from_file,
     )
     workspace = app_of(ctx).workspace
+    if sample is not None and not dry_run:
+        raise UsageError("--sample goes with --dry-run", hint="add --dry-run")
+    if dry_run:
+        if stream:
+            raise UsageError("--stream and --dry-run do not go together: a dry run starts no job")
+        from batchml.services import debugging, job_plans
+
+        how = debugging.Foreground(say=app_of(ctx).inform)
+        return job_plans.dry_run(workspace, options, sample, how)
     job = invocations.invoke(workspace, options)
     folder = str(job_control.job_dir(workspace, job.name))
     if not stream:

@@ -75,13 +75,29 @@ def job(item: dict[str, Any], _app: App) -> Row:
     }
 
 
-def endpoint_job(item: dict[str, Any], _app: App) -> Row:
+def endpoint_job(item: dict[str, Any], app: App) -> Row:
+    if "properties" not in item:
+        return job_plan(item, app)
     properties = item["properties"]
     return {
         "Name": item["name"],
         "Status": properties["status"],
         "Deployment": _get(properties, "properties", "azureml.deploymentname"),
         "Created": _when(_get(item, "system_data", "created_at")),
+    }
+
+
+def job_plan(item: dict[str, Any], _app: App) -> Row:
+    """The plan of `invoke --dry-run`."""
+    batches = item["mini_batches"]
+    return {
+        "Deployment": item["deployment_name"],
+        "Files": item["files"],
+        "Bytes": item["bytes"],
+        "MiniBatches": batches["count"],
+        "Workers": item["workers"],
+        "Skew": _get(batches, "skew", "largest_to_median"),
+        "EstimatedSeconds": _get(item, "estimate", "duration_seconds"),
     }
 
 

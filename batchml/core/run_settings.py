@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 from batchml.core.errors import InvalidSpecError
 from batchml.core.job_environment import ENV_MANAGERS
+from batchml.core.sizes import parse_size
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
+
+SIZE_RULE = "a number of files (1 or more) or a size such as 10MB, 512kb or 1gb"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +27,8 @@ class RunSettings:
 
     instance_count: int = 1
     max_concurrency_per_instance: int = 1
-    mini_batch_size: int = 10
+    # Files per mini-batch, or a bound on a mini-batch's bytes ("10MB"; "10" is 10 files).
+    mini_batch_size: int | str = 10
     output_action: str = "append_row"
     output_file_name: str = "predictions.csv"
     max_retries: int = 3
@@ -35,14 +39,24 @@ class RunSettings:
     env_manager: str | None = None
 
     @property
+    def mini_batch_bytes(self) -> int | None:
+        """The bound on a mini-batch's bytes, if mini_batch_size is a size; else None."""
+        size = self.mini_batch_size
+        return parse_size(size) if isinstance(size, str) else None
+
+    @property
     def workers(self) -> int:
         """How many workers run mini-batches at once."""
         return self.instance_count * self.max_concurrency_per_instance
 
     def __post_init__(self) -> None:
         problems = []
-        if self.mini_batch_size < 1:
-            problems.append(f"mini_batch_size must be at least 1, not {self.mini_batch_size}")
+        size = self.mini_batch_size
+        if isinstance(size, str) and size.strip().isdigit():  # as Azure: "10" is 10 files
+            size = int(size)
+            object.__setattr__(self, "mini_batch_size", size)
+        if (self.mini_batch_bytes or 0) < 1 if isinstance(size, str) else size < 1:
+            problems.append(f"mini_batch_size must be {SIZE_RULE}, not {size!r}")
         if self.instance_count < 1:
             problems.append(f"instance_count must be at least 1, not {self.instance_count}")
         if self.max_concurrency_per_instance < 1:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from batchml.backends.local import LocalBackend
 from batchml.core.errors import UsageError
+from batchml.core.sizes import parse_size
 from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
@@ -32,12 +33,37 @@ from batchml.worker.messages import ScoringSpec
 
 
 def plan_mini_batches(
-    files: Sequence[Path | str], size: int, *, local: bool = True
+    files: Sequence[Path | str],
+    size: int | str,
+    *,
+    local: bool = True,
+    sizes: Sequence[int] | None = None,
 ) -> list[tuple[str, ...]]:
-    """Split files, in the given order, into mini-batches of `size` paths: absolute ones for
-    `local` files, else paths in storage as they are."""
+    """Split files, in the given order, into mini-batches: of `size` paths, or, for a size
+    bound such as "10MB" (see RunSettings.mini_batch_size), of as many files in a row as fit
+    in it by their `sizes` (os.stat's for local files if not given), a bigger file alone.
+    Paths are absolute ones for `local` files, else paths in storage as they are."""
     paths = [os.path.abspath(path) if local else str(path) for path in files]
-    return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
+    if isinstance(size, int):
+        return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
+    bound = parse_size(size)
+    assert bound is not None, f"mini_batch_size {size!r} (RunSettings checks it)"
+    if sizes is None:
+        if not local:
+            raise UsageError("mini-batches by size need the sizes of the files in storage")
+        sizes = [os.stat(path).st_size for path in paths]
+    batches: list[tuple[str, ...]] = []
+    batch: list[str] = []
+    held = 0
+    for path, bytes_ in zip(paths, sizes, strict=True):
+        if batch and held + bytes_ > bound:
+            batches.append(tuple(batch))
+            batch, held = [], 0
+        batch.append(path)
+        held += bytes_
+    if batch:
+        batches.append(tuple(batch))
+    return batches
 
 
 def run_job(
@@ -57,6 +83,7 @@ def run_job(
     code_source: Path | None = None,
     fetcher: Fetcher | None = None,
     fetch_on_workers: bool = False,
+    sizes: Sequence[int] | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -78,10 +105,10 @@ def run_job(
 
     With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
     and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
-    workers fetch them themselves.
+    workers fetch them themselves. `sizes` are the files' sizes, for mini-batches by size.
     """
     started = time.monotonic()
-    batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None)
+    batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None, sizes=sizes)
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()

@@ -1,5 +1,6 @@
 """A job's input files, listed by its runner (not by `invoke`, which only checks the input is
-there): a local folder walked with os.scandir, data in storage listed with fsspec's `find`.
+there): a local folder walked with os.scandir, data in storage listed with fsspec's `find`,
+each file with its size (mini-batches by size need them; so does `invoke --dry-run`'s plan).
 
 The first run writes the list (batchml.store.input_list); every later run, a resume, reads it,
 so that it plans the same mini-batches in the same order: their relative posix paths'.
@@ -25,10 +26,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class InputFiles:
     """The files to plan from: absolute local paths, or paths in storage with `keys`, their
-    cache keys (None for local files)."""
+    cache keys (None for local files); `sizes`, their sizes in bytes in the same order (None
+    if the list does not record them: a job listed before sizes were)."""
 
     files: list[str]
     keys: dict[str, str] | None = None
+    sizes: list[int] | None = None
 
 
 def input_files(workspace: Workspace, folder: Path, data: DataInput) -> InputFiles:
@@ -38,36 +41,39 @@ def input_files(workspace: Workspace, folder: Path, data: DataInput) -> InputFil
     elif (folder / job_store.INPUTS_FILE).is_file():  # a job invoked by batchml before 0.2
         return InputFiles([str(path) for path in job_store.input_files(workspace, folder.name)])
     else:
-        root, entries = _listed(workspace, data)
-        entries.sort()
-        input_list.write(folder, root, entries)
+        root, listed = _listed(workspace, data)
+        input_list.write(folder, root, listed)
+        entries = sorted(listed)
     if not entries:
         raise UsageError(f"the input folder {data.path} holds no files; there is nothing to score")
+    return _files(root, entries, data)
+
+
+def listed_files(workspace: Workspace, data: DataInput) -> InputFiles:
+    """The files a job of `data` would score, in the order it would, with their sizes, listed
+    now and written nowhere: for planning a job that does not exist (`invoke --dry-run`) and
+    running some of its mini-batches in the foreground."""
+    root, listed = _listed(workspace, data)
+    return _files(root, sorted(listed), data)
+
+
+def _files(root: str, entries: list[input_list.Entry], data: DataInput) -> InputFiles:
+    sizes = [size for _, _, size in entries if size is not None]
+    recorded = sizes if len(sizes) == len(entries) else None
     if data.remote is None:
-        return InputFiles([os.path.join(root, path) for path, _ in entries])
-    files = [f"{root}/{path}" for path, _ in entries]
-    return InputFiles(files, {file: key for file, (_, key) in zip(files, entries, strict=True)})
+        return InputFiles([os.path.join(root, path) for path, _, _ in entries], sizes=recorded)
+    files = [f"{root}/{path}" for path, _, _ in entries]
+    keys = {file: key for file, (_, key, _) in zip(files, entries, strict=True)}
+    return InputFiles(files, keys, recorded)
 
 
-def local_files(workspace: Workspace, data: DataInput) -> list[str]:
-    """The files of a local input, in the order a job scores them (without writing a list):
-    for running some of them in the foreground. UsageError for an input in storage."""
-    if data.remote is not None:
-        raise UsageError(
-            f"{data.path} is in storage; running mini-batches in the foreground reads local "
-            "files only",
-            hint="copy a few of its files to a local folder and give that",
-        )
-    root, entries = _listed(workspace, data)
-    return [os.path.join(root, path) for path, _ in sorted(entries)]
-
-
-def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str, str]]]:
-    """(root, [(path relative to root, cache key)]) of the input, in no order."""
+def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str, str, int]]]:
+    """(root, [(path relative to root, cache key, size)]) of the input, in no order."""
     if data.remote is None:
         if data.type == "uri_file":
-            return os.path.dirname(data.local), [(os.path.basename(data.local), "")]
-        return data.local, [(path, "") for path in input_list.walk(data.local)]
+            name, size = os.path.basename(data.local), os.stat(data.local).st_size
+            return os.path.dirname(data.local), [(name, "", size)]
+        return data.local, [(path, "", size) for path, size in input_list.walk(data.local)]
     fs = remote.open_data(workspace, data.remote)
     entries = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
     root = data.remote.root.rstrip("/")

@@ -171,6 +171,7 @@ class Runner:
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
             fetcher=self._fetcher(inputs),
             fetch_on_workers=isinstance(job.backend, RayWorkers),
+            sizes=inputs.sizes,
         )
         return self.finish(self._upload(result))
 

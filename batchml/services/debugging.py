@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchml.core.batch_job import BatchJob
-from batchml.core.errors import NotFoundError, UsageError
+from batchml.core.errors import BatchmlError, NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
 from batchml.runner import inputs
@@ -52,9 +52,11 @@ def _run(
     environment: JobEnvironment,
     batches: list[tuple[int, tuple[str, ...]]],
     how: Foreground,
+    timings: Path | None = None,
 ) -> int:
     """Run `batches` of the scoring script (code folder, script, the folder it was copied
-    from) in `environment`; the foreground process's exit status."""
+    from) in `environment`; the foreground process's exit status. With `timings`, the rows
+    are not shown and how long each step took is written there (batchml.worker.foreground)."""
     from batchml.runner.environment import prepare
     from batchml.runner.foreground import run_in_foreground
 
@@ -82,8 +84,9 @@ def _run(
         "python": str(python) if python else None,
         "pdb": how.pdb,
         "timeout": settings.timeout,
+        "timings": str(timings) if timings else None,
     }
-    return run_in_foreground(request, python)
+    return run_in_foreground(request, python, rows=timings is None)
 
 
 def _code(deployment: Deployment) -> tuple[str, str, str | None]:
@@ -117,12 +120,46 @@ def test(
     else:
         deployment = deployments.preview(workspace, deployment_of, options)
     settings = deployment.settings
-    files = invocations.input_files(workspace, input_value)
-    planned = plan_mini_batches(files[: limit * settings.mini_batch_size], settings.mini_batch_size)
-    batches = list(enumerate(planned))
+    data = invocations.resolve_input(workspace, input_value)
+    if data.remote is not None:
+        raise UsageError(
+            f"{data.path} is in storage; running mini-batches in the foreground reads local "
+            "files only",
+            hint="copy a few of its files to a local folder and give that",
+        )
+    listed = inputs.listed_files(workspace, data)
+    planned = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
+    batches = list(enumerate(planned[:limit]))
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     model_dir = deployment.model.model_dir
     return _run(_code(deployment), model_dir, settings, environment, batches, how)
+
+
+def sample(
+    deployment: Deployment,
+    settings: RunSettings,
+    environment: JobEnvironment,
+    batches: list[tuple[int, tuple[str, ...]]],
+    how: Foreground,
+) -> dict[str, Any]:
+    """Run `batches` of a deployment in the foreground, rows unseen: how long init() took and
+    each mini-batch (index, files, seconds, items), as batchml.worker.foreground measured
+    them. UsageError if one failed (its messages went to `how.say`'s stream)."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="batchml-sample-") as scratch:
+        timings = Path(scratch) / "timings.json"
+        model_dir = deployment.model.model_dir
+        status = _run(_code(deployment), model_dir, settings, environment, batches, how, timings)
+        measured: dict[str, Any] = (
+            json.loads(timings.read_text(encoding="utf-8")) if timings.is_file() else {}
+        )
+    if status != 0 or len(measured.get("mini_batches", ())) != len(batches):
+        raise BatchmlError(
+            "a sampled mini-batch failed (see the messages above), so there is no estimate",
+            hint="run it with batchml batch-deployment test to debug it",
+        )
+    return measured
 
 
 def replay(
@@ -141,7 +178,7 @@ def replay(
             "files only",
             hint="copy the mini-batch's files to a local folder and run batch-deployment test",
         )
-    batches = plan_mini_batches(listed.files, settings.mini_batch_size)
+    batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)

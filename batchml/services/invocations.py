@@ -10,6 +10,7 @@ import difflib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchml.core import invocation, refs
 from batchml.core import spec as specs
@@ -42,6 +43,10 @@ from batchml.store.job_index import jobs
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
 
+if TYPE_CHECKING:
+    from batchml.core.batch_job import Workers
+    from batchml.core.job_environment import JobEnvironment
+
 
 @dataclass(frozen=True)
 class InvokeOptions:
@@ -49,7 +54,7 @@ class InvokeOptions:
     deployment: str | None = None
     input: str | None = None
     input_type: str | None = None
-    mini_batch_size: int | None = None
+    mini_batch_size: str | None = None  # a number of files, or a size bound ("10MB")
     instance_count: int | None = None
     output_path: str | None = None
     job_name: str | None = None
@@ -151,12 +156,10 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     return DataInput(type=kind, path=value, local=str(found))
 
 
-def input_files(workspace: Workspace, value: str) -> list[str]:
-    """The files a local `--input` value (a file or folder, a data asset, a datastore path)
-    gives a job, in the order it would score them."""
-    from batchml.runner.inputs import local_files
-
-    return local_files(workspace, _input(workspace, InvokeOptions(endpoint="", input=value)))
+def resolve_input(workspace: Workspace, value: str) -> DataInput:
+    """The input a job would read for `--input value` (a file or folder, a data asset, a
+    datastore path, a storage URL), checked to be there."""
+    return _input(workspace, InvokeOptions(endpoint="", input=value))
 
 
 def _output(
@@ -270,25 +273,57 @@ def _invoke_pipeline(
     return start(workspace, parent)
 
 
-def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
-    """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
-    from batchml.runner.launch import start
+@dataclass(frozen=True)
+class Prepared:
+    """A model deployment's job as planned before anything is recorded: what `invoke` records
+    and what `invoke --dry-run` shows."""
 
+    deployment: Deployment
+    options: InvokeOptions
+    compute: Compute
+    settings: RunSettings
+    input: DataInput
+    output: ScoreOutput
+    backend: Workers
+    environment: JobEnvironment
+
+
+def route(
+    workspace: Workspace, options: InvokeOptions
+) -> tuple[InvokeOptions, Deployment | PipelineDeployment]:
+    """The deployment the invocation runs on, and the options with the invocation's --set
+    assignments taken into its inputs and outputs."""
     inputs, sets = invocation.with_sets(options.invocation, options.sets)
     options = dataclasses.replace(options, invocation=inputs, sets=sets)
-    deployment = _route(workspace, options)
-    if isinstance(deployment, PipelineDeployment):
-        return _invoke_pipeline(workspace, deployment, options)
+    return options, _route(workspace, options)
+
+
+def prepare(
+    workspace: Workspace, options: InvokeOptions, deployment: Deployment, name: str
+) -> Prepared:
+    """Resolve and check everything a job `name` of a model deployment needs (options as
+    `route` gave them). Writes nothing."""
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input = _input(workspace, options)
-    name = options.job_name or f"batchjob-{uuid.uuid4()}"
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"
     )
     computes.check_backend(backend)
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
+    return Prepared(deployment, options, compute, settings, job_input, output, backend, environment)
+
+
+def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
+    """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
+    from batchml.runner.launch import start
+
+    options, deployment = route(workspace, options)
+    if isinstance(deployment, PipelineDeployment):
+        return _invoke_pipeline(workspace, deployment, options)
+    name = options.job_name or f"batchjob-{uuid.uuid4()}"
+    prepared = prepare(workspace, options, deployment, name)
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
         if folder.exists():
@@ -296,19 +331,19 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         job = BatchJob(
             name=name,
             display_name=display_name(),
-            experiment_name=options.experiment_name or deployment.endpoint_name,
+            experiment_name=prepared.options.experiment_name or deployment.endpoint_name,
             endpoint=deployment.endpoint_name,
             deployment=deployment.name,
-            compute=compute.name,
+            compute=prepared.compute.name,
             status=JobStatus.PREPARING,
             created_at=now_iso(),
             created_by=current_user(),
-            input=job_input,
-            output=output,
-            settings=settings,
+            input=prepared.input,
+            output=prepared.output,
+            settings=prepared.settings,
             scoring=_scoring(deployment, txn, folder / SNAPSHOT_DIR),
-            backend=backend,
-            runs_in=environment,
+            backend=prepared.backend,
+            runs_in=prepared.environment,
         )
         txn.write_json(folder / JOB_FILE, document(workspace, job))
         job_index.add(workspace, job)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchml.core import sizes
 from batchml.core.errors import UsageError
 from batchml.store import remote
 from batchml.store.fs import user_cache_dir
@@ -30,18 +30,16 @@ if TYPE_CHECKING:
 
 SIZE_VARIABLE = "BATCHML_INPUT_CACHE_SIZE"
 DEFAULT_SIZE = 5 * 1000**3
-_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*$", re.IGNORECASE)
 # Trimmed to this share of the bound, so that not every fetch trims.
 _TRIM_TO = 0.9
 
 
 def parse_size(text: str) -> int:
-    """`500mb`, `2GB`, `1000000` -> bytes (decimal units, as Azure writes them)."""
-    match = _SIZE.match(text)
-    if not match:
+    """`500mb`, `2GB`, `1000000` -> bytes (batchml.core.sizes)."""
+    size = sizes.parse_size(text)
+    if size is None:
         raise UsageError(f"{text!r} is not a size", hint="write it as e.g. 500mb or 2gb")
-    return int(float(match[1]) * _UNITS[match[2].lower()])
+    return size
 
 
 def max_size() -> int:

@@ -221,16 +221,20 @@ def check(fs: AbstractFileSystem, data: RemoteData, url: str) -> str:
 
 def listing(
     fs: AbstractFileSystem, data: RemoteData, url: str, *, folder: bool
-) -> list[tuple[str, str]]:
-    """Every file under the `folder` `data` as (path relative to it, cache key), in any
-    order; a file alone as its name. The key names the content: its MD5 where the storage
-    gives one, else its path with its etag (or size and time)."""
+) -> list[tuple[str, str, int]]:
+    """Every file under the `folder` `data` as (path relative to it, cache key, size in
+    bytes), in any order; a file alone as its name. The key names the content: its MD5 where
+    the storage gives one, else its path with its etag (or size and time)."""
     root = data.root.rstrip("/")
     with storage_errors(url):
         if not folder:
-            return [(root.rsplit("/", 1)[-1], content_key(root, fs.info(root)))]
+            info = fs.info(root)
+            return [(root.rsplit("/", 1)[-1], content_key(root, info), int(info.get("size") or 0))]
         found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
-    return [(path[len(root) + 1 :], content_key(path, info)) for path, info in found.items()]
+    return [
+        (path[len(root) + 1 :], content_key(path, info), int(info.get("size") or 0))
+        for path, info in found.items()
+    ]
 
 
 def content_key(path: str, info: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -66,7 +67,8 @@ def _rows(outcome_rows: bytes, part: str | None) -> bytes:
 
 
 def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
-    """Run the request's mini-batches; the rows go to `rows_out`."""
+    """Run the request's mini-batches; the rows go to `rows_out`. With `timings` (a path),
+    how long init() and each mini-batch took is written there after each mini-batch."""
     scratch = Path(request["scratch"])
     folders: dict[str, str] = request["folders"]
     scoring = ScoringSpec(
@@ -84,7 +86,9 @@ def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
     on_error = _debugger if request["pdb"] else None
     worker = ScoringWorker(config, 0, scratch / "logs" / "error.txt", on_error)
     _say("init()")
+    clock = time.perf_counter()
     start = worker.start()
+    timings: dict[str, Any] = {"init_seconds": time.perf_counter() - clock, "mini_batches": []}
     if not start.succeeded:
         _say(f"failed: {start.error}")
         if start.detail:
@@ -96,8 +100,15 @@ def run(request: dict[str, Any], rows_out: IO[bytes]) -> int:
         _say(
             f"mini-batch {index}: run() on {len(files)} file{'s' if len(files) != 1 else ''}: {shown}"
         )
+        clock = time.perf_counter()
         with _timeout(None if request["pdb"] else request["timeout"]):
             outcome = worker.score(MiniBatchTask(index, 1, tuple(files)))
+        seconds = time.perf_counter() - clock
+        timings["mini_batches"].append(
+            {"index": index, "files": len(files), "seconds": seconds, "items": outcome.items}
+        )
+        if request.get("timings"):
+            Path(request["timings"]).write_text(json.dumps(timings), encoding="utf-8")
         if not outcome.succeeded:
             status = FAILED
             _say(f"mini-batch {index} failed: {outcome.error}")

@@ -20,6 +20,7 @@ from azurite import ACCOUNT, KEY
 
 from batchml.services import datastores
 from batchml.store.workspace import Workspace
+from tests.conftest import tree_digest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -230,3 +231,20 @@ def test_ray_actors_fetch_their_own_mini_batches(jobs: Any, azurite: Any, ray_he
     fetched = re.findall(r"mini-batch (\d): (\d) input files downloaded, (\d) found", said)
     assert sorted(fetched) == [("0", "2", "0"), ("1", "2", "0"), ("2", "1", "0")]
     assert len(list((node_cache / "inputs").glob("??/*/*.txt"))) == 5
+
+
+def test_a_dry_run_plans_storage_inputs_from_the_listing_sizes(jobs: Any, azurite: Any) -> None:
+    files = files_of(["a" * 300, "b" * 20, "c", "d" * 4000, "e" * 50])
+    upload(jobs, azurite, files)
+    before = tree_digest(jobs.ws)
+    plans = [
+        jobs.cli.ok("batch-endpoint", "invoke", "-n", "jobs-ep", "--input", where,
+                    "--mini-batch-size", "1kb", "--dry-run", "--query", "[files, bytes, mini_batches]")
+        for where in ("azureml://datastores/blobs/paths/in", local_copy(jobs, files))
+    ]  # fmt: skip
+    assert tree_digest(jobs.ws) == before
+    # The same plan as on the same files on disk: [in00-02], [in03] alone, [sub/in04].
+    assert plans[0] == plans[1]
+    assert plans[0][:2] == [5, 4371]
+    assert plans[0][2]["count"] == 3
+    assert plans[0][2]["largest"] == {"index": 1, "files": 1, "bytes": 4000}

@@ -1,0 +1,153 @@
+"""`batch-endpoint invoke --dry-run`: the plan of the job an invocation would start, made as
+the job's runner makes it (its listing, its order, its mini-batches), and, with `--sample N`,
+an estimate of its duration and rows from N mini-batches run in the foreground. Creates no
+job and writes nothing in the workspace.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from batchml.core.errors import UsageError
+from batchml.core.resources import PipelineDeployment
+from batchml.runner import inputs
+from batchml.runner.engine import plan_mini_batches
+from batchml.services import debugging, invocations
+
+if TYPE_CHECKING:
+    from batchml.store.workspace import Workspace
+
+ASSUMPTIONS = (
+    "every mini-batch costs what the sampled ones cost per file",
+    "the workers run in parallel, each running init() once",
+    "rows per file as in the sampled mini-batches",
+    "excludes building the environment, starting the workers and fetching inputs from storage",
+)
+
+
+def dry_run(
+    workspace: Workspace,
+    options: invocations.InvokeOptions,
+    sample: int | None,
+    how: debugging.Foreground,
+) -> dict[str, Any]:
+    """The plan of the job `options` would start; with `sample`, its estimate too."""
+    options, deployment = invocations.route(workspace, options)
+    if isinstance(deployment, PipelineDeployment):
+        raise UsageError(
+            f"{deployment.name} is a pipeline deployment; --dry-run plans model deployments' jobs"
+        )
+    name = options.job_name or "<job-name>"
+    prepared = invocations.prepare(workspace, options, deployment, name)
+    settings = prepared.settings
+    listed = inputs.listed_files(workspace, prepared.input)
+    if not listed.files:
+        raise UsageError(
+            f"the input {prepared.input.path} holds no files; there is nothing to score"
+        )
+    assert listed.sizes is not None  # listed now, with sizes
+    local = prepared.input.remote is None
+    batches = plan_mini_batches(
+        listed.files, settings.mini_batch_size, local=local, sizes=listed.sizes
+    )
+    plan: dict[str, Any] = {
+        "endpoint_name": deployment.endpoint_name,
+        "deployment_name": deployment.name,
+        "compute": prepared.compute.name,
+        "environment": prepared.environment.view(),
+        "input": {"path": prepared.input.path, "type": prepared.input.type},
+        "output": {"path": prepared.output.path, "file": prepared.output.file()},
+        "files": len(listed.files),
+        "bytes": sum(listed.sizes),
+        "mini_batch_size": settings.mini_batch_size,
+        "instance_count": settings.instance_count,
+        "workers": settings.workers,
+        "mini_batches": _shape(_weights(batches, listed.sizes), batches),
+    }
+    if sample is not None:
+        plan["estimate"] = _estimate(prepared, batches, sample, how)
+    return plan
+
+
+def _weights(batches: list[tuple[str, ...]], sizes: list[int]) -> list[int]:
+    """Each mini-batch's bytes: the sizes of its files, which follow each other in `sizes`."""
+    weights, start = [], 0
+    for batch in batches:
+        weights.append(sum(sizes[start : start + len(batch)]))
+        start += len(batch)
+    return weights
+
+
+def _shape(weights: list[int], batches: list[tuple[str, ...]]) -> dict[str, Any]:
+    """The mini-batches' count, the largest and the smallest by bytes, and the skew."""
+    largest = max(range(len(weights)), key=weights.__getitem__)
+    smallest = min(range(len(weights)), key=weights.__getitem__)
+    median = statistics.median(weights)
+
+    def ratio(top: float, bottom: float) -> float | None:
+        return round(top / bottom, 2) if bottom else None
+
+    return {
+        "count": len(batches),
+        "largest": {"index": largest, "files": len(batches[largest]), "bytes": weights[largest]},
+        "smallest": {
+            "index": smallest,
+            "files": len(batches[smallest]),
+            "bytes": weights[smallest],
+        },
+        "median_bytes": median,
+        "skew": {
+            "largest_to_smallest": ratio(weights[largest], weights[smallest]),
+            "largest_to_median": ratio(weights[largest], median),
+        },
+    }
+
+
+def spread(count: int, wanted: int) -> list[int]:
+    """`wanted` mini-batch indices of `count` spread evenly: the first, the last, and between
+    them at equal steps (one: the first)."""
+    wanted = min(wanted, count)
+    if wanted == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
+
+
+def _estimate(
+    prepared: invocations.Prepared,
+    batches: list[tuple[str, ...]],
+    wanted: int,
+    how: debugging.Foreground,
+) -> dict[str, Any]:
+    """Run `wanted` mini-batches spread across the plan and estimate the whole job."""
+    if prepared.input.remote is not None:
+        raise UsageError(
+            f"{prepared.input.path} is in storage; --sample runs mini-batches in the foreground, "
+            "which reads local files only",
+            hint="plan without --sample, or sample a local copy of a few of its files",
+        )
+    settings = prepared.settings
+    chosen = spread(len(batches), wanted)
+    measured = debugging.sample(
+        prepared.deployment,
+        settings,
+        prepared.environment,
+        [(index, batches[index]) for index in chosen],
+        how,
+    )
+    runs = measured["mini_batches"]
+    files = sum(run["files"] for run in runs)
+    per_file = sum(run["seconds"] for run in runs) / files
+    rows_per_file = sum(run["items"] for run in runs) / files
+    total_files = sum(len(batch) for batch in batches)
+    workers = min(settings.workers, len(batches))
+    # The files split over the workers; each worker runs init() once before its first.
+    seconds = per_file * total_files / workers + measured["init_seconds"]
+    return {
+        "sampled_mini_batches": chosen,
+        "init_seconds": round(measured["init_seconds"], 3),
+        "seconds_per_mini_batch": [round(run["seconds"], 3) for run in runs],
+        "duration_seconds": round(seconds, 1),
+        "rows": round(rows_per_file * total_files),
+        "assumptions": list(ASSUMPTIONS),
+    }
