@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from batchml.backends.base import BackendFactory
     from batchml.runner.pipeline import PipelineRunner
+    from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
     from batchml.worker.messages import WorkerConfig
 
@@ -154,6 +155,7 @@ class Runner:
             f"{len(files)} files, mini_batch_size {settings.mini_batch_size}, "
             f"{settings.workers} worker processes"
         )
+        fetcher = self._fetcher(inputs)
         result = run_job(
             files,
             scoring,
@@ -168,8 +170,9 @@ class Runner:
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
-            fetcher=self._fetcher(inputs),
+            fetcher=fetcher,
             fetch_on_workers=isinstance(job.backend, RayWorkers),
+            reuse=self._reuse(job) if fetcher is None else None,
         )
         return self.finish(self._upload(result))
 
@@ -195,6 +198,22 @@ class Runner:
             return dataclasses.replace(result, status=JobStatus.FAILED, error=exc.message)
         _say(f"output: {count} file(s) published in {output.path}")
         return result
+
+    def _reuse(self, job: BatchJob) -> Reuse | None:
+        """The result cache for a job of local files, unless its settings say `reuse: false`."""
+        if not job.settings.reuse:
+            return None
+        from batchml.runner.reuse import Reuse, job_key
+
+        model_dir = Path(job.scoring.model_dir) if job.scoring.model_dir else None
+        key = job_key(
+            Path(job.scoring.code_dir),
+            model_dir,
+            job.scoring.scoring_script,
+            job.runs_in,
+            job.settings,
+        )
+        return Reuse(key)
 
     def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""

@@ -1,0 +1,156 @@
+"""The per-user cache of mini-batch results, shared by every job and runner (see README "Reuse").
+
+An entry is the outcome of one succeeded mini-batch, kept as `<root>/<key[:2]>/<key>` under a
+key that names everything that decides it (batchml.runner.reuse): magic, SHA-256 of the rest,
+the items run() returned, then its append_row lines. It is written to a temporary name and
+renamed into place, so two runners writing the same entry leave one whole file; one that does
+not check out (torn, truncated, altered) is removed and never used. No fsync: a lost entry is
+only a mini-batch run again. The cache is bounded (BATCHML_RESULT_CACHE_SIZE, e.g. `500mb`;
+default 2 GB): past it, the entries used least recently go first (a hit refreshes the time).
+
+Input files are hashed once: `<root>/hashes/` keeps each file's SHA-256 under its path,
+with the size and mtime_ns it had, and a file whose size or mtime changed is hashed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batchml.store.fs import user_cache_dir
+from batchml.store.input_cache import parse_size
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SIZE_VARIABLE = "BATCHML_RESULT_CACHE_SIZE"
+DEFAULT_SIZE = 2 * 1000**3
+HASHES_DIR = "hashes"
+_MAGIC = b"BMLRES01"
+_HEAD = struct.Struct("<8s32s")  # magic, SHA-256 of the body: items (u64), then the lines
+_ITEMS = struct.Struct("<Q")
+_CHUNK = 1024 * 1024
+# Trimmed to this share of the bound, so that not every store trims.
+_TRIM_TO = 0.9
+
+
+def max_size() -> int:
+    raw = os.environ.get(SIZE_VARIABLE)
+    return parse_size(raw) if raw else DEFAULT_SIZE
+
+
+class ResultCache:
+    """Mini-batch results by key, and the hashes of input files."""
+
+    def __init__(self, root: Path | None = None, limit: int | None = None) -> None:
+        self.root = root or user_cache_dir("results")
+        self.limit = max_size() if limit is None else limit
+        self._stored = 0  # bytes stored since the last trim
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def lookup(self, key: str) -> tuple[int, bytes] | None:
+        """(items, lines) of the entry `key`, or None; an entry that does not check out is
+        removed (the mini-batch runs again and writes it anew)."""
+        path = self.path(key)
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if len(raw) >= _HEAD.size + _ITEMS.size:
+            magic, digest = _HEAD.unpack_from(raw)
+            body = memoryview(raw)[_HEAD.size :]
+            if magic == _MAGIC and hashlib.sha256(body).digest() == digest:
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(path)
+                return _ITEMS.unpack_from(body)[0], bytes(body[_ITEMS.size :])
+        path.unlink(missing_ok=True)
+        return None
+
+    def store(self, key: str, items: int, rows: bytes) -> None:
+        """Put an entry in place atomically, then trim the cache if it went over its bound."""
+        body = _ITEMS.pack(items) + rows
+        _write(self.path(key), _HEAD.pack(_MAGIC, hashlib.sha256(body).digest()) + body)
+        self._stored += _HEAD.size + len(body)
+        if self._stored > self.limit * (1 - _TRIM_TO):
+            self.trim()
+
+    def trim(self, limit: int | None = None, *, dry_run: bool = False) -> list[tuple[Path, int]]:
+        """Remove the least recently used entries until the cache is within `limit` (default:
+        its bound, trimmed to 90% of it); returns what went (or would go), with sizes."""
+        self._stored = 0
+        bound = self.limit if limit is None else limit
+        target = bound * _TRIM_TO if limit is None else bound
+        removed: list[tuple[Path, int]] = []
+        with self._locked():
+            entries = sorted(self._entries())
+            size = sum(entry[1] for entry in entries)
+            if size <= bound:
+                return removed
+            for _, entry_size, path in entries:
+                if size <= target:
+                    break
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+                removed.append((path, entry_size))
+                size -= entry_size
+        return removed
+
+    def file_hash(self, path: str) -> str:
+        """The SHA-256 of the file at `path`, from the hash cache while its size and mtime_ns
+        are unchanged. Raises OSError if it cannot be read."""
+        stat = os.stat(path)
+        stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+        name = hashlib.sha256(os.fsencode(path)).hexdigest()
+        record = self.root / HASHES_DIR / name[:2] / name
+        with contextlib.suppress(OSError, ValueError):
+            known, digest = record.read_text().rsplit(" ", 1)
+            if known == stamp and len(digest) == 64:
+                return digest
+        digest = hash_file(path)
+        _write(record, f"{stamp} {digest}".encode())
+        return digest
+
+    def _entries(self) -> Iterator[tuple[float, int, Path]]:
+        for path in self.root.glob("??/*"):
+            if path.parent.name == HASHES_DIR or path.name.startswith("."):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                yield stat.st_mtime, stat.st_size, path
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def hash_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write under a temporary name beside `path` and rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
