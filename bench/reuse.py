@@ -15,14 +15,13 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import end_to_end
-from end_to_end import ENDPOINT, batchml, make_project
+from end_to_end import make_project
+from end_to_end import time_job as job
 
 SCRIPT = """\
 import os
@@ -39,24 +38,6 @@ def run(mini_batch):
     time.sleep(COST * len(mini_batch))
     return [f"{os.path.basename(path)} {open(path).read().strip()}" for path in mini_batch]
 """
-
-
-def job(root: Path, *args: str) -> tuple[float, bytes]:
-    """(seconds end to end, the output) of one job on root/data."""
-    started = time.perf_counter()
-    name = batchml(
-        "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
-        "--query", "name", "-o", "tsv", *args,
-    ).strip()  # fmt: skip
-    stream = [Path(sys.executable).parent / "batchml", "job", "stream", "-n", name]
-    streamed = subprocess.run(stream, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    workspace = Path(os.environ["BATCHML_WORKSPACE"])
-    if streamed.returncode != 0:
-        log = workspace / "jobs" / name / "azureml-logs/70_driver_log.txt"
-        raise SystemExit(f"job {name} did not complete:\n{log.read_text()[-2000:]}")
-    output = workspace / "datastores/workspaceblobstore/azureml" / name / "score"
-    return elapsed, (output / "predictions.csv").read_bytes()
 
 
 def change(data: Path, share: float, round_: int, *, spread: bool) -> None:
@@ -93,7 +74,7 @@ def main() -> int:
             BENCH_COST_MS=str(args.cost_ms),
         )
         end_to_end.SCRIPT = SCRIPT  # the deployment's code/score.py
-        make_project(root, args.files, 10, 2)
+        make_project(root, args.files, 10, 2, reuse=True)
         job(root, "--set", "reuse=false")  # warms the file cache
         for round_ in range(args.repeat):
             shutil.rmtree(root / "cache" / "results", ignore_errors=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.store.fs import user_cache_dir
-from batchml.store.input_cache import parse_size
+from batchml.store.input_cache import size_setting
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,17 +40,12 @@ _CHUNK = 1024 * 1024
 _TRIM_TO = 0.9
 
 
-def max_size() -> int:
-    raw = os.environ.get(SIZE_VARIABLE)
-    return parse_size(raw) if raw else DEFAULT_SIZE
-
-
 class ResultCache:
     """Mini-batch results by key, and the hashes of input files."""
 
     def __init__(self, root: Path | None = None, limit: int | None = None) -> None:
         self.root = root or user_cache_dir("results")
-        self.limit = max_size() if limit is None else limit
+        self.limit = size_setting(SIZE_VARIABLE, DEFAULT_SIZE) if limit is None else limit
         self._stored = 0  # bytes stored since the last trim
 
     def path(self, key: str) -> Path:
