@@ -87,6 +87,8 @@ class Reuse:
             if found is not None:
                 tally.reused(index, *found)
                 reused += 1
+        with contextlib.suppress(OSError):
+            self.cache.save_hashes()
         return reused
 
     def keep(self, index: int, items: int, rows: bytes) -> None:

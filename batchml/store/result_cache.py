@@ -8,8 +8,10 @@ not check out (torn, truncated, altered) is removed and never used. No fsync: a 
 only a mini-batch run again. The cache is bounded (BATCHML_RESULT_CACHE_SIZE, e.g. `500mb`;
 default 2 GB): past it, the entries used least recently go first (a hit refreshes the time).
 
-Input files are hashed once: `<root>/hashes/` keeps each file's SHA-256 under its path,
-with the size and mtime_ns it had, and a file whose size or mtime changed is hashed again.
+Input files are hashed once: `<root>/hashes/` keeps, one JSON file per folder of inputs, each
+file's SHA-256 with the size and mtime_ns it had; a file whose size or mtime changed is hashed
+again. Two jobs on one folder may each write it: the last one wins, whole (a hash lost is only
+computed again).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchml.store.fs import user_cache_dir
 from batchml.store.input_cache import size_setting
@@ -47,6 +50,9 @@ class ResultCache:
         self.root = root or user_cache_dir("results")
         self.limit = size_setting(SIZE_VARIABLE, DEFAULT_SIZE) if limit is None else limit
         self._stored = 0  # bytes stored since the last trim
+        # folder -> {name: [size, mtime_ns, hash]}, and the folders whose records changed
+        self._hashes: dict[str, dict[str, list[Any]]] = {}
+        self._changed: set[str] = set()
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -99,19 +105,37 @@ class ResultCache:
         return removed
 
     def file_hash(self, path: str) -> str:
-        """The SHA-256 of the file at `path`, from the hash cache while its size and mtime_ns
-        are unchanged. Raises OSError if it cannot be read."""
+        """The SHA-256 of the file at `path`, from the hash records while its size and mtime_ns
+        are unchanged (save_hashes() keeps new ones). Raises OSError if it cannot be read."""
         stat = os.stat(path)
-        stamp = f"{stat.st_size} {stat.st_mtime_ns}"
-        name = hashlib.sha256(os.fsencode(path)).hexdigest()
-        record = self.root / HASHES_DIR / name[:2] / name
-        with contextlib.suppress(OSError, ValueError):
-            known, digest = record.read_text().rsplit(" ", 1)
-            if known == stamp and len(digest) == 64:
-                return digest
+        folder, name = os.path.split(path)
+        records = self._hashes.get(folder)
+        if records is None:
+            records = self._hashes[folder] = self._read_hashes(folder)
+        known = records.get(name)
+        if known is not None and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return str(known[2])
         digest = hash_file(path)
-        _write(record, f"{stamp} {digest}".encode())
+        records[name] = [stat.st_size, stat.st_mtime_ns, digest]
+        self._changed.add(folder)
         return digest
+
+    def save_hashes(self) -> None:
+        """Write the hash records of the folders whose files were hashed anew."""
+        for folder in sorted(self._changed):
+            _write(self._hashes_file(folder), json.dumps(self._hashes[folder]).encode())
+        self._changed.clear()
+
+    def _hashes_file(self, folder: str) -> Path:
+        name = hashlib.sha256(os.fsencode(folder)).hexdigest()
+        return self.root / HASHES_DIR / name[:2] / name
+
+    def _read_hashes(self, folder: str) -> dict[str, list[Any]]:
+        try:
+            records = json.loads(self._hashes_file(folder).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return records if isinstance(records, dict) else {}
 
     def _entries(self) -> Iterator[tuple[float, int, Path]]:
         for path in self.root.glob("??/*"):

@@ -23,6 +23,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ResultCache:
         cache.store(key, 1, b"r" * 1000)
         os.utime(cache.path(key), (1000 + index, 1000 + index))
     cache.file_hash(__file__)
+    cache.save_hashes()
     return cache
 
 
