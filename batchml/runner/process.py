@@ -204,7 +204,9 @@ class Runner:
         if not job.settings.reuse:
             return None
         from batchml.runner.reuse import Reuse, job_key
+        from batchml.store.result_cache import ResultCache
 
+        cache = ResultCache()
         model_dir = Path(job.scoring.model_dir) if job.scoring.model_dir else None
         key = job_key(
             Path(job.scoring.code_dir),
@@ -212,8 +214,9 @@ class Runner:
             job.scoring.scoring_script,
             job.runs_in,
             job.settings,
+            cache,
         )
-        return Reuse(key)
+        return Reuse(key, cache)
 
     def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""

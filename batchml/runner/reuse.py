@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchml.store.result_cache import ResultCache, hash_file
+from batchml.store.result_cache import ResultCache
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,13 +28,15 @@ if TYPE_CHECKING:
     from batchml.runner.tally import Tally
 
 
-def folder_digest(folder: Path | None) -> str | None:
-    """SHA-256 over the relative names and contents of every file under `folder`."""
+def folder_digest(folder: Path | None, cache: ResultCache) -> str | None:
+    """SHA-256 over the relative names and contents of every file under `folder` (a job's
+    snapshot, hard links to the deployment's: hashed once for all its jobs)."""
     if folder is None:
         return None
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{hash_file(path)}\n".encode())
+        content = cache.file_hash(path, by_inode=True)
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
 
 
@@ -44,11 +46,12 @@ def job_key(
     scoring_script: str,
     environment: JobEnvironment,
     settings: RunSettings,
+    cache: ResultCache,
 ) -> str:
     """What, besides its input files, decides each mini-batch's outcome in a job."""
     parts = {
-        "code": folder_digest(code_dir),
-        "model": folder_digest(model_dir),
+        "code": folder_digest(code_dir, cache),
+        "model": folder_digest(model_dir, cache),
         "script": scoring_script,
         "environment": [
             environment.manager,
@@ -68,9 +71,9 @@ def job_key(
 class Reuse:
     """Looks a job's mini-batches up in the result cache, and keeps those that succeed."""
 
-    def __init__(self, key: str, cache: ResultCache | None = None) -> None:
+    def __init__(self, key: str, cache: ResultCache) -> None:
         self.job_key = key
-        self.cache = cache or ResultCache()
+        self.cache = cache
         self._keys: dict[int, str] = {}
 
     def fill(self, tally: Tally, batches: Sequence[Sequence[str]]) -> int:

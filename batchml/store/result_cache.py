@@ -8,8 +8,8 @@ not check out (torn, truncated, altered) is removed and never used. No fsync: a 
 only a mini-batch run again. The cache is bounded (BATCHML_RESULT_CACHE_SIZE, e.g. `500mb`;
 default 2 GB): past it, the entries used least recently go first (a hit refreshes the time).
 
-Input files are hashed once: `<root>/hashes/` keeps, one JSON file per folder of inputs, each
-file's SHA-256 with the size and mtime_ns it had; a file whose size or mtime changed is hashed
+Input files are hashed once: `<root>/hashes/` keeps, one JSON file per folder of inputs (and
+one for snapshot files, by inode), each file's SHA-256 with the size and mtime_ns it had; a file whose size or mtime changed is hashed
 again. Two jobs on one folder may each write it: the last one wins, whole (a hash lost is only
 computed again).
 """
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 SIZE_VARIABLE = "BATCHML_RESULT_CACHE_SIZE"
 DEFAULT_SIZE = 2 * 1000**3
 HASHES_DIR = "hashes"
+_INODES = "\0inodes"  # the records of files by inode, not by folder
 _MAGIC = b"BMLRES01"
 _HEAD = struct.Struct("<8s32s")  # magic, SHA-256 of the body: items (u64), then the lines
 _ITEMS = struct.Struct("<Q")
@@ -104,11 +105,17 @@ class ResultCache:
                 size -= entry_size
         return removed
 
-    def file_hash(self, path: str) -> str:
+    def file_hash(self, path: str | Path, *, by_inode: bool = False) -> str:
         """The SHA-256 of the file at `path`, from the hash records while its size and mtime_ns
-        are unchanged (save_hashes() keeps new ones). Raises OSError if it cannot be read."""
+        are unchanged (save_hashes() keeps new ones). `by_inode` records it under its device
+        and inode instead of its path: the hard links of a file (the snapshots of a
+        deployment's code and model in each job) share one record. Raises OSError if it
+        cannot be read."""
         stat = os.stat(path)
-        folder, name = os.path.split(path)
+        if by_inode:
+            folder, name = _INODES, f"{stat.st_dev}:{stat.st_ino}"
+        else:
+            folder, name = os.path.split(path)
         records = self._hashes.get(folder)
         if records is None:
             records = self._hashes[folder] = self._read_hashes(folder)
@@ -125,6 +132,7 @@ class ResultCache:
         for folder in sorted(self._changed):
             _write(self._hashes_file(folder), json.dumps(self._hashes[folder]).encode())
         self._changed.clear()
+        self._hashes.clear()  # read again if needed: a job's inputs are hashed once
 
     def _hashes_file(self, folder: str) -> Path:
         name = hashlib.sha256(os.fsencode(folder)).hexdigest()

@@ -94,7 +94,8 @@ def test_the_job_key_follows_the_environment(tmp_path: Path) -> None:
     settings = RunSettings()
 
     def key(environment: JobEnvironment) -> str:
-        return job_key(tmp_path / "code", None, "score.py", environment, settings)
+        cache = ResultCache(tmp_path / "cache")
+        return job_key(tmp_path / "code", None, "score.py", environment, settings, cache)
 
     uv = JobEnvironment(manager="uv", packages=["numpy==2.0"], key="k1")
     assert key(uv) == key(JobEnvironment(manager="uv", packages=["numpy==2.0"], key="k1"))
