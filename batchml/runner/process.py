@@ -200,8 +200,10 @@ class Runner:
         return result
 
     def _reuse(self, job: BatchJob) -> Reuse | None:
-        """The result cache for a job of local files, unless its settings say `reuse: false`."""
-        if not job.settings.reuse:
+        """The result cache for an append_row job of local files, unless its settings say
+        `reuse: false` (the output of a summary_only job is what its script writes itself,
+        which reuse cannot give)."""
+        if not job.settings.reuse or job.settings.output_action != "append_row":
             return None
         from batchml.runner.reuse import Reuse, job_key
         from batchml.store.result_cache import ResultCache

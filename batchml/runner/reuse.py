@@ -6,7 +6,8 @@ environment_variables, scoring_script) and, in order, each input file's absolute
 SHA-256. The path is part of it because run() sees paths and may write them into its rows;
 so a moved or renamed folder reuses nothing, which is never wrong. Only mini-batches that
 succeeded with every file are kept: a failure may be transient (a timeout, a killed worker), so
-it runs again, and failures.jsonl only ever describes attempts this job made.
+it runs again, and failures.jsonl only ever describes attempts this job made. Only append_row
+jobs reuse (the runner decides): a summary_only job's output is the files its script writes.
 """
 
 from __future__ import annotations
