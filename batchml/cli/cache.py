@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from batchml.cli.context import YES, AzCommand, command_group, confirm_or_fail, shown
+from batchml.cli.context import DRY_RUN, YES, AzCommand, command_group, confirm_or_fail, shown
 from batchml.services import result_cache
 
 app = command_group("Manage the per-user cache of mini-batch results that jobs reuse.")
@@ -15,9 +15,7 @@ app = command_group("Manage the per-user cache of mini-batch results that jobs r
 @app.command("prune", cls=AzCommand)
 @shown("batchml cache prune --dry-run --yes", "batchml cache prune --all --yes")
 def prune(
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Say what would be removed; remove nothing."
-    ),
+    dry_run: bool = DRY_RUN,
     everything: bool = typer.Option(
         False, "--all", help="Remove every cached result, and the cached hashes of inputs."
     ),
