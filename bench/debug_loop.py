@@ -70,7 +70,7 @@ def main() -> None:
             tried.append(batchml("batch-deployment", "test", "-n", "dep", "-e", "bench-ep",
                                  "--input", "data/in.txt"))  # fmt: skip
             invoked.append(batchml("batch-endpoint", "invoke", "-n", "bench-ep", "--input",
-                                   "data/in.txt", "--stream"))  # fmt: skip
+                                   "data/in.txt", "--set", "reuse=false", "--stream"))  # fmt: skip
     test, invoke = statistics.median(tried), statistics.median(invoked)
     print(f"batch-deployment test           {test:6.2f} s (median of {repeat})")
     print(f"batch-endpoint invoke --stream  {invoke:6.2f} s")

@@ -80,9 +80,11 @@ def batchml(*args: str | Path, env: dict[str, str] | None = None) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def make_project(root: Path, files: int, mini_batch_size: int, workers: int) -> None:
+def make_project(
+    root: Path, files: int, mini_batch_size: int, workers: int, *, reuse: bool = False
+) -> None:
     """A workspace (BATCHML_WORKSPACE) with the default deployment of `bench-ep`; its inputs
-    in root/data."""
+    in root/data. Without `reuse`, every job scores every mini-batch (see bench/reuse.py)."""
     for name in ("code", "model", "data"):
         (root / name).mkdir()
     (root / "code" / "score.py").write_text(SCRIPT)
@@ -101,6 +103,7 @@ def make_project(root: Path, files: int, mini_batch_size: int, workers: int) -> 
         "settings": {
             "mini_batch_size": mini_batch_size,
             "max_concurrency_per_instance": workers,
+            "reuse": reuse,
         },
     }
     (root / "deployment.yml").write_text(yaml.safe_dump(deployment))
@@ -121,10 +124,17 @@ def first_mark(marks: Path) -> float:
 
 def time_batchml(root: Path, marks: Path) -> tuple[float, float, bytes]:
     """One job: (seconds end to end, seconds to the first mini-batch, the output)."""
-    started_wall, started = time.time(), time.perf_counter()
+    started_wall = time.time()
+    elapsed, output = time_job(root)
+    return elapsed, first_mark(marks) - started_wall, output
+
+
+def time_job(root: Path, *args: str) -> tuple[float, bytes]:
+    """One job on root/data, `invoke` (with `args`) + `job stream`: (seconds, the output)."""
+    started = time.perf_counter()
     name = batchml(
         "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
-        "--query", "name", "-o", "tsv",
+        "--query", "name", "-o", "tsv", *args,
     ).strip()  # fmt: skip
     stream = [Path(sys.executable).parent / "batchml", "job", "stream", "-n", name]
     streamed = subprocess.run(stream, capture_output=True, text=True)
@@ -133,9 +143,8 @@ def time_batchml(root: Path, marks: Path) -> tuple[float, float, bytes]:
     if streamed.returncode != 0:
         driver_log = workspace / "jobs" / name / "azureml-logs/70_driver_log.txt"
         raise SystemExit(f"job {name} did not complete:\n{driver_log.read_text()[-2000:]}")
-    workspace = Path(os.environ["BATCHML_WORKSPACE"])
     output = workspace / "datastores/workspaceblobstore/azureml" / name / "score"
-    return elapsed, first_mark(marks) - started_wall, (output / "predictions.csv").read_bytes()
+    return elapsed, (output / "predictions.csv").read_bytes()
 
 
 def time_pool(root: Path, method: str, args: Any, marks: Path) -> tuple[float, float, bytes]:

@@ -83,7 +83,7 @@ def time_job(folder: Path, manager: str) -> float:
     started = time.perf_counter()
     name = batchml(
         "batch-endpoint", "invoke", "-n", "bench-ep", "--input", folder / "data",
-        "--set", f"env_manager={manager}", "--query", "name", "-o", "tsv",
+        "--set", f"env_manager={manager}", "reuse=false", "--query", "name", "-o", "tsv",
     ).strip()  # fmt: skip
     batchml("job", "stream", "-n", name)
     elapsed = time.perf_counter() - started

@@ -13,6 +13,7 @@ import typer
 from batchml import __version__
 from batchml.cli import (
     assets,
+    cache,
     component,
     compute,
     datastore,
@@ -42,6 +43,7 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(datastore.app, name="datastore")
 app.add_typer(job.app, name="job")
 app.add_typer(workspace.app, name="workspace")
+app.add_typer(cache.app, name="cache")
 app.command("configure", cls=AzCommand)(workspace.configure)
 
 

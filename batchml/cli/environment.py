@@ -10,6 +10,7 @@ import typer
 
 from batchml.cli import tables
 from batchml.cli.context import (
+    DRY_RUN,
     YES,
     AzCommand,
     app_of,
@@ -147,9 +148,7 @@ def list_builds(ctx: typer.Context) -> dict[str, Any]:
 @shown("batchml environment prune --dry-run --yes")
 def prune(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Say what would be removed; remove nothing."
-    ),
+    dry_run: bool = DRY_RUN,
     everything: bool = typer.Option(
         False, "--all", help="Remove every cached environment, whichever workspace uses it."
     ),

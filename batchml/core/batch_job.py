@@ -27,7 +27,8 @@ class JobCounts:
     row is one succeeded item. Files of a mini-batch that failed its last attempt are failed
     files, and so are the inputs a succeeded mini-batch returned no item for ("inputs minus
     returned items"). error_threshold applies to files_failed. mini_batches_resumed counts the
-    mini-batches a resumed run kept from the runs before it (they are among those done).
+    mini-batches a resumed run kept from the runs before it, mini_batches_reused those whose
+    outcome came from the result cache, not from run() (both are among those done).
     mini_batches_running is how many are being scored at the moment (0 once the job ended).
     """
 
@@ -39,6 +40,7 @@ class JobCounts:
     files_failed: int = 0
     items_succeeded: int = 0
     mini_batches_resumed: int = 0
+    mini_batches_reused: int = 0
     mini_batches_running: int = 0
 
     @property
@@ -206,6 +208,7 @@ class BatchJob(JobRecord):
                     "succeeded": self.counts.mini_batches_succeeded,
                     "failed": self.counts.mini_batches_failed,
                     "resumed": self.counts.mini_batches_resumed,
+                    "reused": self.counts.mini_batches_reused,
                 },
                 "files": {
                     "total": self.counts.files_total,

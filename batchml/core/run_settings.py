@@ -22,7 +22,8 @@ class RunSettings:
     -1 ignores all failures (values below -1 mean the same, as in Azure). logging_level and
     environment_variables are the workers' (run_job takes them in its ScoringSpec).
     env_manager is batchml's own: `uv` builds the deployment's environment, `local` runs in
-    batchml's interpreter; None leaves it to the workspace's default.
+    batchml's interpreter; None leaves it to the workspace's default. reuse (batchml's own)
+    takes the outcome of mini-batches earlier jobs scored alike (batchml.runner.reuse).
     """
 
     instance_count: int = 1
@@ -37,6 +38,7 @@ class RunSettings:
     logging_level: str = "info"
     environment_variables: dict[str, str] = field(default_factory=dict)
     env_manager: str | None = None
+    reuse: bool = True
 
     @property
     def mini_batch_bytes(self) -> int | None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from batchml.backends.base import BackendFactory
     from batchml.core.run_settings import RunSettings
     from batchml.runner.events import JobEvent, JobResult
+    from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
 from batchml.worker.messages import ScoringSpec
 
@@ -84,6 +85,7 @@ def run_job(
     fetcher: Fetcher | None = None,
     fetch_on_workers: bool = False,
     sizes: Sequence[int] | None = None,
+    reuse: Reuse | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -106,6 +108,9 @@ def run_job(
     With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
     and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
     workers fetch them themselves. `sizes` are the files' sizes, for mini-batches by size.
+
+    With `reuse`, mini-batches the result cache has an outcome for are journaled from it
+    instead of run, and those that succeed with every file are stored there.
     """
     started = time.monotonic()
     batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None, sizes=sizes)
@@ -144,7 +149,9 @@ def run_job(
         workers = backend(config)
         cleanup.callback(workers.shutdown)
         folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
-        tally = Tally(batches, logs, journal, folders)
+        tally = Tally(batches, logs, journal, folders, reuse)
+        if reuse is not None:
+            reuse.fill(tally, batches)
         if fetcher is not None and fetch_on_workers:
             cleanup.callback(fetcher.close)
             workers = KeyedBackend(workers, fetcher.keys)

@@ -217,6 +217,14 @@ class Journal:
                 offset += len(chunk)
                 length -= len(chunk)
 
+    def rows_of(self, index: int) -> bytes:
+        """The lines of succeeded mini-batch `index`."""
+        outcome = self.outcomes[index]
+        rows = os.pread(self._rows_fd, outcome.length, outcome.offset) if outcome.length else b""
+        if len(rows) != outcome.length:
+            raise JournalError(f"{self.rows_path} ends before the rows it records")
+        return rows
+
     def mark_published(self) -> None:
         """Record that the output file is this job's, and commit: call it before the file
         is renamed into place, so that whatever is found there later is known to be ours."""

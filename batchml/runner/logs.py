@@ -55,6 +55,7 @@ def _stamp() -> str:
 def describe_counts(counts: JobCounts) -> str:
     """One line of counts, as the overview and job_result.txt show them."""
     resumed = f", {counts.mini_batches_resumed} resumed" if counts.mini_batches_resumed else ""
+    resumed += f", {counts.mini_batches_reused} reused" if counts.mini_batches_reused else ""
     return (
         f"{counts.mini_batches_done} of {counts.mini_batches_total} mini-batches processed "
         f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed"

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from batchml.backends.base import BackendFactory
     from batchml.runner.pipeline import PipelineRunner
+    from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
     from batchml.worker.messages import WorkerConfig
 
@@ -155,6 +156,7 @@ class Runner:
             f"{settings.mini_batch_size}, {settings.workers} worker process"
             + ("" if settings.workers == 1 else "es")
         )
+        fetcher = self._fetcher(inputs)
         result = run_job(
             files,
             scoring,
@@ -169,9 +171,10 @@ class Runner:
             backend=self._backend(),
             python=Path(environment.python_executable) if environment.python_executable else None,
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
-            fetcher=self._fetcher(inputs),
+            fetcher=fetcher,
             fetch_on_workers=isinstance(job.backend, RayWorkers),
             sizes=inputs.sizes,
+            reuse=self._reuse(job) if fetcher is None else None,
         )
         return self.finish(self._upload(result))
 
@@ -197,6 +200,27 @@ class Runner:
             return dataclasses.replace(result, status=JobStatus.FAILED, error=exc.message)
         _say(f"output: {count} file(s) published in {output.path}")
         return result
+
+    def _reuse(self, job: BatchJob) -> Reuse | None:
+        """The result cache for an append_row job of local files, unless its settings say
+        `reuse: false` (the output of a summary_only job is what its script writes itself,
+        which reuse cannot give)."""
+        if not job.settings.reuse or job.settings.output_action != "append_row":
+            return None
+        from batchml.runner.reuse import Reuse, job_key
+        from batchml.store.result_cache import ResultCache
+
+        cache = ResultCache()
+        model_dir = Path(job.scoring.model_dir) if job.scoring.model_dir else None
+        key = job_key(
+            Path(job.scoring.code_dir),
+            model_dir,
+            job.scoring.scoring_script,
+            job.runs_in,
+            job.settings,
+            cache,
+        )
+        return Reuse(key, cache)
 
     def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""

@@ -105,6 +105,11 @@ class Scheduler:
                 f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} "
                 f"failed); {len(self._pending)} to run"
             )
+        if counts.mini_batches_reused:
+            self._logs.note(
+                f"Reused: {counts.mini_batches_reused} mini-batches scored by earlier jobs "
+                f"(same files, code, model and environment); {len(self._pending)} to run"
+            )
         self._emit("job_started")
         stop = self._loop()
         # Idle workers exit cleanly, busy ones are terminated, while the output is published.

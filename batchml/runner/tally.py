@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from batchml.runner.journal import Journal
     from batchml.runner.logs import JobLogs
+    from batchml.runner.reuse import Reuse
     from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
 
 
@@ -32,8 +33,10 @@ class Tally:
         logs: JobLogs,
         journal: Journal,
         folders: dict[str, str] | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self._batches = batches
+        self._reuse = reuse
         self._logs = logs
         self._folders = folders or {}
         self.journal = journal
@@ -83,8 +86,18 @@ class Tally:
         )  # fmt: skip
         journal, rows, part = self.journal, outcome.rows, outcome.part
         journal.succeeded(task.index, task.attempt, shortfall, items, rows, part)
+        if self._reuse is not None and error is None:
+            self._reuse.keep(task.index, items, journal.rows_of(task.index))
         self._count_success(files, shortfall, items)
         self._logs.progress(self.counts)
+
+    def reused(self, index: int, items: int, rows: bytes) -> None:
+        """Journal and count mini-batch `index` as succeeded with the outcome of an earlier
+        job (batchml.runner.reuse): no attempt is made, so no report row."""
+        self.journal.succeeded(index, 1, 0, items, rows)
+        self._count_success(len(self._batches[index]), 0, items)
+        counts = self.counts
+        self.counts = replace(counts, mini_batches_reused=counts.mini_batches_reused + 1)
 
     def failed(
         self,

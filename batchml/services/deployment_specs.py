@@ -31,6 +31,7 @@ SETTINGS = (
     "logging_level",
     "environment_variables",
     "env_manager",
+    "reuse",
 )
 SCHEMAS = {
     "model": "modelBatchDeployment.schema.json",
@@ -232,4 +233,5 @@ def run_settings(data: dict[str, Any]) -> RunSettings:
         logging_level=settings.get("logging_level", default.logging_level).lower(),
         environment_variables=as_strings(settings.get("environment_variables")),
         env_manager=settings.get("env_manager"),
+        reuse=settings.get("reuse", default.reuse),
     )

@@ -42,9 +42,14 @@ def parse_size(text: str) -> int:
     return size
 
 
+def size_setting(variable: str, default: int) -> int:
+    """The size in environment variable `variable`, else `default` (bytes)."""
+    raw = os.environ.get(variable)
+    return parse_size(raw) if raw else default
+
+
 def max_size() -> int:
-    raw = os.environ.get(SIZE_VARIABLE)
-    return parse_size(raw) if raw else DEFAULT_SIZE
+    return size_setting(SIZE_VARIABLE, DEFAULT_SIZE)
 
 
 class InputCache:

@@ -42,7 +42,8 @@ def test_eight_invokes_at_once_complete_with_their_own_output(jobs):
     reader = threading.Thread(target=read_until_done, args=(reads,))
     reader.start()
     invoke = [*BATCHML, "batch-endpoint", "invoke", "-n", "jobs-ep", "--input", str(data)]
-    one_worker = ["--set", "max_concurrency_per_instance=1", "-o", "none"]
+    # Each job scores every file itself (reuse off): run() is called 8 times per file.
+    one_worker = ["--set", "max_concurrency_per_instance=1", "reuse=false", "-o", "none"]
     invokes = [
         subprocess.Popen(
             [*invoke, "--job-name", name, *one_worker], stderr=subprocess.PIPE, text=True

@@ -30,7 +30,13 @@ def test_an_output_location_that_cannot_be_written_fails_the_job_and_resume_fixe
 
     target = out / "predictions.csv"
     assert job["error"]["message"] == f"could not write the output file {target}: Not a directory"
-    assert job["batch"]["mini_batches"] == {"total": 3, "succeeded": 3, "failed": 0, "resumed": 0}
+    assert job["batch"]["mini_batches"] == {
+        "total": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "resumed": 0,
+        "reused": 0,
+    }
     assert out.read_text() == "not a folder\n"
     out.unlink()
     job = jobs.cli.ok("job", "resume", "-n", name)

@@ -131,7 +131,13 @@ def test_invoke_stream_show_download(ws: Path, capsys: pytest.CaptureFixture[str
     assert out.index("WARNING: the environment declares") < out.index("mini-batches processed")
     job = wait_terminal(capsys, name)
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 7, "succeeded": 7, "failed": 0, "resumed": 0}
+    assert job["batch"]["mini_batches"] == {
+        "total": 7,
+        "succeeded": 7,
+        "failed": 0,
+        "resumed": 0,
+        "reused": 0,
+    }
     assert job["batch"]["files"] == {"total": 25, "succeeded": 25, "failed": 0}
     assert (
         job["outputs"]["score"]["path"]

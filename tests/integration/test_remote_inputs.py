@@ -190,7 +190,13 @@ def test_a_resumed_job_plans_from_its_first_list_and_downloads_nothing_again(
     job = jobs.wait(name, "Completed", "Failed")
 
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 2, "succeeded": 2, "failed": 0, "resumed": 1}
+    assert job["batch"]["mini_batches"] == {
+        "total": 2,
+        "succeeded": 2,
+        "failed": 0,
+        "resumed": 1,
+        "reused": 0,
+    }
     assert output(jobs, name) == ["in00.txt ok", "in01.txt ok", "in02.txt wait", "in03.txt wait"]
     assert (jobs.folder(name) / "inputs.list").read_bytes() == listed
     log = (jobs.folder(name) / DRIVER_LOG).read_text()

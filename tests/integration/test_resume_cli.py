@@ -47,7 +47,13 @@ def test_a_runner_killed_before_any_outcome_is_recorded(jobs):
     job = resume_to_the_end(jobs, name)
 
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 3, "succeeded": 3, "failed": 0, "resumed": 0}
+    assert job["batch"]["mini_batches"] == {
+        "total": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "resumed": 0,
+        "reused": 0,
+    }
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
     # Not needed once Completed: the runner removes it after it recorded the job Completed.
     jobs.wait_runners_gone()
@@ -69,7 +75,13 @@ def test_runner_and_workers_killed_together_in_the_middle(jobs):
     job = resume_to_the_end(jobs, name)
 
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 5, "succeeded": 5, "failed": 0, "resumed": 3}
+    assert job["batch"]["mini_batches"] == {
+        "total": 5,
+        "succeeded": 5,
+        "failed": 0,
+        "resumed": 3,
+        "reused": 0,
+    }
     assert job["batch"]["files"] == {"total": 10, "succeeded": 10, "failed": 0}
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
     scored = jobs.scored()
@@ -126,7 +138,13 @@ def test_cancel_keeps_what_was_done_and_resume_finishes(jobs):
     job = resume_to_the_end(jobs, name)
 
     assert job["status"] == "Completed"
-    assert job["batch"]["mini_batches"] == {"total": 4, "succeeded": 4, "failed": 0, "resumed": 2}
+    assert job["batch"]["mini_batches"] == {
+        "total": 4,
+        "succeeded": 4,
+        "failed": 0,
+        "resumed": 2,
+        "reused": 0,
+    }
     assert jobs.output(name).read_text().splitlines() == expected_rows(contents)
     assert all(jobs.scored()[f"in{i:02d}.txt"] == 1 for i in range(4))
     result = jobs.cli("job", "resume", "-n", name)
