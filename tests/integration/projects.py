@@ -8,14 +8,19 @@ test_azure_mlflow_examples.py use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from processes import wait_sessions_gone
 from waiting import wait_for_status
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import pytest
     from mlflow.tracking import MlflowClient
 
     from tests.conftest import Cli
@@ -98,3 +103,17 @@ class Project(Jobs):
     def rows(self, name: str) -> list[str]:
         output = self.ws / "datastores/workspaceblobstore/azureml" / name / "score"
         return sorted((output / "predictions.csv").read_text().splitlines())
+
+
+@contextlib.contextmanager
+def project_at(
+    cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str
+) -> Iterator[Project]:
+    """A new Project in tmp_path/project, the current folder while it lives, with endpoint
+    `endpoint`; it ends with the sessions of its jobs' runners gone."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    project = Project(cli, root, ws, endpoint)
+    yield project
+    wait_sessions_gone(project.runners)

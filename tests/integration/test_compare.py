@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from processes import wait_sessions_gone
-from projects import Project, model_deployment
+from projects import Project, model_deployment, project_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,16 +44,18 @@ def candidates(
 ) -> Iterator[Project]:
     """Deployments blue (x1.0), close (x1.0000001), off (in2.txt's value one more) and broken
     (in3.txt fails, and with it its mini-batch, in2.txt and in3.txt)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    project = Project(cli, root, ws, "cmp-ep")
-    project.deploy(model_deployment("blue"), SCRIPT.format(scale=1.0, shift=None, fail=None))
-    project.deploy(model_deployment("close"), SCRIPT.format(scale=1.0000001, shift=None, fail=None))
-    project.deploy(model_deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt", fail=None))
-    project.deploy(model_deployment("broken"), SCRIPT.format(scale=1.0, shift=None, fail="in3.txt"))
-    yield project
-    wait_sessions_gone(project.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "cmp-ep") as project:
+        project.deploy(model_deployment("blue"), SCRIPT.format(scale=1.0, shift=None, fail=None))
+        project.deploy(
+            model_deployment("close"), SCRIPT.format(scale=1.0000001, shift=None, fail=None)
+        )
+        project.deploy(
+            model_deployment("off"), SCRIPT.format(scale=1.0, shift="in2.txt", fail=None)
+        )
+        project.deploy(
+            model_deployment("broken"), SCRIPT.format(scale=1.0, shift=None, fail="in3.txt")
+        )
+        yield project
 
 
 def compare(project: Project, b: str, *flags: str) -> tuple[int, dict[str, object], str]:

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, project_at
 
 from tests.conftest import tree_digest
 
@@ -82,18 +81,15 @@ def deployment(name: str, code: str) -> dict[str, object]:
 def project(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    loop = Project(cli, root, ws, "loop-ep")
-    (root / "conda.yml").write_text("dependencies: [python=3.11, pip]\n")
-    for folder, script in (("code", SCRIPT), ("fixed", FIXED)):
-        (root / folder).mkdir(exist_ok=True)
-        (root / folder / "score.py").write_text(script)
-        spec = deployment("fixed" if folder == "fixed" else "dep", folder)
-        (root / f"{folder}.yml").write_text(yaml.safe_dump(spec))
-    yield loop
-    wait_sessions_gone(loop.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "loop-ep") as loop:
+        root = loop.root
+        (root / "conda.yml").write_text("dependencies: [python=3.11, pip]\n")
+        for folder, script in (("code", SCRIPT), ("fixed", FIXED)):
+            (root / folder).mkdir(exist_ok=True)
+            (root / folder / "score.py").write_text(script)
+            spec = deployment("fixed" if folder == "fixed" else "dep", folder)
+            (root / f"{folder}.yml").write_text(yaml.safe_dump(spec))
+        yield loop
 
 
 def batchml(*args: str | Path) -> subprocess.CompletedProcess[str]:

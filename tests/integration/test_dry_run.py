@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from processes import wait_sessions_gone
-from projects import Project, model_deployment
+from projects import Project, model_deployment, project_at
 
 from tests.conftest import tree_digest
 
@@ -40,17 +39,14 @@ SIZES = {"a.txt": 300, "b.txt": 20, "c.txt": 1, "d.txt": 4000, "e.txt": 50}
 def project(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    project = Project(cli, root, ws, "plan-ep")
-    for old in (root / "data").iterdir():
-        old.unlink()
-    for name, size in SIZES.items():
-        (root / "data" / name).write_bytes(b"x" * size)
-    project.deploy(model_deployment("svc"), SCRIPT)
-    yield project
-    wait_sessions_gone(project.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "plan-ep") as project:
+        root = project.root
+        for old in (root / "data").iterdir():
+            old.unlink()
+        for name, size in SIZES.items():
+            (root / "data" / name).write_bytes(b"x" * size)
+        project.deploy(model_deployment("svc"), SCRIPT)
+        yield project
 
 
 def ran_batches(project: Project, name: str) -> list[list[str]]:

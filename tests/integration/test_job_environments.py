@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, project_at
 from wheels import make_wheel
 
 if TYPE_CHECKING:
@@ -94,12 +93,8 @@ def project(
     monkeypatch.setenv("UV_OFFLINE", "1")
     monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    env_project = Project(cli, root, ws, "env-ep")
-    yield env_project
-    wait_sessions_gone(env_project.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "env-ep") as env_project:
+        yield env_project
 
 
 def test_a_job_runs_in_its_environment_built_once_then_reused(project: Project) -> None:

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, project_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -98,26 +97,22 @@ def project(
     gates = tmp_path / "gates"
     gates.mkdir()
     monkeypatch.setenv("BATCHML_TEST_GATES", str(gates))
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    live = Project(cli, root, ws, "live-ep")
-    for index in range(4, FILES):
-        (live.root / "data" / f"in{index}.txt").write_text(str(index))
-    live.deploy(
-        {
-            "name": "gated",
-            "type": "model",
-            "model": {"name": "m", "path": "model"},
-            "code_configuration": {"code": "code", "scoring_script": "score.py"},
-            "environment": {"image": "python:3.11"},
-            "compute": "azureml:cpu",
-            "settings": {"mini_batch_size": 1, "max_concurrency_per_instance": 1},
-        },
-        GATED,
-    )
-    yield live
-    wait_sessions_gone(live.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "live-ep") as live:
+        for index in range(4, FILES):
+            (live.root / "data" / f"in{index}.txt").write_text(str(index))
+        live.deploy(
+            {
+                "name": "gated",
+                "type": "model",
+                "model": {"name": "m", "path": "model"},
+                "code_configuration": {"code": "code", "scoring_script": "score.py"},
+                "environment": {"image": "python:3.11"},
+                "compute": "azureml:cpu",
+                "settings": {"mini_batch_size": 1, "max_concurrency_per_instance": 1},
+            },
+            GATED,
+        )
+        yield live
 
 
 def _terminal() -> tuple[int, int]:

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from processes import wait_sessions_gone
-from projects import Project
+from projects import Project, project_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,12 +82,8 @@ def registry(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
     monkeypatch.delenv("BATCHML_TRACKING")
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    project = Project(cli, root, ws, "reg-ep")
-    yield project
-    wait_sessions_gone(project.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "reg-ep") as project:
+        yield project
 
 
 def test_a_model_a_scoring_script_registers_is_a_batchml_model_to_deploy(

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from processes import wait_sessions_gone
-from projects import Project, model_deployment
+from projects import Project, model_deployment, project_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,13 +40,9 @@ def run(mini_batch):
 def project(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    reusing = Project(cli, root, ws, "reuse-ep")
-    reusing.deploy(model_deployment("blue"), SCRIPT)
-    yield reusing
-    wait_sessions_gone(reusing.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "reuse-ep") as reusing:
+        reusing.deploy(model_deployment("blue"), SCRIPT)
+        yield reusing
 
 
 def run(project: Project, *args: str) -> tuple[dict[str, int], bytes, list[str], str]:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from processes import wait_sessions_gone
-from projects import Project, model_deployment
+from projects import Project, model_deployment, project_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,13 +49,9 @@ def tracked(
     cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
     monkeypatch.delenv("BATCHML_TRACKING")
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    project = Project(cli, root, ws, "track-ep")
-    project.deploy(DEPLOYMENT, SCRIPT)
-    yield project
-    wait_sessions_gone(project.runners)
+    with project_at(cli, ws, tmp_path, monkeypatch, "track-ep") as project:
+        project.deploy(DEPLOYMENT, SCRIPT)
+        yield project
 
 
 def test_a_job_is_a_run_with_its_counts_and_what_the_script_logged(tracked: Project) -> None:
