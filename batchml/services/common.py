@@ -35,7 +35,8 @@ def local_path(
             )
         if not folder.is_dir():
             raise NotFoundError(
-                f"datastore '{datastore.datastore}' not found in workspace {workspace.root}"
+                f"datastore '{datastore.datastore}' not found in workspace {workspace.root}",
+                hint="list them with: batchml datastore list",
             )
         path = (folder / datastore.path).resolve()
         if not path.is_relative_to(folder.resolve()):

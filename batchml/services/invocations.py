@@ -91,8 +91,14 @@ def _settings(deployment: Deployment, options: InvokeOptions) -> RunSettings:
     if not options.sets and options.mini_batch_size is options.instance_count is None:
         # Validated when the deployment was made: jsonschema is only needed for overrides.
         return deployment_specs.run_settings(deployment.spec)
+    flags = {
+        "--set": bool(options.sets),
+        "--mini-batch-size": options.mini_batch_size is not None,
+        "--instance-count": options.instance_count is not None,
+    }
+    given = "/".join(flag for flag, on in flags.items() if on)
     spec = specs.Spec(
-        data=copy.deepcopy(deployment.spec), source="invoke --set", base_dir=Path.cwd()
+        data=copy.deepcopy(deployment.spec), source=f"invoke {given}", base_dir=Path.cwd()
     )
     for assignment in options.sets:
         key = assignment.partition("=")[0].split(".")[0]

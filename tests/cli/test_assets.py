@@ -372,7 +372,10 @@ def test_data_datastore_path_is_registered_by_reference(
 def test_data_unknown_datastore(cli: Cli, ws: Path) -> None:
     result = cli("data", "create", "-n", "d1", "-p", "azureml://datastores/nope/paths/x")
     assert (result.code, result.out) == (3, "")
-    assert result.err == f"ERROR: datastore 'nope' not found in workspace {ws}\n"
+    assert result.err == (
+        f"ERROR: datastore 'nope' not found in workspace {ws}\n"
+        "Hint: list them with: batchml datastore list\n"
+    )
 
 
 @pytest.mark.parametrize("kind", ["model", "data"])
