@@ -45,8 +45,13 @@ def input_files(workspace: Workspace, folder: Path, data: DataInput) -> InputFil
         input_list.write(folder, root, listed)
         entries = sorted(listed)
     if not entries:
-        raise UsageError(f"the input folder {data.path} holds no files; there is nothing to score")
+        raise nothing_to_score(data.path)
     return _files(root, entries, data)
+
+
+def nothing_to_score(folder: str | Path) -> UsageError:
+    """The error for an input folder that holds no files."""
+    return UsageError(f"the input folder {folder} holds no files; there is nothing to score")
 
 
 def listed_files(workspace: Workspace, data: DataInput) -> InputFiles:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.batch_job import BatchJob
+from batchml.core.batch_job import BatchJob, DataInput
 from batchml.core.errors import BatchmlError, NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
@@ -121,18 +121,23 @@ def test(
         deployment = deployments.preview(workspace, deployment_of, options)
     settings = deployment.settings
     data = invocations.resolve_input(workspace, input_value)
-    if data.remote is not None:
-        raise UsageError(
-            f"{data.path} is in storage; running mini-batches in the foreground reads local "
-            "files only",
-            hint="copy a few of its files to a local folder and give that",
-        )
+    refuse_storage(data, "batch-deployment test")
     listed = inputs.listed_files(workspace, data)
     planned = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     batches = list(enumerate(planned[:limit]))
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     model_dir = deployment.model.model_dir
     return _run(_code(deployment), model_dir, settings, environment, batches, how)
+
+
+def refuse_storage(data: DataInput, command: str) -> None:
+    """UsageError for an input in storage: a foreground run reads local files only."""
+    if data.remote is not None:
+        raise UsageError(
+            f"{data.path} is in storage; {command} runs mini-batches in the foreground, which "
+            "reads local files only",
+            hint="copy a few of its files to a local folder and give that",
+        )
 
 
 def sample(
@@ -171,13 +176,8 @@ def replay(
     if not isinstance(job, BatchJob):
         raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
     settings = job.settings
+    refuse_storage(job.input, "job replay")
     listed = inputs.input_files(workspace, job_dir(workspace, name), job.input)
-    if listed.keys is not None:
-        raise UsageError(
-            f"job '{name}' read its input from storage ({job.input.path}); replay reads local "
-            "files only",
-            hint="copy the mini-batch's files to a local folder and run batch-deployment test",
-        )
     batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring

@@ -21,6 +21,7 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
+from batchml.runner.inputs import nothing_to_score
 from batchml.services import (
     computes,
     data_paths,
@@ -158,7 +159,7 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")
     data_paths.check_type(found, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind != "uri_file" and next(input_list.walk(str(found)), None) is None:
-        raise UsageError(f"the input folder {found} holds no files; there is nothing to score")
+        raise nothing_to_score(found)
     return DataInput(type=kind, path=value, local=str(found))
 
 

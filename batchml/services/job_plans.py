@@ -43,9 +43,7 @@ def dry_run(
     settings = prepared.settings
     listed = inputs.listed_files(workspace, prepared.input)
     if not listed.files:
-        raise UsageError(
-            f"the input {prepared.input.path} holds no files; there is nothing to score"
-        )
+        raise inputs.nothing_to_score(prepared.input.path)
     assert listed.sizes is not None  # listed now, with sizes
     local = prepared.input.remote is None
     batches = plan_mini_batches(
@@ -120,12 +118,7 @@ def _estimate(
     how: debugging.Foreground,
 ) -> dict[str, Any]:
     """Run `wanted` mini-batches spread across the plan and estimate the whole job."""
-    if prepared.input.remote is not None:
-        raise UsageError(
-            f"{prepared.input.path} is in storage; --sample runs mini-batches in the foreground, "
-            "which reads local files only",
-            hint="plan without --sample, or sample a local copy of a few of its files",
-        )
+    debugging.refuse_storage(prepared.input, "--sample")
     settings = prepared.settings
     chosen = spread(len(batches), wanted)
     measured = debugging.sample(
