@@ -38,6 +38,13 @@ NAME = typer.Option(
 SETS = typer.Option(
     [], "--set", help="Update a field of the YAML, e.g. --set description=demo tags.team=ml."
 )
+INPUT_HELP = "A local folder or file, azureml:data@latest, a datastore URI or a storage URL."
+INPUT_TYPE = typer.Option(
+    None,
+    "--input-type",
+    click_type=click.Choice(["uri_folder", "uri_file"]),
+    help="Type of --input.",
+)
 
 
 @app.command("create", cls=AzCommand)
@@ -119,17 +126,8 @@ def invoke(
         help="Deployment to run; default: the endpoint's default.",
         autocompletion=complete.invoked_deployments,
     ),
-    input_: str | None = typer.Option(
-        None,
-        "--input",
-        help="A local folder or file, azureml:data@latest, a datastore URI or a storage URL.",
-    ),
-    input_type: str | None = typer.Option(
-        None,
-        "--input-type",
-        click_type=click.Choice(["uri_folder", "uri_file"]),
-        help="Type of --input.",
-    ),
+    input_: str | None = typer.Option(None, "--input", help=INPUT_HELP),
+    input_type: str | None = INPUT_TYPE,
     file: Path | None = typer.Option(
         None, "-f", "--file", help="Invocation YAML with inputs: and outputs:."
     ),
@@ -253,15 +251,8 @@ def compare(
     deployment: list[str] = typer.Option(
         ..., "--deployment", help="A deployment to run; give exactly two (A, then B)."
     ),
-    input_: str = typer.Option(
-        ..., "--input", help="A local folder or file, azureml:data@latest, or a datastore URI."
-    ),
-    input_type: str | None = typer.Option(
-        None,
-        "--input-type",
-        click_type=click.Choice(["uri_folder", "uri_file"]),
-        help="Type of --input.",
-    ),
+    input_: str = typer.Option(..., "--input", help=INPUT_HELP),
+    input_type: str | None = INPUT_TYPE,
     key_field: int = typer.Option(
         1,
         "--key-field",
