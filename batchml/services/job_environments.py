@@ -23,7 +23,7 @@ from batchml.store.workspace import Workspace
 
 VARIABLE = "BATCHML_ENV_MANAGER"
 WORKSPACE_KEY = "env_manager"
-_RUNS_HERE = "runs in batchml's own interpreter"
+_RUNS_HERE = "so it runs in batchml's own interpreter"
 
 
 def manager(workspace: Workspace, asked: str | None) -> tuple[str, str]:
@@ -50,7 +50,7 @@ def for_deployment(
     """The environment of a job of `deployment` whose settings ask for env_manager `asked`: a
     no-code MLflow deployment's is its model's own environment files (as on Azure); any
     other's, its declared environment."""
-    local = _local(workspace, asked, "job")
+    local = _local(workspace, asked)
     if local is not None:
         return local
     if deployment.code is None or deployment.scoring_script is None:
@@ -62,21 +62,21 @@ def for_deployment(
 
 def for_component(workspace: Workspace, environment: Any, asked: str | None) -> JobEnvironment:
     """The environment of a pipeline step whose component names `environment`."""
-    return _local(workspace, asked, "step") or for_environment(workspace, environment)
+    return _local(workspace, asked) or for_environment(workspace, environment)
 
 
-def _local(workspace: Workspace, asked: str | None, what: str) -> JobEnvironment | None:
+def _local(workspace: Workspace, asked: str | None) -> JobEnvironment | None:
     """batchml's own interpreter, saying why, when env_manager is local; else None."""
     chosen, origin = manager(workspace, asked)
     if chosen != LOCAL:
         return None
-    return JobEnvironment(reason=f"env_manager is local ({origin}): the {what} {_RUNS_HERE}")
+    return JobEnvironment(reason=f"env_manager is local ({origin}), {_RUNS_HERE}")
 
 
 def for_environment(workspace: Workspace, environment: Any) -> JobEnvironment:
     """What a deployment's or a component's `environment` asks uv to build."""
     if environment is None:
-        return JobEnvironment(reason=f"no environment is declared: the job {_RUNS_HERE}")
+        return JobEnvironment(reason=f"no environment is declared, {_RUNS_HERE}")
     if isinstance(environment, str):
         return _reference(workspace, environment)
     found = reqs.from_environment(environment) if isinstance(environment, dict) else None
@@ -93,7 +93,7 @@ def _reference(workspace: Workspace, value: str) -> JobEnvironment:
     if registered is None:
         return JobEnvironment(
             reason=f"{value} is one of Azure's curated or registry environments, whose packages "
-            f"batchml does not know: the job {_RUNS_HERE}"
+            f"batchml does not know, {_RUNS_HERE}"
         )
     found = environments.requirements_of(registered)
     if found is None:
@@ -106,9 +106,7 @@ def _mlflow_model(folder: Path) -> JobEnvironment:
     found = reqs.from_mlflow_model(folder)
     if path is None or found is None:
         files = ", ".join(reqs.MLFLOW_FILES)
-        return JobEnvironment(
-            reason=f"the MLflow model {folder} has none of {files}: the job {_RUNS_HERE}"
-        )
+        return JobEnvironment(reason=f"the MLflow model {folder} has none of {files}, {_RUNS_HERE}")
     return _built(found, f"the MLflow model's {path}")
 
 
@@ -120,6 +118,6 @@ def _built(found: reqs.Requirements, source: str) -> JobEnvironment:
 
 def _image_only(what: str) -> JobEnvironment:
     return JobEnvironment(
-        reason=f"{what} names an image and no conda file, and batchml builds no images: "
-        f"the job {_RUNS_HERE}"
+        reason=f"{what} names an image and no conda file, and batchml builds no images, "
+        f"{_RUNS_HERE}"
     )

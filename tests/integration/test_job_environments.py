@@ -177,7 +177,7 @@ def test_env_manager_local_runs_in_batchmls_interpreter(project: Project) -> Non
     assert project.rows(name) == [f"in{i}.txt {sys.prefix}" for i in range(4)]
     assert job["runs_in"] == {
         "manager": "local",
-        "reason": "env_manager is local (the job's settings): the job runs in batchml's own "
+        "reason": "env_manager is local (the job's settings), so it runs in batchml's own "
         "interpreter",
     }
     assert not (project.root.parent / "cache" / "envs").exists()
