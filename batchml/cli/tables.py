@@ -47,15 +47,20 @@ def endpoint(item: dict[str, Any], _app: App) -> Row:
 
 
 def deployment(item: dict[str, Any], app: App) -> Row:
-    from batchml.services import endpoints
+    from batchml.core.resources import Deployment
+    from batchml.services import deployments, endpoints
 
     default = endpoints.get(app.workspace, item["endpoint_name"]).default_deployment
+    found = deployments.get(app.workspace, item["endpoint_name"], item["name"])
+    model = _short(_get(item, "model"))
+    if isinstance(found, Deployment) and found.model.version is None:
+        model = f"{found.model.name} (inline)"  # its path is the deployment's own snapshot
     return {
         "Name": item["name"],
         "Endpoint": item["endpoint_name"],
         "Default": "yes" if default == item["name"] else "",
         "Type": _get(item, "type"),
-        "Model": _short(_get(item, "model")),
+        "Model": model,
         "Compute": _short(_get(item, "compute")),
         "MiniBatchSize": _get(item, "mini_batch_size"),
         "State": _get(item, "provisioning_state"),

@@ -21,13 +21,13 @@ def test_the_deployment_table_marks_the_default_and_fits(cli: Cli, deployed: Pro
     result = cli("batch-deployment", "list", "-e", "mnist-batch", "-o", "table")
     assert (result.code, result.err) == (0, "")
     assert result.out == (
-        "Name         Endpoint     Default    Type    Model    Compute      "
+        "Name         Endpoint     Default    Type    Model                      Compute      "
         "MiniBatchSize    State\n"
-        "-----------  -----------  ---------  ------  -------  -----------  "
+        "-----------  -----------  ---------  ------  -------------------------  -----------  "
         "---------------  ---------\n"
-        "mnist-svc    mnist-batch  yes        model   model    cpu-cluster  "
+        "mnist-svc    mnist-batch  yes        model   mnist-classifier (inline)  cpu-cluster  "
         "10               Succeeded\n"
-        "mnist-torch  mnist-batch             model   model    cpu-cluster  "
+        "mnist-torch  mnist-batch             model   mnist-classifier (inline)  cpu-cluster  "
         "10               Succeeded\n"
     )
     assert max(map(len, result.out.splitlines())) < 120
