@@ -7,6 +7,7 @@ returns to the one renderer.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,6 +167,31 @@ def expand_abbreviations(args: list[str], names: list[str]) -> list[str]:
     return out
 
 
+# A shell word: unquoted characters and quoted strings, never split inside quotes.
+_SHELL_WORD = re.compile(r"""(?:[^\s'"]+|'[^']*'|"(?:\\.|[^"\\])*")+""")
+
+
+def _print_examples(examples: tuple[str, ...]) -> None:
+    """The Examples section under a command's help: each command line wrapped to the terminal
+    between shell words, its continuation lines indented and ended by a backslash, as a shell
+    takes them, so that every example can be copied as it is."""
+    from rich.text import Text
+    from typer.rich_utils import _get_rich_console
+
+    console = _get_rich_console()
+    width = max(console.width - 3, 40)  # the margin, and room for " \\"
+    lines = ["", " Examples:"]
+    for example in examples:
+        line = "  "
+        for word in _SHELL_WORD.findall(example):
+            if line.strip() and len(line) + 1 + len(word) > width:
+                lines.append(line + " \\")
+                line = "      "
+            line += " " + word
+        lines.append(line)
+    console.print(Text("\n".join(lines)), soft_wrap=True)
+
+
 def command_group(help: str) -> typer.Typer:
     """A group of commands: its help when given no command, and one suggestion for a
     mistyped command (click's; Typer's own would repeat it)."""
@@ -177,12 +203,14 @@ class AzCommand(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        examples = getattr(self.callback, "examples", ())
-        if examples:
-            # Typer's help keeps the paragraphs of an epilog as lines.
-            self.epilog = "\n\n".join(("Examples:", *examples))
         own = {name for param in self.params for name in param.opts}
         self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        examples = getattr(self.callback, "examples", ())
+        if examples:
+            _print_examples(examples)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         names = [o for p in self.params for o in (*p.opts, *p.secondary_opts) if o[:2] == "--"]

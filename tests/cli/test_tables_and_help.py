@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,11 @@ def test_every_command_has_examples_that_use_its_own_flags(
     assert shown.code == 0
     assert "Examples:" in shown.out
     assert "\u2026" not in shown.out  # help wraps, never cut off with an ellipsis
-    assert examples[0].split()[-1] in shown.out
+    # Each example is wrapped between shell words, as a shell reads it back, within 80 columns.
+    section = shown.out.split("\n Examples:\n", 1)[1]
+    assert max(map(len, section.splitlines())) <= 80
+    lines = re.sub(r" \\\n +", " ", section).strip().splitlines()
+    assert [shlex.split(line) for line in lines] == [shlex.split(e) for e in examples]
 
 
 def test_a_typo_gets_one_suggestion_never_a_hidden_flag(cli: Cli) -> None:
