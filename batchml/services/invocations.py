@@ -310,6 +310,8 @@ def prepare(
 ) -> Prepared:
     """Resolve and check everything a job `name` of a model deployment needs (options as
     `route` gave them). Writes nothing."""
+    if options.job_name:  # a name batchml makes up is new
+        _refuse_taken(workspace, options.job_name)
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input = _input(workspace, options)
@@ -320,6 +322,11 @@ def prepare(
     computes.check_backend(backend)
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     return Prepared(deployment, options, compute, settings, job_input, output, backend, environment)
+
+
+def _refuse_taken(workspace: Workspace, name: str) -> None:
+    if job_dir(workspace, name).exists():
+        raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
 
 
 def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
@@ -333,8 +340,7 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
     prepared = prepare(workspace, options, deployment, name)
     folder = job_dir(workspace, name)
     with workspace.transaction() as txn:
-        if folder.exists():
-            raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
+        _refuse_taken(workspace, name)  # again: another invoke may have taken it meanwhile
         job = BatchJob(
             name=name,
             display_name=display_name(),

@@ -88,6 +88,12 @@ def test_dry_run_creates_nothing_and_plans_the_job_that_runs(project: Project, c
     }
     assert "estimate" not in plan
 
+    # The real invoke would refuse the name of an existing job; so does its plan.
+    taken = cli("batch-endpoint", "invoke", "-n", "plan-ep", "--input", project.root / "data",
+                "--dry-run", "--job-name", name)  # fmt: skip
+    assert (taken.code, taken.out) == (5, "")
+    assert taken.err.startswith(f"ERROR: job '{name}' already exists"), taken.err
+
 
 def test_sample_estimates_with_its_assumptions(project: Project, cli: Cli) -> None:
     before = tree_digest(project.ws)
