@@ -110,6 +110,7 @@ class Journal:
         self.journal_path = folder / JOURNAL_FILE
         self.rows_path = folder / ROWS_FILE
         self.parts_dir = folder / PARTS_DIR
+        self._rows_copy = folder / f".{ROWS_FILE}.tmp"
         self.outcomes: dict[int, Outcome] = {}
         self.published = False
         self._plan = plan
@@ -279,6 +280,7 @@ class Journal:
         self._journal_fd = os.open(self.journal_path, os.O_RDWR)
         self._rows_fd = os.open(self.rows_path, os.O_RDWR | os.O_CREAT, 0o666)
         self._rows_shared = os.fstat(self._rows_fd).st_nlink > 1
+        self._rows_copy.unlink(missing_ok=True)  # what a crash in _own_rows left
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir()
 
@@ -320,10 +322,9 @@ class Journal:
             self.outcomes[index] = outcome
 
     def _own_rows(self) -> None:
-        """Put a copy of rows.bin's first _rows_size bytes in its place, so that writing it
-        leaves the output it is linked to as it is; the copy's name is on disk at the next
-        commit (either name holds the same lines until then)."""
-        copy = self.folder / f".{ROWS_FILE}.tmp"
+        """Put a copy of rows.bin's first _rows_size bytes in its place, on disk, so that
+        writing it leaves the output it is linked to as it is."""
+        copy = self._rows_copy
         copy.unlink(missing_ok=True)
         fd = os.open(copy, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -337,6 +338,7 @@ class Journal:
                     offset += len(chunk)
             _sync(fd)
             os.replace(copy, self.rows_path)
+            fsync_dir(self.folder)
         except BaseException:
             os.close(fd)
             copy.unlink(missing_ok=True)
@@ -347,9 +349,6 @@ class Journal:
         else:  # recovering: _open() comes next
             os.close(fd)
         self._rows_shared = False
-        self._folder_synced = False
-        if self._unsynced_since is None:
-            self._unsynced_since = time.monotonic()
 
     def _append_part(self, part: str, offset: int) -> tuple[int, int]:
         length = crc = 0
