@@ -29,6 +29,27 @@ def same_file(one: Path, other: Path) -> bool:
     return os.path.samestat(one.stat(), other.stat())
 
 
+def assert_linked(path: Path, folder: Path) -> None:
+    """`path` is rows.bin under another name, and alone in its folder."""
+    assert same_file(path, folder / "rows.bin")
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def published(folder: Path, path: Path, *rows: bytes) -> None:
+    """A new journal of mini-batches 0, 1, ... with `rows`, published to `path`, closed."""
+    journal = Journal.create(folder, PLAN)
+    for index, lines in enumerate(rows):
+        journal.succeeded(index, 1, 0, lines.count(b"\n"), lines)
+    publish_closing(journal, path)
+
+
+def publish_closing(journal: Journal, path: Path) -> None:
+    try:
+        publish(journal, path)
+    finally:
+        journal.close()
+
+
 def test_rows_recorded_in_order_are_published_as_rows_bin_itself(folder, path):
     journal = Journal.create(folder, PLAN)
     try:
@@ -42,8 +63,7 @@ def test_rows_recorded_in_order_are_published_as_rows_bin_itself(folder, path):
         journal.close()
 
     assert path.read_bytes() == b"a\nc1\nc2\n"
-    assert same_file(path, folder / "rows.bin")
-    assert sorted(p.name for p in path.parent.iterdir()) == ["predictions.csv"]
+    assert_linked(path, folder)
 
 
 def test_rows_recorded_out_of_order_are_copied_in_mini_batch_order(folder, path):
@@ -83,13 +103,7 @@ def test_recording_after_publishing_leaves_the_published_file_as_it_was(folder, 
 
 
 def test_a_torn_tail_is_cut_from_a_copy_not_from_the_published_file(folder, path):
-    journal = Journal.create(folder, PLAN)
-    try:
-        journal.succeeded(0, 1, 0, 1, b"a\n")
-        journal.succeeded(1, 1, 0, 1, b"b\n")
-        publish(journal, path)
-    finally:
-        journal.close()
+    published(folder, path, b"a\n", b"b\n")
     # Rows with no record, as if appended through the other name.
     with open(path, "ab") as tail:
         tail.write(b"no record\n")
@@ -109,27 +123,16 @@ def test_a_torn_tail_is_cut_from_a_copy_not_from_the_published_file(folder, path
 
 
 def test_resuming_a_published_job_links_the_same_file_again(folder, path):
-    journal = Journal.create(folder, PLAN)
-    journal.succeeded(0, 1, 0, 1, b"a\n")
-    publish(journal, path)
-    journal.close()
+    published(folder, path, b"a\n")
 
-    journal = Journal.reopen(folder, PLAN)
-    try:
-        publish(journal, path)
-    finally:
-        journal.close()
+    publish_closing(Journal.reopen(folder, PLAN), path)
 
     assert path.read_bytes() == b"a\n"
-    assert same_file(path, folder / "rows.bin")
-    assert sorted(p.name for p in path.parent.iterdir()) == ["predictions.csv"]
+    assert_linked(path, folder)
 
 
 def test_a_new_journal_does_not_empty_an_output_linked_to_the_old_one(folder, path):
-    journal = Journal.create(folder, PLAN)
-    journal.succeeded(0, 1, 0, 1, b"a\n")
-    publish(journal, path)
-    journal.close()
+    published(folder, path, b"a\n")
     kept = path.with_name("kept.csv")
     path.rename(kept)
 
