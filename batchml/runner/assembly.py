@@ -1,9 +1,11 @@
 """The append_row output: the rows of the journal's succeeded mini-batches, in mini-batch order,
 published atomically as one file.
 
-The file is written under a temporary name beside its place, fsynced, and renamed once the
-journal says the file is this job's. Publishing again (after a crash while assembling, or when a
-resumed job ends) writes the same file from the journal alone and replaces the earlier one.
+The file is made under a temporary name beside its place and renamed once the journal says the
+file is this job's: a hard link to the journal's rows.bin when that holds exactly the output
+(its lines are then on disk once, not twice), else a copy of its lines in mini-batch order,
+fsynced. Publishing again (after a crash while assembling, or when a resumed job ends) makes
+the same file from the journal alone and replaces the earlier one.
 """
 
 from __future__ import annotations
@@ -40,17 +42,25 @@ def publish(journal: Journal, path: Path) -> Path:
     try:
         # Whatever a crash left under that name goes, even a link elsewhere.
         temporary.unlink(missing_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(fd, "wb", buffering=_BUFFER) as out:
-            for chunk in journal.rows_in_order():
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        if not journal.link_rows(temporary):
+            _copy_rows(journal, temporary)
         check_output(path, journal.published)
+        # Commits the journal, rows first: a linked output is on disk from here on.
         journal.mark_published()
         os.replace(temporary, path)
+        # Renaming a link over another name of the same file leaves both names (rename(2)).
+        temporary.unlink(missing_ok=True)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _copy_rows(journal: Journal, temporary: Path) -> None:
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with open(fd, "wb", buffering=_BUFFER) as out:
+        for chunk in journal.rows_in_order():
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())

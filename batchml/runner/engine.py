@@ -15,6 +15,7 @@ from batchml.core.sizes import parse_size
 from batchml.runner.assembly import check_output
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
+from batchml.runner.order import window_size
 from batchml.runner.scheduler import Scheduler
 from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
@@ -149,7 +150,9 @@ def run_job(
         workers = backend(config)
         cleanup.callback(workers.shutdown)
         folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
-        tally = Tally(batches, logs, journal, folders, reuse)
+        # Only rows need mini-batch order: a summary_only job journals each outcome at once.
+        window = window_size(settings.workers) if output_file is not None else 0
+        tally = Tally(batches, logs, journal, folders, reuse, window)
         if reuse is not None:
             reuse.fill(tally, batches)
         if fetcher is not None and fetch_on_workers:

@@ -27,6 +27,9 @@ class JobEvent:
     worker slot (0 .. workers-1). For mini_batch_failed, error is one line and will_retry says
     whether another attempt follows; the files count as failed only when it does not.
     job_finalizing comes once no more mini-batches run, before the output is assembled.
+    mini_batch_succeeded comes once the mini-batch is journaled: in an append_row job, when
+    every earlier one has an outcome (batchml.runner.order), so maybe after its worker started
+    another; counts include every attempt ended so far.
     """
 
     kind: EventKind

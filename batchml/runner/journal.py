@@ -2,7 +2,9 @@
 
 A job's journal folder holds two append-only files, written by its runner alone:
 
-    rows.bin      the append_row lines of each succeeded mini-batch, in the order they finished
+    rows.bin      the append_row lines of each succeeded mini-batch, in the order they were
+                  recorded: mini-batch order, as the runner records them (batchml.runner.order)
+                  unless its window overflowed or a resumed job ran earlier mini-batches again
     journal.bin   a header (format version, digest of the plan of mini-batches), then one
                   52-byte record per final outcome: kind (succeeded, failed, or published: the
                   output file is about to be renamed into place), mini-batch index, attempt,
@@ -20,12 +22,16 @@ committed: the journal starts again). So the state read back is exact: a mini-ba
 its record and every line of it survived; otherwise it runs again. Each append costs O(1);
 nothing is rewritten.
 
-The output is assembled from the journal alone (batchml.runner.assembly).
+The output is assembled from the journal alone (batchml.runner.assembly): when rows.bin holds
+exactly the output's lines, in order, the output is a hard link to it (link_rows), and its
+lines are written once. A rows.bin linked to an output is never written again: before the next
+append, or a cut after a crash, the journal moves to a copy of it of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -63,6 +69,8 @@ _RECORD_MAGIC = b"MBR1"
 _SUCCEEDED, _FAILED, _PUBLISHED = 1, 2, 3
 _CHUNK = 1024 * 1024
 _sync = getattr(os, "fdatasync", os.fsync)
+# Why os.link may refuse where a copy works: another filesystem, or one without hard links.
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 class JournalError(BatchmlError):
@@ -102,12 +110,15 @@ class Journal:
         self.journal_path = folder / JOURNAL_FILE
         self.rows_path = folder / ROWS_FILE
         self.parts_dir = folder / PARTS_DIR
+        self._rows_copy = folder / f".{ROWS_FILE}.tmp"
         self.outcomes: dict[int, Outcome] = {}
         self.published = False
         self._plan = plan
         self._journal_fd = self._rows_fd = -1
         self._journal_size = _HEADER.size
         self._rows_size = 0
+        # Whether rows.bin has another name (a published output), so must not be written.
+        self._rows_shared = False
         self._unsynced_since: float | None = None
         self._rows_unsynced = False
         self._folder_synced = True
@@ -119,6 +130,8 @@ class Journal:
         journal = cls(folder, plan)
         folder.mkdir(parents=True, exist_ok=True)
         journal.journal_path.unlink(missing_ok=True)
+        # Unlinked, not emptied: it may be an earlier run's output, under another name too.
+        journal.rows_path.unlink(missing_ok=True)
         journal.rows_path.write_bytes(b"")
         header = _HEADER.pack(_HEADER_MAGIC, FORMAT_VERSION, plan, 0)[: -_CRC.size]
         journal.journal_path.write_bytes(header + _CRC.pack(zlib.crc32(header)))
@@ -163,6 +176,8 @@ class Journal:
         self._check()
         offset = self._rows_size
         try:
+            if self._rows_shared and (rows or part is not None):
+                self._own_rows()
             if part is None:
                 _pwrite_all(self._rows_fd, rows, offset)
                 length, crc = len(rows), zlib.crc32(rows)
@@ -225,6 +240,21 @@ class Journal:
             raise JournalError(f"{self.rows_path} ends before the rows it records")
         return rows
 
+    def link_rows(self, target: Path) -> bool:
+        """Give rows.bin the name `target` (which must not exist) if it holds exactly the
+        lines of rows_in_order() and the filesystem allows it; whether it did. Raises OSError."""
+        ranges = list(self._row_ranges())
+        if ranges not in ([], [(0, self._rows_size)]):
+            return False
+        try:
+            os.link(self.rows_path, target)
+        except OSError as exc:
+            if exc.errno in _NO_LINK:
+                return False
+            raise
+        self._rows_shared = True
+        return True
+
     def mark_published(self) -> None:
         """Record that the output file is this job's, and commit: call it before the file
         is renamed into place, so that whatever is found there later is known to be ours."""
@@ -249,6 +279,8 @@ class Journal:
     def _open(self) -> None:
         self._journal_fd = os.open(self.journal_path, os.O_RDWR)
         self._rows_fd = os.open(self.rows_path, os.O_RDWR | os.O_CREAT, 0o666)
+        self._rows_shared = os.fstat(self._rows_fd).st_nlink > 1
+        self._rows_copy.unlink(missing_ok=True)  # what a crash in _own_rows left
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir()
 
@@ -288,6 +320,35 @@ class Journal:
             succeeded = kind == _SUCCEEDED
             outcome = Outcome(index, succeeded, attempt, files_failed, items, offset, length)
             self.outcomes[index] = outcome
+
+    def _own_rows(self) -> None:
+        """Put a copy of rows.bin's first _rows_size bytes in its place, on disk, so that
+        writing it leaves the output it is linked to as it is."""
+        copy = self._rows_copy
+        copy.unlink(missing_ok=True)
+        fd = os.open(copy, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with open(self.rows_path, "rb") as source:
+                offset = 0
+                while offset < self._rows_size:
+                    chunk = source.read(min(_CHUNK, self._rows_size - offset))
+                    if not chunk:
+                        raise JournalError(f"{self.rows_path} ends before the rows it records")
+                    _pwrite_all(fd, chunk, offset)
+                    offset += len(chunk)
+            _sync(fd)
+            os.replace(copy, self.rows_path)
+            fsync_dir(self.folder)
+        except BaseException:
+            os.close(fd)
+            copy.unlink(missing_ok=True)
+            raise
+        if self._rows_fd >= 0:
+            os.close(self._rows_fd)
+            self._rows_fd = fd
+        else:  # recovering: _open() comes next
+            os.close(fd)
+        self._rows_shared = False
 
     def _append_part(self, part: str, offset: int) -> tuple[int, int]:
         length = crc = 0
@@ -341,12 +402,15 @@ class Journal:
             finally:
                 if rows is not None:
                     rows.close()
-        for path, size in (
-            (self.journal_path, self._journal_size),
-            (self.rows_path, self._rows_size),
-        ):
-            if path.exists() and path.stat().st_size != size:
-                os.truncate(path, size)
+        if self.journal_path.stat().st_size != self._journal_size:
+            os.truncate(self.journal_path, self._journal_size)
+        if self.rows_path.exists():
+            rows_stat = self.rows_path.stat()
+            if rows_stat.st_size != self._rows_size:
+                if rows_stat.st_nlink > 1:
+                    self._own_rows()
+                else:
+                    os.truncate(self.rows_path, self._rows_size)
         return True
 
     def _read_header(self, raw: bytes) -> bool:

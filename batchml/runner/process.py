@@ -74,7 +74,8 @@ class Runner:
         self.resume = resume
         self.retry_failed = retry_failed
         self._reported_at = 0.0
-        self._running: set[int] = set()
+        # worker slot -> the mini-batch it runs
+        self._running: dict[int, int] = {}
 
     def on_event(self, event: JobEvent) -> None:
         self.record.settle_run()
@@ -87,11 +88,13 @@ class Runner:
         if event.kind == "mini_batch_succeeded" and now - self._reported_at >= PROGRESS_INTERVAL:
             self._reported_at = now
             _say(describe_counts(event.counts))
-        if event.mini_batch is not None:
+        if event.mini_batch is not None and event.worker is not None:
+            # By worker: a mini-batch reported succeeded late (batchml.runner.order) ended
+            # when its worker started the next one.
             if event.kind == "mini_batch_started":
-                self._running.add(event.mini_batch)
-            else:
-                self._running.discard(event.mini_batch)
+                self._running[event.worker] = event.mini_batch
+            elif self._running.get(event.worker) == event.mini_batch:
+                del self._running[event.worker]
         counts = dataclasses.replace(event.counts, mini_batches_running=len(self._running))
         job = dataclasses.replace(self.record.job, counts=counts)
         if event.kind == "job_finalizing":

@@ -112,6 +112,9 @@ class Scheduler:
             )
         self._emit("job_started")
         stop = self._loop()
+        if not self._journaled(self._tally.journal_held) and self._fatal is not None:
+            stop = self._fatal
+        self._emit_recorded()
         # Idle workers exit cleanly, busy ones are terminated, while the output is published.
         for worker in list(self._workers):
             self._backend.stop_worker(worker)
@@ -321,8 +324,16 @@ class Scheduler:
     def _succeeded(
         self, task: MiniBatchTask, state: _WorkerState, outcome: MiniBatchOutcome
     ) -> None:
-        if self._journaled(self._tally.succeeded, task, state.slot, state.label, outcome):
-            self._emit("mini_batch_succeeded", task.index, task.attempt, state.slot)
+        self._journaled(self._tally.succeeded, task, state.slot, state.label, outcome)
+        self._emit_recorded()
+
+    def _emit_recorded(self) -> None:
+        # A mini-batch is reported succeeded once journaled: in mini-batch order, mostly.
+        recorded = self._tally.recorded
+        for done in recorded:
+            if done.slot is not None:
+                self._emit("mini_batch_succeeded", done.index, done.attempt, done.slot)
+        recorded.clear()
 
     def _failed(
         self,
@@ -345,6 +356,7 @@ class Scheduler:
         self._emit(
             "mini_batch_failed", task.index, task.attempt, state.slot, error, will_retry=will_retry
         )
+        self._emit_recorded()
 
     def _emit(
         self,

@@ -1,15 +1,16 @@
 """The score of a job's mini-batches: counts, a failure record per failed item (failures.jsonl),
-a report row per attempt and a journal record per final outcome. The scheduler decides what
-runs; this keeps score.
+a report row per attempt and a journal record per final outcome, succeeded ones in mini-batch
+order (batchml.runner.order). The scheduler decides what runs; this keeps score.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from batchml.core import failures as records
 from batchml.runner.events import JobCounts
+from batchml.runner.order import InOrder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,11 +21,28 @@ if TYPE_CHECKING:
     from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
 
 
+@dataclass(frozen=True)
+class Succeeded:
+    """A succeeded mini-batch on its way to the journal; `slot` is None for a reused one."""
+
+    index: int
+    attempt: int
+    slot: int | None
+    files_failed: int
+    items: int
+    rows: bytes
+    part: str | None
+    keep: bool
+
+
 class Tally:
     """Counts start from what the journal recovered (mini-batches done in earlier runs).
 
     `folders` maps the job's snapshot of the code to the folder it was copied from, for the
-    paths of the failure records.
+    paths of the failure records. Counts, reports and failure records follow each attempt as
+    it ends; a succeeded mini-batch is journaled once every earlier one has an outcome, or
+    sooner past `window` of them waiting (0: at once). `recorded` lists those journaled since
+    it was last emptied, for the scheduler to report.
     """
 
     def __init__(
@@ -34,12 +52,15 @@ class Tally:
         journal: Journal,
         folders: dict[str, str] | None = None,
         reuse: Reuse | None = None,
+        window: int = 0,
     ) -> None:
         self._batches = batches
         self._reuse = reuse
         self._logs = logs
         self._folders = folders or {}
         self.journal = journal
+        self._order: InOrder[Succeeded] = InOrder(self._has_outcome, window)
+        self.recorded: list[Succeeded] = []
         self.first_failure: str | None = None
         self.counts = JobCounts(
             len(batches),
@@ -55,12 +76,12 @@ class Tally:
 
     def is_done(self, index: int) -> bool:
         """Whether mini-batch `index` already has a final outcome."""
-        return index in self.journal.outcomes
+        return index in self.journal.outcomes or index in self._order
 
     def succeeded(
         self, task: MiniBatchTask, slot: int, label: str, outcome: MiniBatchOutcome
     ) -> None:
-        """Report, journal and count a successful attempt. Raises JournalError (not counted)."""
+        """Report, count and journal (or hold) a successful attempt. Raises JournalError."""
         files, items = len(task.files), outcome.items
         where = f"mini-batch {task.index}, attempt {task.attempt}"
         if outcome.failed_files is None:
@@ -84,18 +105,18 @@ class Tally:
             task.index, task.attempt, slot, label, outcome.elapsed,
             succeeded=True, items_succeeded=items, items_failed=shortfall, error=error,
         )  # fmt: skip
-        journal, rows, part = self.journal, outcome.rows, outcome.part
-        journal.succeeded(task.index, task.attempt, shortfall, items, rows, part)
-        if self._reuse is not None and error is None:
-            self._reuse.keep(task.index, items, journal.rows_of(task.index))
         self._count_success(files, shortfall, items)
         self._logs.progress(self.counts)
+        rows, part, keep = outcome.rows, outcome.part, error is None
+        done = Succeeded(task.index, task.attempt, slot, shortfall, items, rows, part, keep)
+        self._journal(self._order.add(task.index, done, len(rows)))
 
     def reused(self, index: int, items: int, rows: bytes) -> None:
         """Journal and count mini-batch `index` as succeeded with the outcome of an earlier
         job (batchml.runner.reuse): no attempt is made, so no report row."""
-        self.journal.succeeded(index, 1, 0, items, rows)
         self._count_success(len(self._batches[index]), 0, items)
+        done = Succeeded(index, 1, None, 0, items, rows, None, keep=False)
+        self._journal(self._order.add(index, done, len(rows)))
         counts = self.counts
         self.counts = replace(counts, mini_batches_reused=counts.mini_batches_reused + 1)
 
@@ -126,6 +147,11 @@ class Tally:
             self.journal.failed(task.index, task.attempt)
             self._count_failure(files)
             self._logs.progress(self.counts)
+            self._journal(self._order.due())
+
+    def journal_held(self) -> None:
+        """Journal the succeeded mini-batches still waiting for earlier ones (the job ends)."""
+        self._journal(self._order.drain())
 
     def init_failed(self, slot: int, error: str, detail: str | None) -> None:
         """Record a worker whose script could not be imported or whose init() raised."""
@@ -134,6 +160,20 @@ class Tally:
             traceback=detail, final=True, folders=self._folders,
         )  # fmt: skip
         self._logs.failure(failure)
+
+    def _has_outcome(self, index: int) -> bool:
+        return index in self.journal.outcomes
+
+    def _journal(self, due: list[Succeeded]) -> None:
+        journal = self.journal
+        for done in due:
+            index = done.index
+            journal.succeeded(
+                index, done.attempt, done.files_failed, done.items, done.rows, done.part
+            )
+            if self._reuse is not None and done.keep:
+                self._reuse.keep(index, done.items, journal.rows_of(index))
+            self.recorded.append(done)
 
     def _record(
         self,

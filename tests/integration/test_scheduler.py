@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -36,9 +37,16 @@ def test_rows_come_out_in_input_order_whatever_order_workers_finish(run):
     assert (counts.mini_batches_total, counts.mini_batches_succeeded) == (5, 5)
     assert (counts.files_total, counts.files_succeeded, counts.files_failed) == (9, 9, 0)
     assert counts.items_succeeded == 9
-    finished = [e.mini_batch for e in job.events if e.kind == "mini_batch_succeeded"]
+    # The report has a row per attempt as it ends: workers finished out of order...
+    finished = [int(row["mini_batch"]) for row in job.report()]
     assert sorted(finished) == [0, 1, 2, 3, 4]
     assert finished != [0, 1, 2, 3, 4]
+    # ... and the journal recorded them in order (batchml.runner.order), so said so in order.
+    recorded = [e.mini_batch for e in job.events if e.kind == "mini_batch_succeeded"]
+    assert recorded == [0, 1, 2, 3, 4]
+    # So the output is the journal's rows file itself, its lines written once.
+    rows = job.logs_dir.parent / "journal" / "rows.bin"
+    assert os.path.samestat(rows.stat(), job.result.output_file.stat())
     assert (job.events[0].kind, job.events[-1].kind) == ("job_started", "job_finished")
     assert job.events[-1].counts == counts
     # Only the output itself is left: no temporary file, no part files.
