@@ -62,6 +62,10 @@ class LocalBackend:
     environment variables (a job's MLflow run's, being opened in a thread), and gets them as
     soon as they are known; its interpreter starts meanwhile.
 
+    start_ahead() starts workers before the scheduler asks for them (while the job is listed
+    and planned): each starts its interpreter and imports, then waits, before the scoring
+    script, until start_worker() hands it out; one never handed out runs no user code.
+
     devices are the GPUs the workers share, one per worker slot in turn, in CUDA_VISIBLE_DEVICES
     (see batchml.backends.gpus), found once per backend; empty when none are assigned.
     """
@@ -74,8 +78,6 @@ class LocalBackend:
         node: str = "localhost",
         variables_later: Future[dict[str, str]] | None = None,
     ) -> None:
-        if variables_later is not None:
-            config = replace(config, variables_follow=True)
         self._config = config
         self._variables_later = variables_later
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
@@ -98,9 +100,36 @@ class LocalBackend:
         # Workers found dead by submit(), reported by the next poll().
         self._lost: list[BackendEvent] = []
         self._next_id = 0
+        # Workers started ahead, by slot, not yet handed out (see start_ahead).
+        self._ahead: dict[int, int] = {}
+
+    def start_ahead(self, slots: int) -> None:
+        """Start the workers of slots 0 .. slots-1 now, waiting to be handed out by
+        start_worker(); those not handed out by the first poll() are stopped."""
+        for slot in range(slots):
+            if slot not in self._ahead:
+                self._ahead[slot] = self._start(slot, follow=True)
 
     def start_worker(self, slot: int) -> int:
-        """Start a worker process for `slot`; WorkerStarted follows once init() returned."""
+        """Start a worker process for `slot` (or hand out the one started ahead for it);
+        WorkerStarted follows once init() returned."""
+        worker = self._ahead.pop(slot, None)
+        if worker is None:
+            worker = self._start(slot, follow=self._variables_later is not None)
+        elif self._variables_later is None:
+            _send_quietly(self._workers[worker].conn, {})
+        if self._variables_later is not None:
+            # Sent when they are known (by the thread that learns them, or now): the worker
+            # starts its interpreter and imports meanwhile.
+            conn = self._workers[worker].conn
+            self._variables_later.add_done_callback(
+                lambda known: _send_quietly(conn, known.result())
+            )
+        return worker
+
+    def _start(self, slot: int, *, follow: bool) -> int:
+        """A worker process for `slot`; with `follow`, it waits for a message of environment
+        variables before it imports the scoring script."""
         parent_conn, child_conn = self._context.Pipe()
         if self._python is not None:
             make = self._python.process
@@ -108,20 +137,15 @@ class LocalBackend:
             make = spawn_process
         else:
             make = self._context.Process
+        config = replace(self._worker_config(slot), variables_follow=follow)
         process = make(
             target=worker_main,
-            args=(child_conn, self._worker_config(slot), slot, self._node, self._forked),
+            args=(child_conn, config, slot, self._node, self._forked),
             name=f"batchml-worker-{slot}",
         )
         process.start()
         # Only the child holds its end now, so the parent sees EOF as soon as the child dies.
         child_conn.close()
-        if self._variables_later is not None:
-            # Sent when they are known (by the thread that learns them, or now): the worker
-            # starts its interpreter and imports meanwhile.
-            self._variables_later.add_done_callback(
-                lambda known: _send_quietly(parent_conn, known.result())
-            )
         worker = self._next_id
         self._next_id += 1
         self._workers[worker] = _Worker(process, parent_conn)
@@ -154,6 +178,10 @@ class LocalBackend:
     def poll(self, timeout: float) -> list[BackendEvent]:
         """Wait up to `timeout` seconds for messages from workers or for workers to end."""
         events, self._lost = self._lost, []
+        # The scheduler has asked for every worker it wants by now.
+        for worker in self._ahead.values():
+            self.stop_worker(worker)
+        self._ahead.clear()
         self._reap_stopping()
         if events or not self._workers:
             timeout = 0

@@ -4,46 +4,72 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any
 
 import click
 import typer
+from typer.core import TyperGroup
+from typer.models import TyperInfo
 
 from batchml import __version__
-from batchml.cli import (
-    assets,
-    cache,
-    component,
-    compute,
-    datastore,
-    deployment,
-    endpoint,
-    environment,
-    job,
-    workspace,
-)
+from batchml.cli import workspace
 from batchml.cli.context import AzCommand
 from batchml.core.errors import BatchmlError, ExitStatus
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# The command groups, in the order help lists them: each module is imported only when its
+# group is used (a command, help, completion), so that a command compiles and builds its own
+# group's commands only (PYTHONDONTWRITEBYTECODE: every module is compiled from source).
+GROUPS: dict[str, Callable[[], typer.Typer]] = {
+    "batch-endpoint": lambda: _cli("endpoint").app,
+    "batch-deployment": lambda: _cli("deployment").app,
+    "model": lambda: _cli("assets").build("model"),
+    "data": lambda: _cli("assets").build("data"),
+    "environment": lambda: _cli("environment").app,
+    "component": lambda: _cli("component").app,
+    "compute": lambda: _cli("compute").app,
+    "datastore": lambda: _cli("datastore").app,
+    "job": lambda: _cli("job").app,
+    "workspace": lambda: workspace.app,
+    "cache": lambda: _cli("cache").app,
+}
+
+
+def _cli(module: str) -> Any:
+    return importlib.import_module(f"batchml.cli.{module}")
+
+
+class _Root(TyperGroup):
+    """The root group, whose command groups are built from GROUPS when first named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*(name for name in super().list_commands(ctx) if name not in GROUPS), *GROUPS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUPS and cmd_name not in self.commands:
+            info = TyperInfo(GROUPS[cmd_name](), name=cmd_name)
+            self.commands[cmd_name] = typer.main.get_group_from_info(
+                info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=app.suggest_commands,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
     name="batchml",
+    cls=_Root,
     help="Azure ML batch endpoints, on your machine: the az ml commands over a local workspace.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     suggest_commands=False,
 )
-app.add_typer(endpoint.app, name="batch-endpoint")
-app.add_typer(deployment.app, name="batch-deployment")
-app.add_typer(assets.build("model"), name="model")
-app.add_typer(assets.build("data"), name="data")
-app.add_typer(environment.app, name="environment")
-app.add_typer(component.app, name="component")
-app.add_typer(compute.app, name="compute")
-app.add_typer(datastore.app, name="datastore")
-app.add_typer(job.app, name="job")
-app.add_typer(workspace.app, name="workspace")
-app.add_typer(cache.app, name="cache")
 app.command("configure", cls=AzCommand)(workspace.configure)
 
 

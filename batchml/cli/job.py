@@ -11,7 +11,6 @@ import typer
 
 from batchml.cli import complete, tables
 from batchml.cli.context import ALL_RESULTS, MAX_RESULTS, AzCommand, app_of, command_group, shown
-from batchml.cli.stream import stream as stream_job
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
 from batchml.core.job_record import JobStatus
@@ -33,6 +32,10 @@ STREAM_HELP = (
 def _follow(ctx: typer.Context, name: str, out: IO[str] | None) -> AnyJob:
     """Stream a job until it ends, its logs to `out` (stdout unless given). Ctrl-C stops
     following and leaves the job running."""
+    # Here, not at the top: `invoke` without --stream and the other job commands need none of
+    # the live view's modules.
+    from batchml.cli.stream import stream as stream_job
+
     try:
         return stream_job(app_of(ctx).workspace, name, out)
     except KeyboardInterrupt:

@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from batchml.cli.context import AzCommand, app_of, command_group, shown
-from batchml.services import workspaces
 from batchml.store import locate
 
 app = command_group("Inspect the workspace folder.")
@@ -17,6 +16,9 @@ app = command_group("Inspect the workspace folder.")
 @shown("batchml workspace show")
 def show(ctx: typer.Context) -> dict[str, Any]:
     """Show which workspace commands use, why, and what it holds."""
+    # Here, not at the top: the root imports this module for `configure`, which needs none of it.
+    from batchml.services import workspaces
+
     workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
     return workspaces.describe(workspace, reason)
 
@@ -34,6 +36,8 @@ def update(
     ),
 ) -> dict[str, Any]:
     """Set the workspace's defaults, e.g. batchml workspace update --set env_manager=local."""
+    from batchml.services import workspaces
+
     workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
     return workspaces.update(workspace, sets, reason)
 

@@ -13,7 +13,7 @@ from batchml.backends.local import LocalBackend
 from batchml.core.errors import UsageError
 from batchml.core.sizes import parse_size
 from batchml.runner.assembly import check_output
-from batchml.runner.journal import Journal, plan_digest
+from batchml.runner.journal import PARTS_DIR, Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.order import window_size
 from batchml.runner.scheduler import Scheduler
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from batchml.backends.base import BackendFactory
     from batchml.core.run_settings import RunSettings
+    from batchml.core.storage_urls import StorageAccess
     from batchml.runner.events import JobEvent, JobResult
     from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
@@ -66,6 +67,29 @@ def plan_mini_batches(
     if batch:
         batches.append(tuple(batch))
     return batches
+
+
+def worker_config(
+    scoring: ScoringSpec,
+    settings: RunSettings,
+    *,
+    output_dir: Path,
+    logs_dir: Path,
+    journal_dir: Path,
+    python: Path | None = None,
+    storage: StorageAccess | None = None,
+) -> WorkerConfig:
+    """What run_job starts its workers with; a runner that starts them before it calls
+    run_job (batchml.runner.process) makes the same with this."""
+    # Absolute before they reach workers, which change directory (and may run elsewhere).
+    model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
+    scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
+    # Not resolved: a virtualenv's python is a link, and the venv is known by the link's path.
+    python = python.absolute() if python is not None else None
+    append_row = settings.output_action == "append_row"
+    parts_dir = journal_dir.absolute() / PARTS_DIR if append_row else None
+    output_dir, logs_dir = output_dir.absolute(), logs_dir.absolute()
+    return WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python, storage)
 
 
 def run_job(
@@ -125,11 +149,6 @@ def run_job(
         output_file = output_dir / settings.output_file_name
         if not resume:
             check_output(output_file)
-    # Absolute before they reach workers, which change directory (and may run elsewhere).
-    model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
-    scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
-    # Not resolved: a virtualenv's python is a link, and the venv is known by the link's path.
-    python = python.absolute() if python is not None else None
     output_dir.mkdir(parents=True, exist_ok=True)
     if backend is None:
         backend = LocalBackend
@@ -144,12 +163,20 @@ def run_job(
             journal.forget_failed()
         logs = JobLogs(logs_dir, resume=resume, kept=journal.outcomes)
         cleanup.callback(logs.close)
-        parts_dir = journal.parts_dir if output_file is not None else None
         storage = fetcher.access if fetcher is not None and fetch_on_workers else None
-        config = WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python, storage)
+        config = worker_config(
+            scoring,
+            settings,
+            output_dir=output_dir,
+            logs_dir=logs_dir,
+            journal_dir=journal_dir,
+            python=python,
+            storage=storage,
+        )
         workers = backend(config)
         cleanup.callback(workers.shutdown)
-        folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
+        code_dir = str(config.scoring.code_dir)
+        folders = {code_dir: str(code_source)} if code_source is not None else {}
         # Only rows need mini-batch order: a summary_only job journals each outcome at once.
         window = window_size(settings.workers) if output_file is not None else 0
         tally = Tally(batches, logs, journal, folders, reuse, window)

@@ -12,7 +12,6 @@ the log `job stream` follows.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import signal
 import sys
@@ -29,7 +28,7 @@ from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
 from batchml.envs.requirements import Requirements
-from batchml.runner.engine import run_job
+from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
 from batchml.runner.inputs import InputFiles, input_files
@@ -41,8 +40,6 @@ from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from batchml.backends.base import BackendFactory
     from batchml.runner.pipeline import PipelineRunner
     from batchml.runner.reuse import Reuse
@@ -133,12 +130,6 @@ class Runner:
         except BatchmlError as exc:
             return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
-        self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
-        try:
-            inputs = input_files(self.record.workspace, self.folder, job.input)
-        except BatchmlError as exc:
-            return self.end(JobStatus.FAILED, exc.message)
-        files = inputs.files
         settings = job.settings
         # Local workers get the variables of the job's MLflow run when it is open (they start
         # meanwhile); Ray actors are made with theirs.
@@ -154,31 +145,45 @@ class Runner:
             },
             logging_level=settings.logging_level,
         )
-        _say(
-            f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
-            f"{settings.mini_batch_size}, {settings.workers} worker process"
-            + ("" if settings.workers == 1 else "es")
-        )
-        fetcher = self._fetcher(inputs)
-        result = run_job(
-            files,
-            scoring,
-            settings,
-            output_dir=Path(job.output.local_dir),
-            logs_dir=self.folder / "logs",
-            journal_dir=self.folder / job_store.JOURNAL_DIR,
-            resume=self.resume,
-            retry_failed=self.retry_failed,
-            on_event=self.on_event,
-            cancel=self.record.cancel,
-            backend=self._backend(),
-            python=Path(environment.python_executable) if environment.python_executable else None,
-            code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
-            fetcher=fetcher,
-            fetch_on_workers=isinstance(job.backend, RayWorkers),
-            sizes=inputs.sizes,
-            reuse=self._reuse(job) if fetcher is None else None,
-        )
+        python = Path(environment.python_executable) if environment.python_executable else None
+        # Local workers start now, while the job's inputs are listed and its mini-batches
+        # planned; run_job hands them out (see LocalBackend.start_ahead).
+        started = self._start_workers(scoring, python)
+        try:
+            self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
+            try:
+                inputs = input_files(self.record.workspace, self.folder, job.input)
+            except BatchmlError as exc:
+                return self.end(JobStatus.FAILED, exc.message)
+            files = inputs.files
+            _say(
+                f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
+                f"{settings.mini_batch_size}, {settings.workers} worker process"
+                + ("" if settings.workers == 1 else "es")
+            )
+            fetcher = self._fetcher(inputs)
+            result = run_job(
+                files,
+                scoring,
+                settings,
+                output_dir=Path(job.output.local_dir),
+                logs_dir=self.folder / "logs",
+                journal_dir=self.folder / job_store.JOURNAL_DIR,
+                resume=self.resume,
+                retry_failed=self.retry_failed,
+                on_event=self.on_event,
+                cancel=self.record.cancel,
+                backend=started or self._ray_backend(),
+                python=python,
+                code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
+                fetcher=fetcher,
+                fetch_on_workers=isinstance(job.backend, RayWorkers),
+                sizes=inputs.sizes,
+                reuse=self._reuse(job) if fetcher is None else None,
+            )
+        finally:
+            if started is not None:
+                started.backend.shutdown()
         return self.finish(self._upload(result))
 
     def _upload(self, result: JobResult) -> JobResult:
@@ -244,13 +249,36 @@ class Runner:
             return job.runs_in
         return prepare(job.runs_in, self.folder / "azureml-logs", _say)
 
-    def _backend(self) -> BackendFactory:
-        """Local worker processes, or actors on the Ray cluster of the job's compute, which
-        install the job's requirements (with the package sources this runner's uv has)."""
+    def _start_workers(self, scoring: ScoringSpec, python: Path | None) -> _Started | None:
+        """The job's local worker processes, started; None for Ray actors (see _ray_backend).
+        They get the job's run's variables when it is open; the driver log says which GPUs
+        they share, if any."""
+        job = self.record.job
+        if isinstance(job.backend, RayWorkers):
+            return None
+        config = worker_config(
+            scoring,
+            job.settings,
+            output_dir=Path(job.output.local_dir),
+            logs_dir=self.folder / "logs",
+            journal_dir=self.folder / job_store.JOURNAL_DIR,
+            python=python,
+        )
+        backend = LocalBackend(config, variables_later=self.record.run_variables())
+        if backend.devices:
+            _say(
+                f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "
+                "in CUDA_VISIBLE_DEVICES"
+            )
+        backend.start_ahead(job.settings.workers)
+        return _Started(backend, config)
+
+    def _ray_backend(self) -> BackendFactory:
+        """Actors on the Ray cluster of the job's compute, which install the job's
+        requirements (with the package sources this runner's uv has)."""
         job = self.record.job
         workers = job.backend
-        if not isinstance(workers, RayWorkers):
-            return functools.partial(_local_backend, variables=self.record.run_variables())
+        assert isinstance(workers, RayWorkers), "local workers are started by _start_workers"
         from batchml.backends.ray import RayOptions, factory
         from batchml.backends.ray_env import install_options_from_env
 
@@ -284,16 +312,17 @@ class Runner:
         return self.record.crashed(exc)
 
 
-def _local_backend(config: WorkerConfig, variables: Future[dict[str, str]]) -> LocalBackend:
-    """Local worker processes, which get the job's run's `variables` when they are known; the
-    driver log says which GPUs they share, if any."""
-    backend = LocalBackend(config, variables_later=variables)
-    if backend.devices:
-        _say(
-            f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "
-            "in CUDA_VISIBLE_DEVICES"
-        )
-    return backend
+@dataclasses.dataclass(frozen=True)
+class _Started:
+    """Local workers started before run_job, with the config they were started with: run_job's
+    backend factory, which hands them out."""
+
+    backend: LocalBackend
+    config: WorkerConfig
+
+    def __call__(self, config: WorkerConfig) -> LocalBackend:
+        assert config == self.config, f"run_job's workers need {config}, not {self.config}"
+        return self.backend
 
 
 def main(argv: list[str]) -> int:

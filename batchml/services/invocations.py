@@ -29,7 +29,6 @@ from batchml.services import (
     deployments,
     endpoints,
     job_environments,
-    pipeline_plan,
     storage_inputs,
 )
 from batchml.store import input_list, job_index
@@ -236,7 +235,9 @@ def _invoke_pipeline(
     workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
 ) -> PipelineJob:
     """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
+    # Here, not at the top: the invocations of model deployments need none of these modules.
     from batchml.runner.launch import start
+    from batchml.services import pipeline_plan
 
     refused = {
         "--mini-batch-size": options.mini_batch_size,

@@ -51,14 +51,8 @@ def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, fo
     _die_with_parent()
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    paths = WorkerLogPaths.for_worker(config.logs_dir, node, slot)
-    try:
-        redirect_std_streams(paths)
-    except OSError as exc:
-        error = f"could not open the logs of worker {slot}: {exc}"
-        conn.send(StartOutcome(Status.INTERNAL_ERROR, error=error))
-        return
     if config.variables_follow:
+        # First: a worker started ahead and never handed out ends here, having made no logs.
         try:
             variables = conn.recv()
         except (EOFError, OSError):
@@ -66,6 +60,13 @@ def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, fo
         scoring = config.scoring
         own = {**variables, **scoring.environment_variables}
         config = replace(config, scoring=replace(scoring, environment_variables=own))
+    paths = WorkerLogPaths.for_worker(config.logs_dir, node, slot)
+    try:
+        redirect_std_streams(paths)
+    except OSError as exc:
+        error = f"could not open the logs of worker {slot}: {exc}"
+        conn.send(StartOutcome(Status.INTERNAL_ERROR, error=error))
+        return
     worker = ScoringWorker(config, slot, paths.error)
     started = worker.start()
     conn.send(started)

@@ -55,8 +55,9 @@ class WorkerConfig:
     python is the interpreter local workers run with, isolated from the job's own packages
     (a deployment's environment); None is the job's own interpreter, with the job's packages.
     With variables_follow, the worker's first message is a dict of more environment variables
-    (those of the job's MLflow run, which was still being opened when the worker started),
-    which it exports under scoring's own before it imports the script.
+    (those of the job's MLflow run, which was still being opened when the worker started; none
+    for a worker started ahead, which waits for it to be handed out), which it exports under
+    scoring's own before it imports the script.
     """
 
     scoring: ScoringSpec

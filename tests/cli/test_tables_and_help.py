@@ -53,7 +53,11 @@ def _commands() -> list[tuple[str, click.Command]]:
 
     def walk(prefix: str, command: click.Command) -> None:
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            # Through the group's own lookup: the root builds its command groups on demand.
+            context = click.Context(command)
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                assert sub is not None, name
                 walk(f"{prefix} {name}", sub)
         else:
             found.append((prefix, command))
