@@ -161,9 +161,11 @@ def run_job(
             workers = StagedBackend(workers, fetcher, batches, to_run, ahead)
             cleanup.callback(workers.shutdown)
         try:
-            return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
-                started, output_file
-            )
+            scheduler = Scheduler(
+                batches, settings, workers, logs, tally, on_event, cancel,
+                fetches=isinstance(workers, StagedBackend),
+            )  # fmt: skip
+            return scheduler.run(started, output_file)
         except BaseException as exc:
             logs.crashed(exc)
             raise

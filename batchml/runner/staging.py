@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from batchml.backends.base import TaskDone, WorkerLost
+from batchml.backends.base import FilesFetched, TaskDone, WorkerLost
 from batchml.core.errors import BatchmlError
 from batchml.store import input_cache, remote
 from batchml.worker.messages import MiniBatchOutcome, Status
@@ -161,9 +161,9 @@ class StagedBackend(_Wrapped):
             self._requested += 1
 
     def _hand_out(self) -> list[BackendEvent]:
-        """Give workers the attempts whose files are local; a failed fetch fails its attempt
-        once the worker reported on those before it."""
-        failed: list[BackendEvent] = []
+        """Give workers the attempts whose files are local (FilesFetched: the timeout starts);
+        a failed fetch fails its attempt once the worker reported on those before it."""
+        events: list[BackendEvent] = []
         for worker, waiting in self._waiting.items():
             while waiting and self._fetches[waiting[0].index].done():
                 task = waiting[0]
@@ -179,13 +179,14 @@ class StagedBackend(_Wrapped):
                     outcome = MiniBatchOutcome(
                         task.index, task.attempt, Status.FAILED, 0.0, error=error
                     )
-                    failed.append(TaskDone(worker, outcome))
+                    events.append(TaskDone(worker, outcome))
                     continue
                 waiting.popleft()
                 del self._fetches[task.index]
                 self._inner.submit(worker, dataclasses.replace(task, files=files))
                 self._running[worker] += 1
-        return failed
+                events.append(FilesFetched(worker, task.index, task.attempt))
+        return events
 
     def poll(self, timeout: float) -> list[BackendEvent]:
         events = self._hand_out()
