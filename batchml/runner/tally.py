@@ -24,7 +24,9 @@ class Tally:
     """Counts start from what the journal recovered (mini-batches done in earlier runs).
 
     `folders` maps the job's snapshot of the code to the folder it was copied from, for the
-    paths of the failure records.
+    paths of the failure records; `shown`, the folder in storage of inputs there to the path
+    the user gave, for the files they name (which the backend names so already in what run()
+    said: batchml.runner.staging).
     """
 
     def __init__(
@@ -34,8 +36,10 @@ class Tally:
         journal: Journal,
         folders: dict[str, str] | None = None,
         reuse: Reuse | None = None,
+        shown: dict[str, str] | None = None,
     ) -> None:
         self._batches = batches
+        self._shown = shown or {}
         self._reuse = reuse
         self._logs = logs
         self._folders = folders or {}
@@ -75,8 +79,8 @@ class Tally:
             shortfall = len(outcome.failed_files)
             error = "; ".join(outcome.failed_files) or None
             for failure in outcome.failed_files:
-                path = next((f for f in task.files if failure.startswith(f + ": ")), None)
-                message = failure[len(path) + 2 :] if path is not None else failure
+                path = next((f for f in task.files if failure.startswith(self._named(f))), None)
+                message = failure[len(self._named(path)) :] if path is not None else failure
                 self._record(records.FILE, task, slot, message, None, [path] if path else [])
         if error is not None and self.first_failure is None:
             self.first_failure = f"{where}: {error}"
@@ -146,11 +150,16 @@ class Tally:
         *,
         final: bool = True,
     ) -> None:
+        files = [records.map_paths(path, self._shown) for path in files]
         failure = records.record(
             kind, mini_batch=task.index, files=files, attempt=task.attempt, worker=slot,
             error=error, traceback=detail, final=final, folders=self._folders,
         )  # fmt: skip
         self._logs.failure(failure)
+
+    def _named(self, path: str) -> str:
+        """How a failure line of run()'s (FileResults) begins for file `path`."""
+        return records.map_paths(path, self._shown) + ": "
 
     def _count_success(self, files: int, shortfall: int, items: int) -> None:
         counts = self.counts
