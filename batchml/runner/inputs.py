@@ -79,9 +79,8 @@ def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str,
             name, size = os.path.basename(data.local), os.stat(data.local).st_size
             return os.path.dirname(data.local), [(name, "", size)]
         return data.local, [(path, "", size) for path, size in input_list.walk(data.local)]
-    fs = remote.open_data(workspace, data.remote)
-    entries = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
-    return _storage_root(data.remote, data.type), entries
+    entries = remote.listing(workspace, data.remote, data.path, folder=data.type != "uri_file")
+    return _storage_root(data.remote, data.type), list(entries)
 
 
 def _storage_root(data: RemoteData, kind: str) -> str:

@@ -73,8 +73,8 @@ def _fetch(workspace: Workspace, record: dict[str, Any], cache: input_cache.Inpu
     data = from_state(RemoteData, record["remote"])
     folder = record["type"] != "uri_file"
     local = Path(record["local"])
+    entries = list(remote.listing(workspace, data, record["path"], folder=folder))
     fs = remote.open_data(workspace, data)
-    entries = remote.listing(fs, data, record["path"], folder=folder)
     root = data.root.rstrip("/")
     if folder:
         sources = [(f"{root}/{path}", key) for path, key, _ in entries]
