@@ -42,7 +42,18 @@ class WorkerLost:
     reason: str
 
 
-BackendEvent = WorkerStarted | TaskDone | WorkerLost
+@dataclass(frozen=True)
+class FilesFetched:
+    """A backend that fetches a mini-batch's files before its worker gets them (inputs in
+    storage, batchml.runner.staging) has them local and gave the attempt to the worker: its
+    timeout starts now, or when the worker takes it if it is busy with the one before."""
+
+    worker: int
+    index: int
+    attempt: int
+
+
+BackendEvent = WorkerStarted | TaskDone | WorkerLost | FilesFetched
 
 
 class Backend(Protocol):
@@ -63,7 +74,8 @@ class Backend(Protocol):
         """Give a started worker a mini-batch attempt; TaskDone or WorkerLost follows.
 
         A worker runs its mini-batches one at a time, in the order given, and takes the next
-        one as soon as it reports on the previous one: the scheduler may send one ahead.
+        one as soon as it reports on the previous one: the scheduler may send one ahead. A
+        backend that fetches the attempt's files first says FilesFetched when they are local.
         """
         ...
 

@@ -22,8 +22,9 @@ STEP_LOG = "user_logs/std_log.txt"
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
-    """A path record as shown: without the local path batchml resolved it to."""
-    return {k: v for k, v in record.items() if k != "local"}
+    """A path record as shown: without the local path batchml resolved it to, nor where in
+    storage the data is (`remote`)."""
+    return {k: v for k, v in record.items() if k not in ("local", "remote")}
 
 
 def _value(record: dict[str, Any]) -> Any:
@@ -34,8 +35,10 @@ def _value(record: dict[str, Any]) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class PipelineJob(JobRecord):
     component: dict[str, Any]  # the resolved pipeline component it runs
-    inputs: dict[str, Any]  # name -> {type, value} or {type, path, local, mode}
-    outputs: dict[str, Any]  # name -> {type, mode, path, local}
+    # name -> {type, value} or {type, path, local, mode, remote (RemoteData's fields) for data
+    # in storage, fetched to `local`}
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]  # name -> {type, mode, path, local, remote (a datastore URI)}
     steps: dict[str, str]  # step -> child job name, in the order they run
     settings: dict[str, Any] = field(default_factory=dict)
     compute: str | None = None

@@ -111,6 +111,7 @@ def run_job(
     fetch_on_workers: bool = False,
     sizes: Sequence[int] | None = None,
     reuse: Reuse | None = None,
+    shown: dict[str, str] | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -133,6 +134,8 @@ def run_job(
     With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
     and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
     workers fetch them themselves. `sizes` are the files' sizes, for mini-batches by size.
+    `shown` maps their folder in storage to how the user named it, for failure records and
+    errors (batchml.runner.inputs.storage_names).
 
     With `reuse`, mini-batches the result cache has an outcome for are journaled from it
     instead of run, and those that succeed with every file are stored there.
@@ -179,7 +182,7 @@ def run_job(
         folders = {code_dir: str(code_source)} if code_source is not None else {}
         # Only rows need mini-batch order: a summary_only job journals each outcome at once.
         window = window_size(settings.workers) if output_file is not None else 0
-        tally = Tally(batches, logs, journal, folders, reuse, window)
+        tally = Tally(batches, logs, journal, folders, reuse, window, shown)
         if reuse is not None:
             reuse.fill(tally, batches)
         if fetcher is not None and fetch_on_workers:
@@ -188,12 +191,14 @@ def run_job(
         elif fetcher is not None:
             to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
             ahead = 2 * settings.workers + 4
-            workers = StagedBackend(workers, fetcher, batches, to_run, ahead)
+            workers = StagedBackend(workers, fetcher, batches, to_run, ahead, shown)
             cleanup.callback(workers.shutdown)
         try:
-            return Scheduler(batches, settings, workers, logs, tally, on_event, cancel).run(
-                started, output_file
-            )
+            scheduler = Scheduler(
+                batches, settings, workers, logs, tally, on_event, cancel,
+                fetches=isinstance(workers, StagedBackend),
+            )  # fmt: skip
+            return scheduler.run(started, output_file)
         except BaseException as exc:
             logs.crashed(exc)
             raise

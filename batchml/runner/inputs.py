@@ -19,7 +19,7 @@ from batchml.store import job_files as job_store
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from batchml.core.batch_job import DataInput
+    from batchml.core.batch_job import DataInput, RemoteData
     from batchml.store.workspace import Workspace
 
 
@@ -79,7 +79,21 @@ def _listed(workspace: Workspace, data: DataInput) -> tuple[str, list[tuple[str,
             name, size = os.path.basename(data.local), os.stat(data.local).st_size
             return os.path.dirname(data.local), [(name, "", size)]
         return data.local, [(path, "", size) for path, size in input_list.walk(data.local)]
-    fs = remote.open_data(workspace, data.remote)
-    entries = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
-    root = data.remote.root.rstrip("/")
-    return (root.rsplit("/", 1)[0] if data.type == "uri_file" else root), entries
+    entries = remote.listing(workspace, data.remote, data.path, folder=data.type != "uri_file")
+    return _storage_root(data.remote, data.type), list(entries)
+
+
+def _storage_root(data: RemoteData, kind: str) -> str:
+    """The folder in storage that the files' paths are relative to (a uri_file's folder)."""
+    root = data.root.rstrip("/")
+    return root.rsplit("/", 1)[0] if kind == "uri_file" else root
+
+
+def storage_names(data: DataInput) -> dict[str, str]:
+    """How to show the paths in storage of the files of `data` as the user named them: the
+    folder they are listed under, as the input's path gives it ({} for local files)."""
+    if data.remote is None:
+        return {}
+    given = data.path.rstrip("/")
+    shown = given.rsplit("/", 1)[0] if data.type == "uri_file" else given
+    return {_storage_root(data.remote, data.type) + "/": shown + "/"}

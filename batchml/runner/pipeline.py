@@ -8,6 +8,8 @@ local). Independent steps run side by side, up to one per CPU. A step that fails
 fails the pipeline: the steps still running are stopped and the others are not started, unless
 `continue_on_step_failure` is set, in which case the steps that do not depend on it go on.
 The parent's `logs/azureml/executionlogs.txt` says what was submitted and how it ended.
+Inputs in storage are fetched before their steps, and outputs to datastores uploaded once the
+job completed, by batchml.runner.pipeline_data.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from batchml.core.errors import BatchmlError
 from batchml.core.job_record import JobStatus
@@ -29,6 +32,7 @@ from batchml.core.pipeline_job import EXECUTION_LOG, STEP_LOG, PipelineJob, Step
 from batchml.mlflow import tracking
 from batchml.runner.environment import prepare
 from batchml.runner.lifecycle import Canceled, JobLifecycle, save
+from batchml.runner.pipeline_data import PipelineData
 from batchml.store import job_files as job_store
 from batchml.store.workspace import now_iso
 from batchml.worker.lifetime import die_with_parent
@@ -64,6 +68,7 @@ class PipelineRunner:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.step_runs: dict[str, tracking.TrackedRun] = {}  # the running steps' MLflow runs
         self._log = folder / EXECUTION_LOG
+        self.data = PipelineData(self.workspace, self.record.job.name, self.say)
 
     def _step_run_ids(self) -> list[str]:
         """The steps' MLflow runs, those of steps a resume kept among them."""
@@ -273,9 +278,10 @@ class PipelineRunner:
             with self.record.interruptible():
                 for step in steps:
                     child = self.children[step]
+                    say = functools.partial(self._say_for, step)
+                    self.data.fetch(child.inputs, say)  # its inputs in storage, made local
                     logs = job_store.job_dir(self.workspace, child.name) / "azureml-logs"
                     logs.mkdir(parents=True, exist_ok=True)
-                    say = functools.partial(self._say_for, step)
                     ready = prepare(child.runs_in, logs, say)
                     self._record_step(step, dataclasses.replace(child, runs_in=ready))
         except Canceled:
@@ -287,7 +293,7 @@ class PipelineRunner:
             self._end_step(step, JobStatus.FAILED, exc.message)
             for name in steps:
                 if name != step:
-                    self._skip(name, f"step {step}'s environment could not be built")
+                    self._skip(name, f"step {step} could not be prepared")
             return self.end(JobStatus.FAILED, f"step {step}: {exc.message}")
         return None
 
@@ -309,11 +315,21 @@ class PipelineRunner:
             status = JobStatus.FAILED
         else:
             error, status = None, JobStatus.CANCELED if canceled else JobStatus.COMPLETED
+        if status == JobStatus.COMPLETED:
+            try:
+                self.data.upload(self._outputs())
+            except BatchmlError as exc:
+                status, error = JobStatus.FAILED, exc.message
         if error is not None:
             return self.end(status, error)
         job = self.record.job
         self.say(f"Pipeline job {job.name} {status}")
         return self.record.finish(job, status, error)
+
+    def _outputs(self) -> list[dict[str, Any]]:
+        """The records of the job's outputs and its steps' (one output may be both)."""
+        children = [output for child in self.children.values() for output in child.outputs.values()]
+        return [*self.record.job.outputs.values(), *children]
 
     def crashed(self, exc: BaseException) -> int:
         self._stop_running()

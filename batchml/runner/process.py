@@ -31,7 +31,7 @@ from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
-from batchml.runner.inputs import InputFiles, input_files
+from batchml.runner.inputs import InputFiles, input_files, storage_names
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
@@ -180,6 +180,7 @@ class Runner:
                 fetch_on_workers=isinstance(job.backend, RayWorkers),
                 sizes=inputs.sizes,
                 reuse=self._reuse(job) if fetcher is None else None,
+                shown=storage_names(job.input),
             )
         finally:
             if started is not None:

@@ -14,7 +14,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from batchml.backends.base import TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.base import FilesFetched, TaskDone, WorkerLost, WorkerStarted
 from batchml.core import failures as records
 from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
@@ -46,10 +46,12 @@ class _WorkerState:
     slot: int
     label: str
     ready: bool = False
-    # The mini-batch the worker runs, since when, and the one sent ahead, which it takes next.
+    # The mini-batch the worker runs, since when (None while its files are fetched), and the
+    # one sent ahead, which it takes next, and whether that one's files are local yet.
     task: MiniBatchTask | None = None
-    started_at: float = 0.0
+    started_at: float | None = 0.0
     queued: MiniBatchTask | None = None
+    queued_fetched: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,12 @@ class Scheduler:
         cancel: threading.Event | None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        fetches: bool = False,
     ) -> None:
+        """With `fetches`, the backend fetches each attempt's files before its worker gets
+        it and says so (FilesFetched): the attempt's timeout starts then, not before."""
         self._batches = batches
+        self._fetches = fetches
         self._settings = settings
         self._backend = backend
         self._logs = logs
@@ -219,8 +225,9 @@ class Scheduler:
             state = self._workers[worker]
             if state.task is None and self._pending:
                 state.task = self._submit(worker)
-                # The timeout clock starts now: an idle worker takes the mini-batch at once.
-                state.started_at = self._clock()
+                # The timeout clock starts now: an idle worker takes the mini-batch at once
+                # (once its files are local, when the backend fetches them).
+                state.started_at = None if self._fetches else self._clock()
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
         # One more mini-batch is sent ahead to each busy worker, so that it does not wait for
         # this process between mini-batches; only while workers still starting would not go
@@ -232,7 +239,7 @@ class Scheduler:
                 continue
             if len(self._pending) <= starting or not self._small(self._pending[0][0]):
                 return
-            state.queued = self._submit(worker)
+            state.queued, state.queued_fetched = self._submit(worker), False
 
     def _submit(self, worker: int) -> MiniBatchTask:
         index, attempt = self._pending.popleft()
@@ -253,7 +260,7 @@ class Scheduler:
         deadlines = [
             state.started_at + self._settings.timeout
             for state in self._workers.values()
-            if state.task is not None
+            if state.task is not None and state.started_at is not None
         ]
         until_deadline = min(deadlines, default=math.inf) - self._clock()
         return max(0.0, min(until_deadline, _TICK_SECONDS))
@@ -284,19 +291,35 @@ class Scheduler:
                 self._succeeded(task, state, outcome)
             else:
                 self._failed(task, state, outcome.elapsed, outcome.error or "", outcome.detail)
-            # The worker took its queued mini-batch as soon as it sent this outcome.
-            state.task, state.queued, state.started_at = state.queued, None, received
+            # The worker took its queued mini-batch as soon as it sent this outcome (if its
+            # files are local).
+            fetched = state.queued_fetched or not self._fetches
+            state.task, state.queued, state.queued_fetched = state.queued, None, False
+            state.started_at = received if fetched else None
             if state.task is not None:
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
+        elif isinstance(event, FilesFetched):
+            self._fetched(state, (event.index, event.attempt))
         elif isinstance(event, WorkerLost):
             del self._workers[event.worker]
             self._requeue_sent_ahead(state)
             if not state.ready:
                 self._lost_while_starting(state.slot, event.reason)
             elif state.task is not None:
-                elapsed = self._clock() - state.started_at
+                began = state.started_at
+                elapsed = 0.0 if began is None else self._clock() - began
                 error = f"worker {state.slot} died ({event.reason}) while running run()"
                 self._failed(state.task, state, elapsed, error, None, records.DEAD_WORKER)
+
+    def _fetched(self, state: _WorkerState, attempt: tuple[int, int]) -> None:
+        """The files of `attempt` are local and its worker has it: its timeout starts now if
+        the worker runs it, when the worker takes it if it is the one sent ahead."""
+        task, queued = state.task, state.queued
+        if task is not None and (task.index, task.attempt) == attempt:
+            if state.started_at is None:
+                state.started_at = self._clock()
+        elif queued is not None and (queued.index, queued.attempt) == attempt:
+            state.queued_fetched = True
 
     def _lost_while_starting(self, slot: int, reason: str) -> None:
         """A worker that died before init() returned (killed, out of memory) is replaced, as
@@ -313,13 +336,13 @@ class Scheduler:
     def _expire(self) -> None:
         now = self._clock()
         for worker, state in list(self._workers.items()):
-            task = state.task
-            if task is not None and now - state.started_at >= self._settings.timeout:
+            task, began = state.task, state.started_at
+            if task is not None and began is not None and now - began >= self._settings.timeout:
                 self._backend.stop_worker(worker)
                 del self._workers[worker]
                 self._requeue_sent_ahead(state)
                 error = f"run() exceeded the timeout of {self._settings.timeout:g} s"
-                self._failed(task, state, now - state.started_at, error, None, records.TIMEOUT)
+                self._failed(task, state, now - began, error, None, records.TIMEOUT)
 
     def _succeeded(
         self, task: MiniBatchTask, state: _WorkerState, outcome: MiniBatchOutcome

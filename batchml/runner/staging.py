@@ -5,7 +5,9 @@ the whole input, nor, mostly, for any download.
 
 StagedBackend wraps the job's backend: a mini-batch goes to its worker once its files are
 local, in the order the scheduler gave them. A storage error fails that attempt (retried like
-any other failure); a retried or resumed mini-batch finds its files in the cache.
+any other failure); a retried or resumed mini-batch finds its files in the cache. What the
+worker says of an attempt names its files as the user named them in storage, not by their
+paths in the cache.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from batchml.backends.base import TaskDone, WorkerLost
+from batchml.backends.base import FilesFetched, TaskDone, WorkerLost
 from batchml.core.errors import BatchmlError
+from batchml.core.failures import map_paths
 from batchml.store import input_cache, remote
 from batchml.worker.messages import MiniBatchOutcome, Status
 
@@ -128,10 +131,14 @@ class StagedBackend(_Wrapped):
 
     def __init__(
         self, inner: Backend, fetcher: Fetcher, batches: Sequence[tuple[str, ...]],
-        order: Sequence[int], ahead: int,
+        order: Sequence[int], ahead: int, shown: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
+        """`shown` maps folders in storage to how the user named them (see map_paths)."""
         super().__init__(inner)
         self._fetcher, self._batches = fetcher, batches
+        self._shown = shown or {}
+        # Per attempt given to a worker: its files' local paths, and how to show each.
+        self._names: dict[tuple[int, int], dict[str, str]] = {}
         # The mini-batches to fetch, in the order the scheduler hands them out (retries aside).
         self._order, self._ahead = list(order), ahead
         self._position = {index: position for position, index in enumerate(self._order)}
@@ -161,9 +168,9 @@ class StagedBackend(_Wrapped):
             self._requested += 1
 
     def _hand_out(self) -> list[BackendEvent]:
-        """Give workers the attempts whose files are local; a failed fetch fails its attempt
-        once the worker reported on those before it."""
-        failed: list[BackendEvent] = []
+        """Give workers the attempts whose files are local (FilesFetched: the timeout starts);
+        a failed fetch fails its attempt once the worker reported on those before it."""
+        events: list[BackendEvent] = []
         for worker, waiting in self._waiting.items():
             while waiting and self._fetches[waiting[0].index].done():
                 task = waiting[0]
@@ -179,13 +186,18 @@ class StagedBackend(_Wrapped):
                     outcome = MiniBatchOutcome(
                         task.index, task.attempt, Status.FAILED, 0.0, error=error
                     )
-                    failed.append(TaskDone(worker, outcome))
+                    events.append(TaskDone(worker, outcome))
                     continue
                 waiting.popleft()
                 del self._fetches[task.index]
                 self._inner.submit(worker, dataclasses.replace(task, files=files))
+                self._names[(task.index, task.attempt)] = {
+                    local: map_paths(path, self._shown)
+                    for local, path in zip(files, task.files, strict=True)
+                }
                 self._running[worker] += 1
-        return failed
+                events.append(FilesFetched(worker, task.index, task.attempt))
+        return events
 
     def poll(self, timeout: float) -> list[BackendEvent]:
         events = self._hand_out()
@@ -194,10 +206,30 @@ class StagedBackend(_Wrapped):
         for event in [] if events else self._inner.poll(timeout):
             if isinstance(event, TaskDone):
                 self._running[event.worker] -= 1
+                event = self._renamed(event)
             elif isinstance(event, WorkerLost):
                 self._forget(event.worker)
             events.append(event)
         return events
+
+    def _renamed(self, event: TaskDone) -> TaskDone:
+        """`event` with the attempt's files named as in storage, not by their local paths."""
+        outcome = event.outcome
+        names = self._names.pop((outcome.index, outcome.attempt), {})
+
+        def shown(text: str) -> str:
+            for local, name in names.items():
+                text = text.replace(local, name)
+            return text
+
+        failed = outcome.failed_files
+        renamed = dataclasses.replace(
+            outcome,
+            error=outcome.error and shown(outcome.error),
+            detail=outcome.detail and shown(outcome.detail),
+            failed_files=None if failed is None else tuple(map(shown, failed)),
+        )
+        return TaskDone(event.worker, renamed)
 
     def _forget(self, worker: int) -> None:
         self._waiting.pop(worker, None)

@@ -42,7 +42,9 @@ class Tally:
     paths of the failure records. Counts, reports and failure records follow each attempt as
     it ends; a succeeded mini-batch is journaled once every earlier one has an outcome, or
     sooner past `window` of them waiting (0: at once). `recorded` lists those journaled since
-    it was last emptied, for the scheduler to report.
+    it was last emptied, for the scheduler to report. `shown` maps the folder in storage of
+    inputs there to the path the user gave, for the files they name (which the backend names
+    so already in what run() said: batchml.runner.staging).
     """
 
     def __init__(
@@ -53,8 +55,10 @@ class Tally:
         folders: dict[str, str] | None = None,
         reuse: Reuse | None = None,
         window: int = 0,
+        shown: dict[str, str] | None = None,
     ) -> None:
         self._batches = batches
+        self._shown = shown or {}
         self._reuse = reuse
         self._logs = logs
         self._folders = folders or {}
@@ -96,8 +100,8 @@ class Tally:
             shortfall = len(outcome.failed_files)
             error = "; ".join(outcome.failed_files) or None
             for failure in outcome.failed_files:
-                path = next((f for f in task.files if failure.startswith(f + ": ")), None)
-                message = failure[len(path) + 2 :] if path is not None else failure
+                path = next((f for f in task.files if failure.startswith(self._named(f))), None)
+                message = failure[len(self._named(path)) :] if path is not None else failure
                 self._record(records.FILE, task, slot, message, None, [path] if path else [])
         if error is not None and self.first_failure is None:
             self.first_failure = f"{where}: {error}"
@@ -186,11 +190,16 @@ class Tally:
         *,
         final: bool = True,
     ) -> None:
+        files = [records.map_paths(path, self._shown) for path in files]
         failure = records.record(
             kind, mini_batch=task.index, files=files, attempt=task.attempt, worker=slot,
             error=error, traceback=detail, final=final, folders=self._folders,
         )  # fmt: skip
         self._logs.failure(failure)
+
+    def _named(self, path: str) -> str:
+        """How a failure line of run()'s (FileResults) begins for file `path`."""
+        return records.map_paths(path, self._shown) + ": "
 
     def _count_success(self, files: int, shortfall: int, items: int) -> None:
         counts = self.counts

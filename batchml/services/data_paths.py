@@ -69,22 +69,28 @@ def check_type(local: Path, kind: str, label: str, *, folder_hint: str | None = 
 
 
 def output_location(
-    workspace: Workspace, job: str, output: str, given: str | None, base_dir: Path, what: str
-) -> tuple[str, Path]:
-    """Where an output goes, as shown and as a local folder: the path given (a local folder or
-    a datastore path), else `azureml/<job>/<output>/` in the default datastore."""
-    where = refs.parse_datastore(given) if given else None
-    if where is not None and workspace.datastore_file(where.datastore).is_file():
-        raise UsageError(
-            f"{what} '{given}' is in Azure storage (datastore '{where.datastore}'); only a batch "
-            "scoring job's output goes there, a pipeline job's outputs are local",
-            hint="give a local folder or a workspaceblobstore path",
-        )
+    workspace: Workspace,
+    job: str,
+    output: str,
+    given: str | None,
+    base_dir: Path,
+    what: str,
+    *,
+    file_name: str | None = None,
+) -> tuple[str, Path, str | None]:
+    """Where an output goes: as shown, as a local folder, and the datastore URI it is uploaded
+    to from there (None if it stays local). The path given is a local folder or a datastore
+    path (one in Azure storage is assembled in the job's staging folder and checked now, see
+    `remote_output`, `file_name` the file it must not hold yet), else the output goes to
+    `azureml/<job>/<output>/` in the default datastore."""
+    remote = remote_output(workspace, given, file_name) if given else None
+    if given and remote:
+        return given, job_files.job_dir(workspace, job) / job_files.STAGING_DIR / output, remote
     if given:
-        return given, local_path(workspace, given, base_dir, what, must_exist=False)
+        return given, local_path(workspace, given, base_dir, what, must_exist=False), None
     relative = f"azureml/{job}/{output}"
     shown = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}/"
-    return shown, workspace.datastore_dir(DEFAULT_DATASTORE) / relative
+    return shown, workspace.datastore_dir(DEFAULT_DATASTORE) / relative, None
 
 
 def job_output(workspace: Workspace, value: str) -> Path | str:
@@ -97,7 +103,7 @@ def job_output(workspace: Workspace, value: str) -> Path | str:
     if isinstance(job, BatchJob):
         outputs = {"score": (job.output.remote, job.output.local_dir)}
     else:
-        outputs = {n: (None, r["local"]) for n, r in getattr(job, "outputs", {}).items()}
+        outputs = {n: (r.get("remote"), r["local"]) for n, r in getattr(job, "outputs", {}).items()}
     if ref.output not in outputs:
         raise NotFoundError(
             f"job '{ref.job}' has no output {ref.output}",

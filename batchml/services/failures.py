@@ -136,6 +136,8 @@ def summary(workspace: Workspace, job: BatchJob) -> dict[str, Any] | None:
 
 
 def _shown(path: str, job: BatchJob) -> str:
-    """A failed file as the user named it: relative to the input folder when inside it."""
-    root = job.input.local
-    return os.path.relpath(path, root) if path.startswith(os.path.join(root, "")) else path
+    """A failed file as the user named it: relative to the input folder when inside it (in
+    storage, to the input's path as given)."""
+    data = job.input
+    folder = os.path.join(data.local, "") if data.remote is None else data.path.rstrip("/") + "/"
+    return path[len(folder) :] if path.startswith(folder) else path

@@ -35,7 +35,6 @@ from batchml.store import input_list, job_index
 from batchml.store.job_files import (
     JOB_FILE,
     SNAPSHOT_DIR,
-    STAGING_DIR,
     document,
     job_dir,
 )
@@ -173,13 +172,9 @@ def _output(
 ) -> ScoreOutput:
     given = options.output_path or invocation.model_output_path(options.invocation)
     file_name = settings.output_file_name if settings.output_action == "append_row" else None
-    remote = data_paths.remote_output(workspace, given, file_name) if given else None
-    if given and remote:
-        shown, local = given, job_dir(workspace, name) / STAGING_DIR / "score"
-    else:
-        shown, local = data_paths.output_location(
-            workspace, name, "score", given, Path.cwd(), "output path"
-        )
+    shown, local, remote = data_paths.output_location(
+        workspace, name, "score", given, Path.cwd(), "output path", file_name=file_name
+    )
     if local.exists() and not local.is_dir():
         raise UsageError(f"--output-path {shown} is a file; give a folder")
     if file_name and (local / file_name).exists():

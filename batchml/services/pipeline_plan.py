@@ -23,10 +23,17 @@ from batchml.core.errors import ConflictError, InvalidSpecError, NotFoundError, 
 from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob, StepJob
-from batchml.services import components, computes, data_paths, environments, job_environments
+from batchml.services import (
+    components,
+    computes,
+    data_paths,
+    environments,
+    job_environments,
+    storage_inputs,
+)
 from batchml.services.common import as_strings
 from batchml.store import job_index
-from batchml.store.job_files import JOB_FILE, SNAPSHOT_DIR, document, job_dir
+from batchml.store.job_files import FETCHED_DIR, JOB_FILE, SNAPSHOT_DIR, document, job_dir
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
 
@@ -56,8 +63,10 @@ class _Planner:
         self.request = request
 
     # -- values -----------------------------------------------------------------------------
-    def data(self, name: str, port: dict[str, Any], value: Any) -> dict[str, Any]:
-        """A data input's record: its type, the path as given, and the local path."""
+    def data(self, job: str, name: str, port: dict[str, Any], value: Any) -> dict[str, Any]:
+        """A data input's record: its type, the path as given, and the local path; for data in
+        storage, checked to be there, also where it is (`remote`), to be fetched to the local
+        path in job `job`'s folder before a step reads it."""
         raw = value if isinstance(value, dict) else {"path": value}
         path = raw.get("path")
         if path is None:
@@ -72,16 +81,20 @@ class _Planner:
         local, _ = data_paths.locate(
             self.workspace, path, self.request.base_dir, what, asset_kind=asset_kind
         )
+        record: dict[str, Any]
         if isinstance(local, RemoteData):
-            raise UsageError(
-                f"{what}: {path} is in storage; pipeline steps read local folders only",
-                hint="copy the files to a local folder (or a workspaceblobstore path)",
-            )
-        data_paths.check_type(local, kind, f"{what}: {path}")
-        record = {"type": kind, "path": path, "local": str(local)}
+            kind = storage_inputs.check(self.workspace, local, path, kind)
+            fetched = job_dir(self.workspace, job) / FETCHED_DIR / name
+            if kind == "uri_file":
+                fetched = fetched / local.root.rstrip("/").rsplit("/", 1)[-1]
+            record = {"type": kind, "path": path, "local": str(fetched)}
+            record["remote"] = dataclasses.asdict(local)
+        else:
+            data_paths.check_type(local, kind, f"{what}: {path}")
+            record = {"type": kind, "path": path, "local": str(local)}
         return {**record, "mode": raw["mode"]} if raw.get("mode") else record
 
-    def parent_inputs(self) -> dict[str, Any]:
+    def parent_inputs(self, job: str) -> dict[str, Any]:
         declared = self.component.get("inputs") or {}
         _refuse_unknown("input", set(self.request.inputs), declared)
         records = {}
@@ -94,7 +107,7 @@ class _Planner:
                     checked = pipeline.check_literal(name, port, given)
                     records[name] = {"type": port["type"], "value": checked}
             elif value is not None:
-                records[name] = self.data(name, port, value)
+                records[name] = self.data(job, name, port, value)
             if name not in records and not port.get("optional"):
                 raise UsageError(
                     f"input {name} is required and was not given",
@@ -104,12 +117,13 @@ class _Planner:
 
     def output(self, job: str, name: str, port: dict[str, Any], given: Any) -> dict[str, Any]:
         """An output's record: where it goes (given, or azureml/<job>/<output>/ in the default
-        datastore), created empty by the step that writes it."""
+        datastore), created empty by the step that writes it; for a registered datastore's
+        path, also the datastore URI it is uploaded to once the pipeline completed (`remote`)."""
         raw = given if isinstance(given, dict) else {}
         kind = raw.get("type") or port.get("type", "uri_folder")
         mode = raw.get("mode") or port.get("mode", "rw_mount")
         path = str(raw["path"]) if raw.get("path") else None
-        shown, local = data_paths.output_location(
+        shown, local, remote = data_paths.output_location(
             self.workspace, job, name, path, self.request.base_dir, f"output {name}"
         )
         if path and local.exists() and (not local.is_dir() or any(local.iterdir())):
@@ -117,13 +131,14 @@ class _Planner:
                 f"output {name}: {local} already exists and is not an empty folder",
                 hint="give another path",
             )
-        return {"type": kind, "mode": mode, "path": shown, "local": str(local)}
+        record = {"type": kind, "mode": mode, "path": shown, "local": str(local)}
+        return {**record, "remote": remote} if remote else record
 
     # -- the job -----------------------------------------------------------------------------
     def plan(self) -> tuple[PipelineJob, list[StepJob]]:
         request = self.request
         name = request.name or display_name()
-        parent_inputs = self.parent_inputs()
+        parent_inputs = self.parent_inputs(name)
         declared_outputs = self.component.get("outputs") or {}
         _refuse_unknown("output", set(request.outputs), declared_outputs)
         parent_outputs = {
@@ -194,7 +209,7 @@ class _Planner:
             elif isinstance(binding, pipeline.Literal):
                 inputs[name] = {"type": ports[name].get("type", "string"), "value": binding.value}
             else:
-                inputs[name] = self.data(f"{step}.{name}", ports[name], value)
+                inputs[name] = self.data(child, f"{step}.{name}", ports[name], value)
         for name, port in ports.items():
             if name in inputs and "value" in inputs[name]:
                 checked = pipeline.check_literal(f"{step}.{name}", port, inputs[name]["value"])

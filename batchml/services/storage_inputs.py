@@ -59,7 +59,7 @@ def check(workspace: Workspace, data: RemoteData, value: str, kind: str | None) 
     said it is there and of that type. Raises NotFoundError, CredentialsError or UsageError,
     each naming `value`."""
     # Asked once, at once: a storage that cannot be reached is an error now, not in a minute.
-    found = remote.check(remote.open_data(workspace, data, retries=0), data, value)
+    found = remote.check(workspace, data, value)
     is_file = found == "file"
     if kind == "uri_file" and not is_file:
         raise UsageError(f"input {value} is a folder, but the input type is uri_file")

@@ -41,6 +41,8 @@ JOURNAL_DIR = "journal"
 SNAPSHOT_DIR = "snapshot"
 # Where an output to a registered datastore is assembled before it is uploaded.
 STAGING_DIR = "outputs"
+# Where a pipeline job's inputs in storage are fetched for its steps, which read local folders.
+FETCHED_DIR = "inputs"
 HEARTBEAT_FILE = "heartbeat"
 RUNNER_LOCK = "runner.lock"
 JOB_LOCK = ".lock"

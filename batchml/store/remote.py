@@ -1,6 +1,9 @@
 """Data in storage, as fsspec filesystems: Azure storage behind a datastore (adlfs, the `azure`
-extra) or a public http(s) URL (fsspec's http, with aiohttp); and, for uploads, a datastore's
-blob container client (azure-storage-blob, which adlfs depends on).
+extra) or a public http(s) URL (fsspec's http, with aiohttp), for downloads; and a blob
+container client (azure-storage-blob, which adlfs depends on) for the rest of Azure storage:
+the up-front check, the listing and uploads. That client is what `invoke` and a runner that
+has not fetched anything yet import: adlfs's own import (its async clients, fsspec, aiohttp)
+costs about as much again.
 
 Only the runner and the services open one; workers never do (they see local files). The secrets
 are read here and go only to the storage client, never into a message or a log. Storage errors
@@ -21,7 +24,7 @@ from batchml.core.resources import from_state
 from batchml.core.storage_urls import StorageAccess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from azure.storage.blob import ContainerClient
     from fsspec import AbstractFileSystem
@@ -119,8 +122,11 @@ def _retry(fs: AbstractFileSystem, retries: int) -> None:
             setattr(policy, name, retries)
 
 
-def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerClient:
-    """A client of `datastore`'s container, for what fsspec does not offer (staged blocks)."""
+def open_container(
+    datastore: Datastore, secrets: dict[str, str], *, retries: int | None = None
+) -> ContainerClient:
+    """A client of `datastore`'s container, for what fsspec does not offer (staged blocks) or
+    does slowly; `retries`, how often it tries a request again (default: the client's)."""
     try:
         from azure.storage.blob import ContainerClient
     except ImportError:
@@ -128,6 +134,7 @@ def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerCl
             f"datastore '{datastore.name}' is Azure storage, which needs azure-storage-blob",
             hint=_AZURE_HINT,
         ) from None
+    options: dict[str, Any] = {} if retries is None else {"retry_total": retries}
     if "client_secret" in secrets:
         from azure.identity import ClientSecretCredential
 
@@ -136,12 +143,14 @@ def open_container(datastore: Datastore, secrets: dict[str, str]) -> ContainerCl
             datastore.credentials.get("client_id", ""),
             secrets["client_secret"],
         )
-        return ContainerClient(datastore.blob_url, datastore.container, credential=credential)
+        return ContainerClient(
+            datastore.blob_url, datastore.container, credential=credential, **options
+        )
     if secrets:
         return ContainerClient.from_connection_string(
-            _connection_string(datastore, secrets), datastore.container
+            _connection_string(datastore, secrets), datastore.container, **options
         )
-    return ContainerClient(datastore.blob_url, datastore.container)
+    return ContainerClient(datastore.blob_url, datastore.container, **options)
 
 
 def container_path(datastore: Datastore, path: str) -> str:
@@ -153,9 +162,14 @@ def data_access(workspace: Workspace, data: RemoteData) -> StorageAccess:
     """How to read `data`: with its datastore's secrets, or anonymously."""
     if data.protocol == HTTP:
         return StorageAccess(HTTP, {}, data.root)
+    return _access(*_datastore_of(workspace, data))
+
+
+def _datastore_of(workspace: Workspace, data: RemoteData) -> tuple[Datastore, dict[str, str]]:
+    """The datastore Azure storage `data` is read through, and its secrets: the one it names,
+    or an anonymous one on its account and container."""
     if data.datastore is not None:
-        datastore = read_datastore(workspace, data.datastore)
-        return _access(datastore, read_secrets(workspace, data.datastore))
+        return read_datastore(workspace, data.datastore), read_secrets(workspace, data.datastore)
     anonymous = Datastore(
         name=str(data.account_name),
         type="azure_blob",
@@ -164,7 +178,14 @@ def data_access(workspace: Workspace, data: RemoteData) -> StorageAccess:
         container=data.root.split("/", 1)[0],
         account_url=data.account_url,
     )
-    return _access(anonymous, {})
+    return anonymous, {}
+
+
+def data_container(
+    workspace: Workspace, data: RemoteData, *, retries: int | None = None
+) -> ContainerClient:
+    """A client of the container Azure storage `data` is in (see open_container)."""
+    return open_container(*_datastore_of(workspace, data), retries=retries)
 
 
 def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> AbstractFileSystem:
@@ -203,38 +224,89 @@ def _storage_error(url: str, exc: Exception) -> BatchmlError:
     return BatchmlError(f"{url}: storage error: {text}")
 
 
-def check(fs: AbstractFileSystem, data: RemoteData, url: str) -> str:
-    """ "file" or "directory": what `data` is, asked of the storage once (its container first,
-    which checks the credentials). Raises NotFoundError or CredentialsError naming `url`."""
-    with storage_errors(url):
-        if data.protocol == AZURE:
-            container, _, path = data.root.partition("/")
-            fs.info(container)
-            if not path:
+def check(workspace: Workspace, data: RemoteData, url: str) -> str:
+    """ "file" or "directory": what `data` is, asked of the storage at once, with no retry
+    (an Azure container first, which checks the credentials). Raises NotFoundError or
+    CredentialsError naming `url`, or BatchmlError if the storage cannot be reached."""
+    if data.protocol == HTTP:
+        fs = open_data(workspace, data, retries=0)
+        with storage_errors(url):
+            if data.root.endswith("/"):
+                fs.ls(data.root)  # an index page: a folder
                 return "directory"
-        if data.protocol == HTTP and data.root.endswith("/"):
-            fs.ls(data.root)  # an index page: a folder
+            info = fs.info(data.root)
+        return "directory" if info.get("type") == "directory" else "file"
+    from azure.core.exceptions import ResourceNotFoundError
+
+    container = data_container(workspace, data, retries=0)
+    path = data.root.partition("/")[2].strip("/")
+    with storage_errors(url):
+        try:
+            container.get_container_properties()
+        except ResourceNotFoundError:
+            raise NotFoundError(f"{url}: no such container in storage") from None
+        if not path:
             return "directory"
-        info = fs.info(data.root)
-    return "directory" if info.get("type") == "directory" else "file"
+        if container.get_blob_client(path).exists():
+            return "file"
+        if _first(container.list_blobs(name_starts_with=path + "/", results_per_page=1)):
+            return "directory"
+    raise NotFoundError(f"{url}: no such path in storage")
+
+
+def _first(blobs: Iterable[Any]) -> bool:
+    return next(iter(blobs), None) is not None
 
 
 def listing(
-    fs: AbstractFileSystem, data: RemoteData, url: str, *, folder: bool
-) -> list[tuple[str, str, int]]:
+    workspace: Workspace, data: RemoteData, url: str, *, folder: bool
+) -> Iterator[tuple[str, str, int]]:
     """Every file under the `folder` `data` as (path relative to it, cache key, size in
-    bytes), in any order; a file alone as its name. The key names the content: its MD5 where
-    the storage gives one, else its path with its etag (or size and time)."""
+    bytes), in any order, as the storage lists them, page by page; a file alone as its name.
+    The key names the content: its MD5 where the storage gives one, else its path with its
+    etag (or size and time). A storage error is a BatchmlError naming `url`."""
     root = data.root.rstrip("/")
+    if data.protocol == HTTP:
+        fs = open_data(workspace, data)
+        with storage_errors(url):
+            if not folder:
+                info = fs.info(root)
+                yield root.rsplit("/", 1)[-1], content_key(root, info), _size(info)
+                return
+            found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
+        for path, info in found.items():
+            yield path[len(root) + 1 :], content_key(path, info), _size(info)
+        return
+    container = data_container(workspace, data)
+    name, _, prefix = root.partition("/")
     with storage_errors(url):
         if not folder:
-            info = fs.info(root)
-            return [(root.rsplit("/", 1)[-1], content_key(root, info), int(info.get("size") or 0))]
-        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
-    return [
-        (path[len(root) + 1 :], content_key(path, info), int(info.get("size") or 0))
-        for path, info in found.items()
-    ]
+            info = _blob_info(container.get_blob_client(prefix).get_blob_properties())
+            yield root.rsplit("/", 1)[-1], content_key(root, info), _size(info)
+            return
+        blobs = container.list_blobs(
+            name_starts_with=f"{prefix}/" if prefix else None, include=["metadata"]
+        )
+        for blob in blobs:
+            if (blob.metadata or {}).get("hdi_isfolder") == "true":
+                continue  # a folder's marker (a hierarchical namespace's), not a file
+            path = f"{name}/{blob.name}"
+            yield path[len(root) + 1 :], content_key(path, _blob_info(blob)), int(blob.size or 0)
+
+
+def _blob_info(blob: Any) -> dict[str, Any]:
+    """What content_key reads of a blob's properties, as adlfs gives them."""
+    md5 = blob.content_settings.content_md5 if blob.content_settings else None
+    return {
+        "content_settings": {"content_md5": md5},
+        "etag": blob.etag,
+        "size": blob.size,
+        "last_modified": blob.last_modified,
+    }
+
+
+def _size(info: dict[str, Any]) -> int:
+    return int(info.get("size") or 0)
 
 
 def content_key(path: str, info: dict[str, Any]) -> str:

@@ -295,8 +295,8 @@ def test_a_job_input_in_storage_that_cannot_be_reached_makes_no_job(
     )
     assert (result.code, result.out) == (1, "")
     assert result.err == (
-        f"ERROR: {uri}: storage error: Cannot connect to host 127.0.0.1:1 ssl:default "
-        "[Connect call failed ('127.0.0.1', 1)]\n"
+        f"ERROR: {uri}: storage error: HTTPConnection(host='127.0.0.1', port=1): Failed to "
+        "establish a new connection: [Errno 111] Connection refused\n"
     )
     assert not (ws / "jobs").exists()
 

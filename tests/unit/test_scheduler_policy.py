@@ -21,6 +21,7 @@ from batchml.runner.events import JobCounts
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.scheduler import NO_SUCCEEDED_ITEM, Scheduler
+from batchml.runner.staging import StagedBackend
 from batchml.runner.tally import Tally
 from batchml.worker.messages import Status
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from batchml.backends.base import Backend
     from batchml.runner.events import JobEvent, JobResult
 
 
@@ -54,12 +56,15 @@ class Ran:
 
     def report(self) -> list[tuple[str, str, str, str]]:
         """(mini-batch, attempt, result, error) per row of processed_mini-batches.csv."""
+        return [
+            (row["mini_batch"], row["attempt"], row["result"], row["error"])
+            for row in self.report_rows()
+        ]
+
+    def report_rows(self) -> list[dict[str, str]]:
         path = self.logs_dir / "sys" / "job_report" / "processed_mini-batches.csv"
         with open(path, newline="") as report:
-            return [
-                (row["mini_batch"], row["attempt"], row["result"], row["error"])
-                for row in csv.DictReader(report)
-            ]
+            return list(csv.DictReader(report))
 
     def failed_events(self) -> list[tuple[int | None, int | None, bool]]:
         """(mini-batch, attempt, will_retry) per mini_batch_failed event."""
@@ -70,11 +75,42 @@ class Ran:
         ]
 
 
+class _Fetch:
+    """A fetch of a mini-batch's files that is done `seconds` after it began, on the clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float, files: tuple[str, ...]) -> None:
+        self._clock, self._due, self._files = clock, clock.now + seconds, files
+
+    def done(self) -> bool:
+        return self._clock.now >= self._due
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> tuple[str, ...]:
+        return self._files
+
+
+class _SlowFetcher:
+    """Fetches every mini-batch's files, each time, in `seconds` of the fake clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self._clock, self._seconds = clock, seconds
+
+    def request(self, files: tuple[str, ...]) -> _Fetch:
+        return _Fetch(self._clock, self._seconds, files)
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def schedule(tmp_path: Path) -> Callable[..., Ran]:
     """schedule(files, attempts=..., starts=..., cancel=..., on_event=..., workers=...,
-    **settings): run the real Scheduler over `files` input files (mini_batch_size 1 unless
-    given) on a FakeBackend playing `attempts` and `starts`."""
+    fetch_seconds=..., **settings): run the real Scheduler over `files` input files
+    (mini_batch_size 1 unless given) on a FakeBackend playing `attempts` and `starts`; with
+    `fetch_seconds`, behind the StagedBackend of inputs in storage, each fetch taking that
+    long."""
 
     def schedule_(
         files: int,
@@ -83,6 +119,7 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         starts: dict[int, Any] | None = None,
         cancel: threading.Event | None = None,
         on_event: Callable[[JobEvent], object] | None = None,
+        fetch_seconds: float | None = None,
         **settings: Any,
     ) -> Ran:
         settings.setdefault("mini_batch_size", 1)
@@ -93,6 +130,11 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         batches = plan_mini_batches(paths, run_settings.mini_batch_size)
         clock = FakeClock()
         backend = FakeBackend(clock, attempts, starts)
+        workers: Backend = backend
+        if fetch_seconds is not None:
+            fetcher = _SlowFetcher(clock, fetch_seconds)
+            order = list(range(len(batches)))
+            workers = StagedBackend(backend, fetcher, batches, order, ahead=len(batches))  # type: ignore[arg-type]
         logs_dir, output_file = tmp_path / "logs", tmp_path / "out" / "predictions.csv"
         output_file.parent.mkdir()
         events: list[JobEvent] = []
@@ -107,8 +149,9 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         try:
             tally = Tally(batches, logs, journal)
             scheduler = Scheduler(
-                batches, run_settings, backend, logs, tally, record, cancel, clock=clock
-            )
+                batches, run_settings, workers, logs, tally, record, cancel, clock=clock,
+                fetches=fetch_seconds is not None,
+            )  # fmt: skip
             result = scheduler.run(clock(), output_file)
         finally:
             logs.close()
@@ -169,6 +212,29 @@ def test_the_timeout_starts_when_the_worker_takes_the_mini_batch_sent_ahead(sche
     assert ran.backend.submitted == [(0, 1), (1, 1)]
     assert ran.report() == [("0", "1", "succeeded", ""), ("1", "1", "succeeded", "")]
     assert ran.result.status == "Completed"
+
+
+def test_a_retry_whose_files_take_longer_than_the_timeout_to_fetch_is_not_timed_out(schedule):
+    # Each fetch of the files takes 30 s of a 10 s timeout; the retry fetches them again.
+    attempts = {(0, 1): Fails("boom", seconds=1), (0, 2): Succeeds(seconds=5)}
+    ran = schedule(1, attempts=attempts, fetch_seconds=30, timeout=10, max_retries=1)
+
+    assert ran.report() == [("0", "1", "failed", "boom"), ("0", "2", "succeeded", "")]
+    assert ran.result.status == "Completed"
+
+
+def test_with_fetched_files_the_timeout_starts_when_the_worker_has_them(schedule):
+    # Both mini-batches' files are local at 30 s; the second, sent ahead, starts at 38 s.
+    attempts = {(0, 1): Succeeds(seconds=8), (1, 1): Hangs()}
+    started = 1000.0  # the FakeClock's start
+    ran = schedule(2, attempts=attempts, fetch_seconds=30, timeout=10, max_retries=0)
+
+    assert ran.report() == [
+        ("0", "1", "succeeded", ""),
+        ("1", "1", "failed", "run() exceeded the timeout of 10 s"),
+    ]
+    assert [float(row["elapsed_seconds"]) for row in ran.report_rows()] == [8.0, 10.0]
+    assert ran.backend.clock.now == pytest.approx(started + 48, abs=0.05)
 
 
 def test_a_worker_lost_while_running_is_a_failed_attempt_and_is_replaced(schedule):
