@@ -29,14 +29,15 @@ if TYPE_CHECKING:
     from batchml.runner.tally import Tally
 
 
-def folder_digest(folder: Path | None, cache: ResultCache) -> str | None:
+def folder_digest(folder: Path | None, cache: ResultCache, *, by_inode: bool = True) -> str | None:
     """SHA-256 over the relative names and contents of every file under `folder` (a job's
-    snapshot, hard links to the deployment's: hashed once for all its jobs)."""
+    snapshot, hard links to the deployment's: hashed once for all its jobs, by inode; data
+    folders by path). Raises OSError if a file cannot be read."""
     if folder is None:
         return None
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        content = cache.file_hash(path, by_inode=True)
+        content = cache.file_hash(path, by_inode=by_inode)
         digest.update(f"{path.relative_to(folder).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
 
@@ -54,19 +55,24 @@ def job_key(
         "code": folder_digest(code_dir, cache),
         "model": folder_digest(model_dir, cache),
         "script": scoring_script,
-        "environment": [
-            environment.manager,
-            environment.key,
-            environment.source,
-            environment.python,
-            environment.packages,
-            environment.python_executable,
-            environment.python_version,
-        ],
+        "environment": environment_parts(environment),
         "output_action": settings.output_action,
         "environment_variables": settings.environment_variables,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def environment_parts(environment: JobEnvironment) -> list[object]:
+    """What of an environment, as built, decides results: what it was asked for and got."""
+    return [
+        environment.manager,
+        environment.key,
+        environment.source,
+        environment.python,
+        environment.packages,
+        environment.python_executable,
+        environment.python_version,
+    ]
 
 
 class Reuse:
