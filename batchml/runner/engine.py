@@ -151,7 +151,8 @@ def run_job(
         folders = {str(scoring.code_dir): str(code_source)} if code_source is not None else {}
         tally = Tally(batches, logs, journal, folders, reuse)
         if reuse is not None:
-            reuse.fill(tally, batches)
+            reuse.start(tally, batches)
+            cleanup.callback(reuse.close)
         if fetcher is not None and fetch_on_workers:
             cleanup.callback(fetcher.close)
             workers = KeyedBackend(workers, fetcher.keys)

@@ -58,9 +58,10 @@ class ResultCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    def lookup(self, key: str) -> tuple[int, bytes] | None:
+    def lookup(self, key: str, *, touch: bool = True) -> tuple[int, bytes] | None:
         """(items, lines) of the entry `key`, or None; an entry that does not check out is
-        removed (the mini-batch runs again and writes it anew)."""
+        removed (the mini-batch runs again and writes it anew). With `touch` false (a plan),
+        nothing changes: no time refreshed, no entry removed."""
         path = self.path(key)
         try:
             raw = path.read_bytes()
@@ -70,10 +71,12 @@ class ResultCache:
             magic, digest = _HEAD.unpack_from(raw)
             body = memoryview(raw)[_HEAD.size :]
             if magic == _MAGIC and hashlib.sha256(body).digest() == digest:
-                with contextlib.suppress(FileNotFoundError):
-                    os.utime(path)
+                if touch:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.utime(path)
                 return _ITEMS.unpack_from(body)[0], bytes(body[_ITEMS.size :])
-        path.unlink(missing_ok=True)
+        if touch:
+            path.unlink(missing_ok=True)
         return None
 
     def store(self, key: str, items: int, rows: bytes) -> None:
