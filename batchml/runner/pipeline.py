@@ -8,6 +8,8 @@ local). Independent steps run side by side, up to one per CPU. A step that fails
 fails the pipeline: the steps still running are stopped and the others are not started, unless
 `continue_on_step_failure` is set, in which case the steps that do not depend on it go on.
 The parent's `logs/azureml/executionlogs.txt` says what was submitted and how it ended.
+A step whose code, command, environment, inputs and parameters are those of a step that
+completed before takes its outputs instead of running (batchml.runner.step_reuse).
 """
 
 from __future__ import annotations

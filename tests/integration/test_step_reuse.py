@@ -94,3 +94,18 @@ def test_force_rerun_and_is_deterministic_false_run_steps(pipes: Pipes) -> None:
     assert reused["upper_job"] is None
     assert reused["join_job"] == f"{forced}-join_job"  # kept by the forced run, the latest
     assert files(pipes.output(last, "scores")) == {"all.txt": b"A#\nB#\n"}
+
+
+def test_an_earlier_output_changed_or_pruned_is_not_taken(pipes: Pipes) -> None:  # noqa: F811
+    first, _ = run(pipes)
+    # upper_job's earlier output was altered: it runs; join_job's input is as it was.
+    (pipes.output(f"{first}-upper_job", "out") / "a.txt").write_text("tampered\n")
+    second, reused = run(pipes)
+    assert reused == {"upper_job": None, "join_job": f"{first}-join_job"}
+    assert files(pipes.output(f"{second}-upper_job", "out"))["a.txt"] == b"A#\n"
+    assert files(pipes.output(second, "scores")) == {"all.txt": b"A#\nB#\n"}
+
+    pruned = pipes.cli.ok("cache", "prune", "--all", "--yes")
+    assert len(pruned["removed"]) == 2  # the records of the steps that ran: one each
+    _, reused = run(pipes)
+    assert reused == {"upper_job": None, "join_job": None}
