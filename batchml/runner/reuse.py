@@ -92,6 +92,7 @@ class Reuse:
         self.cache = cache
         self._file_keys = keys
         self._keys: dict[int, str | None] = {}  # mini-batch -> its key (None: unreadable)
+        self._looked: set[int] = set()  # the mini-batches `take` looked up
         self._hashed = threading.Condition()
         self._hashing: threading.Thread | None = None
         self._hashed_all = False  # the thread is done (or was never needed)
@@ -115,9 +116,12 @@ class Reuse:
     def take(self, index: int) -> tuple[int, bytes] | None:
         """(items, rows) an earlier job left for mini-batch `index`, or None (it runs); waits
         until its files are hashed."""
+        if index in self._looked:
+            return None  # looked up before, and not found: a mini-batch requeued
         with self._hashed:
             while index not in self._keys and not self._hashed_all:
                 self._hashed.wait()
+        self._looked.add(index)
         key = self._keys.get(index)
         return self.cache.lookup(key) if key is not None else None
 
