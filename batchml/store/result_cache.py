@@ -7,6 +7,8 @@ renamed into place, so two runners writing the same entry leave one whole file; 
 not check out (torn, truncated, altered) is removed and never used. No fsync: a lost entry is
 only a mini-batch run again. The cache is bounded (BATCHML_RESULT_CACHE_SIZE, e.g. `500mb`;
 default 2 GB): past it, the entries used least recently go first (a hit refreshes the time).
+Pipeline steps keep their records here too, in the same form (batchml.runner.step_reuse: the
+items are 0, the lines a JSON record of the step's outputs).
 
 Input files are hashed once: `<root>/hashes/` keeps, one JSON file per folder of inputs (and
 one for snapshot files, by inode), each file's SHA-256 with the size and mtime_ns it had; a file whose size or mtime changed is hashed
