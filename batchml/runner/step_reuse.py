@@ -34,11 +34,19 @@ if TYPE_CHECKING:
     from batchml.core.pipeline_job import PipelineJob, StepJob
 
 
+def _forced(job: PipelineJob) -> bool:
+    return bool(job.settings.get("force_rerun"))
+
+
+def _deterministic(child: StepJob) -> bool:
+    return child.component.get("is_deterministic", True) is not False
+
+
 def opted_out(job: PipelineJob, child: StepJob) -> str | None:
     """Why `child` is run whatever ran before, or None if it may be reused."""
-    if job.settings.get("force_rerun"):
+    if _forced(job):
         return "the pipeline job's settings say force_rerun"
-    if child.component.get("is_deterministic") is False:
+    if not _deterministic(child):
         return "its component says is_deterministic: false"
     return None
 
@@ -53,7 +61,7 @@ class StepReuse:
 
     def key(self, child: StepJob) -> str | None:
         """The key of `child`, its inputs as they are now; None if one cannot be read (the
-        step runs, and says why)."""
+        step runs, and its command meets what is wrong)."""
         cache = self.cache
         try:
             inputs = {name: _input_part(record, cache) for name, record in child.inputs.items()}
@@ -80,13 +88,13 @@ class StepReuse:
     def take(self, job: PipelineJob, step: str, child: StepJob) -> str | None:
         """Fill `child`'s outputs from the step job that ran with its key, and name it; None
         if the step is to run (its key, if it may be kept, is remembered for `keep`)."""
-        if child.component.get("is_deterministic") is False:
+        if not _deterministic(child):
             return None  # its outputs are never taken, nor kept
         key = self.key(child)
         if key is None:
             return None
         self._keys[step] = key
-        if job.settings.get("force_rerun"):
+        if _forced(job):
             return None
         entry = _entry(self.cache.lookup(key))
         if entry is None or set(entry["outputs"]) != set(child.outputs):
