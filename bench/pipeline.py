@@ -28,6 +28,9 @@ WORK = (
 )
 
 
+FORCED_JOB = "type: pipeline\ncomponent: pipeline.yml\nsettings: {force_rerun: true}\n"
+
+
 def _component(work: float, chained: bool) -> str:
     script = WORK.format(work=work)
     reads = "test -d ${{inputs.previous}} && " if chained else ""
@@ -59,13 +62,13 @@ def batchml(*args: str, workspace: Path) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def run_batchml(folder: Path, workspace: Path) -> float:
+def run_batchml(folder: Path, workspace: Path, job: str = "job.yml") -> float:
     start = time.perf_counter()
     name = batchml(
         "job",
         "create",
         "-f",
-        str(folder / "job.yml"),
+        str(folder / job),
         "--query",
         "name",
         "-o",
@@ -119,7 +122,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "pipeline.yml").write_text(pipeline_yaml(args.steps, args.work, chained))
-            (folder / "job.yml").write_text("type: pipeline\ncomponent: pipeline.yml\n")
+            # Every run runs its steps: none takes an earlier run's outputs (step reuse).
+            (folder / "job.yml").write_text(FORCED_JOB)
             workspace = folder / "ws"
             ours, base = [], []
             for _ in range(args.repeat):

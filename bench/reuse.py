@@ -1,12 +1,14 @@
 """Reuse across jobs: re-invoking on the same 2,000 files, and on the folder with 10% of its files
 changed, as ratios to a fresh run (`--set reuse=false`); and a fresh run's cost of reuse (hashing
-the inputs, storing the results) as a ratio to the same run without it.
+the inputs, storing the results) as a ratio to the same run without it. Then a pipeline job
+(bench/pipeline.py's chain of --steps steps) run again with every step reused, as a ratio to
+running its steps (`settings.force_rerun`).
 
 The project is end_to_end.py's (mini_batch_size 10, 2 workers) with a run() that costs
 --cost-ms per file (a model's work; 0 for none). Each job is `invoke` + `job stream`; outputs
 are compared: a reused job's must be the fresh one's, byte for byte. Medians of --repeat.
 
-    .venv/bin/python bench/reuse.py [--files 2000] [--cost-ms 2] [--repeat 3]
+    .venv/bin/python bench/reuse.py [--files 2000] [--cost-ms 2] [--repeat 3] [--steps 6]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import end_to_end
+import pipeline
 from end_to_end import make_project
 from end_to_end import time_job as job
 
@@ -54,6 +57,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--cost-ms", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=6, help="steps of the pipeline case")
     args = parser.parse_args()
 
     times: dict[str, list[float]] = {
@@ -109,7 +113,31 @@ def main() -> int:
     ):
         seconds = statistics.median(times[label])
         print(f"  {what:<26} {seconds:7.3f} s   {seconds / fresh:5.2f}x fresh")
+    ran, reused = pipeline_case(args.steps, args.repeat)
+    print(
+        f"pipeline job, a chain of {args.steps} steps of 0.5 CPU-seconds; medians of "
+        f"{args.repeat}:\n  {'steps run (force_rerun)':<26} {ran:7.3f} s\n"
+        f"  {'every step reused':<26} {reused:7.3f} s   {reused / ran:5.2f}x run"
+    )
     return 0
+
+
+def pipeline_case(steps: int, repeat: int) -> tuple[float, float]:
+    """Medians of a pipeline job whose steps run and of the same job with every step reused
+    (the one before it ran them with the same inputs)."""
+    ran, reused = [], []
+    with tempfile.TemporaryDirectory(prefix="batchml-bench-") as temporary:
+        folder = Path(temporary)
+        os.environ.update(BATCHML_CACHE_DIR=str(folder / "cache"), BATCHML_TRACKING="off")
+        (folder / "pipeline.yml").write_text(pipeline.pipeline_yaml(steps, 0.5, chained=True))
+        (folder / "forced.yml").write_text(pipeline.FORCED_JOB)
+        (folder / "job.yml").write_text("type: pipeline\ncomponent: pipeline.yml\n")
+        workspace = folder / "ws"
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+        for _ in range(repeat):
+            ran.append(pipeline.run_batchml(folder, workspace, "forced.yml"))
+            reused.append(pipeline.run_batchml(folder, workspace, "job.yml"))
+    return statistics.median(ran), statistics.median(reused)
 
 
 if __name__ == "__main__":

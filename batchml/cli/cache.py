@@ -24,7 +24,7 @@ def prune(
     """Remove the results used least recently while the cache is over its bound.
 
     The cache is shared by all workspaces of the user; a job whose results are gone scores
-    its mini-batches again. Example: batchml cache prune --all --yes --query freed_bytes
+    its mini-batches again, and a pipeline step whose record is gone runs again. Example: batchml cache prune --all --yes --query freed_bytes
     """
     if not dry_run:
         what = "every cached result" if everything else "the results over the cache's bound"

@@ -136,6 +136,8 @@ class StepJob(JobRecord):
     # `job show` is the component's, as Azure shows it.
     runs_in: JobEnvironment = field(default_factory=JobEnvironment)
     exit_code: int | None = None
+    # The step job whose outputs this one took instead of running (batchml.runner.step_reuse).
+    reused_from: str | None = None
     type: str = COMMAND
 
     @classmethod
@@ -147,7 +149,11 @@ class StepJob(JobRecord):
     streamed_log = STEP_LOG
 
     def _properties(self) -> dict[str, Any]:
-        return {"azureml.exitcode": self.exit_code, "StepName": self.display_name}
+        properties = {"azureml.exitcode": self.exit_code, "StepName": self.display_name}
+        if self.reused_from is not None:
+            # As Azure marks a reused node: the run whose outputs it took.
+            properties |= {"azureml.isreused": "true", "azureml.reusedrunid": self.reused_from}
+        return properties
 
     def view(self, workspace: str, job_dir: str) -> dict[str, Any]:
         """The `job show` shape of a command job."""

@@ -231,6 +231,19 @@ def _hold(environment: BuiltEnvironment) -> bool:
     return True  # fd stays open, not inherited by workers: the lock lasts as long as we do
 
 
+def find(requirements: Requirements) -> BuiltEnvironment | None:
+    """The environment of `requirements` if the cache has it built, changing nothing (for a
+    plan: no lock, no time refreshed); None if it has not."""
+    key = key_of(requirements)
+    folder = cache_root() / key
+    marker = read_marker(folder)
+    if marker is None:
+        return None
+    return _environment(
+        folder, key, str(marker.get("python_version")), marker.get("note"), reused=True
+    )
+
+
 def _reused(
     folder: Path, key: str, marker: dict[str, Any], log: Callable[[str], None]
 ) -> BuiltEnvironment:

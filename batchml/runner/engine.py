@@ -184,7 +184,8 @@ def run_job(
         window = window_size(settings.workers) if output_file is not None else 0
         tally = Tally(batches, logs, journal, folders, reuse, window, shown)
         if reuse is not None:
-            reuse.fill(tally, batches)
+            reuse.start(tally, batches)
+            cleanup.callback(reuse.close)
         if fetcher is not None and fetch_on_workers:
             cleanup.callback(fetcher.close)
             workers = KeyedBackend(workers, fetcher.keys)

@@ -17,6 +17,8 @@ from batchml.core.job_environment import UV, JobEnvironment
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from batchml.envs.cache import BuiltEnvironment
+
 # In the job's azureml-logs/, named as Azure names the log of a run's image build.
 BUILD_LOG = "20_image_build_log.txt"
 # The environment's `uv pip freeze`, as the job ran with it.
@@ -42,6 +44,23 @@ def prepare(
     # Held while the runner lives, so that `environment prune` leaves it alone meanwhile.
     built = cache.ensure(requirements, log=say, build_log=logs_dir / BUILD_LOG, hold=True)
     (logs_dir / PACKAGES_LOG).write_text("".join(f"{line}\n" for line in built.packages()))
+    return _recorded(environment, built)
+
+
+def found(environment: JobEnvironment) -> JobEnvironment | None:
+    """`environment` as `prepare` would give it, without building or touching anything (for
+    a plan); None if it would have to be built."""
+    if environment.manager != UV:
+        return environment
+    from batchml.envs import cache
+    from batchml.envs.requirements import Requirements
+
+    built = cache.find(Requirements(environment.python, tuple(environment.packages)))
+    return _recorded(environment, built) if built is not None else None
+
+
+def _recorded(environment: JobEnvironment, built: BuiltEnvironment) -> JobEnvironment:
+    """The job's record of `environment`, built as `built`."""
     return dataclasses.replace(
         environment,
         key=built.key,

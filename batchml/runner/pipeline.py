@@ -10,6 +10,8 @@ fails the pipeline: the steps still running are stopped and the others are not s
 The parent's `logs/azureml/executionlogs.txt` says what was submitted and how it ended.
 Inputs in storage are fetched before their steps, and outputs to datastores uploaded once the
 job completed, by batchml.runner.pipeline_data.
+A step whose code, command, environment, inputs and parameters are those of a step that
+completed before takes its outputs instead of running (batchml.runner.step_reuse).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from batchml.mlflow import tracking
 from batchml.runner.environment import prepare
 from batchml.runner.lifecycle import Canceled, JobLifecycle, save
 from batchml.runner.pipeline_data import PipelineData
+from batchml.runner.step_reuse import StepReuse, opted_out
 from batchml.store import job_files as job_store
 from batchml.store.workspace import now_iso
 from batchml.worker.lifetime import die_with_parent
@@ -67,6 +70,7 @@ class PipelineRunner:
         self.children: dict[str, StepJob] = {}
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.step_runs: dict[str, tracking.TrackedRun] = {}  # the running steps' MLflow runs
+        self.reuse = StepReuse()
         self._log = folder / EXECUTION_LOG
         self.data = PipelineData(self.workspace, self.record.job.name, self.say)
 
@@ -102,7 +106,10 @@ class PipelineRunner:
 
     # -- steps --------------------------------------------------------------------------------
     def _start(self, step: str) -> bool:
-        """Start a step's command; False (the step recorded Failed) if it cannot start."""
+        """Start a step's command, unless an earlier run's outputs are reused; False (the
+        step recorded Failed) if it cannot start."""
+        if self._reused(step):
+            return True
         try:
             self._launch(step)
         except OSError as exc:
@@ -110,6 +117,32 @@ class PipelineRunner:
             self._end_step(step, JobStatus.FAILED, error)
             self.say(f"Step {step} (run id {self.children[step].name}) could not start: {exc}")
             return False
+        return True
+
+    def _reused(self, step: str) -> bool:
+        """Whether the step took the outputs of an earlier run with the same code, command,
+        environment, inputs and parameters (batchml.runner.step_reuse), and is Completed."""
+        child, job = self.children[step], self.record.job
+        earlier = self.reuse.take(job, step, child)
+        if earlier is None:
+            why = opted_out(job, child)
+            if why is not None:
+                self._say_for(step, f"not reused: {why}")
+            return False
+        now = now_iso()
+        reused = dataclasses.replace(
+            child, status=JobStatus.COMPLETED, start_time=now, end_time=now, error=None,
+            exit_code=None, reused_from=earlier,
+        )  # fmt: skip
+        self._record_step(step, reused)
+        message = (
+            f"reused the outputs of {earlier} (same code, command, environment, inputs and "
+            "parameters); not run"
+        )
+        log = job_store.job_dir(self.workspace, child.name) / STEP_LOG
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"batchml: {message}\n")
+        self.say(f"Step {step} (run id {child.name}) {message}.")
         return True
 
     def _launch(self, step: str) -> None:
@@ -182,6 +215,7 @@ class PipelineRunner:
         self.running.pop(step)
         if code == 0:
             self._end_step(step, JobStatus.COMPLETED, None, exit_code=0)
+            self.reuse.keep(step, self.children[step])
             self.say(f"Completing processing run id {child.name} (step {step}).")
             return True
         log = job_store.job_dir(self.workspace, child.name) / STEP_LOG
@@ -233,7 +267,11 @@ class PipelineRunner:
             self.say(f"Resuming: keeping completed steps {', '.join(kept) or '(none)'}")
         for step in pending:
             reset = dataclasses.replace(
-                self.children[step], status=JobStatus.NOT_STARTED, exit_code=None, error=None
+                self.children[step],
+                status=JobStatus.NOT_STARTED,
+                exit_code=None,
+                error=None,
+                reused_from=None,
             )
             self._record_step(step, reset)
         self.record.open_run(self.say)

@@ -179,7 +179,7 @@ class Runner:
                 fetcher=fetcher,
                 fetch_on_workers=isinstance(job.backend, RayWorkers),
                 sizes=inputs.sizes,
-                reuse=self._reuse(job) if fetcher is None else None,
+                reuse=self._reuse(job, inputs.keys),
                 shown=storage_names(job.input),
             )
         finally:
@@ -210,10 +210,10 @@ class Runner:
         _say(f"output: {count} file(s) published in {output.path}")
         return result
 
-    def _reuse(self, job: BatchJob) -> Reuse | None:
-        """The result cache for an append_row job of local files, unless its settings say
-        `reuse: false` (the output of a summary_only job is what its script writes itself,
-        which reuse cannot give)."""
+    def _reuse(self, job: BatchJob, keys: dict[str, str] | None) -> Reuse | None:
+        """The result cache for an append_row job, unless its settings say `reuse: false`
+        (the output of a summary_only job is what its script writes itself, which reuse
+        cannot give); files in storage are known by their cache `keys`."""
         if not job.settings.reuse or job.settings.output_action != "append_row":
             return None
         from batchml.runner.reuse import Reuse, job_key
@@ -229,7 +229,7 @@ class Runner:
             job.settings,
             cache,
         )
-        return Reuse(key, cache)
+        return Reuse(key, cache, keys)
 
     def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""

@@ -3,7 +3,8 @@
 A mini-batch's key names what decides its outcome: the job's key (the contents of its code and
 model snapshots, its environment, and the settings that change rows: output_action,
 environment_variables, scoring_script) and, in order, each input file's absolute path and
-SHA-256. The path is part of it because run() sees paths and may write them into its rows;
+SHA-256 (for a file in storage: its path there and its cache key, the MD5 or the ETag the
+listing gave, with no byte read). The path is part of it because run() sees paths and may write them into its rows;
 so a moved or renamed folder reuses nothing, which is never wrong. Only mini-batches that
 succeeded with every file are kept: a failure may be transient (a timeout, a killed worker), so
 it runs again, and failures.jsonl only ever describes attempts this job made. Only append_row
@@ -16,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,14 +31,15 @@ if TYPE_CHECKING:
     from batchml.runner.tally import Tally
 
 
-def folder_digest(folder: Path | None, cache: ResultCache) -> str | None:
+def folder_digest(folder: Path | None, cache: ResultCache, *, by_inode: bool = True) -> str | None:
     """SHA-256 over the relative names and contents of every file under `folder` (a job's
-    snapshot, hard links to the deployment's: hashed once for all its jobs)."""
+    snapshot, hard links to the deployment's: hashed once for all its jobs, by inode; data
+    folders by path). Raises OSError if a file cannot be read."""
     if folder is None:
         return None
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        content = cache.file_hash(path, by_inode=True)
+        content = cache.file_hash(path, by_inode=by_inode)
         digest.update(f"{path.relative_to(folder).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
 
@@ -54,46 +57,82 @@ def job_key(
         "code": folder_digest(code_dir, cache),
         "model": folder_digest(model_dir, cache),
         "script": scoring_script,
-        "environment": [
-            environment.manager,
-            environment.key,
-            environment.source,
-            environment.python,
-            environment.packages,
-            environment.python_executable,
-            environment.python_version,
-        ],
+        "environment": environment_parts(environment),
         "output_action": settings.output_action,
         "environment_variables": settings.environment_variables,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-class Reuse:
-    """Looks a job's mini-batches up in the result cache, and keeps those that succeed."""
+def environment_parts(environment: JobEnvironment) -> list[object]:
+    """What of an environment, as built, decides results: what it was asked for and got."""
+    return [
+        environment.manager,
+        environment.key,
+        environment.source,
+        environment.python,
+        environment.packages,
+        environment.python_executable,
+        environment.python_version,
+    ]
 
-    def __init__(self, key: str, cache: ResultCache) -> None:
+
+class Reuse:
+    """Looks a job's mini-batches up in the result cache, and keeps those that succeed.
+
+    Files in storage are known by their cache keys (`keys`: an MD5, or the path and ETag, as
+    the listing gave them), so their mini-batches are looked up before any runs. Local files
+    are hashed on a thread of this object's, in the order the mini-batches run, and each
+    mini-batch is looked up as it is about to run (`take`): the first runs once its own files
+    are hashed, not every file of the job.
+    """
+
+    def __init__(self, key: str, cache: ResultCache, keys: dict[str, str] | None = None) -> None:
         self.job_key = key
         self.cache = cache
-        self._keys: dict[int, str] = {}
+        self._file_keys = keys
+        self._keys: dict[int, str | None] = {}  # mini-batch -> its key (None: unreadable)
+        self._looked: set[int] = set()  # the mini-batches `take` looked up
+        self._hashed = threading.Condition()
+        self._hashing: threading.Thread | None = None
+        self._hashed_all = False  # the thread is done (or was never needed)
+        self._stopping = False
 
-    def fill(self, tally: Tally, batches: Sequence[Sequence[str]]) -> int:
-        """Record as done every mini-batch not done yet that the cache has; how many."""
-        reused = 0
+    def start(self, tally: Tally, batches: Sequence[Sequence[str]]) -> None:
+        """Begin with a job's mini-batches that are not done yet: those of files in storage
+        found in the cache are recorded done now; local files start being hashed."""
+        todo = [index for index in range(len(batches)) if not tally.is_done(index)]
+        if self._file_keys is not None:
+            self._hashed_all = True
+            for index in todo:
+                self._keys[index] = self._key(batches[index])
+                tally.take_reused(index)
+            return
+        self._hashing = threading.Thread(
+            target=self._hash, args=(batches, todo), name="reuse-hashes", daemon=True
+        )
+        self._hashing.start()
+
+    def take(self, index: int) -> tuple[int, bytes] | None:
+        """(items, rows) an earlier job left for mini-batch `index`, or None (it runs); waits
+        until its files are hashed."""
+        if index in self._looked:
+            return None  # looked up before, and not found: a mini-batch requeued
+        with self._hashed:
+            while index not in self._keys and not self._hashed_all:
+                self._hashed.wait()
+        self._looked.add(index)
+        key = self._keys.get(index)
+        return self.cache.lookup(key) if key is not None else None
+
+    def probe(self, batches: Sequence[Sequence[str]]) -> list[int]:
+        """The mini-batches the cache has an outcome for, changing nothing (for a plan)."""
+        found = []
         for index, files in enumerate(batches):
-            if tally.is_done(index):
-                continue
             key = self._key(files)
-            if key is None:
-                continue  # a file that cannot be read: run() will say why
-            self._keys[index] = key
-            found = self.cache.lookup(key)
-            if found is not None:
-                tally.reused(index, *found)
-                reused += 1
-        with contextlib.suppress(OSError):
-            self.cache.save_hashes()
-        return reused
+            if key is not None and self.cache.lookup(key, touch=False) is not None:
+                found.append(index)
+        return found
 
     def keep(self, index: int, items: int, rows: bytes) -> None:
         """Store the outcome of mini-batch `index`, which succeeded with every file."""
@@ -104,9 +143,36 @@ class Reuse:
         with contextlib.suppress(OSError):
             self.cache.store(key, items, rows)
 
-    def _key(self, files: Sequence[str]) -> str | None:
+    def close(self) -> None:
+        """Stop hashing (the job ended) and keep the hashes made."""
+        if self._hashing is not None:
+            self._stopping = True
+            self._hashing.join()
+
+    def _hash(self, batches: Sequence[Sequence[str]], todo: list[int]) -> None:
         try:
-            hashes = [[os.fspath(f), self.cache.file_hash(f)] for f in files]
+            for index in todo:
+                if self._stopping:
+                    break
+                key = self._key(batches[index])
+                with self._hashed:
+                    self._keys[index] = key
+                    self._hashed.notify_all()
+        finally:
+            with contextlib.suppress(OSError):
+                self.cache.save_hashes()
+            with self._hashed:
+                self._hashed_all = True
+                self._hashed.notify_all()
+
+    def _key(self, files: Sequence[str]) -> str | None:
+        """A mini-batch's key; None if a file cannot be read (run() will say why)."""
+        known = self._file_keys
+        try:
+            contents = [
+                [os.fspath(f), known[f] if known is not None else self.cache.file_hash(f)]
+                for f in files
+            ]
         except OSError:
             return None
-        return hashlib.sha256(json.dumps([self.job_key, hashes]).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([self.job_key, contents]).encode()).hexdigest()

@@ -111,16 +111,17 @@ class Scheduler:
                 f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} "
                 f"failed); {len(self._pending)} to run"
             )
-        if counts.mini_batches_reused:
-            self._logs.note(
-                f"Reused: {counts.mini_batches_reused} mini-batches scored by earlier jobs "
-                f"(same files, code, model and environment); {len(self._pending)} to run"
-            )
         self._emit("job_started")
         stop = self._loop()
         if not self._journaled(self._tally.journal_held) and self._fatal is not None:
             stop = self._fatal
         self._emit_recorded()
+        reused = self._tally.counts.mini_batches_reused
+        if reused:
+            self._logs.note(
+                f"Reused: {reused} mini-batches scored by earlier jobs (same files, code, "
+                "model and environment)"
+            )
         # Idle workers exit cleanly, busy ones are terminated, while the output is published.
         for worker in list(self._workers):
             self._backend.stop_worker(worker)
@@ -177,6 +178,7 @@ class Scheduler:
                     f"> {threshold}"
                 )
                 return _Stop(JobStatus.FAILED, error, self._logs.errors_text() or None)
+            self._take_reused()
             busy = sum(1 for state in self._workers.values() if state.task is not None)
             if not self._pending and not busy:
                 break
@@ -245,7 +247,21 @@ class Scheduler:
         index, attempt = self._pending.popleft()
         task = MiniBatchTask(index, attempt, self._batches[index])
         self._backend.submit(worker, task)
+        self._take_reused()
         return task
+
+    def _take_reused(self) -> None:
+        """Done without running: the mini-batches next in line that an earlier job left an
+        outcome for (batchml.runner.reuse), looked up as they come, not all before the first
+        runs; a retry is never one."""
+        while self._pending and self._pending[0][1] == 1 and self._fatal is None:
+            try:
+                if not self._tally.take_reused(self._pending[0][0]):
+                    return
+            except JournalError as exc:
+                self._fatal = _Stop(JobStatus.FAILED, exc.message)
+                return
+            self._pending.popleft()
 
     def _small(self, index: int) -> bool:
         return sum(map(len, self._batches[index])) <= _SEND_AHEAD_MAX_CHARS

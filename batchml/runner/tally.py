@@ -115,6 +115,16 @@ class Tally:
         done = Succeeded(task.index, task.attempt, slot, shortfall, items, rows, part, keep)
         self._journal(self._order.add(task.index, done, len(rows)))
 
+    def take_reused(self, index: int) -> bool:
+        """Whether mini-batch `index` is done with the outcome an earlier job left in the
+        result cache (then journaled and counted as reused); waits for its files' hashes.
+        Raises JournalError."""
+        found = self._reuse.take(index) if self._reuse is not None else None
+        if found is None:
+            return False
+        self.reused(index, *found)
+        return True
+
     def reused(self, index: int, items: int, rows: bytes) -> None:
         """Journal and count mini-batch `index` as succeeded with the outcome of an earlier
         job (batchml.runner.reuse): no attempt is made, so no report row."""

@@ -204,18 +204,23 @@ def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
             )
 
 
-def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
-    """What the workers run, from the job's own copy (in `folder`, hard links: cheap) of the
-    deployment's code and model, so that the job runs one version of them for its whole life,
-    resumes included, whatever happens to the deployment meanwhile. A no-code MLflow
-    deployment (the only kind without code) runs batchml's MLflow scorer, which is not copied."""
+def scoring_code(deployment: Deployment) -> tuple[Path, str, bool]:
+    """The code folder the workers of `deployment`'s jobs run and its scoring script, and
+    whether a job copies it: a no-code MLflow deployment (the only kind without code) runs
+    batchml's MLflow scorer, which is not copied."""
     if deployment.code is None or deployment.scoring_script is None:
         from batchml.mlflow import DRIVER_DIR, DRIVER_SCRIPT
 
-        code_dir, script = str(DRIVER_DIR), DRIVER_SCRIPT
-    else:
-        code = txn.snapshot(Path(deployment.code), folder / "code", link=True)
-        code_dir, script = str(code), deployment.scoring_script
+        return Path(DRIVER_DIR), DRIVER_SCRIPT, False
+    return Path(deployment.code), deployment.scoring_script, True
+
+
+def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
+    """What the workers run, from the job's own copy (in `folder`, hard links: cheap) of the
+    deployment's code and model, so that the job runs one version of them for its whole life,
+    resumes included, whatever happens to the deployment meanwhile."""
+    code, script, copied = scoring_code(deployment)
+    code_dir = str(txn.snapshot(code, folder / "code", link=True) if copied else code)
     model = txn.snapshot(Path(deployment.model.model_dir), folder / "model", link=True)
     return Scoring(
         code_dir=code_dir,

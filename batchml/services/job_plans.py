@@ -1,14 +1,17 @@
 """`batch-endpoint invoke --dry-run`: the plan of the job an invocation would start, made as
-the job's runner makes it (its listing, its order, its mini-batches), and, with `--sample N`,
-an estimate of its duration and rows from N mini-batches run in the foreground. Creates no
-job and writes nothing in the workspace.
+the job's runner makes it (its listing, its order, its mini-batches, those the result cache
+would give it), and, with `--sample N`, an estimate of its duration and rows from N
+mini-batches run in the foreground. Creates no job and writes nothing, in the workspace or in
+the caches.
 """
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchml.core.batch_job import RayWorkers
 from batchml.core.errors import UsageError
 from batchml.core.resources import PipelineDeployment
 from batchml.runner import inputs
@@ -62,10 +65,45 @@ def dry_run(
         "instance_count": settings.instance_count,
         "workers": settings.workers,
         "mini_batches": _shape(_weights(batches, listed.sizes), batches),
+        "reuse": _reuse(prepared, batches, listed.keys),
     }
     if sample is not None:
         plan["estimate"] = _estimate(prepared, batches, sample, how)
     return plan
+
+
+def _reuse(
+    prepared: invocations.Prepared,
+    batches: list[tuple[str, ...]],
+    keys: dict[str, str] | None,
+) -> dict[str, Any]:
+    """What the job would take from the result cache instead of running, found as its runner
+    finds it (batchml.runner.reuse) but changing nothing: the mini-batches and their files."""
+    from batchml.runner.environment import found
+    from batchml.runner.reuse import Reuse, job_key
+    from batchml.store.result_cache import ResultCache
+
+    settings = prepared.settings
+    if not settings.reuse:
+        return {"enabled": False, "reason": "the settings say reuse: false"}
+    if settings.output_action != "append_row":
+        return {"enabled": False, "reason": "a summary_only job's output is what its script writes"}
+    # On Ray, the nodes build it; the job's key has it as asked for.
+    environment = prepared.environment
+    built = environment if isinstance(prepared.backend, RayWorkers) else found(environment)
+    reused: list[int] = []
+    if built is not None:  # an environment not built yet has scored nothing
+        cache = ResultCache()
+        code, script, _ = invocations.scoring_code(prepared.deployment)
+        model = prepared.deployment.model.model_dir
+        key = job_key(code, Path(model) if model else None, script, built, settings, cache)
+        reused = Reuse(key, cache, keys).probe(batches)
+    return {
+        "enabled": True,
+        "mini_batches": len(reused),
+        "files": sum(len(batches[index]) for index in reused),
+        "mini_batches_to_run": len(batches) - len(reused),
+    }
 
 
 def _weights(batches: list[tuple[str, ...]], sizes: list[int]) -> list[int]:

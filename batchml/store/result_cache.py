@@ -7,6 +7,8 @@ renamed into place, so two runners writing the same entry leave one whole file; 
 not check out (torn, truncated, altered) is removed and never used. No fsync: a lost entry is
 only a mini-batch run again. The cache is bounded (BATCHML_RESULT_CACHE_SIZE, e.g. `500mb`;
 default 2 GB): past it, the entries used least recently go first (a hit refreshes the time).
+Pipeline steps keep their records here too, in the same form (batchml.runner.step_reuse: the
+items are 0, the lines a JSON record of the step's outputs).
 
 Input files are hashed once: `<root>/hashes/` keeps, one JSON file per folder of inputs (and
 one for snapshot files, by inode), each file's SHA-256 with the size and mtime_ns it had; a file whose size or mtime changed is hashed
@@ -58,9 +60,10 @@ class ResultCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    def lookup(self, key: str) -> tuple[int, bytes] | None:
+    def lookup(self, key: str, *, touch: bool = True) -> tuple[int, bytes] | None:
         """(items, lines) of the entry `key`, or None; an entry that does not check out is
-        removed (the mini-batch runs again and writes it anew)."""
+        removed (the mini-batch runs again and writes it anew). With `touch` false (a plan),
+        nothing changes: no time refreshed, no entry removed."""
         path = self.path(key)
         try:
             raw = path.read_bytes()
@@ -70,10 +73,12 @@ class ResultCache:
             magic, digest = _HEAD.unpack_from(raw)
             body = memoryview(raw)[_HEAD.size :]
             if magic == _MAGIC and hashlib.sha256(body).digest() == digest:
-                with contextlib.suppress(FileNotFoundError):
-                    os.utime(path)
+                if touch:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.utime(path)
                 return _ITEMS.unpack_from(body)[0], bytes(body[_ITEMS.size :])
-        path.unlink(missing_ok=True)
+        if touch:
+            path.unlink(missing_ok=True)
         return None
 
     def store(self, key: str, items: int, rows: bytes) -> None:

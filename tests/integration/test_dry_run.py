@@ -4,7 +4,7 @@ the foreground for an estimate that states its assumptions."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from projects import Project, model_deployment, project_at
@@ -152,3 +152,36 @@ def test_a_size_that_is_none_is_refused(project: Project, cli: Cli) -> None:
         'or a size such as 10MB, 512kb or 1gb (got "10 parsecs")\n'
     )
     assert tree_digest(project.ws) == before
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    """Every path under `folder` with its mtime_ns: a lookup that refreshed an entry shows."""
+    return {str(path): path.stat().st_mtime_ns for path in sorted(folder.rglob("*"))}
+
+
+def test_dry_run_says_what_reuse_would_skip_and_the_job_skips_that(
+    project: Project, cli: Cli
+) -> None:
+    def planned(*args: str) -> dict[str, Any]:
+        data = project.root / "data"
+        reuse: dict[str, Any] = cli.ok("batch-endpoint", "invoke", "-n", "plan-ep", "--input",
+                                       data, *args, "--dry-run", "--query", "reuse")  # fmt: skip
+        return reuse
+
+    assert planned() == {"enabled": True, "mini_batches": 0, "files": 0, "mini_batches_to_run": 3}
+    job = project.wait(project.invoke())
+    assert job["status"] == "Completed", job.get("error")
+    (project.root / "data" / "e.txt").write_bytes(b"y" * 51)
+
+    cache = project.root.parent / "cache"
+    before = (tree_digest(project.ws), _stamps(cache))
+    assert planned() == {"enabled": True, "mini_batches": 2, "files": 4, "mini_batches_to_run": 1}
+    assert (tree_digest(project.ws), _stamps(cache)) == before
+    assert planned("--set", "reuse=false") == {
+        "enabled": False,
+        "reason": "the settings say reuse: false",
+    }
+
+    job = project.wait(project.invoke())
+    assert job["status"] == "Completed", job.get("error")
+    assert job["batch"]["mini_batches"]["reused"] == 2

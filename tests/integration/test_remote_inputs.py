@@ -100,7 +100,8 @@ def test_storage_inputs_score_what_the_same_local_files_score(jobs: Any, azurite
             "azureml://subscriptions/s/resourcegroups/g/workspaces/w/datastores/blobs/paths/in/",
         ),
         "url": jobs.invoke("--inputs", inputs),
-        "asset": jobs.invoke("--input", "azureml:remote@latest"),
+        # Not reused from the jobs before on the same files: it fetches them (see below).
+        "asset": jobs.invoke("--input", "azureml:remote@latest", "--set", "reuse=false"),
         "one file": jobs.invoke("--input", f"{url}/in01.txt", "--input-type", "uri_file"),
     }
     for name in names.values():

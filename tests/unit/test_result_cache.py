@@ -11,7 +11,7 @@ import pytest
 
 from batchml.core.job_environment import JobEnvironment
 from batchml.core.run_settings import RunSettings
-from batchml.runner.reuse import job_key
+from batchml.runner.reuse import Reuse, job_key
 from batchml.store.result_cache import ResultCache, hash_file
 
 
@@ -101,3 +101,33 @@ def test_the_job_key_follows_the_environment(tmp_path: Path) -> None:
     assert key(uv) == key(JobEnvironment(manager="uv", packages=["numpy==2.0"], key="k1"))
     assert key(uv) != key(JobEnvironment(manager="uv", packages=["numpy==2.1"], key="k2"))
     assert key(uv) != key(JobEnvironment(manager="local"))
+
+
+class _NothingDone:
+    """The part of a Tally that Reuse.start asks: no mini-batch is done yet."""
+
+    def is_done(self, index: int) -> bool:
+        return False
+
+
+@pytest.mark.timeout(60)
+def test_the_first_mini_batch_is_looked_up_before_later_files_are_hashed(tmp_path: Path) -> None:
+    """The last mini-batch's file is a FIFO: hashing it blocks until it is written to. Were
+    every file hashed before the first mini-batch is looked up, take(0) would never return."""
+    first, fifo = tmp_path / "a.txt", tmp_path / "z.fifo"
+    first.write_text("a")
+    os.mkfifo(fifo)
+    cache = ResultCache(tmp_path / "cache")
+    reuse = Reuse("job", cache)
+    reuse.start(_NothingDone(), [[str(first)], [str(fifo)]])  # type: ignore[arg-type]
+    assert reuse.take(0) is None  # nothing stored yet; the FIFO's hash still waits
+    reuse.keep(0, 1, b"a 1\n")
+    with open(fifo, "w") as writer:  # lets the hashing thread read it, and finish
+        writer.write("z")
+    reuse.close()
+    assert reuse.take(1) is None
+
+    again = Reuse("job", ResultCache(tmp_path / "cache"))
+    again.start(_NothingDone(), [[str(first)]])  # type: ignore[arg-type]
+    assert again.take(0) == (1, b"a 1\n")
+    again.close()
