@@ -29,6 +29,7 @@ from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
 from batchml.envs.requirements import Requirements
+from batchml.runner import tabular
 from batchml.runner.engine import run_job
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
@@ -131,12 +132,19 @@ class Runner:
             return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
+        settings = job.settings
         try:
-            inputs = input_files(self.record.workspace, self.folder, job.input)
+            planned = (
+                tabular.plan(job.input, settings) if tabular.applies(job.input, settings) else None
+            )
+            inputs = (
+                input_files(self.record.workspace, self.folder, job.input)
+                if planned is None
+                else InputFiles([item for batch in planned for item in batch])
+            )
         except BatchmlError as exc:
             return self.end(JobStatus.FAILED, exc.message)
         files = inputs.files
-        settings = job.settings
         # Local workers get the variables of the job's MLflow run when it is open (they start
         # meanwhile); Ray actors are made with theirs.
         run = self.record.run if isinstance(job.backend, RayWorkers) else None
@@ -151,8 +159,9 @@ class Runner:
             },
             logging_level=settings.logging_level,
         )
+        what = "file" if planned is None else "row range"
         _say(
-            f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
+            f"{len(files)} {what}{'' if len(files) == 1 else 's'}, mini_batch_size "
             f"{settings.mini_batch_size}, {settings.workers} worker process"
             + ("" if settings.workers == 1 else "es")
         )
@@ -174,7 +183,8 @@ class Runner:
             fetcher=fetcher,
             fetch_on_workers=isinstance(job.backend, RayWorkers),
             sizes=inputs.sizes,
-            reuse=self._reuse(job) if fetcher is None else None,
+            reuse=self._reuse(job) if fetcher is None and planned is None else None,
+            planned=planned,
         )
         return self.finish(self._upload(result))
 

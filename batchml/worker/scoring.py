@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status
 from batchml.worker.rows import FileResults, count_items, describe_bad_return, iter_lines
+from batchml.worker.tabular import is_tabular, mini_batch_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -114,7 +115,7 @@ class ScoringWorker:
         self._slot = slot
         self._error_log = error_log
         self._on_error = on_error
-        self._run: Callable[[list[str]], Any] | None = None
+        self._run: Callable[[Any], Any] | None = None
 
     def start(self) -> StartOutcome:
         """Set up the process, import the scoring script and call its init()."""
@@ -201,8 +202,15 @@ class ScoringWorker:
     def _score(self, task: MiniBatchTask, started: float) -> MiniBatchOutcome:
         if self._run is None:
             raise RuntimeError("score() called before a successful start()")
+        mini_batch: Any = list(task.files)
+        if is_tabular(task.files):
+            try:
+                mini_batch = mini_batch_frame(task.files)
+            except (Exception, SystemExit) as exc:
+                error = f"could not read the mini-batch's rows: {_one_line(exc)}"
+                return self._failed(task, started, error, exc)
         try:
-            result = self._run(list(task.files))
+            result = self._run(mini_batch)
         except (Exception, SystemExit) as exc:
             return self._failed(task, started, f"run() failed: {_one_line(exc)}", exc)
         failed_files = None
