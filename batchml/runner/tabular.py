@@ -138,7 +138,7 @@ def _table_sources(table: mltable.Table) -> list[_Source]:
 
 def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
     """The files one `paths` item names, relative ones at the MLTable's folder."""
-    path = os.path.join(table.folder, item.value)
+    path = os.path.abspath(os.path.join(table.folder, item.value))
     if item.kind == "pattern":
         return sorted(found for found in glob.glob(path, recursive=True) if os.path.isfile(found))
     if item.kind == "folder":
@@ -149,7 +149,7 @@ def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
         return sorted(os.path.join(path, relative) for relative, _ in walk(path))
     if not os.path.isfile(path):
         raise NotFoundError(f"the MLTable in {table.folder}: paths file {item.value} not found")
-    return [os.path.abspath(path)]
+    return [path]
 
 
 def _header(path: str, delimiter: str, encoding: str) -> list[str]:
