@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
-from batchml.core.row_ranges import RowRange
+from batchml.core.row_ranges import RowRange, is_row_range, parse
 from batchml.store.input_list import walk
 
 if TYPE_CHECKING:
@@ -75,6 +75,27 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
         return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def file_of(item: str) -> str:
+    """The file an item reads: the file of a row range, else the item itself."""
+    return parse(item).path if is_row_range(item) else item
+
+
+def item_bytes(item: str) -> int:
+    """About how many bytes of its file a row range holds (a byte range's length; a parquet
+    row range's share of its file; a whole file's size), as a dry run's plan shows them."""
+    part = parse(item)
+    size = os.stat(part.path).st_size
+    if part.span is None:
+        return size
+    kind, start, end = part.span
+    if kind == "bytes":
+        return end - start
+    import pyarrow.parquet as pq
+
+    total = pq.ParquetFile(part.path).metadata.num_rows
+    return size * (end - start) // total if total else 0
 
 
 def _sources(data: DataInput) -> list[_Source]:

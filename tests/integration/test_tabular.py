@@ -301,3 +301,18 @@ def test_resume_after_sigkill_scores_each_row_range_once(project: Project) -> No
     assert project.rows(name) == sorted(f"{i} DataFrame" for i in range(ROWS))
     together = pd.concat(frames(project), ignore_index=True)
     pd.testing.assert_frame_equal(together, pd.read_csv(data / "big.csv"))
+
+
+def test_a_dry_run_plans_the_row_ranges_the_job_runs(project: Project, cli: Cli) -> None:
+    deploy(project, mini_batch_size="30kb")
+    data = mltable(project.root / "table", CSV_TABLE)
+    table().to_csv(data / "big.csv", index=False)
+    args = ("batch-endpoint", "invoke", "-n", "rows-ep", "--input", data, "--input-type", "mltable")
+    plan = cli.ok(*args, "--dry-run")
+    job = invoke(project, *args[4:])
+
+    header = len((data / "big.csv").read_bytes().split(b"\n", 1)[0]) + 1
+    assert plan["input"] == {"path": str(data), "type": "mltable"}
+    assert plan["mini_batches"]["count"] == job["batch"]["mini_batches"]["total"]
+    assert plan["files"] == job["batch"]["files"]["total"]
+    assert plan["bytes"] == (data / "big.csv").stat().st_size - header

@@ -85,7 +85,8 @@ def _parts(mini_batch: Any) -> list[tuple[str, Callable[[], list[str]]]]:
     are counted from 0 in the range, and named by its file)."""
     if not hasattr(mini_batch, "attrs"):
         return [(path, functools.partial(_score, path)) for path in mini_batch]
-    parts, at = [], 0
+    parts: list[tuple[str, Callable[[], list[str]]]] = []
+    at = 0
     for item, rows in mini_batch.attrs["row_ranges"]:
         frame = mini_batch.iloc[at : at + rows].reset_index(drop=True)
         parts.append((item, functools.partial(_score_rows, frame, parse(item).path)))
