@@ -63,9 +63,7 @@ def applies(data: DataInput, settings: RunSettings) -> bool:
 def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
     """The job's mini-batches of row ranges, in the order of the table's files."""
     if data.remote is not None:
-        raise UsageError(
-            f"tabular input {data.path} is in storage; batchml splits local files by rows only"
-        )
+        raise in_storage(data.path)
     try:
         sources = _sources(data)
         if settings.partition_keys:
@@ -75,6 +73,14 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
         return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def in_storage(path: str) -> UsageError:
+    """The error for a table in storage, which batchml does not split by rows."""
+    return UsageError(
+        f"the tabular input {path} is in storage; batchml splits local files into rows only",
+        hint="copy the table to a local folder and give that",
+    )
 
 
 def file_of(item: str) -> str:

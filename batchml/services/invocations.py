@@ -21,6 +21,7 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
+from batchml.runner import tabular
 from batchml.runner.inputs import nothing_to_score
 from batchml.services import (
     computes,
@@ -155,10 +156,7 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = options.input_type or (asset.type if asset else None)
     if isinstance(found, RemoteData):
         if kind == "mltable":
-            raise UsageError(
-                f"--input {value}: an mltable input in storage is not supported; batchml reads "
-                "MLTable folders on this machine only"
-            )
+            raise tabular.in_storage(value)
         kind = storage_inputs.check(workspace, found, value, kind)
         return DataInput(type=kind, path=value, local="", remote=found)
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")
@@ -320,6 +318,8 @@ def prepare(
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input = _input(workspace, options)
+    if job_input.remote is not None and tabular.applies(job_input, settings):
+        raise tabular.in_storage(job_input.path)
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"

@@ -316,3 +316,14 @@ def test_a_dry_run_plans_the_row_ranges_the_job_runs(project: Project, cli: Cli)
     assert plan["mini_batches"]["count"] == job["batch"]["mini_batches"]["total"]
     assert plan["files"] == job["batch"]["files"]["total"]
     assert plan["bytes"] == (data / "big.csv").stat().st_size - header
+
+
+def test_an_mltable_in_storage_is_refused(project: Project, cli: Cli) -> None:
+    deploy(project)
+    url = "https://example.org/tables/sales/"
+    result = cli("batch-endpoint", "invoke", "-n", "rows-ep", "--input", url, "--input-type",
+                 "mltable")  # fmt: skip
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: the tabular input {url} is in storage; batchml splits local files into rows only"
+    )
