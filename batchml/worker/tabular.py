@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from batchml.core.row_ranges import RowRange, is_row_range, parse
 
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PATH_COLUMN = "Path"
+
+
+@dataclass(frozen=True)
+class MiniBatchContext:
+    """The second argument of a partitioned run(input_data, mini_batch_context), as Azure's
+    parallel jobs give it: the mini-batch's partition_keys values, by key."""
+
+    partition_key_value: dict[str, Any]
+    minibatch_index: int
+
+
+def context_of(items: Sequence[str], index: int) -> MiniBatchContext | None:
+    """The context of a partitioned mini-batch (None for any other)."""
+    where = parse(items[0]).where if is_tabular(items) else None
+    return MiniBatchContext(where, index) if where is not None else None
 
 
 def is_tabular(items: Sequence[str]) -> bool:

@@ -4,6 +4,7 @@ the files' rows (each mini-batch's DataFrame is saved by the scoring script)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import textwrap
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.timeout(180)]
 
-# Saves each mini-batch's DataFrame as frames/<first id>.pkl, logs its first id, returns
-# one row per input row; mini-batches whose first id is WAIT_FROM or more wait for the gate.
+# Saves each mini-batch's DataFrame as frames/<first id>.pkl (and a partition's context as
+# .json), logs its first id, returns one row per input row; mini-batches whose first id is
+# WAIT_FROM or more wait for the gate.
 SCRIPT = """\
+import json
 import os
 import time
 
@@ -36,9 +39,12 @@ def init():
     pass
 
 
-def run(frame):
+def run(frame, context=None):
     first = int(frame["id"].iloc[0])
     frame.to_pickle(os.path.join(os.environ["FRAMES"], f"{first:08d}.pkl"))
+    if context is not None:
+        with open(os.path.join(os.environ["FRAMES"], f"{first:08d}.json"), "w") as file:
+            json.dump([context.partition_key_value, context.minibatch_index], file)
     with open(os.environ["SCORED_LOG"], "a") as log:
         log.write(f"{first}\\n")
     if first >= int(os.environ.get("WAIT_FROM", "-1")) >= 0:
@@ -205,6 +211,13 @@ def test_partition_keys_give_one_data_frame_per_key_value(project: Project) -> N
     for frame in batches:
         assert frame["key"].nunique() == 1
         assert len(frame) == 300
+    # run(input_data, mini_batch_context) gets the partition's values, as in Azure.
+    contexts = [json.loads(path.read_text()) for path in (project.root / "frames").glob("*.json")]
+    assert sorted(contexts, key=lambda pair: pair[1]) == [
+        [{"key": "k0"}, 0],
+        [{"key": "k1"}, 1],
+        [{"key": "k2"}, 2],
+    ]
     # Each mini-batch is the key's rows of both files: files counts are (file, key) pieces.
     assert job["batch"]["files"] == {"total": 6, "succeeded": 6, "failed": 0}
 
@@ -327,3 +340,24 @@ def test_an_mltable_in_storage_is_refused(project: Project, cli: Cli) -> None:
     assert result.err.splitlines()[0] == (
         f"ERROR: the tabular input {url} is in storage; batchml splits local files into rows only"
     )
+
+
+def test_a_row_range_that_cannot_be_read_fails_its_mini_batch(project: Project) -> None:
+    deploy(project, mini_batch_size="2 rows")
+    data = project.root / "csvs"
+    data.mkdir()
+    (data / "a.csv").write_text("id,name\n0,a\n1,b\n2,c,extra\n3,d\n")
+    job = invoke(project, "--input", data)
+
+    assert job["status"] == "Completed"  # error_threshold -1: failures are tolerated
+    assert job["batch"]["mini_batches"] == {
+        "total": 2, "succeeded": 1, "failed": 1, "resumed": 0, "reused": 0,
+    }  # fmt: skip
+    assert project.rows(job["name"]) == ["0 DataFrame", "1 DataFrame"]
+    log = project.folder(job["name"]) / "logs" / "failures.jsonl"
+    [failure] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert (failure["mini_batch"], failure["exception"]) == (1, "pyarrow.lib.ArrowInvalid")
+    assert failure["message"] == "CSV parse error: Expected 2 columns, got 3: 2,c,extra"
+    [item] = failure["files"]
+    assert item.startswith(f"{data / 'a.csv'}#tabular?format=csv&")
+    assert item.endswith("&bytes=16-30")
