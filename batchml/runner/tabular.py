@@ -1,7 +1,8 @@
 """Mini-batches of rows for tabular inputs (batchml.core.row_ranges says what an item is).
 
-An `mltable` input is always split by rows; a `uri_folder` is when its mini_batch_size is rows
-("1000 rows") or partition_keys are set (its files then .csv, .parquet/.pqt or .jsonl). A
+An `mltable` input is always split by rows; a `uri_folder` or `uri_file` is when its
+mini_batch_size is rows ("1000 rows") or partition_keys are set (its files then .csv,
+.parquet/.pqt or .jsonl). A
 mini-batch never spans two files, except with partition_keys: then it is one per distinct
 combination of the keys' values, every file's rows with it. Otherwise each file is cut:
 
@@ -57,7 +58,7 @@ def applies(data: DataInput, settings: RunSettings) -> bool:
     if data.type == "mltable":
         return True
     tabular = settings.mini_batch_rows is not None or bool(settings.partition_keys)
-    return data.type == "uri_folder" and tabular
+    return data.type in ("uri_folder", "uri_file") and tabular
 
 
 def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
@@ -73,6 +74,12 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
         return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def check_table(folder: Path) -> None:
+    """Refuse, before any job exists, an MLTable in `folder` that a job could not read: its
+    file, its transformations, its paths (files that are not there)."""
+    _table_sources(mltable.load(folder))
 
 
 def in_storage(path: str) -> UsageError:
@@ -107,18 +114,22 @@ def item_bytes(item: str) -> int:
 def _sources(data: DataInput) -> list[_Source]:
     if data.type == "mltable":
         return _table_sources(mltable.load(Path(data.local)))
-    files = sorted(path for path, _ in walk(data.local))
+    if data.type == "uri_file":
+        files = [os.path.basename(data.local)]
+        folder = os.path.dirname(data.local)
+    else:
+        files, folder = sorted(path for path, _ in walk(data.local)), data.local
     sources = []
     for relative in files:
         suffix = os.path.splitext(relative)[1].lower()
         if suffix not in SUFFIXES:
             raise UsageError(
-                f"{os.path.join(data.local, relative)} is not a .csv, .parquet, .pqt or .jsonl "
+                f"{os.path.join(folder, relative)} is not a .csv, .parquet, .pqt or .jsonl "
                 "file; mini-batches of rows (a mini_batch_size in rows, partition_keys) need "
                 "tabular files only"
             )
         options = _CSV_DEFAULTS if SUFFIXES[suffix] == "csv" else {"path_column": "0"}
-        sources.append(_Source(os.path.join(data.local, relative), SUFFIXES[suffix], options))
+        sources.append(_Source(os.path.join(folder, relative), SUFFIXES[suffix], options))
     return sources
 
 
@@ -259,7 +270,7 @@ def _partitions(sources: list[_Source], keys: list[str]) -> list[tuple[str, ...]
         whole = RowRange(source.path, source.format, source.options)
         frame = read(whole, columns=keys)
         for values in frame.drop_duplicates().itertuples(index=False, name=None):
-            where = dict(zip(keys, (_plain(value) for value in values), strict=True))
+            where = {key: _plain(value, key) for key, value in zip(keys, values, strict=True)}
             part = RowRange(source.path, source.format, source.options, where=where)
             holders.setdefault(json.dumps(where, sort_keys=True, default=str), []).append(
                 part.item()
@@ -267,10 +278,16 @@ def _partitions(sources: list[_Source], keys: list[str]) -> list[tuple[str, ...]
     return [tuple(holders[key]) for key in sorted(holders)]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, key: str) -> Any:
     """A column value as JSON holds it (numpy scalars as Python ones, missing as None)."""
     import pandas as pd
 
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    return value.item() if hasattr(value, "item") else value
+    plain = value.item() if hasattr(value, "item") else value
+    if not isinstance(plain, (str, int, float, bool)):
+        raise UsageError(
+            f"partition_keys: column {key} holds {type(value).__name__} values; batchml "
+            "partitions by columns of text, numbers or booleans"
+        )
+    return plain

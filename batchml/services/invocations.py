@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchml.core import invocation, mltable, refs
+from batchml.core import invocation, refs
 from batchml.core import spec as specs
 from batchml.core.batch_job import BatchJob, DataInput, RemoteData, ScoreOutput, Scoring
 from batchml.core.errors import ConflictError, UsageError
@@ -162,7 +162,7 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")
     data_paths.check_type(found, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind == "mltable":
-        mltable.load(found)  # refused up front, not when the job runs
+        tabular.check_table(found)  # refused up front, not when the job runs
     if kind != "uri_file" and next(input_list.walk(str(found)), None) is None:
         raise nothing_to_score(found)
     return DataInput(type=kind, path=value, local=str(found))

@@ -106,7 +106,7 @@ def _csv(part: RowRange, data: bytes, encoding: str, columns: list[str] | None) 
 
     delimiter = part.options.get("delimiter", ",")
     names = _names(part, delimiter, encoding)
-    if part.span is not None and part.span[1] == 0 and encoding == "utf-8-sig":
+    if encoding == "utf-8-sig":  # a BOM starts the file, so only a range from byte 0
         data = data.removeprefix(b"\xef\xbb\xbf")
     if columns is not None:
         missing = [name for name in columns if name not in names]

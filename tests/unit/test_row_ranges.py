@@ -11,7 +11,7 @@ import pytest
 
 from batchml.core import mltable
 from batchml.core.batch_job import DataInput
-from batchml.core.errors import UsageError
+from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.row_ranges import RowRange, is_row_range, parse
 from batchml.core.run_settings import RunSettings
 from batchml.runner import tabular
@@ -175,3 +175,36 @@ def test_a_non_tabular_file_in_a_folder_split_by_rows(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(UsageError, match=r"notes.txt is not a .csv, .parquet, .pqt or .jsonl"):
         plan(tmp_path, "10 rows")
+
+
+def test_a_uri_file_split_by_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x\n1\n2\n3\n")
+    data = DataInput("uri_file", str(tmp_path / "a.csv"), str(tmp_path / "a.csv"))
+    settings = RunSettings(mini_batch_size="2 rows")
+    assert tabular.applies(data, settings)
+    assert not tabular.applies(data, RunSettings(mini_batch_size="2mb"))
+    batches = tabular.plan(data, settings)
+    assert [len(mini_batch_frame(batch)) for batch in batches] == [2, 1]
+
+
+def test_an_mltable_path_that_is_not_there_is_refused_up_front(tmp_path: Path) -> None:
+    (tmp_path / "MLTable").write_text(
+        "paths: [{file: gone.csv}]\ntransformations: [read_parquet]\n"
+    )
+    with pytest.raises(NotFoundError, match=r"paths file gone\.csv not found"):
+        tabular.check_table(tmp_path)
+    (tmp_path / "MLTable").write_text(
+        "paths: [{pattern: '*.csv'}]\ntransformations: [read_parquet]\n"
+    )
+    with pytest.raises(NotFoundError, match="names no files"):
+        tabular.check_table(tmp_path)
+
+
+def test_partition_keys_of_dates_are_refused(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"day": pd.to_datetime(["2024-01-01"]), "v": [1]}).to_parquet(
+        tmp_path / "a.parquet"
+    )
+    with pytest.raises(UsageError, match="partition_keys: column day holds Timestamp values"):
+        plan(tmp_path, "10", partition_keys=["day"])
