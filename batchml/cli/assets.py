@@ -15,7 +15,7 @@ from batchml.services import assets
 
 TYPES = {
     "model": "custom_model (default) or mlflow_model",
-    "data": "uri_folder (default) or uri_file",
+    "data": "uri_folder (default), uri_file or mltable",
 }
 CREATE_HELP = {
     "model": (

@@ -42,8 +42,8 @@ INPUT_HELP = "A local folder or file, azureml:data@latest, a datastore URI or a 
 INPUT_TYPE = typer.Option(
     None,
     "--input-type",
-    click_type=click.Choice(["uri_folder", "uri_file"]),
-    help="Type of --input.",
+    click_type=click.Choice(["uri_folder", "uri_file", "mltable"]),
+    help="Type of --input (mltable: a folder with an MLTable file, scored in mini-batches of rows).",
 )
 
 

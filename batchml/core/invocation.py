@@ -23,7 +23,7 @@ from batchml.core import refs
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 
-DATA_TYPES = ("uri_folder", "uri_file")
+DATA_TYPES = ("uri_folder", "uri_file", "mltable")
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
 _KEYS = {"type", "path", "mode", "default", "value", "optional", "min", "max", "description"}
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -141,7 +141,7 @@ def model_input(invocation: Invocation) -> tuple[str | None, str | None]:
     kind = value.get("type")
     if kind is not None and kind not in DATA_TYPES:
         raise UsageError(
-            f"a model deployment's input must be uri_folder or uri_file, not {kind}",
+            f"a model deployment's input must be uri_folder, uri_file or mltable, not {kind}",
             hint="literal inputs are for pipeline deployments",
         )
     path = value.get("path")

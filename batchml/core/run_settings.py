@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from batchml.core.errors import InvalidSpecError
@@ -10,7 +11,10 @@ from batchml.core.sizes import parse_size
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 
-SIZE_RULE = "a number of files (1 or more) or a size such as 10MB, 512kb or 1gb"
+SIZE_RULE = (
+    "a number of files (1 or more), a size such as 10MB, 512kb or 1gb, or rows such as '1000 rows'"
+)
+_ROWS = re.compile(r"\s*(\d+)\s*rows?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,11 +28,14 @@ class RunSettings:
     env_manager is batchml's own: `uv` builds the deployment's environment, `local` runs in
     batchml's interpreter; None leaves it to the workspace's default. reuse (batchml's own)
     takes the outcome of mini-batches earlier jobs scored alike (batchml.runner.reuse).
+    partition_keys (as Azure's parallel jobs) makes a tabular input's mini-batches one per
+    distinct combination of those columns' values (batchml.runner.tabular).
     """
 
     instance_count: int = 1
     max_concurrency_per_instance: int = 1
-    # Files per mini-batch, or a bound on a mini-batch's bytes ("10MB"; "10" is 10 files).
+    # Files per mini-batch, a bound on a mini-batch's bytes ("10MB"; "10" is 10 files), or
+    # rows per mini-batch of a tabular input ("1000 rows").
     mini_batch_size: int | str = 10
     output_action: str = "append_row"
     output_file_name: str = "predictions.csv"
@@ -39,12 +46,20 @@ class RunSettings:
     environment_variables: dict[str, str] = field(default_factory=dict)
     env_manager: str | None = None
     reuse: bool = True
+    partition_keys: list[str] = field(default_factory=list)
 
     @property
     def mini_batch_bytes(self) -> int | None:
         """The bound on a mini-batch's bytes, if mini_batch_size is a size; else None."""
         size = self.mini_batch_size
         return parse_size(size) if isinstance(size, str) else None
+
+    @property
+    def mini_batch_rows(self) -> int | None:
+        """The rows per mini-batch, if mini_batch_size is rows ("1000 rows"); else None."""
+        size = self.mini_batch_size
+        match = _ROWS.fullmatch(size) if isinstance(size, str) else None
+        return int(match[1]) if match is not None else None
 
     @property
     def workers(self) -> int:
@@ -57,7 +72,10 @@ class RunSettings:
         if isinstance(size, str) and size.strip().isdigit():  # as Azure: "10" is 10 files
             size = int(size)
             object.__setattr__(self, "mini_batch_size", size)
-        if (self.mini_batch_bytes or 0) < 1 if isinstance(size, str) else size < 1:
+        bound = (
+            (self.mini_batch_bytes or self.mini_batch_rows or 0) if isinstance(size, str) else size
+        )
+        if bound < 1:
             problems.append(f"mini_batch_size must be {SIZE_RULE}, not {size!r}")
         if self.instance_count < 1:
             problems.append(f"instance_count must be at least 1, not {self.instance_count}")

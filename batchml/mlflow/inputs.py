@@ -50,6 +50,11 @@ def read_table(path: str, schema: Any) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except ImportError as exc:
             raise ValueError(f"reading parquet files needs pyarrow: {exc}") from None
+    return typed(frame, schema)
+
+
+def typed(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
+    """`frame` with its columns converted to the signature's types (in place)."""
     if schema is None or schema.is_tensor_spec():
         return frame
     for spec in schema.inputs:

@@ -112,6 +112,7 @@ def run_job(
     sizes: Sequence[int] | None = None,
     reuse: Reuse | None = None,
     shown: dict[str, str] | None = None,
+    planned: Sequence[tuple[str, ...]] | None = None,
 ) -> JobResult:
     """Score `files` with the scoring script, as an Azure ML batch deployment would.
 
@@ -139,9 +140,16 @@ def run_job(
 
     With `reuse`, mini-batches the result cache has an outcome for are journaled from it
     instead of run, and those that succeed with every file are stored there.
+
+    `planned` are the mini-batches themselves, planned elsewhere (a tabular input's row
+    ranges, batchml.runner.tabular), which `files` and `sizes` then do not plan.
     """
     started = time.monotonic()
-    batches = plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None, sizes=sizes)
+    batches = (
+        list(planned)
+        if planned is not None
+        else plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None, sizes=sizes)
+    )
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()

@@ -28,6 +28,7 @@ from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
 from batchml.envs.requirements import Requirements
+from batchml.runner import tabular
 from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
@@ -152,12 +153,22 @@ class Runner:
         try:
             self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
             try:
-                inputs = input_files(self.record.workspace, self.folder, job.input)
+                planned = (
+                    tabular.plan(job.input, settings)
+                    if tabular.applies(job.input, settings)
+                    else None
+                )
+                inputs = (
+                    input_files(self.record.workspace, self.folder, job.input)
+                    if planned is None
+                    else InputFiles([item for batch in planned for item in batch])
+                )
             except BatchmlError as exc:
                 return self.end(JobStatus.FAILED, exc.message)
             files = inputs.files
+            what = "file" if planned is None else "row range"
             _say(
-                f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
+                f"{len(files)} {what}{'' if len(files) == 1 else 's'}, mini_batch_size "
                 f"{settings.mini_batch_size}, {settings.workers} worker process"
                 + ("" if settings.workers == 1 else "es")
             )
@@ -179,8 +190,9 @@ class Runner:
                 fetcher=fetcher,
                 fetch_on_workers=isinstance(job.backend, RayWorkers),
                 sizes=inputs.sizes,
-                reuse=self._reuse(job, inputs.keys),
+                reuse=self._reuse(job, inputs.keys) if planned is None else None,
                 shown=storage_names(job.input),
+                planned=planned,
             )
         finally:
             if started is not None:

@@ -140,6 +140,8 @@ def _check_type(kind: str, asset_type: str, source: Path, where: str) -> MLmodel
         problem = f"type is uri_file but {source} is a folder; use type uri_folder"
     elif asset_type == "uri_folder" and not source.is_dir():
         problem = f"type is uri_folder but {source} is a file; use type uri_file"
+    elif asset_type == "mltable" and not (source / "MLTable").is_file():
+        problem = f"type is mltable but {source} has no MLTable file"
     elif asset_type == "mlflow_model":
         try:
             return mlmodel.read(source)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from batchml.core.resources import Asset
 
 # The input types whose path is a folder.
-FOLDER_TYPES = ("uri_folder", "mlflow_model")
+FOLDER_TYPES = ("uri_folder", "mltable", "mlflow_model")
 
 
 def locate(

@@ -21,7 +21,7 @@ from batchml.core.batch_job import BatchJob, DataInput
 from batchml.core.errors import BatchmlError, NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
-from batchml.runner import inputs
+from batchml.runner import inputs, tabular
 from batchml.runner.engine import plan_mini_batches
 from batchml.services import deployments, invocations, job_environments
 from batchml.store.job_files import get, job_dir
@@ -122,8 +122,11 @@ def test(
     settings = deployment.settings
     data = invocations.resolve_input(workspace, input_value)
     refuse_storage(data, "batch-deployment test")
-    listed = inputs.listed_files(workspace, data)
-    planned = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
+    if tabular.applies(data, settings):
+        planned = tabular.plan(data, settings)
+    else:
+        listed = inputs.listed_files(workspace, data)
+        planned = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     batches = list(enumerate(planned[:limit]))
     environment = job_environments.for_deployment(workspace, deployment, settings.env_manager)
     model_dir = deployment.model.model_dir
@@ -177,8 +180,11 @@ def replay(
         raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
     settings = job.settings
     refuse_storage(job.input, "job replay")
-    listed = inputs.input_files(workspace, job_dir(workspace, name), job.input)
-    batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
+    if tabular.applies(job.input, settings):
+        batches = tabular.plan(job.input, settings)
+    else:
+        listed = inputs.input_files(workspace, job_dir(workspace, name), job.input)
+        batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
@@ -199,7 +205,9 @@ def _chosen(
         raise UsageError("give one of --mini-batch K or --file PATH")
     if file is not None:
         wanted = os.path.abspath(file)
-        found = next((i for i, batch in enumerate(batches) if wanted in batch), None)
+        found = next(
+            (i for i, batch in enumerate(batches) if wanted in map(tabular.file_of, batch)), None
+        )
         if found is None:
             raise NotFoundError(f"--file {file}: job '{name}' did not score {wanted}")
         how.say(f"{file} is in mini-batch {found}")

@@ -24,6 +24,7 @@ SETTINGS = (
     "instance_count",
     "max_concurrency_per_instance",
     "mini_batch_size",
+    "partition_keys",
     "output_action",
     "output_file_name",
     "retry_settings",
@@ -234,4 +235,5 @@ def run_settings(data: dict[str, Any]) -> RunSettings:
         environment_variables=as_strings(settings.get("environment_variables")),
         env_manager=settings.get("env_manager"),
         reuse=settings.get("reuse", default.reuse),
+        partition_keys=list(settings.get("partition_keys") or []),
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from batchml.core.batch_job import RayWorkers
 from batchml.core.errors import UsageError
 from batchml.core.resources import PipelineDeployment
-from batchml.runner import inputs
+from batchml.runner import inputs, tabular
 from batchml.runner.engine import plan_mini_batches
 from batchml.services import debugging, invocations
 
@@ -44,14 +44,19 @@ def dry_run(
     name = options.job_name or "<job-name>"
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
-    listed = inputs.listed_files(workspace, prepared.input)
-    if not listed.files:
-        raise inputs.nothing_to_score(prepared.input.path)
+    if tabular.applies(prepared.input, settings):
+        batches = tabular.plan(prepared.input, settings)
+        items = [item for batch in batches for item in batch]
+        listed = inputs.InputFiles(items, sizes=[tabular.item_bytes(item) for item in items])
+    else:
+        listed = inputs.listed_files(workspace, prepared.input)
+        if not listed.files:
+            raise inputs.nothing_to_score(prepared.input.path)
+        local = prepared.input.remote is None
+        batches = plan_mini_batches(
+            listed.files, settings.mini_batch_size, local=local, sizes=listed.sizes
+        )
     assert listed.sizes is not None  # listed now, with sizes
-    local = prepared.input.remote is None
-    batches = plan_mini_batches(
-        listed.files, settings.mini_batch_size, local=local, sizes=listed.sizes
-    )
     plan: dict[str, Any] = {
         "endpoint_name": deployment.endpoint_name,
         "deployment_name": deployment.name,

@@ -8,6 +8,7 @@ failed outcomes with the traceback as text; a fault in batchml itself is marked 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import io
 import logging
 import os
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status
 from batchml.worker.rows import FileResults, count_items, describe_bad_return, iter_lines
+from batchml.worker.tabular import context_of, is_tabular, mini_batch_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -85,6 +87,16 @@ def _activate(python: Path) -> None:
         os.environ["VIRTUAL_ENV"] = str(python.parent.parent)
 
 
+def _takes_two(function: Callable[..., Any]) -> bool:
+    """Whether run() takes a second argument: a partitioned run(input_data, mini_batch_context)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
 def _import_script(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
@@ -114,7 +126,7 @@ class ScoringWorker:
         self._slot = slot
         self._error_log = error_log
         self._on_error = on_error
-        self._run: Callable[[list[str]], Any] | None = None
+        self._run: Callable[[Any], Any] | None = None
 
     def start(self) -> StartOutcome:
         """Set up the process, import the scoring script and call its init()."""
@@ -202,7 +214,12 @@ class ScoringWorker:
         if self._run is None:
             raise RuntimeError("score() called before a successful start()")
         try:
-            result = self._run(list(task.files))
+            arguments = self._arguments(task, self._run)
+        except (Exception, SystemExit) as exc:
+            error = f"could not read the mini-batch's rows: {_one_line(exc)}"
+            return self._failed(task, started, error, exc)
+        try:
+            result = self._run(*arguments)
         except (Exception, SystemExit) as exc:
             return self._failed(task, started, f"run() failed: {_one_line(exc)}", exc)
         failed_files = None
@@ -234,6 +251,16 @@ class ScoringWorker:
             part=part,
             failed_files=failed_files,
         )
+
+    @staticmethod
+    def _arguments(task: MiniBatchTask, run: Callable[..., Any]) -> tuple[Any, ...]:
+        """run()'s arguments: the files; or a tabular mini-batch's DataFrame, and a partition's
+        context if run() takes a second argument."""
+        if not is_tabular(task.files):
+            return (list(task.files),)
+        frame = mini_batch_frame(task.files)
+        context = context_of(task.files, task.index)
+        return (frame, context) if context is not None and _takes_two(run) else (frame,)
 
     def _failed(
         self, task: MiniBatchTask, started: float, error: str, exc: BaseException | None

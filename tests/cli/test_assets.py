@@ -349,13 +349,16 @@ def test_data_folder_given_as_uri_file(cli: Cli, ws: Path, inputs: Project) -> N
     )
 
 
-def test_data_mltable_is_refused(cli: Cli, ws: Path, inputs: Project) -> None:
+def test_data_mltable_needs_an_mltable_file(cli: Cli, ws: Path, inputs: Project) -> None:
     result = cli("data", "create", "-n", "digits", "-p", inputs.root / "inputs", "-t", "mltable")
     assert (result.code, result.out) == (4, "")
     assert result.err == (
-        "ERROR: command line: type: must be uri_file or uri_folder (mltable is not supported as "
-        'batch input, as in Azure) (got "mltable")\n'
+        f"ERROR: command line: path: type is mltable but {inputs.root / 'inputs'} has no MLTable "
+        "file\n"
     )
+    inputs.write("inputs/MLTable", "paths:\n  - pattern: ./*.csv\n")
+    view = cli.ok("data", "create", "-n", "digits", "-p", inputs.root / "inputs", "-t", "mltable")
+    assert view["type"] == "mltable"
 
 
 def test_data_datastore_path_is_registered_by_reference(

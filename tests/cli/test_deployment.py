@@ -220,7 +220,8 @@ def test_set_value_of_the_wrong_type_is_an_invalid_spec(cli: Cli, ready: Project
     assert (result.code, result.out) == (4, "")
     assert result.err == (
         f"ERROR: {ready.deployment_yml}:20: settings.mini_batch_size: must be a number of files "
-        '(1 or more) or a size such as 10MB, 512kb or 1gb (got "10 parsecs")\n'
+        "(1 or more), a size such as 10MB, 512kb or 1gb, or rows such as '1000 rows' "
+        '(got "10 parsecs")\n'
     )
     assert not (ws / "endpoints" / "mnist-batch" / "deployments").exists()
 
@@ -490,8 +491,8 @@ def test_every_schema_mistake_is_reported_at_once(
     assert result.err.splitlines() == [
         f"ERROR: {bad}:1: name: must be 3-32 characters of letters, digits and '-', start with "
         'a letter and end with a letter or digit (got "1bad_name")',
-        f"  {bad}:7: settings.mini_batch_size: must be a number of files (1 or more) or a size "
-        "such as 10MB, 512kb or 1gb (got 0)",
+        f"  {bad}:7: settings.mini_batch_size: must be a number of files (1 or more), a size "
+        "such as 10MB, 512kb or 1gb, or rows such as '1000 rows' (got 0)",
         f'  {bad}:8: settings.output_action: must be one of append_row, summary_only (got "append")',
         f"  {bad}:10: settings.retry_settings.max_retries: must be at least 0 (got -1)",
         f'  {bad}:11: settings.logging_level: must be one of warning, info, debug (got "loud")',

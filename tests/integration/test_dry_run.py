@@ -148,8 +148,8 @@ def test_a_size_that_is_none_is_refused(project: Project, cli: Cli) -> None:
                  "--mini-batch-size", "10 parsecs")  # fmt: skip
     assert (result.code, result.out) == (4, "")
     assert result.err == (
-        "ERROR: invoke --mini-batch-size: settings.mini_batch_size: must be a number of files (1 or more) "
-        'or a size such as 10MB, 512kb or 1gb (got "10 parsecs")\n'
+        "ERROR: invoke --mini-batch-size: settings.mini_batch_size: must be a number of files (1 or more), "
+        "a size such as 10MB, 512kb or 1gb, or rows such as '1000 rows' (got \"10 parsecs\")\n"
     )
     assert tree_digest(project.ws) == before
 

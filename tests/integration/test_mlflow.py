@@ -400,3 +400,27 @@ def test_a_model_saved_with_skops_says_what_is_missing(tmp_path: Path) -> None:
         "does not have: run the job with env_manager=uv, so that the model's own requirements "
         "are installed, or install it there: pip install skops"
     ) in result.error
+
+
+def test_an_mltable_through_a_no_code_deployment_by_rows(cli: Cli, endpoint: Path) -> None:
+    deploy(cli, endpoint, "tree-rows")
+    table = endpoint / "table"
+    write(table, "MLTable", "paths: [{file: a.csv}]\ntransformations: [read_delimited]\n")
+    write(table, "a.csv", "x,n\n0.5,1\n0.5,4\n0.25,2\n0.1,5\n0.9,0\n")
+    name = cli.ok("batch-endpoint", "invoke", "-n", "trees", "-d", "tree-rows", "--input", table,
+                  "--input-type", "mltable", "--mini-batch-size", "2 rows")["name"]  # fmt: skip
+    assert cli("job", "stream", "-n", name).code == 0
+    job = cli.ok("job", "show", "-n", name)
+    state = json.loads(Path(job["batch"]["logs"]).parent.joinpath("job.json").read_text())
+    wait_sessions_gone([state["runner_pid"]])
+    assert job["status"] == "Completed"
+    assert job["batch"]["files"] == {"total": 3, "succeeded": 3, "failed": 0}
+    assert cli("job", "download", "-n", name, "-p", endpoint / "out").code == 0
+    # Rows counted from 0 in each row range, named by its file.
+    assert (endpoint / "out" / "predictions.csv").read_text().splitlines() == [
+        "0,False,a.csv",
+        "1,True,a.csv",
+        "0,False,a.csv",
+        "1,True,a.csv",
+        "0,False,a.csv",
+    ]

@@ -3,22 +3,28 @@
 Azure generates one for such deployments; this is batchml's. init() loads the model once per
 worker with MLflow's pyfunc loader; run() calls predict() once per file (batchml.mlflow.inputs
 says how each file type is read) and returns the append_row lines of batchml.mlflow.predictions.
-A file that cannot be read or scored fails alone: it is logged, and counted as one failed file
+A tabular mini-batch (a DataFrame of row ranges) is predicted range by range, each range
+named by its file. A file (or row range) that cannot be read or scored fails alone: it is logged, and counted as one failed file
 against the error threshold, while the rest of the mini-batch goes on.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchml.mlflow.inputs import kind_of, read_image, read_table
+from batchml.core.row_ranges import parse
+from batchml.mlflow.inputs import kind_of, read_image, read_table, typed
 from batchml.mlflow.mlmodel import model_folder
 from batchml.mlflow.predictions import image_line, table_lines
 from batchml.worker.rows import FileResults
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 logger = logging.getLogger("batchml.mlflow")
 model: Any = None
@@ -59,19 +65,38 @@ def _missing(module: str, folder: Path) -> str:
     )
 
 
-def run(mini_batch: list[str]) -> FileResults:
-    """Score each file of the mini-batch; the lines of the files that worked, and why the
-    others failed."""
+def run(mini_batch: Any) -> FileResults:
+    """Score each file of the mini-batch, or each row range of a tabular mini-batch (a
+    DataFrame); the lines of those that worked, and why the others failed."""
     lines: list[str] = []
     failed: dict[str, str] = {}
-    for path in mini_batch:
+    for name, score in _parts(mini_batch):
         try:
-            lines.extend(_score(path))
-        # Anything predict() raises is this file's failure only, as in Azure's scorer.
+            lines.extend(score())
+        # Anything predict() raises is this input's failure only, as in Azure's scorer.
         except Exception as exc:
-            failed[path] = _describe(exc)
-            logger.error("Error processing input file: '%s'. %s", path, failed[path])
+            failed[name] = _describe(exc)
+            logger.error("Error processing input file: '%s'. %s", name, failed[name])
     return FileResults(lines, failed)
+
+
+def _parts(mini_batch: Any) -> list[tuple[str, Callable[[], list[str]]]]:
+    """(input, what scores it) for each file, or each row range of a DataFrame (whose rows
+    are counted from 0 in the range, and named by its file)."""
+    if not hasattr(mini_batch, "attrs"):
+        return [(path, functools.partial(_score, path)) for path in mini_batch]
+    parts: list[tuple[str, Callable[[], list[str]]]] = []
+    at = 0
+    for item, rows in mini_batch.attrs["row_ranges"]:
+        frame = mini_batch.iloc[at : at + rows].reset_index(drop=True)
+        parts.append((item, functools.partial(_score_rows, frame, parse(item).path)))
+        at += rows
+    return parts
+
+
+def _score_rows(frame: Any, path: str) -> list[str]:
+    frame = typed(frame, schema)
+    return table_lines(model.predict(frame), len(frame), path)
 
 
 def _score(path: str) -> list[str]:

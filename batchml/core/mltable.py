@@ -1,0 +1,170 @@
+"""An `MLTable` file, as Azure ML defines it (reference-yaml-mltable): the paths of a table's
+files and the one read transformation that says how to read them.
+
+batchml reads `paths` of `file`, `folder` and `pattern` (glob) items relative to the MLTable's
+folder, and one of the transformations in READERS with the parameters it lists; any other
+transformation or parameter is refused by name (a usage error: the table is not read at all
+rather than read differently from Azure). Where the files are is batchml.runner.tabular's work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from batchml.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FILE_NAME = "MLTable"
+PATH_KINDS = ("file", "folder", "pattern")
+HEADERS = ("no_header", "from_first_file", "all_files_different_headers", "all_files_same_headers")
+# Encodings a byte range can be cut in at a newline byte (not utf16/utf32), as Python names them.
+ENCODINGS = {
+    "utf8": "utf-8",
+    "utf8bom": "utf-8-sig",
+    "ascii": "ascii",
+    "latin1": "latin-1",
+    "iso88591": "latin-1",
+    "windows1252": "cp1252",
+}
+# Each read transformation and the parameters batchml honours (with their Azure defaults).
+READERS: dict[str, dict[str, Any]] = {
+    "read_delimited": {
+        "delimiter": ",",
+        "header": "all_files_same_headers",
+        "encoding": "utf8",
+        "include_path_column": False,
+        "infer_column_types": True,
+        "empty_as_string": False,
+        "support_multi_line": False,
+    },
+    "read_parquet": {"include_path_column": False},
+    "read_json_lines": {"include_path_column": False, "invalid_lines": "error", "encoding": "utf8"},
+}
+FORMATS = {"read_delimited": "csv", "read_parquet": "parquet", "read_json_lines": "jsonl"}
+
+
+@dataclass(frozen=True)
+class TablePath:
+    """One item of `paths`: its kind (file, folder or pattern) and its value as written."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parsed MLTable: its folder, its paths, its format (csv, parquet, jsonl) and the read
+    transformation's parameters, defaults filled in."""
+
+    folder: str
+    paths: list[TablePath]
+    format: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load(folder: Path) -> Table:
+    """The MLTable file in `folder`; a UsageError naming the file and the field if it is not
+    one batchml can read."""
+    from batchml.core import spec as specs
+
+    path = folder / FILE_NAME
+    if not path.is_file():
+        raise UsageError(
+            f"{folder} has no {FILE_NAME} file; an mltable input is a folder with one",
+            hint="pass --input-type uri_folder to score the folder's files as they are",
+        )
+    return parse(specs.load_file(path).data, str(path), str(folder.absolute()))
+
+
+def parse(data: Any, source: str, folder: str) -> Table:
+    """An MLTable's content (`data`, read from `source`) as a Table."""
+
+    def refuse(where: str, message: str) -> UsageError:
+        return UsageError(f"{source}: {where}: {message}")
+
+    if not isinstance(data, dict):
+        raise refuse("(file)", "must be a mapping with paths and transformations")
+    if data.get("type", "mltable") != "mltable":
+        raise refuse("type", f"must be mltable, not {data.get('type')!r}")
+    extra = sorted(set(data) - {"$schema", "type", "paths", "transformations"})
+    if extra:
+        raise refuse(extra[0], "is not supported; an MLTable has paths and transformations")
+    paths = [_path(item, index, refuse) for index, item in enumerate(data.get("paths") or [])]
+    if not paths:
+        raise refuse("paths", "must list at least one file, folder or pattern")
+    steps = data.get("transformations") or []
+    if not isinstance(steps, list):
+        raise refuse("transformations", "must be a list")
+    supported = ", ".join(READERS)
+    readers = []
+    for index, step in enumerate(steps):
+        name, params = _step(step)
+        if name not in READERS:
+            raise refuse(
+                f"transformations[{index}]",
+                f"{name} is not supported; batchml reads tables with {supported} only",
+            )
+        readers.append((index, name, params))
+    if len(readers) != 1:
+        raise refuse("transformations", f"must hold exactly one of {supported}")
+    index, name, params = readers[0]
+    return Table(folder, paths, FORMATS[name], _options(name, params, f"{index}", refuse))
+
+
+def _path(item: Any, index: int, refuse: Any) -> TablePath:
+    if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in PATH_KINDS:
+        raise refuse(f"paths[{index}]", f"must have exactly one key of {', '.join(PATH_KINDS)}")
+    kind, value = next(iter(item.items()))
+    if not isinstance(value, str) or not value:
+        raise refuse(f"paths[{index}].{kind}", "must be a path")
+    if "://" in value:
+        raise refuse(
+            f"paths[{index}].{kind}",
+            f"{value} is in storage; batchml reads MLTable paths on this machine only "
+            "(relative to the MLTable's folder, or absolute)",
+        )
+    return TablePath(kind, value)
+
+
+def _step(step: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(step, str):
+        return step, {}
+    if isinstance(step, dict) and len(step) == 1:
+        name, params = next(iter(step.items()))
+        return str(name), params if isinstance(params, dict) else {"": params}
+    return repr(step), {}
+
+
+def _options(name: str, params: dict[str, Any], index: str, refuse: Any) -> dict[str, Any]:
+    defaults = READERS[name]
+    where = f"transformations[{index}].{name}"
+    for key in params:
+        if key not in defaults:
+            raise refuse(
+                f"{where}.{key}",
+                f"is not supported; {name} takes {', '.join(defaults)}",
+            )
+    options = {**defaults, **params}
+    if options.get("support_multi_line"):
+        raise refuse(
+            f"{where}.support_multi_line",
+            "true is not supported: batchml splits files at line breaks, so a record may not "
+            "span lines",
+        )
+    checks = {
+        "header": HEADERS,
+        "encoding": tuple(ENCODINGS),
+        "invalid_lines": ("error", "drop"),
+    }
+    for key, allowed in checks.items():
+        if key in options and options[key] not in allowed:
+            raise refuse(
+                f"{where}.{key}", f"must be one of {', '.join(allowed)}, not {options[key]!r}"
+            )
+    delimiter = options.get("delimiter")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise refuse(f"{where}.delimiter", f"must be one character, not {delimiter!r}")
+    return options

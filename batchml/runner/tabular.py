@@ -1,0 +1,293 @@
+"""Mini-batches of rows for tabular inputs (batchml.core.row_ranges says what an item is).
+
+An `mltable` input is always split by rows; a `uri_folder` or `uri_file` is when its
+mini_batch_size is rows ("1000 rows") or partition_keys are set (its files then .csv,
+.parquet/.pqt or .jsonl). A
+mini-batch never spans two files, except with partition_keys: then it is one per distinct
+combination of the keys' values, every file's rows with it. Otherwise each file is cut:
+
+- by size ("10MB"; a count of files, as the deployment's default 10, means 1MB for an mltable,
+  Azure's tabular default): CSV and JSON lines into byte ranges cut at the first line end past
+  each bound (planning reads one line per cut, not the rows); parquet into runs of row groups
+  whose compressed size fits the bound, a bigger row group alone.
+- by rows ("1000 rows"): CSV and JSON lines by their line ends (planning scans the file's bytes
+  for them once), parquet by row numbers.
+
+A record's line breaks end it, inside quotes too (as Azure's read_delimited with
+support_multi_line false, its default). Planning is deterministic: a resume plans the same
+mini-batches from the same files (changed files change the plan, and the journal refuses it).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from batchml.core import mltable
+from batchml.core.errors import NotFoundError, UsageError
+from batchml.core.row_ranges import RowRange, is_row_range, parse
+from batchml.store.input_list import walk
+
+if TYPE_CHECKING:
+    from batchml.core.batch_job import DataInput
+    from batchml.core.run_settings import RunSettings
+
+DEFAULT_BYTES = 1000**2
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pqt": "parquet", ".jsonl": "jsonl"}
+_SCAN = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file of the table and how to read it (a RowRange with no span yet)."""
+
+    path: str
+    format: str
+    options: dict[str, str]
+
+
+def applies(data: DataInput, settings: RunSettings) -> bool:
+    """Whether the job's mini-batches are rows (else files)."""
+    if data.type == "mltable":
+        return True
+    tabular = settings.mini_batch_rows is not None or bool(settings.partition_keys)
+    return data.type in ("uri_folder", "uri_file") and tabular
+
+
+def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
+    """The job's mini-batches of row ranges, in the order of the table's files."""
+    if data.remote is not None:
+        raise in_storage(data.path)
+    try:
+        sources = _sources(data)
+        if settings.partition_keys:
+            return _partitions(sources, settings.partition_keys)
+        rows = settings.mini_batch_rows
+        bound = settings.mini_batch_bytes or DEFAULT_BYTES
+        return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def check_table(folder: Path) -> None:
+    """Refuse, before any job exists, an MLTable in `folder` that a job could not read: its
+    file, its transformations, its paths (files that are not there)."""
+    _table_sources(mltable.load(folder))
+
+
+def in_storage(path: str) -> UsageError:
+    """The error for a table in storage, which batchml does not split by rows."""
+    return UsageError(
+        f"the tabular input {path} is in storage; batchml splits local files into rows only",
+        hint="copy the table to a local folder and give that",
+    )
+
+
+def file_of(item: str) -> str:
+    """The file an item reads: the file of a row range, else the item itself."""
+    return parse(item).path if is_row_range(item) else item
+
+
+def item_bytes(item: str) -> int:
+    """About how many bytes of its file a row range holds (a byte range's length; a parquet
+    row range's share of its file; a whole file's size), as a dry run's plan shows them."""
+    part = parse(item)
+    size = os.stat(part.path).st_size
+    if part.span is None:
+        return size
+    kind, start, end = part.span
+    if kind == "bytes":
+        return end - start
+    import pyarrow.parquet as pq
+
+    total = pq.ParquetFile(part.path).metadata.num_rows
+    return size * (end - start) // total if total else 0
+
+
+def _sources(data: DataInput) -> list[_Source]:
+    if data.type == "mltable":
+        return _table_sources(mltable.load(Path(data.local)))
+    if data.type == "uri_file":
+        files = [os.path.basename(data.local)]
+        folder = os.path.dirname(data.local)
+    else:
+        files, folder = sorted(path for path, _ in walk(data.local)), data.local
+    sources = []
+    for relative in files:
+        suffix = os.path.splitext(relative)[1].lower()
+        if suffix not in SUFFIXES:
+            raise UsageError(
+                f"{os.path.join(folder, relative)} is not a .csv, .parquet, .pqt or .jsonl "
+                "file; mini-batches of rows (a mini_batch_size in rows, partition_keys) need "
+                "tabular files only"
+            )
+        options = _CSV_DEFAULTS if SUFFIXES[suffix] == "csv" else {"path_column": "0"}
+        sources.append(_Source(os.path.join(folder, relative), SUFFIXES[suffix], options))
+    return sources
+
+
+_CSV_DEFAULTS = {
+    "delimiter": ",",
+    "header": "line",
+    "encoding": "utf-8",
+    "types": "1",
+    "empty": "0",
+    "path_column": "0",
+}
+
+
+def _table_sources(table: mltable.Table) -> list[_Source]:
+    files = list(dict.fromkeys(path for item in table.paths for path in _files(table, item)))
+    if not files:
+        raise NotFoundError(f"the MLTable in {table.folder} names no files")
+    options = table.options
+    path_column = "1" if options["include_path_column"] else "0"
+    if table.format == "parquet":
+        return [_Source(path, "parquet", {"path_column": path_column}) for path in files]
+    encoding = mltable.ENCODINGS[options["encoding"]]
+    if table.format == "jsonl":
+        read = {"encoding": encoding, "invalid": options["invalid_lines"]}
+        return [_Source(path, "jsonl", {**read, "path_column": path_column}) for path in files]
+    base = {
+        "delimiter": options["delimiter"],
+        "encoding": encoding,
+        "types": "1" if options["infer_column_types"] else "0",
+        "empty": "1" if options["empty_as_string"] else "0",
+        "path_column": path_column,
+    }
+    header = options["header"]
+    if header == "no_header":
+        return [_Source(path, "csv", {**base, "header": "none"}) for path in files]
+    sources = [_Source(files[0], "csv", {**base, "header": "line"})]
+    if header == "from_first_file":
+        # The other files hold no header line: their columns are the first file's.
+        names = json.dumps(_header(files[0], base["delimiter"], encoding))
+        later = {**base, "header": "none", "names": names}
+        return sources + [_Source(path, "csv", later) for path in files[1:]]
+    return sources + [_Source(path, "csv", {**base, "header": "line"}) for path in files[1:]]
+
+
+def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
+    """The files one `paths` item names, relative ones at the MLTable's folder."""
+    path = os.path.abspath(os.path.join(table.folder, item.value))
+    if item.kind == "pattern":
+        return sorted(found for found in glob.glob(path, recursive=True) if os.path.isfile(found))
+    if item.kind == "folder":
+        if not os.path.isdir(path):
+            raise NotFoundError(
+                f"the MLTable in {table.folder}: paths folder {item.value} not found"
+            )
+        return sorted(os.path.join(path, relative) for relative, _ in walk(path))
+    if not os.path.isfile(path):
+        raise NotFoundError(f"the MLTable in {table.folder}: paths file {item.value} not found")
+    return [path]
+
+
+def _header(path: str, delimiter: str, encoding: str) -> list[str]:
+    with open(path, "rb") as file:
+        line = file.readline().decode(encoding)
+    return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+
+
+def _split(source: _Source, rows: int | None, bound: int) -> list[RowRange]:
+    if source.format == "parquet":
+        spans = _parquet_spans(source.path, rows, bound)
+        return [RowRange(source.path, "parquet", source.options, ("rows", *span)) for span in spans]
+    with open(source.path, "rb") as file:
+        start = len(file.readline()) if source.options.get("header") == "line" else 0
+        end = file.seek(0, os.SEEK_END)
+        cuts = _line_cuts(file, start, end, rows) if rows else _byte_cuts(file, start, end, bound)
+    edges = [start, *cuts, end] if end > start else [start, end]
+    spans = [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(start, end)]
+    return [RowRange(source.path, source.format, source.options, ("bytes", *s)) for s in spans]
+
+
+def _byte_cuts(file: io.BufferedReader, start: int, end: int, bound: int) -> list[int]:
+    """Offsets past the first line end at or after each multiple of `bound` from `start`."""
+    cuts: list[int] = []
+    at = start + bound
+    while at < end:
+        file.seek(at - 1)
+        cut = at - 1 + len(file.readline())
+        if cut >= end:
+            break
+        cuts.append(cut)
+        at = cut + bound
+    return cuts
+
+
+def _line_cuts(file: io.BufferedReader, start: int, end: int, rows: int) -> list[int]:
+    """Offsets past every `rows`-th line end from `start`."""
+    import numpy as np
+
+    cuts: list[int] = []
+    seen = 0  # line ends since the last cut
+    file.seek(start)
+    offset = start
+    while chunk := file.read(_SCAN):
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10) + offset + 1
+        picked = ends[rows - seen - 1 :: rows]
+        cuts.extend(int(cut) for cut in picked if cut < end)
+        seen = (seen + len(ends)) % rows
+        offset += len(chunk)
+    return cuts
+
+
+def _parquet_spans(path: str, rows: int | None, bound: int) -> list[tuple[int, int]]:
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    total = metadata.num_rows
+    if rows:
+        return [(start, min(start + rows, total)) for start in range(0, total, rows)] or [(0, 0)]
+    spans: list[tuple[int, int]] = []
+    start = held = at = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        size = sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        if at > start and held + size > bound:
+            spans.append((start, at))
+            start, held = at, 0
+        held += size
+        at += group.num_rows
+    return [*spans, (start, total)]
+
+
+def _partitions(sources: list[_Source], keys: list[str]) -> list[tuple[str, ...]]:
+    """One mini-batch per distinct combination of the keys' values, in their sorted order: the
+    row ranges (whole files, filtered) of each file that holds it."""
+    from batchml.worker.tabular import read
+
+    holders: dict[str, list[str]] = {}
+    for source in sources:
+        whole = RowRange(source.path, source.format, source.options)
+        frame = read(whole, columns=keys)
+        for values in frame.drop_duplicates().itertuples(index=False, name=None):
+            where = {key: _plain(value, key) for key, value in zip(keys, values, strict=True)}
+            part = RowRange(source.path, source.format, source.options, where=where)
+            holders.setdefault(json.dumps(where, sort_keys=True, default=str), []).append(
+                part.item()
+            )
+    return [tuple(holders[key]) for key in sorted(holders)]
+
+
+def _plain(value: Any, key: str) -> Any:
+    """A column value as JSON holds it (numpy scalars as Python ones, missing as None)."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    plain = value.item() if hasattr(value, "item") else value
+    if not isinstance(plain, (str, int, float, bool)):
+        raise UsageError(
+            f"partition_keys: column {key} holds {type(value).__name__} values; batchml "
+            "partitions by columns of text, numbers or booleans"
+        )
+    return plain

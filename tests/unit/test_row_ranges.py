@@ -1,0 +1,210 @@
+"""Tabular mini-batches at their seams: byte cuts on line ends (a bound on a line end, a line
+longer than the bound, no last line end, CRLF, a header-only file), row cuts across the
+planner's read chunks, the item strings, MLTable parsing and its refusals."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from batchml.core import mltable
+from batchml.core.batch_job import DataInput
+from batchml.core.errors import NotFoundError, UsageError
+from batchml.core.row_ranges import RowRange, is_row_range, parse
+from batchml.core.run_settings import RunSettings
+from batchml.runner import tabular
+from batchml.worker.tabular import is_tabular, mini_batch_frame
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def plan(folder: Path, size: str, table: str | None = None, **settings: object) -> list[str]:
+    """The items of a one-item-per-mini-batch plan of `folder` (an MLTable one with `table`)."""
+    if table is not None:
+        (folder / "MLTable").write_text(textwrap.dedent(table))
+        data = DataInput("mltable", str(folder), str(folder))
+    else:
+        data = DataInput("uri_folder", str(folder), str(folder))
+    batches = tabular.plan(data, RunSettings(mini_batch_size=size, **settings))
+    return [item for batch in batches for item in batch]
+
+
+def spans(items: list[str]) -> list[tuple[int, int]]:
+    found = []
+    for item in items:
+        span = parse(item).span
+        assert span is not None
+        found.append((span[1], span[2]))
+    return found
+
+
+def rows(items: list[str]) -> list[list[object]]:
+    return [mini_batch_frame([item]).values.tolist() for item in items]
+
+
+def test_a_bound_on_a_line_end_cuts_there(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_bytes(b"a\n11\n22\n33\n")  # header 2 bytes, then 3-byte lines
+    items = plan(tmp_path, "3b")
+    assert spans(items) == [(2, 5), (5, 8), (8, 11)]
+    assert rows(items) == [[[11]], [[22]], [[33]]]
+
+
+def test_a_line_longer_than_the_bound_is_one_mini_batch(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_bytes(b"a\n1\n" + b"x" * 50 + b"\n2\n3")  # no last line end
+    items = plan(tmp_path, "2b")
+    assert spans(items) == [(2, 4), (4, 55), (55, 57), (57, 58)]
+    assert rows(items) == [[[1]], [["x" * 50]], [[2]], [[3]]]
+
+
+def test_crlf_lines_and_a_header_only_file(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes(b"x,y\r\n1,2\r\n3,4\r\n")
+    (tmp_path / "b.csv").write_bytes(b"x,y\n")
+    items = plan(tmp_path, "1 rows")
+    assert spans(items) == [(5, 10), (10, 15), (4, 4)]
+    assert rows(items[:2]) == [[[1, 2]], [[3, 4]]]
+    empty = mini_batch_frame([items[2]])
+    assert (list(empty.columns), len(empty)) == (["x", "y"], 0)
+
+
+def test_row_cuts_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tabular, "_SCAN", 7)  # lines of 4 bytes fall across 7-byte chunks
+    lines = [f"{i:03d}\n" for i in range(20)]
+    (tmp_path / "t.csv").write_text("n\n" + "".join(lines))
+    items = plan(tmp_path, "3 rows")
+    assert [len(mini_batch_frame([item])) for item in items] == [3] * 6 + [2]
+    assert [row for part in rows(items) for row in part] == [[i] for i in range(20)]
+
+
+def test_no_header_and_from_first_file(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("1;x\n2;y\n")
+    items = plan(
+        tmp_path,
+        "1mb",
+        "paths: [{file: a.csv}]\ntransformations:\n  - read_delimited: {delimiter: ';', header: "
+        "no_header, infer_column_types: false}\n",
+    )
+    frame = mini_batch_frame(items)
+    assert list(frame.columns) == ["Column1", "Column2"]
+    assert frame.values.tolist() == [["1", "x"], ["2", "y"]]
+
+    (tmp_path / "b.csv").write_text("id,name\n1,a\n")
+    (tmp_path / "c.csv").write_text("2,b\n")
+    items = plan(
+        tmp_path,
+        "1mb",
+        "paths: [{pattern: '[bc].csv'}]\ntransformations:\n"
+        "  - read_delimited: {header: from_first_file, include_path_column: true}\n",
+    )
+    frame = mini_batch_frame(items)
+    assert frame[["id", "name"]].values.tolist() == [[1, "a"], [2, "b"]]
+    assert frame["Path"].tolist() == [str(tmp_path / "b.csv"), str(tmp_path / "c.csv")]
+
+
+def test_an_item_holds_any_path(tmp_path: Path) -> None:
+    path = str(tmp_path / "a #b?c=d&e %41 é.csv")
+    part = RowRange(path, "csv", {"delimiter": "&", "names": '["x/y", "z"]'}, ("bytes", 3, 9))
+    item = part.item()
+    assert "/" not in item.rpartition("#tabular?")[2]
+    assert parse(item) == part
+    assert is_row_range(item) and is_tabular([item])
+    assert not is_tabular([path]) and not is_tabular([])
+    where = RowRange(path, "parquet", {}, where={"k": "a/b", "n": None})
+    assert parse(where.item()) == where
+
+
+def test_mini_batch_size_in_rows() -> None:
+    assert RunSettings(mini_batch_size="1000 rows").mini_batch_rows == 1000
+    assert RunSettings(mini_batch_size=" 5 ROW ").mini_batch_rows == 5
+    assert RunSettings(mini_batch_size="10mb").mini_batch_rows is None
+    with pytest.raises(Exception, match="or rows such as '1000 rows'"):
+        RunSettings(mini_batch_size="0 rows")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "paths: [{file: a.csv}]\ntransformations: [{read_delimited: {}}, {take: 5}]\n",
+            "transformations[1]: take is not supported; batchml reads tables with "
+            "read_delimited, read_parquet, read_json_lines only",
+        ),
+        (
+            "paths: [{file: a.csv}]\ntransformations: [read_delta_lake]\n",
+            "transformations[0]: read_delta_lake is not supported",
+        ),
+        (
+            "paths: [{file: a.csv}]\ntransformations: [{read_parquet: {x: 1}}]\n",
+            "transformations[0].read_parquet.x: is not supported; read_parquet takes "
+            "include_path_column",
+        ),
+        (
+            "paths: [{file: a.csv}]\ntransformations: [{read_delimited: {encoding: utf16}}]\n",
+            "transformations[0].read_delimited.encoding: must be one of utf8, utf8bom, ascii",
+        ),
+        (
+            "paths: [{file: a.csv}]\n"
+            "transformations: [{read_delimited: {support_multi_line: true}}]\n",
+            "transformations[0].read_delimited.support_multi_line: true is not supported",
+        ),
+        (
+            "paths: [{file: 'azureml://datastores/d/paths/a.csv'}]\n"
+            "transformations: [read_parquet]\n",
+            "paths[0].file: azureml://datastores/d/paths/a.csv is in storage",
+        ),
+        ("paths: []\ntransformations: [read_parquet]\n", "paths: must list at least one"),
+        ("paths: [{file: a.csv}]\n", "transformations: must hold exactly one of"),
+    ],
+)
+def test_mltable_refusals(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "MLTable").write_text(text)
+    with pytest.raises(UsageError) as raised:
+        mltable.load(tmp_path)
+    assert raised.value.message.startswith(f"{tmp_path / 'MLTable'}: {message}")
+
+
+def test_a_folder_without_an_mltable_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="has no MLTable file"):
+        mltable.load(tmp_path)
+
+
+def test_a_non_tabular_file_in_a_folder_split_by_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(UsageError, match=r"notes.txt is not a .csv, .parquet, .pqt or .jsonl"):
+        plan(tmp_path, "10 rows")
+
+
+def test_a_uri_file_split_by_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x\n1\n2\n3\n")
+    data = DataInput("uri_file", str(tmp_path / "a.csv"), str(tmp_path / "a.csv"))
+    settings = RunSettings(mini_batch_size="2 rows")
+    assert tabular.applies(data, settings)
+    assert not tabular.applies(data, RunSettings(mini_batch_size="2mb"))
+    batches = tabular.plan(data, settings)
+    assert [len(mini_batch_frame(batch)) for batch in batches] == [2, 1]
+
+
+def test_an_mltable_path_that_is_not_there_is_refused_up_front(tmp_path: Path) -> None:
+    (tmp_path / "MLTable").write_text(
+        "paths: [{file: gone.csv}]\ntransformations: [read_parquet]\n"
+    )
+    with pytest.raises(NotFoundError, match=r"paths file gone\.csv not found"):
+        tabular.check_table(tmp_path)
+    (tmp_path / "MLTable").write_text(
+        "paths: [{pattern: '*.csv'}]\ntransformations: [read_parquet]\n"
+    )
+    with pytest.raises(NotFoundError, match="names no files"):
+        tabular.check_table(tmp_path)
+
+
+def test_partition_keys_of_dates_are_refused(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"day": pd.to_datetime(["2024-01-01"]), "v": [1]}).to_parquet(
+        tmp_path / "a.parquet"
+    )
+    with pytest.raises(UsageError, match="partition_keys: column day holds Timestamp values"):
+        plan(tmp_path, "10", partition_keys=["day"])
