@@ -44,7 +44,8 @@ def dry_run(
     name = options.job_name or "<job-name>"
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
-    if tabular.applies(prepared.input, settings):
+    by_rows = tabular.applies(prepared.input, settings)
+    if by_rows:
         batches = tabular.plan(prepared.input, settings)
         items = [item for batch in batches for item in batch]
         listed = inputs.InputFiles(items, sizes=[tabular.item_bytes(item) for item in items])
@@ -70,7 +71,11 @@ def dry_run(
         "instance_count": settings.instance_count,
         "workers": settings.workers,
         "mini_batches": _shape(_weights(batches, listed.sizes), batches),
-        "reuse": _reuse(prepared, batches, listed.keys),
+        "reuse": (
+            {"enabled": False, "reason": "mini-batches of rows are not reused"}
+            if by_rows
+            else _reuse(prepared, batches, listed.keys)
+        ),
     }
     if sample is not None:
         plan["estimate"] = _estimate(prepared, batches, sample, how)
