@@ -198,3 +198,33 @@ def test_a_failed_fetch_fails_its_attempt_in_turn_and_a_retry_fetches_only_what_
     assert lines == [
         f"input files from storage: 3 downloaded (6 bytes), 2 found in the cache {tmp_path / 'cache'}"
     ]
+
+
+def test_what_a_worker_says_of_its_files_names_them_as_in_storage(tmp_path: Path) -> None:
+    storage = MemoryFileSystem(skip_instance_cache=True)
+    storage.store, storage.pseudo_dirs = {}, [""]
+    storage.pipe({"/c/in/a.csv": b"a", "/c/in/sub/b.csv": b"b"})
+    keys = {"/c/in/a.csv": "key-a", "/c/in/sub/b.csv": "key-b"}
+    access = StorageAccess("memory", {}, "azureml://datastores/ds/paths/in")
+    fetcher = Fetcher(access, keys, InputCache(tmp_path / "cache"), lambda _: None, storage)
+    inner = _Recording()
+    batch = ("/c/in/a.csv", "/c/in/sub/b.csv")
+    shown = {"/c/in/": "azureml://datastores/ds/paths/in/"}
+    staged = StagedBackend(inner, fetcher, [batch], [0], ahead=1, shown=shown)
+    staged.submit(0, MiniBatchTask(0, 1, batch))
+    _poll_until(staged, lambda: len(inner.submitted) == 1)
+    local_a, local_b = inner.submitted[0][1].files
+    outcome = MiniBatchOutcome(
+        0, 1, Status.SUCCEEDED, 0.1, items=1, error=f"could not read {local_a}",
+        detail=f'Traceback ...\nValueError: {local_a}\n', failed_files=(f"{local_b}: bad",),
+    )  # fmt: skip
+    inner.events.append(TaskDone(0, outcome))
+    (done,) = staged.poll(0.01)
+    staged.shutdown()
+
+    assert isinstance(done, TaskDone)
+    assert done.outcome.error == "could not read azureml://datastores/ds/paths/in/a.csv"
+    assert (
+        done.outcome.detail == "Traceback ...\nValueError: azureml://datastores/ds/paths/in/a.csv\n"
+    )
+    assert done.outcome.failed_files == ("azureml://datastores/ds/paths/in/sub/b.csv: bad",)
