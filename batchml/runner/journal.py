@@ -86,8 +86,15 @@ class Outcome:
 
 
 def plan_digest(batches: Sequence[Sequence[str]], output_action: str) -> bytes:
-    """What a journal belongs to: the mini-batches (their files, in order) and the output kind."""
-    return hashlib.sha256(json.dumps([output_action, batches]).encode()).digest()
+    """What a journal belongs to: the mini-batches (their files, in order) and the output kind.
+
+    The SHA-256 of `json.dumps([output_action, batches])`, fed a mini-batch at a time, so that
+    a plan read from disk is never held whole (the same digest, so older journals resume)."""
+    digest = hashlib.sha256(f"[{json.dumps(output_action)}, [".encode())
+    for index, batch in enumerate(batches):
+        digest.update((", " if index else "").encode() + json.dumps(list(batch)).encode())
+    digest.update(b"]]")
+    return digest.digest()
 
 
 class Journal:

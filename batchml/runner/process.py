@@ -32,15 +32,17 @@ from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
-from batchml.runner.inputs import InputFiles, input_files
+from batchml.runner.inputs import job_batches
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
+from batchml.runner.plan import ListedBatches, files_total
 from batchml.store import job_files as job_store
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from concurrent.futures import Future
 
     from batchml.backends.base import BackendFactory
@@ -131,12 +133,13 @@ class Runner:
             return self.end(JobStatus.FAILED, exc.message)
         job = dataclasses.replace(self.record.job, runs_in=environment)
         self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
+        settings = job.settings
         try:
-            inputs = input_files(self.record.workspace, self.folder, job.input)
+            batches = job_batches(
+                self.record.workspace, self.folder, job.input, settings.mini_batch_size
+            )
         except BatchmlError as exc:
             return self.end(JobStatus.FAILED, exc.message)
-        files = inputs.files
-        settings = job.settings
         # Local workers get the variables of the job's MLflow run when it is open (they start
         # meanwhile); Ray actors are made with theirs.
         run = self.record.run if isinstance(job.backend, RayWorkers) else None
@@ -151,14 +154,15 @@ class Runner:
             },
             logging_level=settings.logging_level,
         )
+        files = files_total(batches)
         _say(
-            f"{len(files)} file{'' if len(files) == 1 else 's'}, mini_batch_size "
+            f"{files} file{'' if files == 1 else 's'}, mini_batch_size "
             f"{settings.mini_batch_size}, {settings.workers} worker process"
             + ("" if settings.workers == 1 else "es")
         )
-        fetcher = self._fetcher(inputs)
+        fetcher = self._fetcher(batches)
         result = run_job(
-            files,
+            batches,
             scoring,
             settings,
             output_dir=Path(job.output.local_dir),
@@ -173,7 +177,6 @@ class Runner:
             code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
             fetcher=fetcher,
             fetch_on_workers=isinstance(job.backend, RayWorkers),
-            sizes=inputs.sizes,
             reuse=self._reuse(job) if fetcher is None else None,
         )
         return self.finish(self._upload(result))
@@ -222,10 +225,10 @@ class Runner:
         )
         return Reuse(key, cache)
 
-    def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
+    def _fetcher(self, batches: Sequence[tuple[str, ...]]) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""
         data = self.record.job.input
-        if data.remote is None or inputs.keys is None:
+        if data.remote is None or not isinstance(batches, ListedBatches):
             return None
         from batchml.runner.staging import Fetcher
         from batchml.store import remote
@@ -233,7 +236,7 @@ class Runner:
 
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
-        return Fetcher(access, inputs.keys, InputCache(), _say)
+        return Fetcher(access, batches.keys(), InputCache(), _say)
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from batchml.core import failures as records
 from batchml.runner.events import JobCounts
+from batchml.runner.plan import files_in, files_total
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,12 +43,10 @@ class Tally:
         self.journal = journal
         self.first_failure: str | None = None
         self.counts = JobCounts(
-            len(batches),
-            sum(len(batch) for batch in batches),
-            mini_batches_resumed=len(journal.outcomes),
+            len(batches), files_total(batches), mini_batches_resumed=len(journal.outcomes)
         )
         for outcome in journal.outcomes.values():
-            files = len(batches[outcome.index])
+            files = files_in(batches, outcome.index)
             if outcome.succeeded:
                 self._count_success(files, outcome.files_failed, outcome.items)
             else:
@@ -95,7 +94,7 @@ class Tally:
         """Journal and count mini-batch `index` as succeeded with the outcome of an earlier
         job (batchml.runner.reuse): no attempt is made, so no report row."""
         self.journal.succeeded(index, 1, 0, items, rows)
-        self._count_success(len(self._batches[index]), 0, items)
+        self._count_success(files_in(self._batches, index), 0, items)
         counts = self.counts
         self.counts = replace(counts, mini_batches_reused=counts.mini_batches_reused + 1)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from batchml.core.errors import UsageError
 from batchml.core.resources import PipelineDeployment
 from batchml.runner import inputs
-from batchml.runner.engine import plan_mini_batches
+from batchml.runner.plan import plan_mini_batches
 from batchml.services import debugging, invocations
 
 if TYPE_CHECKING:
