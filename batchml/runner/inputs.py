@@ -49,7 +49,7 @@ def job_batches(
             raise nothing_to_score(data.path)
         return plan_mini_batches(paths, size)
     if not (folder / input_list.LIST_FILE).is_file():
-        root, listed = _listed(workspace, data)
+        root, listed = _listed(workspace, data, sizes=not isinstance(size, int))
         input_list.write(folder, root, listed if data.remote is None else sorted(listed))
     batches = ListedBatches(input_list.ListFile(folder), size, local=data.remote is None)
     if not batches.files_total:
@@ -66,12 +66,12 @@ def listed_files(workspace: Workspace, data: DataInput) -> InputFiles:
     """The files a job of `data` would score, in the order it would, with their sizes, listed
     now and written nowhere: for planning a job that does not exist (`invoke --dry-run`) and
     running some of its mini-batches in the foreground."""
-    root, listed = _listed(workspace, data)
+    root, listed = _listed(workspace, data, sizes=True)
     return _files(root, list(listed) if data.remote is None else sorted(listed), data)
 
 
-def _files(root: str, entries: list[tuple[str, str, int]], data: DataInput) -> InputFiles:
-    sizes = [size for _, _, size in entries]
+def _files(root: str, entries: list[tuple[str, str, int | None]], data: DataInput) -> InputFiles:
+    sizes = [size or 0 for _, _, size in entries]  # all listed with their sizes
     if data.remote is None:
         return InputFiles([os.path.join(root, path) for path, _, _ in entries], sizes=sizes)
     files = [f"{root}/{path}" for path, _, _ in entries]
@@ -79,14 +79,19 @@ def _files(root: str, entries: list[tuple[str, str, int]], data: DataInput) -> I
     return InputFiles(files, keys, sizes)
 
 
-def _listed(workspace: Workspace, data: DataInput) -> tuple[str, Iterable[tuple[str, str, int]]]:
+def _listed(
+    workspace: Workspace, data: DataInput, *, sizes: bool
+) -> tuple[str, Iterable[tuple[str, str, int | None]]]:
     """(root, (path relative to root, cache key, size) of each file) of the input: a local
-    folder's in order, as it is walked; storage's in no order."""
+    folder's in order, as it is walked, with `sizes` or None; storage's in no order."""
     if data.remote is None:
         if data.type == "uri_file":
             name, size = os.path.basename(data.local), os.stat(data.local).st_size
             return os.path.dirname(data.local), [(name, "", size)]
-        return data.local, ((path, "", size) for path, size in input_list.walk(data.local))
+        paths = input_list.walk(data.local)
+        if not sizes:
+            return data.local, ((path, "", None) for path in paths)
+        return data.local, ((path, "", size) for path, size in input_list.sized(data.local, paths))
     fs = remote.open_data(workspace, data.remote)
     entries = remote.listing(fs, data.remote, data.path, folder=data.type != "uri_file")
     root = data.remote.root.rstrip("/")

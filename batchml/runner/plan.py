@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, overload
 
 from batchml.core.errors import UsageError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class _Cut:
-    """Says, file after file, whether a file starts a new mini-batch."""
+    """Says, run of files after run of files, which files start a new mini-batch."""
 
     def __init__(self, size: int | str) -> None:
         self._count = size if isinstance(size, int) else None
@@ -39,14 +40,21 @@ class _Cut:
     def by_size(self) -> bool:
         return self._count is None
 
-    def starts(self, size: int) -> bool:
-        starts = (
-            self._files % self._count == 0
-            if self._count is not None
-            else self._files == 0 or self._held + size > self._bound
-        )
-        self._held = (0 if starts else self._held) + size
-        self._files += 1
+    def starts(self, files: int, sizes: Sequence[int] | None = None) -> range | list[int]:
+        """The indexes among the next `files` files (sizes: `sizes`, needed by size) at which
+        a mini-batch starts."""
+        first, self._files = self._files, self._files + files
+        if self._count is not None:
+            return range(-first % self._count, files, self._count)
+        assert sizes is not None, "mini-batches by size need sizes"
+        starts, held, bound = [], self._held, self._bound
+        for index, size in enumerate(sizes):
+            if (first or index) and held + size <= bound:
+                held += size
+            else:
+                starts.append(index)
+                held = size
+        self._held = held
         return starts
 
 
@@ -66,7 +74,7 @@ def plan_mini_batches(
         if not local:
             raise UsageError("mini-batches by size need the sizes of the files in storage")
         sizes = [os.stat(path).st_size for path in paths]
-    starts = [index for index, bytes_ in enumerate(sizes or [0] * len(paths)) if cut.starts(bytes_)]
+    starts = list(cut.starts(len(paths), sizes))
     ends = [*starts[1:], len(paths)] if starts else []
     return [tuple(paths[start:end]) for start, end in zip(starts, ends, strict=True)]
 
@@ -87,17 +95,34 @@ class ListedBatches(Sequence[tuple[str, ...]]):
             )
         # Where each mini-batch starts: its first file's index, and offset in the list.
         self._firsts, self._offsets = array("q"), array("q")
-        count, offset = 0, listing.start
-        for offset, (_, _, bytes_) in listing.entries():
-            if cut.starts(bytes_ or 0):
-                self._firsts.append(count)
-                self._offsets.append(offset)
-            count += 1
+        width, count = listing.width, 0
+        for offset, fields in listing.chunks():
+            files = len(fields) // width
+            sizes = self._sizes(fields[2::width]) if cut.by_size else None
+            starts = cut.starts(files, sizes)
+            if starts:
+                # Each field's end, less the NULs before it: the offset of entry k follows.
+                ends = list(accumulate(map(len, fields)))
+                for start in starts:
+                    field = start * width
+                    before = ends[field - 1] + field if field else 0
+                    self._firsts.append(count + start)
+                    self._offsets.append(offset + before)
+            count += files
         self.files_total = count
         self._end = listing.path.stat().st_size
 
     def __len__(self) -> int:
         return len(self._firsts)
+
+    def _sizes(self, fields: list[bytes]) -> list[int]:
+        try:
+            return list(map(int, fields))
+        except ValueError:
+            raise UsageError(
+                f"the list of input files {self._listing.path} records no sizes, which "
+                "mini-batches by size need: invoke the job again"
+            ) from None
 
     @overload
     def __getitem__(self, index: int) -> tuple[str, ...]: ...
@@ -111,11 +136,29 @@ class ListedBatches(Sequence[tuple[str, ...]]):
         if not 0 <= index < len(self):
             raise IndexError(index)
         end = self._offsets[index + 1] if index + 1 < len(self) else self._end
-        prefix = self._prefix
-        return tuple(prefix + path for path, _, _ in self._listing.read(self._offsets[index], end))
+        return self._decoded(self._listing.paths(self._offsets[index], end))
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
-        return (self[index] for index in range(len(self)))
+        """The mini-batches in order, from one read of the list (not one per mini-batch)."""
+        wanted = (self.files_in(index) for index in range(len(self)))
+        want, batch = next(wanted, 0), list[str]()
+        for _, fields in self._listing.chunks():
+            paths = self._decoded(fields[0 :: self._listing.width])
+            at = 0
+            while at < len(paths):
+                take = want - len(batch)
+                batch.extend(paths[at : at + take])
+                at += take
+                if len(batch) == want:
+                    yield tuple(batch)
+                    want, batch = next(wanted, 0), list[str]()
+
+    def _decoded(self, paths: list[bytes]) -> tuple[str, ...]:
+        # Joined, decoded and split again at once: far quicker than path by path.
+        if not paths:
+            return ()
+        prefix = self._prefix.encode()
+        return tuple((prefix + (b"\0" + prefix).join(paths)).decode().split("\0"))
 
     def files_in(self, index: int) -> int:
         """How many files mini-batch `index` holds (without reading them)."""

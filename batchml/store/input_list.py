@@ -4,8 +4,9 @@ every run after it (a resume plans the very same mini-batches, so its journal fi
 Compact, not JSON: a header line (`{"format": 2, "root": ...}`), then each file as its path
 relative to the root, its cache key ("" for local files) and its size in bytes (for
 mini-batches by size), each ended by a NUL byte (the one byte no path holds). Files are in the
-order of their relative posix paths. A format 1 list (batchml 0.3: no sizes) reads with sizes
-None; its job planned its mini-batches by count, which needs none.
+order of their relative posix paths. The size is empty (None) where the job plans by count,
+which needs none: a stat per file is most of the cost of listing a local folder. A format 1
+list (batchml 0.3: no sizes) reads with sizes None; its job planned its mini-batches by count.
 
 Nothing here holds the whole list: a local folder is walked in order, one folder's names at
 a time (a huge one sorted in runs on disk), written as it is walked, and read back by pieces
@@ -18,6 +19,7 @@ import heapq
 import json
 import os
 import tempfile
+from itertools import islice
 from typing import TYPE_CHECKING, BinaryIO
 
 from batchml.core.errors import BatchmlError, CorruptStateError
@@ -31,48 +33,61 @@ LIST_FILE = "inputs.list"
 FORMAT = 2
 _FIELDS = {1: 2, 2: 3}  # fields per file, by format
 # A folder with more names than this is sorted in runs of this many, merged from disk.
-_RUN = 100_000
+_RUN = 200_000
 _CHUNK = 1 << 20  # bytes read at a time
 
 # A listed file: its path relative to the root, its cache key, its size (None: not recorded).
 Entry = tuple[str, str, "int | None"]
 
 
-def walk(root: str) -> Iterator[tuple[str, int]]:
-    """The files under local folder `root`, as relative posix paths with their sizes, in the
-    order of those paths. Symbolic links to files count; links to folders are not followed
-    (as pathlib's rglob). A folder sorts as its name and a "/", so that walking each folder's
-    names in order gives the order of the whole paths."""
+def walk(root: str) -> Iterator[str]:
+    """The files under local folder `root`, as relative posix paths, in their order. Symbolic
+    links to files count; links to folders are not followed (as pathlib's rglob). A folder
+    sorts as its name and a "/", so that walking each folder's names in order gives the order
+    of the whole paths. Nothing is stat'ed (see `sized`): a plan by count needs no sizes."""
     try:
         yield from _walk(root, "")
     except OSError as exc:
-        raise BatchmlError(
-            f"could not list the input folder {root}: {exc.strerror or exc}"
-            + (f" ({exc.filename})" if exc.filename else "")
-        ) from exc
+        raise _unlisted(root, exc) from exc
 
 
-def _walk(folder: str, prefix: str) -> Iterator[tuple[str, int]]:
-    for name, size in _sorted_names(folder):
-        if size < 0:
+def sized(root: str, paths: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """Each of `paths`, relative to local folder `root`, with its size in bytes."""
+    for path in paths:
+        try:
+            yield path, os.stat(os.path.join(root, path)).st_size
+        except OSError as exc:
+            raise _unlisted(root, exc) from exc
+
+
+def _unlisted(root: str, exc: OSError) -> BatchmlError:
+    return BatchmlError(
+        f"could not list the input folder {root}: {exc.strerror or exc}"
+        + (f" ({exc.filename})" if exc.filename else "")
+    )
+
+
+def _walk(folder: str, prefix: str) -> Iterator[str]:
+    for name in _sorted_names(folder):
+        if name.endswith("/"):
             yield from _walk(os.path.join(folder, name[:-1]), prefix + name)
         else:
-            yield prefix + name, size
+            yield prefix + name
 
 
-def _names(folder: str) -> Iterator[tuple[str, int]]:
-    """(name, size) of the files in `folder`, (name + "/", -1) of its folders, in no order."""
+def _names(folder: str) -> Iterator[str]:
+    """The names of the files in `folder`, and of its folders with a "/", in no order."""
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                yield entry.name + "/", -1
+                yield entry.name + "/"
             elif entry.is_file():
-                yield entry.name, entry.stat().st_size
+                yield entry.name
 
 
-def _sorted_names(folder: str) -> Iterator[tuple[str, int]]:
+def _sorted_names(folder: str) -> Iterator[str]:
     names = _names(folder)
-    run = [pair for _, pair in zip(range(_RUN), names, strict=False)]
+    run = list(islice(names, _RUN))
     if len(run) < _RUN:
         yield from sorted(run)
         return
@@ -80,22 +95,24 @@ def _sorted_names(folder: str) -> Iterator[tuple[str, int]]:
         runs: list[str] = []
         while run:
             run.sort()
-            path = os.path.join(spill, str(len(runs)))
-            with open(path, "wb") as out:
-                out.write(b"".join(f"{name}\0{size}\0".encode() for name, size in run))
-            runs.append(path)
-            run = [pair for _, pair in zip(range(_RUN), names, strict=False)]
+            runs.append(os.path.join(spill, str(len(runs))))
+            with open(runs[-1], "wb") as out:
+                out.write("\0".join(run).encode() + b"\0")
+            run = list(islice(names, _RUN))
         handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
         try:
-            yield from heapq.merge(*(_pairs(_fields(handle)) for handle in handles))
+            yield from heapq.merge(*(_names_in(handle) for handle in handles))
         finally:
             for handle in handles:
                 handle.close()
 
 
-def _pairs(fields: Iterator[bytes]) -> Iterator[tuple[str, int]]:
-    for name in fields:
-        yield name.decode(), int(next(fields))
+def _names_in(handle: BinaryIO) -> Iterator[str]:
+    """The NUL-ended names of an open file, read a chunk at a time."""
+    rest = b""
+    while chunk := handle.read(_CHUNK):
+        *names, rest = (rest + chunk).split(b"\0")
+        yield from b"\0".join(names).decode().split("\0") if names else ()
 
 
 def holds_file(root: str) -> bool:
@@ -111,15 +128,15 @@ def holds_file(root: str) -> bool:
     return any(holds_file(folder) for folder in folders)
 
 
-def write(folder: Path, root: str, files: Iterable[tuple[str, str, int]]) -> int:
-    """Write the list: `files` as (relative path, cache key, size), in the order of their
-    paths already (walk's order; sort a listing from storage); how many there were."""
+def write(folder: Path, root: str, files: Iterable[tuple[str, str, int | None]]) -> int:
+    """Write the list: `files` as (relative path, cache key, size: None if not needed), in the
+    order of their paths already (walk's order; sort a listing from storage); how many."""
     count = 0
     with atomic_writer(folder / LIST_FILE) as out:
         out.write(json.dumps({"format": FORMAT, "root": root}).encode() + b"\n")
         piece: list[str] = []
         for path, key, size in files:
-            piece.append(f"{path}\0{key}\0{size}\0")
+            piece.append(f"{path}\0{key}\0{'' if size is None else size}\0")
             if len(piece) == 4096:
                 out.write("".join(piece).encode())
                 count, piece = count + len(piece), []
@@ -146,37 +163,42 @@ class ListFile:
             raise self._corrupt(exc) from None
         self.root = str(header["root"])
         self.has_sizes = width == 3
-        self._width = width
+        self.width = width
         self.start = len(head)
+
+    def chunks(self) -> Iterator[tuple[int, list[bytes]]]:
+        """The fields of the files in order, a piece of whole entries at a time (`width`
+        fields each), with the offset in the file of the piece's first."""
+        width, offset, rest = self.width, self.start, b""
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            while chunk := handle.read(_CHUNK):
+                fields = (rest + chunk).split(b"\0")
+                whole = (len(fields) - 1) // width * width
+                rest = b"\0".join(fields[whole:])
+                del fields[whole:]
+                yield offset, fields
+                offset += sum(map(len, fields)) + len(fields)
+        if rest:
+            raise self._corrupt(ValueError("it ends inside an entry"))
 
     def entries(self) -> Iterator[tuple[int, Entry]]:
         """(offset in the file, entry) of every file, in order."""
-        offset = self.start
-        with self.path.open("rb") as handle:
-            handle.seek(offset)
-            fields = _fields(handle)
-            try:
-                for path in fields:
-                    key = next(fields, None)
-                    size = next(fields, None) if self._width == 3 else b""
-                    if key is None or size is None:
-                        raise ValueError("it ends inside an entry")
-                    yield offset, self._entry(path, key, size)
-                    offset += len(path) + len(key) + len(size) + self._width
-            except ValueError as exc:
-                raise self._corrupt(exc) from None
+        width = self.width
+        for offset, fields in self.chunks():
+            at = offset
+            for index in range(0, len(fields), width):
+                path, key = fields[index], fields[index + 1]
+                size = fields[index + 2] if width == 3 else b""
+                yield at, self._entry(path, key, size)
+                at += len(path) + len(key) + len(size) + width
 
-    def read(self, start: int, end: int) -> list[Entry]:
-        """The entries from offset `start` to `end` (offsets that `entries` gave)."""
+    def paths(self, start: int, end: int) -> list[bytes]:
+        """The relative paths of the files from offset `start` to `end` (offsets `chunks`
+        and `entries` gave)."""
         with self.path.open("rb") as handle:
             handle.seek(start)
-            fields = handle.read(end - start).split(b"\0")[:-1]
-        width = self._width
-        sizes = fields[2::3] if width == 3 else [b""] * (len(fields) // width)
-        return [
-            self._entry(path, key, size)
-            for path, key, size in zip(fields[0::width], fields[1::width], sizes, strict=True)
-        ]
+            return handle.read(end - start).split(b"\0")[:-1][0 :: self.width]
 
     def _entry(self, path: bytes, key: bytes, size: bytes) -> Entry:
         try:
@@ -186,13 +208,3 @@ class ListFile:
 
     def _corrupt(self, exc: Exception) -> CorruptStateError:
         return CorruptStateError(self.path, f"it is not a list of input files ({exc})")
-
-
-def _fields(handle: BinaryIO) -> Iterator[bytes]:
-    """The NUL-ended fields of an open file, from where it is, read a chunk at a time."""
-    rest = b""
-    while chunk := handle.read(_CHUNK):
-        *fields, rest = (rest + chunk).split(b"\0")
-        yield from fields
-    if rest:
-        raise ValueError("the file ends inside a field")

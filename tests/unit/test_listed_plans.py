@@ -36,7 +36,7 @@ def test_the_walk_gives_the_order_of_the_whole_relative_paths(
     for index in range(20):
         (tmp_path / f"f{index}").write_text("")
 
-    walked = list(input_list.walk(str(tmp_path)))
+    walked = list(input_list.sized(str(tmp_path), input_list.walk(str(tmp_path))))
 
     expected = sorted(
         (path.relative_to(tmp_path).as_posix(), path.stat().st_size)
@@ -53,10 +53,8 @@ def test_a_listed_plan_is_the_plan_in_memory_with_its_digest(
     monkeypatch.setattr(input_list, "_CHUNK", 7)  # entries cut across reads
     data = tmp_path / "data"
     make_tree(data)
-    count = input_list.write(
-        tmp_path, str(data), ((path, "", size) for path, size in input_list.walk(str(data)))
-    )
-    walked = list(input_list.walk(str(data)))
+    walked = list(input_list.sized(str(data), input_list.walk(str(data))))
+    count = input_list.write(tmp_path, str(data), ((path, "", size) for path, size in walked))
     files, sizes = [str(data / path) for path, _ in walked], [size for _, size in walked]
 
     listed = ListedBatches(input_list.ListFile(tmp_path), size, local=True)
@@ -81,9 +79,11 @@ def test_items_in_storage_keep_their_root_and_keys(tmp_path: Path) -> None:
     assert listed.keys() == {"az://c/data/a/x.csv#bytes=0-9": "k1", "az://c/data/b.csv": "k2"}
 
 
-def test_a_list_without_sizes_cannot_plan_by_size(tmp_path: Path) -> None:
-    header = json.dumps({"format": 1, "root": "/data"}).encode()
-    (tmp_path / input_list.LIST_FILE).write_bytes(header + b"\na.txt\0\0")
+@pytest.mark.parametrize("version", [1, 2])  # 2: written by a job planned by count
+def test_a_list_without_sizes_cannot_plan_by_size(tmp_path: Path, version: int) -> None:
+    header = json.dumps({"format": version, "root": "/data"}).encode()
+    entry = b"a.txt\0\0" if version == 1 else b"a.txt\0\0\0"
+    (tmp_path / input_list.LIST_FILE).write_bytes(header + b"\n" + entry)
 
     assert list(ListedBatches(input_list.ListFile(tmp_path), 10, local=True)) == [("/data/a.txt",)]
     with pytest.raises(UsageError, match="records no sizes"):

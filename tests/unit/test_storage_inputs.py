@@ -73,7 +73,8 @@ def test_the_input_list_reads_back_what_was_written_in_order(tmp_path: Path) -> 
         (tmp_path / "data" / name).write_text("x")
     (tmp_path / "data" / "b" / "link").symlink_to(tmp_path / "data" / "b")  # not followed
     (tmp_path / "data" / "a.txt").write_text("xyz")
-    files = [(path, "", size) for path, size in input_list.walk(str(tmp_path / "data"))]
+    root = str(tmp_path / "data")
+    files = [(path, "", size) for path, size in input_list.sized(root, input_list.walk(root))]
     input_list.write(tmp_path, str(tmp_path / "data"), files)
 
     assert read(tmp_path) == (
