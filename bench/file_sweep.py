@@ -1,15 +1,19 @@
 """Jobs of 1,000, 10,000 and 100,000 tiny files (1,000,000 with --million) end to end, with the
-peak memory of `invoke` and of the job's runner, against the bare Pool script of end_to_end.py.
+time to the first mini-batch and the peak memory of `invoke`, the job's runner and its workers,
+against the bare Pool script of end_to_end.py.
 
 Each size: a project as end_to_end.py makes it (no-op run(), mini_batch_size 10, 2 workers),
 then `invoke` (timed on its own), `job stream` until it exits, and the fork Pool script on the
-same folder; outputs compared. This process becomes a child subreaper, so that the detached
-runner, orphaned when it detaches, is reaped here: its max RSS (and its workers', which it
-reaps) comes from wait4, as the commands' and the Pool's do. Goals (issue 16): at 1,000,000
-files `invoke` under 1 s, every batchml process under 150 MiB whatever the number of files, end
-to end at most 1.5x the Pool.
+same folder; outputs compared. The first mini-batch is the earliest first run() a worker noted
+(end_to_end.py's marks), counted from `invoke` starting. This process becomes a child
+subreaper, so that the detached runner, orphaned when it detaches, is reaped here: the max RSS
+of the commands and of the Pool (with its workers) comes from wait4; the runner's and a
+worker's, each on its own, from the VmHWM (the kernel's peak RSS) of every process of the job,
+sampled from /proc while it runs. Goals (issue 16): at 1,000,000 files `invoke` under 1 s, the
+first mini-batch within 5 s, every batchml process under 150 MiB whatever the number of
+files, end to end at most 1.5x the Pool.
 
-    .venv/bin/python bench/file_sweep.py [--million]
+    .venv/bin/python bench/file_sweep.py [--million] [--files N ...]
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from end_to_end import ENDPOINT, POOL, make_project
+from end_to_end import ENDPOINT, POOL, first_mark, make_project
 
 from batchml.worker.lifetime import become_subreaper
 
@@ -51,6 +56,52 @@ def reap_orphans() -> float:
         peak = max(peak, usage.ru_maxrss / 1024)
 
 
+class PeakSampler:
+    """The largest VmHWM (peak RSS, MiB) seen of batchml's runners and workers, by kind."""
+
+    def __init__(self) -> None:
+        self.KINDS = {"runner": "batchml.runner", "worker": "multiprocessing.spawn"}
+        self.peaks = dict.fromkeys(self.KINDS, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
+
+    def _sample(self) -> None:
+        # Only this process's descendants (the runner is orphaned to it): other jobs may run.
+        while not self._stop.wait(0.05):
+            parents, found = {}, {}
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    status = dict(
+                        line.split(":", 1)
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    )
+                except (OSError, ValueError):
+                    continue  # gone meanwhile
+                parents[int(pid)] = int(status["PPid"])
+                kind = next((k for k, m in self.KINDS.items() if m.encode() in cmdline), None)
+                if kind is not None and "VmHWM" in status:
+                    found[int(pid)] = (kind, int(status["VmHWM"].split()[0]) / 1024)
+            for pid, (kind, peak) in found.items():
+                if self._descends(pid, parents):
+                    self.peaks[kind] = max(self.peaks[kind], peak)
+
+    @staticmethod
+    def _descends(pid: int, parents: dict[int, int]) -> bool:
+        me = os.getpid()
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == me:
+                return True
+        return False
+
+
 def sweep(root: Path, files: int) -> None:
     os.environ.update(
         BATCHML_WORKSPACE=str(root / "ws"),
@@ -63,10 +114,14 @@ def sweep(root: Path, files: int) -> None:
     batchml = Path(sys.executable).parent / "batchml"
     invoke = [batchml, "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
               "--query", "name", "-o", "tsv"]  # fmt: skip
+    sampler = PeakSampler()
+    started_wall = time.time()
     invoke_time, invoke_peak, name = run(invoke)
     stream_time, _, _ = run([batchml, "job", "stream", "-n", name.strip()])
-    runner_peak = reap_orphans()
+    job_peak = reap_orphans()
+    peaks = sampler.stop()
     total = invoke_time + stream_time
+    first = first_mark(root / "marks") - started_wall
     out = root / "pool.csv"
     pool_time, pool_peak, _ = run(
         [
@@ -85,20 +140,22 @@ def sweep(root: Path, files: int) -> None:
         raise SystemExit("batchml and the pool wrote different outputs")
     print(
         f"{files:>9} files: end to end {total:7.2f} s ({total / pool_time:5.2f}x the fork Pool, "
-        f"{pool_time:6.2f} s); invoke {invoke_time:6.2f} s; peak memory: invoke "
-        f"{invoke_peak:6.1f} MiB, runner and workers {runner_peak:6.1f} MiB, Pool "
-        f"{pool_peak:6.1f} MiB"
+        f"{pool_time:6.2f} s); invoke {invoke_time:6.2f} s; first mini-batch {first:6.2f} s; "
+        f"peak memory (MiB): invoke {invoke_peak:6.1f}, runner {peaks['runner']:6.1f}, worker "
+        f"{peaks['worker']:6.1f}, runner and workers {job_peak:6.1f}, Pool {pool_peak:6.1f}",
+        flush=True,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--million", action="store_true", help="also 1,000,000 files")
+    parser.add_argument("--files", type=int, nargs="+", help="these numbers of files instead")
     args = parser.parse_args()
     if not become_subreaper():
         raise SystemExit("this benchmark needs Linux (a child subreaper)")
     os.environ.update(BATCHML_ENV_MANAGER="local", BATCHML_TRACKING="off")
-    sizes = [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
+    sizes = args.files or [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
     for files in sizes:
         with tempfile.TemporaryDirectory(prefix="batchml-bench-") as temporary:
             sweep(Path(temporary), files)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from batchml.core.run_settings import RunSettings
-    from batchml.runner.engine import plan_mini_batches, run_job
+    from batchml.runner.engine import run_job
     from batchml.runner.events import JobCounts, JobEvent, JobResult, JobStatus
+    from batchml.runner.plan import plan_mini_batches
     from batchml.runner.scheduler import NO_SUCCEEDED_ITEM
     from batchml.worker.messages import ScoringSpec
 
@@ -28,7 +29,7 @@ _HOMES = {
     "JobStatus": "batchml.runner.events",
     "RunSettings": "batchml.core.run_settings",
     "ScoringSpec": "batchml.worker.messages",
-    "plan_mini_batches": "batchml.runner.engine",
+    "plan_mini_batches": "batchml.runner.plan",
     "run_job": "batchml.runner.engine",
 }
 

@@ -3,19 +3,18 @@ backend, run the scheduler. `run_job` is the engine's entry point (see batchml.r
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from batchml.backends.local import LocalBackend
 from batchml.core.errors import UsageError
-from batchml.core.sizes import parse_size
 from batchml.runner.assembly import check_output
 from batchml.runner.journal import PARTS_DIR, Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.order import window_size
+from batchml.runner.plan import ListedBatches, plan_mini_batches
 from batchml.runner.scheduler import Scheduler
 from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
@@ -33,40 +32,6 @@ if TYPE_CHECKING:
     from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
 from batchml.worker.messages import ScoringSpec
-
-
-def plan_mini_batches(
-    files: Sequence[Path | str],
-    size: int | str,
-    *,
-    local: bool = True,
-    sizes: Sequence[int] | None = None,
-) -> list[tuple[str, ...]]:
-    """Split files, in the given order, into mini-batches: of `size` paths, or, for a size
-    bound such as "10MB" (see RunSettings.mini_batch_size), of as many files in a row as fit
-    in it by their `sizes` (os.stat's for local files if not given), a bigger file alone.
-    Paths are absolute ones for `local` files, else paths in storage as they are."""
-    paths = [os.path.abspath(path) if local else str(path) for path in files]
-    if isinstance(size, int):
-        return [tuple(paths[start : start + size]) for start in range(0, len(paths), size)]
-    bound = parse_size(size)
-    assert bound is not None, f"mini_batch_size {size!r} (RunSettings checks it)"
-    if sizes is None:
-        if not local:
-            raise UsageError("mini-batches by size need the sizes of the files in storage")
-        sizes = [os.stat(path).st_size for path in paths]
-    batches: list[tuple[str, ...]] = []
-    batch: list[str] = []
-    held = 0
-    for path, bytes_ in zip(paths, sizes, strict=True):
-        if batch and held + bytes_ > bound:
-            batches.append(tuple(batch))
-            batch, held = [], 0
-        batch.append(path)
-        held += bytes_
-    if batch:
-        batches.append(tuple(batch))
-    return batches
 
 
 def worker_config(
@@ -93,7 +58,7 @@ def worker_config(
 
 
 def run_job(
-    files: Sequence[Path | str],
+    files: Sequence[Path | str] | Sequence[tuple[str, ...]],
     scoring: ScoringSpec,
     settings: RunSettings,
     *,
@@ -112,9 +77,9 @@ def run_job(
     sizes: Sequence[int] | None = None,
     reuse: Reuse | None = None,
     shown: dict[str, str] | None = None,
-    planned: Sequence[tuple[str, ...]] | None = None,
 ) -> JobResult:
-    """Score `files` with the scoring script, as an Azure ML batch deployment would.
+    """Score `files` with the scoring script, as an Azure ML batch deployment would; `files`
+    may be their mini-batches planned already, tuples of paths (batchml.runner.plan).
 
     Blocks until the job ends and returns how it ended; a failing script gives a Failed result,
     not an exception. Setting `cancel` stops the workers and gives a Canceled result. `backend`
@@ -140,16 +105,15 @@ def run_job(
 
     With `reuse`, mini-batches the result cache has an outcome for are journaled from it
     instead of run, and those that succeed with every file are stored there.
-
-    `planned` are the mini-batches themselves, planned elsewhere (a tabular input's row
-    ranges, batchml.runner.tabular), which `files` and `sizes` then do not plan.
     """
     started = time.monotonic()
-    batches = (
-        list(planned)
-        if planned is not None
-        else plan_mini_batches(files, settings.mini_batch_size, local=fetcher is None, sizes=sizes)
-    )
+    if isinstance(files, ListedBatches) or (files and isinstance(files[0], tuple)):
+        batches = cast("Sequence[tuple[str, ...]]", files)
+    else:
+        paths = cast("Sequence[Path | str]", files)
+        batches = plan_mini_batches(
+            paths, settings.mini_batch_size, local=fetcher is None, sizes=sizes
+        )
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()

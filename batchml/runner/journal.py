@@ -40,6 +40,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, BinaryIO
 
 from batchml.core.errors import BatchmlError
@@ -94,8 +95,20 @@ class Outcome:
 
 
 def plan_digest(batches: Sequence[Sequence[str]], output_action: str) -> bytes:
-    """What a journal belongs to: the mini-batches (their files, in order) and the output kind."""
-    return hashlib.sha256(json.dumps([output_action, batches]).encode()).digest()
+    """What a journal belongs to: the mini-batches (their files, in order) and the output kind.
+
+    The SHA-256 of `json.dumps([output_action, batches])`, fed a thousand mini-batches at a
+    time, so that a plan read from disk is never held whole (the same digest as when it was
+    dumped at once, so that older journals resume)."""
+    digest = hashlib.sha256(f"[{json.dumps(output_action)}, [".encode())
+    pieces = iter(batches)
+    separator = b""
+    while piece := list(islice(pieces, 1000)):
+        # "[[a, b], [c]]" less its brackets is the piece as the whole list holds it.
+        digest.update(separator + json.dumps(piece)[1:-1].encode())
+        separator = b", "
+    digest.update(b"]]")
+    return digest.digest()
 
 
 class Journal:

@@ -32,15 +32,18 @@ from batchml.runner import tabular
 from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
-from batchml.runner.inputs import InputFiles, input_files, storage_names
+from batchml.runner.inputs import job_batches, storage_names
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
+from batchml.runner.plan import ListedBatches, files_total
 from batchml.store import job_files as job_store
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from batchml.backends.base import BackendFactory
     from batchml.runner.pipeline import PipelineRunner
     from batchml.runner.reuse import Reuse
@@ -152,29 +155,27 @@ class Runner:
         started = self._start_workers(scoring, python)
         try:
             self.record.update(dataclasses.replace(job, status=JobStatus.RUNNING))
+            by_rows = tabular.applies(job.input, settings)
             try:
-                planned = (
+                batches = (
                     tabular.plan(job.input, settings)
-                    if tabular.applies(job.input, settings)
-                    else None
-                )
-                inputs = (
-                    input_files(self.record.workspace, self.folder, job.input)
-                    if planned is None
-                    else InputFiles([item for batch in planned for item in batch])
+                    if by_rows
+                    else job_batches(
+                        self.record.workspace, self.folder, job.input, settings.mini_batch_size
+                    )
                 )
             except BatchmlError as exc:
                 return self.end(JobStatus.FAILED, exc.message)
-            files = inputs.files
-            what = "file" if planned is None else "row range"
+            files = files_total(batches)
+            what = "row range" if by_rows else "file"
             _say(
-                f"{len(files)} {what}{'' if len(files) == 1 else 's'}, mini_batch_size "
+                f"{files} {what}{'' if files == 1 else 's'}, mini_batch_size "
                 f"{settings.mini_batch_size}, {settings.workers} worker process"
                 + ("" if settings.workers == 1 else "es")
             )
-            fetcher = self._fetcher(inputs)
+            fetcher = self._fetcher(batches)
             result = run_job(
-                files,
+                batches,
                 scoring,
                 settings,
                 output_dir=Path(job.output.local_dir),
@@ -189,10 +190,8 @@ class Runner:
                 code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
                 fetcher=fetcher,
                 fetch_on_workers=isinstance(job.backend, RayWorkers),
-                sizes=inputs.sizes,
-                reuse=self._reuse(job, inputs.keys) if planned is None else None,
+                reuse=None if by_rows else self._reuse(job, fetcher.keys if fetcher else None),
                 shown=storage_names(job.input),
-                planned=planned,
             )
         finally:
             if started is not None:
@@ -243,10 +242,10 @@ class Runner:
         )
         return Reuse(key, cache, keys)
 
-    def _fetcher(self, inputs: InputFiles) -> Fetcher | None:
+    def _fetcher(self, batches: Sequence[tuple[str, ...]]) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""
         data = self.record.job.input
-        if data.remote is None or inputs.keys is None:
+        if data.remote is None or not isinstance(batches, ListedBatches):
             return None
         from batchml.runner.staging import Fetcher
         from batchml.store import remote
@@ -254,7 +253,7 @@ class Runner:
 
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
-        return Fetcher(access, inputs.keys, InputCache(), _say)
+        return Fetcher(access, batches.keys(), InputCache(), _say)
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

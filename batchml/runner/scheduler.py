@@ -24,7 +24,7 @@ from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -62,12 +62,59 @@ class _Stop:
     internal: bool = False
 
 
+class _Pending:
+    """The (mini-batch index, attempt) pairs to hand out: retries and mini-batches sent back,
+    at the front, then the first attempts in order, walked by a cursor past those done before
+    (not listed: a job may have millions)."""
+
+    def __init__(self, count: int, done: Callable[[int], bool]) -> None:
+        self._front: deque[tuple[int, int]] = deque()
+        self._next, self._done = 0, done
+        self._left = sum(1 for index in range(count) if not done(index))
+
+    def __len__(self) -> int:
+        return len(self._front) + self._left
+
+    def appendleft(self, pair: tuple[int, int]) -> None:
+        self._front.appendleft(pair)
+
+    def first(self) -> int:
+        """The index of the mini-batch popleft would give."""
+        if self._front:
+            return self._front[0][0]
+        while self._done(self._next):
+            self._next += 1
+        return self._next
+
+    def peek(self) -> tuple[int, int]:
+        """The pair popleft would give, left in place."""
+        return self._front[0] if self._front else (self.first(), 1)
+
+    def drop(self, pair: tuple[int, int]) -> None:
+        """Take away `pair`, which peek gave (and which may be done since)."""
+        if self._front:
+            assert self._front[0] == pair
+            self._front.popleft()
+        else:
+            assert pair == (self._next, 1)
+            self._next, self._left = self._next + 1, self._left - 1
+
+    def popleft(self) -> tuple[int, int]:
+        if self._front:
+            return self._front.popleft()
+        if not self._left:
+            raise IndexError("no mini-batch left to hand out")
+        index = self.first()
+        self._next, self._left = index + 1, self._left - 1
+        return index, 1
+
+
 class Scheduler:
     """Runs a planned job's mini-batches on a backend's workers until the job ends."""
 
     def __init__(
         self,
-        batches: list[tuple[str, ...]],
+        batches: Sequence[tuple[str, ...]],
         settings: RunSettings,
         backend: Backend,
         logs: JobLogs,
@@ -90,9 +137,7 @@ class Scheduler:
         self._cancel = cancel
         self._clock = clock
         # (mini-batch index, attempt); retries go to the front so the output can move on.
-        self._pending: deque[tuple[int, int]] = deque(
-            (index, 1) for index in range(len(batches)) if not tally.is_done(index)
-        )
+        self._pending = _Pending(len(batches), tally.is_done)
         self._workers: dict[int, _WorkerState] = {}
         self._fatal: _Stop | None = None
         # Workers of each slot that died while starting (before init() returned).
@@ -239,7 +284,7 @@ class Scheduler:
             state = self._workers[worker]
             if state.task is None or state.queued is not None:
                 continue
-            if len(self._pending) <= starting or not self._small(self._pending[0][0]):
+            if len(self._pending) <= starting or not self._small(self._pending.first()):
                 return
             state.queued, state.queued_fetched = self._submit(worker), False
 
@@ -254,14 +299,17 @@ class Scheduler:
         """Done without running: the mini-batches next in line that an earlier job left an
         outcome for (batchml.runner.reuse), looked up as they come, not all before the first
         runs; a retry is never one."""
-        while self._pending and self._pending[0][1] == 1 and self._fatal is None:
+        while self._pending and self._fatal is None:
+            head = self._pending.peek()
+            if head[1] != 1:
+                return
             try:
-                if not self._tally.take_reused(self._pending[0][0]):
+                if not self._tally.take_reused(head[0]):
                     return
             except JournalError as exc:
                 self._fatal = _Stop(JobStatus.FAILED, exc.message)
                 return
-            self._pending.popleft()
+            self._pending.drop(head)
 
     def _small(self, index: int) -> bool:
         return sum(map(len, self._batches[index])) <= _SEND_AHEAD_MAX_CHARS

@@ -118,7 +118,7 @@ def _sources(data: DataInput) -> list[_Source]:
         files = [os.path.basename(data.local)]
         folder = os.path.dirname(data.local)
     else:
-        files, folder = sorted(path for path, _ in walk(data.local)), data.local
+        files, folder = list(walk(data.local)), data.local  # walked in order
     sources = []
     for relative in files:
         suffix = os.path.splitext(relative)[1].lower()
@@ -184,7 +184,7 @@ def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
             raise NotFoundError(
                 f"the MLTable in {table.folder}: paths folder {item.value} not found"
             )
-        return sorted(os.path.join(path, relative) for relative, _ in walk(path))
+        return [os.path.join(path, relative) for relative in walk(path)]  # in order
     if not os.path.isfile(path):
         raise NotFoundError(f"the MLTable in {table.folder}: paths file {item.value} not found")
     return [path]

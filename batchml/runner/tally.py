@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from batchml.core import failures as records
 from batchml.runner.events import JobCounts
 from batchml.runner.order import InOrder
+from batchml.runner.plan import files_in, files_total
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,12 +68,10 @@ class Tally:
         self.recorded: list[Succeeded] = []
         self.first_failure: str | None = None
         self.counts = JobCounts(
-            len(batches),
-            sum(len(batch) for batch in batches),
-            mini_batches_resumed=len(journal.outcomes),
+            len(batches), files_total(batches), mini_batches_resumed=len(journal.outcomes)
         )
         for outcome in journal.outcomes.values():
-            files = len(batches[outcome.index])
+            files = files_in(batches, outcome.index)
             if outcome.succeeded:
                 self._count_success(files, outcome.files_failed, outcome.items)
             else:
@@ -128,7 +127,7 @@ class Tally:
     def reused(self, index: int, items: int, rows: bytes) -> None:
         """Journal and count mini-batch `index` as succeeded with the outcome of an earlier
         job (batchml.runner.reuse): no attempt is made, so no report row."""
-        self._count_success(len(self._batches[index]), 0, items)
+        self._count_success(files_in(self._batches, index), 0, items)
         done = Succeeded(index, 1, None, 0, items, rows, None, keep=False)
         self._journal(self._order.add(index, done, len(rows)))
         counts = self.counts

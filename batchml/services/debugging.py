@@ -22,12 +22,12 @@ from batchml.core.errors import BatchmlError, NotFoundError, UsageError
 from batchml.core.job_environment import UV
 from batchml.core.resources import PipelineDeployment
 from batchml.runner import inputs, tabular
-from batchml.runner.engine import plan_mini_batches
+from batchml.runner.plan import plan_mini_batches
 from batchml.services import deployments, invocations, job_environments
 from batchml.store.job_files import get, job_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from batchml.core import spec as specs
     from batchml.core.job_environment import JobEnvironment
@@ -180,11 +180,13 @@ def replay(
         raise UsageError(f"job '{name}' is not a batch scoring job; replay runs their mini-batches")
     settings = job.settings
     refuse_storage(job.input, "job replay")
+    batches: Sequence[tuple[str, ...]]
     if tabular.applies(job.input, settings):
         batches = tabular.plan(job.input, settings)
     else:
-        listed = inputs.input_files(workspace, job_dir(workspace, name), job.input)
-        batches = plan_mini_batches(listed.files, settings.mini_batch_size, sizes=listed.sizes)
+        batches = inputs.job_batches(
+            workspace, job_dir(workspace, name), job.input, settings.mini_batch_size
+        )
     index = _chosen(batches, name, mini_batch, file, how)
     scoring = job.scoring
     code = (scoring.code_dir, scoring.scoring_script, scoring.code_source)
@@ -194,7 +196,7 @@ def replay(
 
 
 def _chosen(
-    batches: list[tuple[str, ...]],
+    batches: Sequence[tuple[str, ...]],
     name: str,
     mini_batch: int | None,
     file: Path | None,

@@ -161,7 +161,7 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     data_paths.check_type(found, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind == "mltable":
         tabular.check_table(found)  # refused up front, not when the job runs
-    if kind != "uri_file" and next(input_list.walk(str(found)), None) is None:
+    if kind != "uri_file" and not input_list.holds_file(str(found)):
         raise nothing_to_score(found)
     return DataInput(type=kind, path=value, local=str(found))
 

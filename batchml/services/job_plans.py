@@ -15,7 +15,7 @@ from batchml.core.batch_job import RayWorkers
 from batchml.core.errors import UsageError
 from batchml.core.resources import PipelineDeployment
 from batchml.runner import inputs, tabular
-from batchml.runner.engine import plan_mini_batches
+from batchml.runner.plan import plan_mini_batches
 from batchml.services import debugging, invocations
 
 if TYPE_CHECKING:

@@ -7,10 +7,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchml.core.errors import BatchmlError
 from batchml.store.snapshot import copy_tree
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -26,12 +29,21 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write `data` to `path` through a temp file in the same folder, fsync, then rename.
 
     A `private` file is readable by its owner only (0600) from its first byte on."""
+    with atomic_writer(path, private=private) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
+    """A file to write `path` by pieces, as write_atomic does at once: what is written goes to
+    a temp file in the same folder, fsynced and renamed to `path` when the block ends, removed
+    if it raises."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600 if private else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

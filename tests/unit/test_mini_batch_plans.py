@@ -7,7 +7,7 @@ import pytest
 from batchml.core.errors import InvalidSpecError
 from batchml.core.run_settings import RunSettings
 from batchml.core.sizes import parse_size
-from batchml.runner.engine import plan_mini_batches
+from batchml.runner.plan import plan_mini_batches
 from batchml.services.job_plans import spread
 
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from batchml.core.run_settings import RunSettings
-from batchml.runner.engine import plan_mini_batches
 from batchml.runner.events import JobCounts
 from batchml.runner.journal import Journal, plan_digest
 from batchml.runner.logs import JobLogs
+from batchml.runner.plan import plan_mini_batches
 from batchml.runner.scheduler import NO_SUCCEEDED_ITEM, Scheduler
 from batchml.runner.staging import StagedBackend
 from batchml.runner.tally import Tally

@@ -1,0 +1,98 @@
+"""Plans read from a job's list of files on disk (batchml.runner.plan.ListedBatches): the same
+mini-batches, in the same order, with the same journal digest, as the plan held in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from batchml.core.errors import CorruptStateError, UsageError
+from batchml.runner.journal import plan_digest
+from batchml.runner.plan import ListedBatches, files_in, files_total, plan_mini_batches
+from batchml.store import input_list
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Names whose order is the trap: "-" and "." sort before "/", "0" after it.
+NAMES = ["a-c.txt", "a/b.txt", "a/z/y.txt", "a.txt", "a0.txt", "b", "é.txt", "a/a-b/c.txt"]
+
+
+def make_tree(root: Path) -> None:
+    for index, name in enumerate(NAMES):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x" * (index + 1))
+
+
+@pytest.mark.parametrize("run", [3, 100_000])  # 3: a folder sorted in runs spilled to disk
+def test_the_walk_gives_the_order_of_the_whole_relative_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    monkeypatch.setattr(input_list, "_RUN", run)
+    make_tree(tmp_path)
+    for index in range(20):
+        (tmp_path / f"f{index}").write_text("")
+
+    walked = list(input_list.sized(str(tmp_path), input_list.walk(str(tmp_path))))
+
+    expected = sorted(
+        (path.relative_to(tmp_path).as_posix(), path.stat().st_size)
+        for path in tmp_path.rglob("*")
+        if path.is_file()
+    )
+    assert walked == expected
+
+
+@pytest.mark.parametrize("size", [1, 3, 100, "5b", "12b", "1kb"])
+def test_a_listed_plan_is_the_plan_in_memory_with_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int | str
+) -> None:
+    monkeypatch.setattr(input_list, "_CHUNK", 7)  # entries cut across reads
+    data = tmp_path / "data"
+    make_tree(data)
+    walked = list(input_list.sized(str(data), input_list.walk(str(data))))
+    count = input_list.write(tmp_path, str(data), ((path, "", size) for path, size in walked))
+    files, sizes = [str(data / path) for path, _ in walked], [size for _, size in walked]
+
+    listed = ListedBatches(input_list.ListFile(tmp_path), size, local=True)
+
+    in_memory = plan_mini_batches(files, size, sizes=sizes)
+    assert count == len(NAMES) == files_total(listed) == files_total(in_memory)
+    assert list(listed) == in_memory
+    assert [listed[index] for index in range(-len(listed), 0)] == in_memory
+    assert [files_in(listed, i) for i in range(len(listed))] == list(map(len, in_memory))
+    # The digest of batchml before plans were streamed, so that its journals resume.
+    old = hashlib.sha256(json.dumps(["append_row", in_memory]).encode()).digest()
+    assert plan_digest(listed, "append_row") == old == plan_digest(in_memory, "append_row")
+
+
+def test_items_in_storage_keep_their_root_and_keys(tmp_path: Path) -> None:
+    entries = [("a/x.csv#bytes=0-9", "k1", 10), ("b.csv", "k2", 3)]
+    input_list.write(tmp_path, "az://c/data/", entries)
+
+    listed = ListedBatches(input_list.ListFile(tmp_path), 1, local=False)
+
+    assert list(listed) == [("az://c/data/a/x.csv#bytes=0-9",), ("az://c/data/b.csv",)]
+    assert listed.keys() == {"az://c/data/a/x.csv#bytes=0-9": "k1", "az://c/data/b.csv": "k2"}
+
+
+@pytest.mark.parametrize("version", [1, 2])  # 2: written by a job planned by count
+def test_a_list_without_sizes_cannot_plan_by_size(tmp_path: Path, version: int) -> None:
+    header = json.dumps({"format": version, "root": "/data"}).encode()
+    entry = b"a.txt\0\0" if version == 1 else b"a.txt\0\0\0"
+    (tmp_path / input_list.LIST_FILE).write_bytes(header + b"\n" + entry)
+
+    assert list(ListedBatches(input_list.ListFile(tmp_path), 10, local=True)) == [("/data/a.txt",)]
+    with pytest.raises(UsageError, match="records no sizes"):
+        ListedBatches(input_list.ListFile(tmp_path), "1kb", local=True)
+
+
+def test_a_cut_list_is_refused_naming_it(tmp_path: Path) -> None:
+    header = json.dumps({"format": 2, "root": "/data"}).encode()
+    (tmp_path / input_list.LIST_FILE).write_bytes(header + b"\na.txt\0\x003\0b.txt\0")
+
+    with pytest.raises(CorruptStateError, match=r"inputs\.list"):
+        ListedBatches(input_list.ListFile(tmp_path), 10, local=True)
