@@ -21,7 +21,6 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
-from batchml.runner import tabular
 from batchml.runner.inputs import nothing_to_score
 from batchml.services import (
     computes,
@@ -154,12 +153,16 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = options.input_type or (asset.type if asset else None)
     if isinstance(found, RemoteData):
         if kind == "mltable":
+            from batchml.runner import tabular
+
             raise tabular.in_storage(value)
         kind = storage_inputs.check(workspace, found, value, kind)
         return DataInput(type=kind, path=value, local="", remote=found)
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")
     data_paths.check_type(found, kind, f"--input {value}", folder_hint="pass --input-type uri_file")
     if kind == "mltable":
+        from batchml.runner import tabular
+
         tabular.check_table(found)  # refused up front, not when the job runs
     if kind != "uri_file" and not input_list.holds_file(str(found)):
         raise nothing_to_score(found)
@@ -321,8 +324,12 @@ def prepare(
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input = _input(workspace, options)
-    if job_input.remote is not None and tabular.applies(job_input, settings):
-        raise tabular.in_storage(job_input.path)
+    if job_input.remote is not None:
+        # Here, not at the top: a job of local files (most) needs none of the tabular planner.
+        from batchml.runner import tabular
+
+        if tabular.applies(job_input, settings):
+            raise tabular.in_storage(job_input.path)
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"
