@@ -74,7 +74,6 @@ def run_job(
     code_source: Path | None = None,
     fetcher: Fetcher | None = None,
     fetch_on_workers: bool = False,
-    sizes: Sequence[int] | None = None,
     reuse: Reuse | None = None,
     shown: dict[str, str] | None = None,
 ) -> JobResult:
@@ -99,8 +98,7 @@ def run_job(
 
     With `fetcher`, `files` are paths in storage, which it fetches, mini-batch by mini-batch
     and a few ahead, for the workers to read as local files; with `fetch_on_workers` too, the
-    workers fetch them themselves. `sizes` are the files' sizes, for mini-batches by size.
-    `shown` maps their folder in storage to how the user named it, for failure records and
+    workers fetch them themselves. `shown` maps their folder in storage to how the user named it, for failure records and
     errors (batchml.runner.inputs.storage_names).
 
     With `reuse`, mini-batches the result cache has an outcome for are journaled from it
@@ -111,9 +109,7 @@ def run_job(
         batches = cast("Sequence[tuple[str, ...]]", files)
     else:
         paths = cast("Sequence[Path | str]", files)
-        batches = plan_mini_batches(
-            paths, settings.mini_batch_size, local=fetcher is None, sizes=sizes
-        )
+        batches = plan_mini_batches(paths, settings.mini_batch_size, local=fetcher is None)
     if not batches:
         raise UsageError("the job has no input files")
     output_dir = output_dir.absolute()
