@@ -216,19 +216,32 @@ def test_off_a_terminal_progress_is_plain_lines_and_stdout_is_the_job(
 def test_ctrl_c_stops_following_and_the_job_keeps_running(project: Project, tmp_path: Path) -> None:
     command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
     args = ["batch-endpoint", "invoke", "-n", "live-ep", "--input", str(project.root / "data")]
-    process = subprocess.Popen(
-        [*command, *args, "--job-name", "kept-job", "--stream"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # Interrupted once the job runs (mini-batch 0 waits for its gate).
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "mini-batches 0/6" in line or "files, mini_batch_size 1" in line:
-            break
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    # Ctrl-C reaches the shell's foreground command, whose SIGINT is not ignored. A command
+    # started with `&` by a non-interactive shell (`make test &` in a script) ignores SIGINT
+    # from birth, and so would the command started here: with a handler of this process's
+    # own while it starts, the command has the default, as exec resets handled signals.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [*command, *args, "--job-name", "kept-job", "--stream"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        # Interrupted once the job runs (mini-batch 0 waits for its gate).
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "mini-batches 0/6" in line or "files, mini_batch_size 1" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        # Not left to fail the next tests' check that no process of theirs is left.
+        process.kill()
+        process.wait()
     assert process.returncode == 130
     assert out == ""
     assert err.splitlines()[-1] == (
