@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 import typer
@@ -22,21 +22,36 @@ from batchml.core.errors import BatchmlError, ExitStatus
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+
+class _Group(NamedTuple):
+    """A command group: the help that lists it, and how to build it."""
+
+    help: str
+    build: Callable[[], typer.Typer]
+
+
 # The command groups, in the order help lists them: each module is imported only when its
-# group is used (a command, help, completion), so that a command compiles and builds its own
-# group's commands only (PYTHONDONTWRITEBYTECODE: every module is compiled from source).
-GROUPS: dict[str, Callable[[], typer.Typer]] = {
-    "batch-endpoint": lambda: _cli("endpoint").app,
-    "batch-deployment": lambda: _cli("deployment").app,
-    "model": lambda: _cli("assets").build("model"),
-    "data": lambda: _cli("assets").build("data"),
-    "environment": lambda: _cli("environment").app,
-    "component": lambda: _cli("component").app,
-    "compute": lambda: _cli("compute").app,
-    "datastore": lambda: _cli("datastore").app,
-    "job": lambda: _cli("job").app,
-    "workspace": lambda: workspace.app,
-    "cache": lambda: _cli("cache").app,
+# group is used (a command, its help, completion), so that a command compiles and builds its
+# own group's commands only (PYTHONDONTWRITEBYTECODE: every module is compiled from source);
+# `batchml --help` lists them from here, importing none.
+GROUPS: dict[str, _Group] = {
+    "batch-endpoint": _Group("Manage batch endpoints.", lambda: _cli("endpoint").app),
+    "batch-deployment": _Group("Manage batch deployments.", lambda: _cli("deployment").app),
+    "model": _Group("Manage model assets (versioned).", lambda: _cli("assets").build("model")),
+    "data": _Group("Manage data assets (versioned).", lambda: _cli("assets").build("data")),
+    "environment": _Group(
+        "Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache.",
+        lambda: _cli("environment").app,
+    ),
+    "component": _Group("Manage components (command and pipeline).", lambda: _cli("component").app),
+    "compute": _Group("Manage compute targets.", lambda: _cli("compute").app),
+    "datastore": _Group("Manage datastores.", lambda: _cli("datastore").app),
+    "job": _Group("Manage jobs: batch scoring jobs and pipeline jobs.", lambda: _cli("job").app),
+    "workspace": _Group("Inspect the workspace folder.", lambda: workspace.app),
+    "cache": _Group(
+        "Manage the per-user cache of mini-batch results that jobs reuse.",
+        lambda: _cli("cache").app,
+    ),
 }
 
 
@@ -45,14 +60,20 @@ def _cli(module: str) -> Any:
 
 
 class _Root(TyperGroup):
-    """The root group, whose command groups are built from GROUPS when first named."""
+    """The root group, whose command groups are built from GROUPS when first named; its own
+    help lists them by their help in GROUPS, without building them."""
+
+    listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*(name for name in super().list_commands(ctx) if name not in GROUPS), *GROUPS]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in GROUPS and cmd_name not in self.commands:
-            info = TyperInfo(GROUPS[cmd_name](), name=cmd_name)
+        group = GROUPS.get(cmd_name)
+        if group is not None and cmd_name not in self.commands:
+            if self.listing:
+                return click.Group(cmd_name, help=group.help)
+            info = TyperInfo(group.build(), name=cmd_name, help=group.help)
             self.commands[cmd_name] = typer.main.get_group_from_info(
                 info,
                 pretty_exceptions_short=app.pretty_exceptions_short,
@@ -60,6 +81,13 @@ class _Root(TyperGroup):
                 rich_markup_mode=app.rich_markup_mode,
             )
         return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
 
 
 app = typer.Typer(

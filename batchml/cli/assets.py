@@ -34,7 +34,7 @@ EXAMPLE = {
 
 def build(kind: str) -> typer.Typer:
     """The create/show/list commands of one asset kind."""
-    app = command_group(f"Manage {kind} assets (versioned).")
+    app = command_group()
 
     example, create_flags = EXAMPLE[kind]
 

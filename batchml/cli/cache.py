@@ -9,7 +9,7 @@ import typer
 from batchml.cli.context import DRY_RUN, YES, AzCommand, command_group, confirm_or_fail, shown
 from batchml.services import result_cache
 
-app = command_group("Manage the per-user cache of mini-batch results that jobs reuse.")
+app = command_group()
 
 
 @app.command("prune", cls=AzCommand)

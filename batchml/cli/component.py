@@ -15,7 +15,7 @@ from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 
-app = command_group("Manage components (command and pipeline).")
+app = command_group()
 
 
 @app.command("create", cls=AzCommand)

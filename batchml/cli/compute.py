@@ -14,7 +14,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import computes
 
-app = command_group("Manage compute targets.")
+app = command_group()
 NAME = typer.Option(..., "-n", "--name", help="Name of the compute.")
 
 

@@ -192,10 +192,10 @@ def _print_examples(examples: tuple[str, ...]) -> None:
     console.print(Text("\n".join(lines)), soft_wrap=True)
 
 
-def command_group(help: str) -> typer.Typer:
-    """A group of commands: its help when given no command, and one suggestion for a
-    mistyped command (click's; Typer's own would repeat it)."""
-    return typer.Typer(help=help, no_args_is_help=True, suggest_commands=False)
+def command_group() -> typer.Typer:
+    """A group of commands (its help is in batchml.cli.app's GROUPS): its help when given no
+    command, and one suggestion for a mistyped command (click's; Typer's own would repeat it)."""
+    return typer.Typer(no_args_is_help=True, suggest_commands=False)
 
 
 class AzCommand(TyperCommand):

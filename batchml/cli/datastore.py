@@ -13,7 +13,7 @@ from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_o
 from batchml.core import spec as specs
 from batchml.services import datastores
 
-app = command_group("Manage datastores.")
+app = command_group()
 NAME = typer.Option(..., "-n", "--name", help="Name of the datastore.")
 
 

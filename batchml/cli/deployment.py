@@ -22,7 +22,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import deployment_specs, deployments, job_control
 
-app = command_group("Manage batch deployments.")
+app = command_group()
 
 ENDPOINT = typer.Option(
     ...,

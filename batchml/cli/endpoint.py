@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from batchml.core.batch_job import BatchJob
     from batchml.core.pipeline_job import PipelineJob
 
-app = command_group("Manage batch endpoints.")
+app = command_group()
 
 FILE = typer.Option(None, "-f", "--file", help="Local path to the YAML file (endpoint.yml).")
 NAME = typer.Option(

@@ -23,9 +23,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import UsageError
 from batchml.services import environments
 
-app = command_group(
-    "Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache."
-)
+app = command_group()
 
 
 @app.command("create", cls=AzCommand)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from batchml.core.jobs import AnyJob
 
-app = command_group("Manage jobs: batch scoring jobs and pipeline jobs.")
+app = command_group()
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.", autocompletion=complete.jobs)
 STREAM_HELP = (
     "Follow the job until it ends: logs and progress on stderr, then the job on stdout. "

@@ -9,7 +9,7 @@ import typer
 from batchml.cli.context import AzCommand, app_of, command_group, shown
 from batchml.store import locate
 
-app = command_group("Inspect the workspace folder.")
+app = command_group()
 
 
 @app.command("show", cls=AzCommand)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,30 @@ def test_python_dash_m_batchml_is_the_batchml_command() -> None:
         [sys.executable, "-m", "batchml", "--version"], capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stdout.split()[0]) == (0, "batchml")
+
+
+def test_root_help_lists_every_group_and_builds_none() -> None:
+    code = (
+        "import sys\n"
+        "from batchml.cli.app import GROUPS, run\n"
+        "run(['--help'])\n"
+        "built = sorted(m for m in sys.modules if m.startswith('batchml.cli.') and\n"
+        "    m.rsplit('.', 1)[1] in {'endpoint', 'deployment', 'assets', 'job', 'datastore'})\n"
+        "print('built', built)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.stdout.splitlines()[-1] == "built []"
+    from batchml.cli.app import GROUPS
+
+    for name, group in GROUPS.items():
+        assert any(
+            line.split()[1:2] == [name] and group.help in line
+            for line in result.stdout.splitlines()
+        ), name
