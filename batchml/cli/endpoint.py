@@ -19,11 +19,10 @@ from batchml.cli.context import (
     confirm_or_fail,
     shown,
 )
-from batchml.cli.job import STREAM_HELP, follow_started
-from batchml.core import invocation
+from batchml.cli.follow import STREAM_HELP, follow_started
 from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus, UsageError
-from batchml.services import endpoints, job_control
+from batchml.services import endpoints
 
 if TYPE_CHECKING:
     from batchml.core.batch_job import BatchJob
@@ -186,7 +185,9 @@ def invoke(
     inputs its pipeline declares (-f inputs.yml, --set inputs.NAME..., or --input for its one
     data input).
     """
-    from batchml.services import invocations  # not on the start-up path of every command
+    # Not on the start-up path of every command.
+    from batchml.core import invocation
+    from batchml.services import invocations, job_control
 
     from_file = invocation.load(file) if file else invocation.Invocation()
     from_file = invocation.with_json(from_file, inputs=inputs, outputs=outputs)
@@ -234,6 +235,8 @@ def list_jobs(
     all_results: bool = ALL_RESULTS,
 ) -> list[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint, newest first."""
+    from batchml.services import job_control
+
     workspace = app_of(ctx).workspace
     endpoints.get(workspace, name)
     limit = None if all_results else max_results

@@ -9,7 +9,6 @@ from typing import Any
 from batchml.core import spec as specs
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.resources import Endpoint, from_state, to_state
-from batchml.services import job_control
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
 
@@ -136,6 +135,8 @@ def list_all(workspace: Workspace) -> list[dict[str, Any]]:
 def delete(workspace: Workspace, name: str) -> list[str]:
     """Delete an endpoint and its deployments; its jobs are kept (as in Azure) and those still
     running go on. Returns warnings naming them."""
+    from batchml.services import job_control  # not on the path of show and list
+
     with workspace.transaction() as txn:
         get(workspace, name)
         txn.remove(workspace.endpoint_dir(name))
