@@ -53,6 +53,7 @@ settings:
   mini_batch_size: 10
   max_concurrency_per_instance: 2
   environment_variables: {{STAMPS: {root}/stamps}}
+  reuse: false  # every job scores every mini-batch (the same files would be taken from the cache)
 """
 
 
