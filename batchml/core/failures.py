@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 FAILURES_FILE = "failures.jsonl"
@@ -51,7 +52,7 @@ def read(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def map_paths(text: str, folders: dict[str, str]) -> str:
+def map_paths(text: str, folders: Mapping[str, str]) -> str:
     """`text` with every snapshot folder in `folders` replaced by the folder it was copied
     from (a traceback's `File "/ws/jobs/J/snapshot/code/score.py"` becomes the user's path)."""
     for copy, source in sorted(folders.items(), key=lambda item: -len(item[0])):
