@@ -249,3 +249,34 @@ def test_an_output_to_storage_no_datastore_is_on_creates_no_job(storage: Storage
         "has no credentials to write there"
     )
     assert pipes.cli("job", "list", "-o", "tsv").out == ""
+
+
+def test_a_second_job_writing_a_path_an_unfinished_one_writes_is_refused_at_invoke(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipes = storage.pipes
+    gate = pipes.root / "upload-gate"
+    monkeypatch.setenv(GATE, str(gate))
+    first = storage.invoke(
+        "azureml://datastores/blob/paths/in", "azureml://datastores/blob/paths/out"
+    )
+    monkeypatch.delenv(GATE)
+    wait_for(gate.exists, "the upload to stage its first block", timeout=120)
+
+    # The same folder, and one inside it, while the first job uploads.
+    for output in ("azureml://datastores/blob/paths/out", "azureml://datastores/blob/paths/out/x"):
+        text = INPUTS.format(
+            kind="uri_folder", path="azureml://datastores/blob/paths/in", output=output
+        )
+        result = pipes.cli(
+            "batch-endpoint", "invoke", "-n", "pipe-ep", "-f", pipes.write("again.yml", text)
+        )
+        assert (result.code, result.out) == (5, ""), result.err
+        assert result.err.splitlines()[0] == (
+            f"ERROR: job '{first}' (Running) writes azureml://datastores/blob/paths/out, where "
+            "this job's outputs would go"
+        )
+    assert [job["name"] for job in pipes.cli.ok("job", "list")] == [first]
+
+    gate.unlink()
+    assert pipes.wait(first)["status"] == "Completed"
