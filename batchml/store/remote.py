@@ -367,7 +367,8 @@ async def _download_listed(
     async def one(path: str, key: str, target: str) -> None:
         container, blob, _ = fs.split_path(path)
         async with limit, fs.service_client.get_blob_client(container, blob) as client:
-            stream = await client.download_blob(max_concurrency=fs.max_concurrency)
+            # As adlfs's own get(): one connection per blob, many blobs at once.
+            stream = await client.download_blob(max_concurrency=fs.max_concurrency or 1)
             if content_key(path, _blob_info(stream.properties)) != key:
                 raise _Changed(path)
             with open(target, "wb") as out:
