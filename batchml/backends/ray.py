@@ -30,8 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import batchml
-from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
-from batchml.backends.ray_actor import ScoringActor, pack
+from batchml.backends.base import (
+    BackendEvent,
+    FilesFetched,
+    TaskDone,
+    WorkerLost,
+    WorkerStarted,
+)
+from batchml.backends.ray_actor import Fetched, ScoringActor, pack
 from batchml.backends.ray_env import python_note, runtime_env, setup_failure, uv_takes_options
 from batchml.core.errors import ComputeUnavailableError
 from batchml.worker.messages import StartOutcome, Status
@@ -291,8 +297,12 @@ class RayBackend:
         return self._workers[worker].label
 
     def submit(self, worker: int, task: MiniBatchTask) -> None:
-        """Call the actor's score(); it runs its calls one at a time, in order."""
-        self._call(worker, self._workers[worker].handle.score.remote(task))
+        """Call the actor's score(); it runs its calls one at a time, in order. An attempt on
+        files in storage is fetched by a call of its own first: FilesFetched follows it."""
+        handle = self._workers[worker].handle
+        if task.keys:
+            self._call(worker, handle.fetch.remote(task))
+        self._call(worker, handle.score.remote(task))
 
     def _call(self, worker: int, ref: Any) -> None:
         self._workers[worker].calls.append(ref)
@@ -312,10 +322,14 @@ class RayBackend:
         for ref in sorted(ready, key=lambda ref: self._calls[ref][1]):
             # A worker lost or stopped earlier in this loop took its calls with it.
             if ref in self._calls:
-                events.append(self._collect(self._calls.pop(ref)[0], ref))
+                event = self._collect(self._calls.pop(ref)[0], ref)
+                if event is not None:
+                    events.append(event)
         return events
 
-    def _collect(self, worker: int, ref: Any) -> BackendEvent:
+    def _collect(self, worker: int, ref: Any) -> BackendEvent | None:
+        """What the call `ref` of `worker` gave; None for a fetch that failed, which the
+        score() call after it reports."""
         state = self._workers[worker]
         state.calls.remove(ref)
         try:
@@ -334,6 +348,8 @@ class RayBackend:
             self._forget(worker)
             self._ray.kill(state.handle, no_restart=True)
             return WorkerLost(worker, f"Ray error: {_first_line(exc)}")
+        if isinstance(outcome, Fetched):
+            return FilesFetched(worker, outcome.index, outcome.attempt) if outcome.local else None
         if isinstance(outcome, StartOutcome):
             state.started = outcome.succeeded
             if not outcome.succeeded:

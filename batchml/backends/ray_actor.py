@@ -20,7 +20,7 @@ import sys
 import tempfile
 import traceback
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -126,6 +126,16 @@ class _ScriptExitHandlers:
                 traceback.print_exc()
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What ScoringActor.fetch() says: whether the files of attempt `attempt` of mini-batch
+    `index` are local now."""
+
+    index: int
+    attempt: int
+    local: bool
+
+
 class ScoringActor:
     """One worker of a job, as a Ray actor: start() once, then score() per mini-batch."""
 
@@ -136,6 +146,8 @@ class ScoringActor:
         self._folder: Path | None = None
         self._exit_handlers = _ScriptExitHandlers()
         self._storage: tuple[AbstractFileSystem, InputCache] | None = None
+        # By (index, attempt): the local paths fetch() gave, or why it could not.
+        self._fetched: dict[tuple[int, int], tuple[str, ...] | str] = {}
 
     def start(self, code: bytes, model: bytes | None) -> StartOutcome:
         """Open the logs, unpack the code and model, import the script and call its init()."""
@@ -178,19 +190,37 @@ class ScoringActor:
         scoring = replace(self._config.scoring, code_dir=folder / "code", model_dir=model_dir)
         return replace(self._config, scoring=scoring, parts_dir=parts_dir)
 
+    def fetch(self, task: MiniBatchTask) -> Fetched:
+        """Fetch the files of `task` from storage for the score() call that follows it, and
+        say whether they are local (the driver starts the attempt's timeout then); if not,
+        that score() reports why."""
+        try:
+            files: tuple[str, ...] | str = self._fetch(task)
+        except (BatchmlError, OSError) as exc:
+            files = getattr(exc, "message", None) or f"fetching input files: {exc}"
+        self._fetched[(task.index, task.attempt)] = files
+        return Fetched(task.index, task.attempt, local=not isinstance(files, str))
+
     def score(self, task: MiniBatchTask) -> MiniBatchOutcome:
         """Run one mini-batch. Rows always come back with the outcome, through the object
-        store: a part file on this node would not be reachable from the job's process."""
+        store: a part file on this node would not be reachable from the job's process. What
+        run() says of the files that fetch() fetched names them by their paths in storage."""
         if self._worker is None:
             raise RuntimeError("score() called before a successful start()")
+        names: dict[str, str] = {}
         if task.keys:
-            try:
-                task = replace(task, files=self._fetch(task), keys=())
-            except (BatchmlError, OSError) as exc:
-                error = getattr(exc, "message", None) or f"fetching input files: {exc}"
-                return MiniBatchOutcome(task.index, task.attempt, Status.FAILED, 0.0, error=error)
+            if (task.index, task.attempt) not in self._fetched:
+                self.fetch(task)
+            files = self._fetched.pop((task.index, task.attempt))
+            if isinstance(files, str):
+                return MiniBatchOutcome(task.index, task.attempt, Status.FAILED, 0.0, error=files)
+            shown = self._config.storage_names
+            names = {
+                local: map_paths(path, shown) for local, path in zip(files, task.files, strict=True)
+            }
+            task = replace(task, files=files, keys=())
         with self._exit_handlers.capturing():
-            outcome = self._as_job_paths(self._worker.score(task))
+            outcome = self._as_job_paths(self._worker.score(task)).with_files_named(names)
         if outcome.part is None:
             return outcome
         part = Path(outcome.part)
@@ -223,9 +253,8 @@ class ScoringActor:
             self._storage = (remote.filesystem(access), InputCache())
         fs, cache = self._storage
         stored, hits = cache.stored, cache.hits
-        files = input_cache.fetch(
-            cache, fs, list(zip(task.files, task.keys, strict=True)), access.name
-        )
+        pairs = list(zip(task.files, task.keys, strict=True))
+        files = input_cache.fetch(cache, fs, pairs, access.name, self._config.storage_names)
         print(
             f"mini-batch {task.index}: {cache.stored - stored} input files downloaded, "
             f"{cache.hits - hits} found in the cache {cache.root}",

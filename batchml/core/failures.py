@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 FAILURES_FILE = "failures.jsonl"
@@ -51,7 +52,7 @@ def read(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def map_paths(text: str, folders: dict[str, str]) -> str:
+def map_paths(text: str, folders: Mapping[str, str]) -> str:
     """`text` with every snapshot folder in `folders` replaced by the folder it was copied
     from (a traceback's `File "/ws/jobs/J/snapshot/code/score.py"` becomes the user's path)."""
     for copy, source in sorted(folders.items(), key=lambda item: -len(item[0])):
@@ -90,15 +91,20 @@ def record(
     traceback: str | None,
     final: bool,
     folders: dict[str, str],
+    files_failed: int | None = None,
 ) -> dict[str, Any]:
-    """One failure record; `error` is the scheduler's one line, `traceback` the worker's."""
+    """One failure record; `error` is the scheduler's one line, `traceback` the worker's.
+    `files_failed` is how many of `files` count as failed when that is not all of them and
+    which ones is not known (short_return: the record names every file of the mini-batch)."""
     traceback = map_paths(traceback, folders) if traceback else None
     exception, message = _exception(error, traceback)
     if kind == DEAD_WORKER:
         message = _WORKER_PREFIX.sub("the worker ", message)
+    counted = {} if files_failed is None else {"files_failed": files_failed}
     return {
         "mini_batch": mini_batch,
         "files": [map_paths(path, folders) for path in files],
+        **counted,
         "attempt": attempt,
         "worker": worker,
         "kind": kind,
@@ -125,12 +131,16 @@ def tail(traceback: str | None, frames: int = TAIL_FRAMES) -> str | None:
 @dataclass
 class Group:
     """One distinct error: its first record, how many attempts failed with it, and the items
-    (mini-batches, files) that failed with it in the end."""
+    (mini-batches, files) that failed with it in the end. `files` are those its records name;
+    for short_return, every file of the mini-batches, of which `files_failed` count as failed
+    (as in the job's counts): which ones got no item is not known."""
 
     first: dict[str, Any]
     attempts: int = 0
     mini_batches: set[int] = field(default_factory=set)
     files: dict[str, None] = field(default_factory=dict)
+    # The records' own counts of failed files (short_return's), where they have one.
+    _counted: int | None = None
 
     def add(self, failure: dict[str, Any]) -> None:
         self.attempts += 1
@@ -138,6 +148,12 @@ class Group:
             if failure["mini_batch"] is not None:
                 self.mini_batches.add(failure["mini_batch"])
             self.files.update(dict.fromkeys(failure["files"]))
+            if "files_failed" in failure:
+                self._counted = (self._counted or 0) + failure["files_failed"]
+
+    @property
+    def files_failed(self) -> int:
+        return len(self.files) if self._counted is None else self._counted
 
 
 def key(failure: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -162,6 +178,9 @@ def describe(group_: Group) -> str:
     if first.get("where"):
         what += f" at {first['where']}"
     counts = f"{group_.attempts} attempt{'s' if group_.attempts != 1 else ''}"
-    if group_.files:
-        counts += f", {len(group_.files)} file{'s' if len(group_.files) != 1 else ''} failed"
+    failed, named = group_.files_failed, len(group_.files)
+    if named:
+        counts += f", {failed} file{'s' if failed != 1 else ''} failed"
+    if failed != named:
+        counts += f", not known which of {named}"
     return f"[{first['kind']}] {what} ({counts})"

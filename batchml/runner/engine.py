@@ -43,9 +43,12 @@ def worker_config(
     journal_dir: Path,
     python: Path | None = None,
     storage: StorageAccess | None = None,
+    storage_names: dict[str, str] | None = None,
 ) -> WorkerConfig:
     """What run_job starts its workers with; a runner that starts them before it calls
-    run_job (batchml.runner.process) makes the same with this."""
+    run_job (batchml.runner.process) makes the same with this. Workers that fetch their
+    files from `storage` name them in messages as `storage_names` says (see run_job's
+    `shown`)."""
     # Absolute before they reach workers, which change directory (and may run elsewhere).
     model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
     scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
@@ -54,7 +57,10 @@ def worker_config(
     append_row = settings.output_action == "append_row"
     parts_dir = journal_dir.absolute() / PARTS_DIR if append_row else None
     output_dir, logs_dir = output_dir.absolute(), logs_dir.absolute()
-    return WorkerConfig(scoring, output_dir, logs_dir, parts_dir, python, storage)
+    return WorkerConfig(
+        scoring, output_dir, logs_dir, parts_dir, python, storage,
+        storage_names=storage_names or {},
+    )  # fmt: skip
 
 
 def run_job(
@@ -143,6 +149,7 @@ def run_job(
             journal_dir=journal_dir,
             python=python,
             storage=storage,
+            storage_names=shown if storage is not None else None,
         )
         workers = backend(config)
         cleanup.callback(workers.shutdown)
@@ -165,7 +172,7 @@ def run_job(
         try:
             scheduler = Scheduler(
                 batches, settings, workers, logs, tally, on_event, cancel,
-                fetches=isinstance(workers, StagedBackend),
+                fetches=fetcher is not None,
             )  # fmt: skip
             return scheduler.run(started, output_file)
         except BaseException as exc:

@@ -15,9 +15,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.batch_job import RemoteData
+from batchml.core.batch_job import DataInput, RemoteData
 from batchml.core.errors import BatchmlError
 from batchml.core.resources import from_state
+from batchml.runner.inputs import storage_names
 from batchml.runner.upload import upload
 from batchml.store import input_cache, remote
 
@@ -81,7 +82,8 @@ def _fetch(workspace: Workspace, record: dict[str, Any], cache: input_cache.Inpu
         targets = [local / path for path, _, _ in entries]
     else:
         sources, targets = [(root, entries[0][1])], [local]
-    cached = input_cache.fetch(cache, fs, sources, record["path"])
+    shown = storage_names(DataInput(record["type"], record["path"], "", data))
+    cached = input_cache.fetch(cache, fs, sources, record["path"], shown)
     base = local if folder else local.parent
     shutil.rmtree(base, ignore_errors=True)  # what an earlier run fetched
     base.mkdir(parents=True)

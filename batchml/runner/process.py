@@ -253,7 +253,7 @@ class Runner:
 
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
-        return Fetcher(access, batches.keys(), InputCache(), _say)
+        return Fetcher(access, batches.keys(), InputCache(), _say, shown=storage_names(data))
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:
         """The job's environment, built here for local workers; on Ray the nodes build it."""

@@ -25,7 +25,7 @@ from batchml.store import input_cache, remote
 from batchml.worker.messages import MiniBatchOutcome, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from fsspec import AbstractFileSystem
 
@@ -51,10 +51,12 @@ class Fetcher:
         cache: InputCache,
         log: Callable[[str], None],
         fs: AbstractFileSystem | None = None,
+        shown: Mapping[str, str] | None = None,
     ) -> None:
         """`fs` is a filesystem on `access` already open (by default one is opened on first
-        use)."""
+        use); `shown` maps folders in storage to how the user named them, for errors."""
         self.access, self.keys = access, keys
+        self._shown = shown or {}
         self._cache, self._log = cache, log
         self._fs = fs
         self._used = False
@@ -72,7 +74,7 @@ class Fetcher:
             if self._fs is None:
                 self._fs = remote.filesystem(self.access)
         pairs = [(path, self.keys[path]) for path in files]
-        return input_cache.fetch(self._cache, self._fs, pairs, self.access.name)
+        return input_cache.fetch(self._cache, self._fs, pairs, self.access.name, self._shown)
 
     def close(self) -> None:
         if self._closed:
@@ -216,20 +218,7 @@ class StagedBackend(_Wrapped):
         """`event` with the attempt's files named as in storage, not by their local paths."""
         outcome = event.outcome
         names = self._names.pop((outcome.index, outcome.attempt), {})
-
-        def shown(text: str) -> str:
-            for local, name in names.items():
-                text = text.replace(local, name)
-            return text
-
-        failed = outcome.failed_files
-        renamed = dataclasses.replace(
-            outcome,
-            error=outcome.error and shown(outcome.error),
-            detail=outcome.detail and shown(outcome.detail),
-            failed_files=None if failed is None else tuple(map(shown, failed)),
-        )
-        return TaskDone(event.worker, renamed)
+        return TaskDone(event.worker, outcome.with_files_named(names))
 
     def _forget(self, worker: int) -> None:
         self._waiting.pop(worker, None)

@@ -92,8 +92,10 @@ class Tally:
             shortfall = max(0, files - items)
             error = f"run() returned {items} items for {files} files" if shortfall else None
             if error is not None:
-                # Which files have no item is not known: the record names the mini-batch's.
-                self._record(records.SHORT, task, slot, error, None, list(task.files))
+                # Which files have no item is not known: the record names the mini-batch's,
+                # and how many of them count as failed.
+                named = list(task.files)
+                self._record(records.SHORT, task, slot, error, None, named, failed=shortfall)
         else:
             # run() said which files failed (FileResults): a file may give many rows.
             shortfall = len(outcome.failed_files)
@@ -198,11 +200,13 @@ class Tally:
         files: list[str],
         *,
         final: bool = True,
+        failed: int | None = None,
     ) -> None:
         files = [records.map_paths(path, self._shown) for path in files]
         failure = records.record(
             kind, mini_batch=task.index, files=files, attempt=task.attempt, worker=slot,
             error=error, traceback=detail, final=final, folders=self._folders,
+            files_failed=failed,
         )  # fmt: skip
         self._logs.failure(failure)
 

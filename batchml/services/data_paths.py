@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchml.core import refs
+from batchml.core import refs, storage_urls
 from batchml.core.batch_job import BatchJob, RemoteData
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
 from batchml.core.job_record import JobStatus
@@ -121,8 +121,11 @@ def job_output(workspace: Workspace, value: str) -> Path | str:
 def remote_output(workspace: Workspace, given: str, file_name: str | None) -> str | None:
     """The datastore URI (short form) of an output in a registered datastore, checked before
     any job is made: the datastore takes its credentials, has its container, and holds no
-    `file_name` there yet. None for a local output (a folder, or a workspaceblobstore path)."""
-    where = refs.parse_datastore(given)
+    `file_name` there yet. None for a local output (a folder, or a workspaceblobstore path).
+    A storage URL (https, wasbs, abfss) is an output in the registered datastore on its
+    account and container; one that no datastore is on is refused (its credentials are not
+    known, and writing needs them)."""
+    where = refs.parse_datastore(given) or _datastore_url(workspace, given)
     if where is None or not workspace.datastore_file(where.datastore).is_file():
         return None
     if ".." in where.path.split("/"):
@@ -137,3 +140,19 @@ def remote_output(workspace: Workspace, given: str, file_name: str | None) -> st
             hint="use another --output-path, or --set output_file_name=OTHER.csv",
         )
     return str(target)
+
+
+def _datastore_url(workspace: Workspace, given: str) -> refs.DatastorePath | None:
+    """The datastore path of output URL `given` (None if it is not a storage URL)."""
+    url = storage_urls.parse(given)
+    if url is None or url.kind == storage_urls.DATASTORE:
+        return None
+    found = storage_inputs.in_datastore(workspace, url)
+    if found is None:
+        raise NotFoundError(
+            f"output path {given}: no registered datastore is on that storage, so batchml has "
+            "no credentials to write there",
+            hint="register one on its account and container (batchml datastore create), or "
+            "write to azureml://datastores/<datastore>/paths/<path>",
+        )
+    return refs.DatastorePath(found[0].name, found[1])

@@ -44,7 +44,7 @@ def _group_view(group: records.Group) -> dict[str, Any]:
         "where": first.get("where"),
         "attempts": group.attempts,
         "mini_batches_failed": len(group.mini_batches),
-        "files_failed": len(group.files),
+        "files_failed": group.files_failed,
         "files": list(group.files),
         "first": {
             key: first[key] for key in ("mini_batch", "attempt", "worker", "time", "traceback")

@@ -210,6 +210,14 @@ def _refuse_shared(workspace: Workspace, output: ScoreOutput) -> None:
                 f"job '{other.name}' ({other.status}) writes the output file {file}",
                 hint="use another --output-path, or --set output_file_name=OTHER.csv",
             )
+    # A pipeline job that uploads to the folder the file is in, too.
+    found = job_index.writer(workspace, [file]) if output.remote and file else None
+    if found is not None:
+        raise ConflictError(
+            f"job '{found[0].name}' ({found[0].status}) writes {found[1]}, where the output "
+            f"file {file} would go",
+            hint="use another --output-path",
+        )
 
 
 def scoring_code(deployment: Deployment) -> tuple[Path, str, bool]:

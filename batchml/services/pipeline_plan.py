@@ -310,8 +310,10 @@ def plan(
 def record(
     workspace: Workspace, txn: Transaction, parent: PipelineJob, children: list[StepJob]
 ) -> None:
-    """Write the records of a planned pipeline job and its steps, in the caller's transaction."""
+    """Write the records of a planned pipeline job and its steps, in the caller's transaction
+    (whose lock makes the check that no other job writes its outputs hold until then)."""
     jobs: list[PipelineJob | StepJob] = [parent, *children]
+    _refuse_shared_uploads(workspace, jobs)
     for job in jobs:
         folder = job_dir(workspace, job.name)
         if (folder / JOB_FILE).exists():
@@ -323,6 +325,19 @@ def record(
             job = dataclasses.replace(job, component={**job.component, "code": str(code)})
         txn.write_json(folder / JOB_FILE, document(workspace, job))
         job_index.add(workspace, job)
+
+
+def _refuse_shared_uploads(workspace: Workspace, jobs: list[PipelineJob | StepJob]) -> None:
+    """Two jobs may not write one datastore path, nor one inside the other: the later upload
+    would replace (or mix with) the earlier one's files."""
+    paths = [path for job in jobs for path in job_index.uploaded_outputs(job)]
+    found = job_index.writer(workspace, paths) if paths else None
+    if found is not None:
+        other, path = found
+        raise ConflictError(
+            f"job '{other.name}' ({other.status}) writes {path}, where this job's outputs would go",
+            hint="give the output another path in the datastore",
+        )
 
 
 def new_name() -> str:

@@ -33,19 +33,31 @@ def resolve(workspace: Workspace, value: str) -> RemoteData | None:
             return None  # the default datastore (a folder), or none: see common.local_path
         datastore = remote.read_datastore(workspace, name)
         return RemoteData(remote.AZURE, remote.container_path(datastore, url.path), name)
+    found = in_datastore(workspace, url)
+    if found is not None:
+        datastore, path = found
+        return RemoteData(remote.AZURE, remote.container_path(datastore, path), datastore.name)
     if url.kind == storage_urls.AZURE:
         root = f"{url.container}/{url.path}".rstrip("/")
-        for datastore in _registered(workspace):
-            if (datastore.account_name, datastore.container) == (url.account, url.container):
-                return RemoteData(remote.AZURE, root, datastore.name)
         account_url = f"https://{url.account}.blob.{url.endpoint}"
         return RemoteData(remote.AZURE, root, account_name=url.account, account_url=account_url)
-    for datastore in _registered(workspace):
-        base = f"{datastore.blob_url}/{datastore.container}"
-        if value == base or value.startswith(base + "/"):
-            path = value[len(base) :].strip("/")
-            return RemoteData(remote.AZURE, remote.container_path(datastore, path), datastore.name)
     return RemoteData(remote.HTTP, value)
+
+
+def in_datastore(
+    workspace: Workspace, url: storage_urls.StorageUrl
+) -> tuple[Datastore, str] | None:
+    """The registered datastore a storage URL (not a datastore path) is in, on its account and
+    container or under its own account_url, and the path in it; None if there is none."""
+    for datastore in _registered(workspace):
+        if url.kind == storage_urls.AZURE:
+            if (datastore.account_name, datastore.container) == (url.account, url.container):
+                return datastore, url.path
+            continue
+        base = f"{datastore.blob_url}/{datastore.container}"
+        if url.url == base or url.url.startswith(base + "/"):
+            return datastore, url.url[len(base) :].strip("/")
+    return None
 
 
 def _registered(workspace: Workspace) -> list[Datastore]:

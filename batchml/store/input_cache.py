@@ -24,7 +24,7 @@ from batchml.store import remote
 from batchml.store.fs import user_cache_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from fsspec import AbstractFileSystem
 
@@ -132,10 +132,15 @@ class InputCache:
 
 
 def fetch(
-    cache: InputCache, fs: AbstractFileSystem, files: Sequence[tuple[str, str]], url: str
+    cache: InputCache,
+    fs: AbstractFileSystem,
+    files: Sequence[tuple[str, str]],
+    url: str,
+    shown: Mapping[str, str],
 ) -> tuple[str, ...]:
     """The local paths of `files` (path in storage, cache key), downloading those not in the
-    cache, concurrently; a storage error is a BatchmlError naming `url`."""
+    cache, concurrently; a storage error is a BatchmlError naming `url`, and a file changed
+    since it was listed one naming that file as `shown` maps its folder (remote.download)."""
     local: list[Path | None] = []
     missing: list[tuple[int, str, str, str]] = []
     for index, (path, key) in enumerate(files):
@@ -149,7 +154,10 @@ def fetch(
         try:
             with remote.storage_errors(url):
                 remote.download(
-                    fs, [path for _, path, _, _ in missing], [str(t) for t in temporaries]
+                    fs,
+                    [(path, key) for _, path, key, _ in missing],
+                    [str(t) for t in temporaries],
+                    shown,
                 )
             for (index, _, key, name), temporary in zip(missing, temporaries, strict=True):
                 local[index] = cache.store(temporary, key, name)

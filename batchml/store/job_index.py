@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from batchml.core.batch_job import BatchJob
 from batchml.core.errors import CorruptStateError, NotFoundError, UsageError
+from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.store.job_files import get
 
@@ -34,7 +35,8 @@ INDEX_FILE = ".index"
 
 @dataclass(frozen=True)
 class Entry:
-    """A job as its index line has it; output is the append_row file it writes, if any."""
+    """A job as its index line has it; output is the append_row file it writes, if any, and
+    uploads the datastore folders a pipeline job's outputs are uploaded to (datastore URIs)."""
 
     name: str
     created_at: str
@@ -42,17 +44,47 @@ class Entry:
     endpoint: str | None = None
     deployment: str | None = None
     output: str | None = None
+    uploads: list[str] | None = None
 
 
 def entry(job: AnyJob) -> Entry:
-    endpoint = deployment = output = None
+    endpoint = deployment = output = uploads = None
     if isinstance(job, (BatchJob, PipelineJob)):
         endpoint, deployment = job.endpoint, job.deployment
     if isinstance(job, BatchJob):
         output = job.output.file()
+    else:
+        uploads = uploaded_outputs(job) or None
     return Entry(
-        job.name, job.created_at, not isinstance(job, StepJob), endpoint, deployment, output
-    )
+        job.name, job.created_at, not isinstance(job, StepJob), endpoint, deployment, output,
+        uploads,
+    )  # fmt: skip
+
+
+def uploaded_outputs(job: AnyJob) -> list[str]:
+    """The datastore URIs a pipeline job or step uploads its outputs to."""
+    outputs = getattr(job, "outputs", None) or {}
+    return [record["remote"] for record in outputs.values() if record.get("remote")]
+
+
+def writer(workspace: Workspace, paths: list[str]) -> tuple[AnyJob, str] | None:
+    """A job that has not completed (running, or Failed or Canceled and so resumable, still
+    owning what it writes) and writes in one of the datastore `paths`, or one of them in what
+    it writes: (the job, the path it writes); None if there is none."""
+
+    def clash(line: Entry) -> str | None:
+        written = [*(line.uploads or []), *([line.output] if line.output else [])]
+        return next((path for path in written for mine in paths if _overlap(path, mine)), None)
+
+    for job in jobs(workspace, lambda line: clash(line) is not None, lambda _unreadable: None):
+        if job.status != JobStatus.COMPLETED:
+            return job, str(clash(entry(job)))
+    return None
+
+
+def _overlap(one: str, other: str) -> bool:
+    one, other = one.rstrip("/") + "/", other.rstrip("/") + "/"
+    return one.startswith(other) or other.startswith(one)
 
 
 def add(workspace: Workspace, job: AnyJob) -> None:

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from batchml.core.batch_job import RemoteData
 from batchml.core.datastores import Datastore
 from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError
+from batchml.core.failures import map_paths
 from batchml.core.resources import from_state
 from batchml.core.storage_urls import StorageAccess
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from azure.storage.blob import ContainerClient
     from fsspec import AbstractFileSystem
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 AZURE = "az"
 HTTP = "http"
+# Downloads at once, as fsspec's get() does them.
+_DOWNLOADS = 128
 _AZURE_HINT = "pip install 'batchml[azure]'"
 
 
@@ -295,11 +298,12 @@ def listing(
 
 
 def _blob_info(blob: Any) -> dict[str, Any]:
-    """What content_key reads of a blob's properties, as adlfs gives them."""
+    """What content_key reads of a blob's properties, as adlfs gives them. The ETag as a
+    listing gives it: a response's header quotes it."""
     md5 = blob.content_settings.content_md5 if blob.content_settings else None
     return {
         "content_settings": {"content_md5": md5},
-        "etag": blob.etag,
+        "etag": blob.etag and blob.etag.strip('"'),
         "size": blob.size,
         "last_modified": blob.last_modified,
     }
@@ -318,9 +322,62 @@ def content_key(path: str, info: dict[str, Any]) -> str:
     return "tag-" + hashlib.sha256(f"{path}\0{tag}".encode()).hexdigest()[:32]
 
 
-def download(fs: AbstractFileSystem, paths: Sequence[str], targets: Sequence[str]) -> None:
-    """Copy files from storage to local `targets`, concurrently where the filesystem can."""
-    fs.get(list(paths), list(targets))
+def download(
+    fs: AbstractFileSystem,
+    files: Sequence[tuple[str, str]],
+    targets: Sequence[str],
+    shown: Mapping[str, str],
+) -> None:
+    """Copy `files` (path in storage, cache key from the listing) to local `targets`,
+    concurrently. From Azure storage, a file whose key is not the one it was listed with (it
+    changed since) is a BatchmlError naming it as `shown` maps its folder (see map_paths),
+    and is not written: its new bytes must not be cached under the listing's key."""
+    if AZURE not in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):
+        fs.get([path for path, _ in files], list(targets))
+        return
+    from fsspec.asyn import sync
+
+    failures = sync(fs.loop, _download_listed, fs, files, targets)
+    failure = next((failure for failure in failures if failure is not None), None)
+    if isinstance(failure, _Changed):
+        raise BatchmlError(
+            f"{map_paths(failure.path, shown)} changed since the job listed it "
+            "(a new job scores it as it is now)"
+        )
+    if failure is not None:
+        raise failure
+
+
+class _Changed(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+async def _download_listed(
+    fs: Any, files: Sequence[tuple[str, str]], targets: Sequence[str]
+) -> list[BaseException | None]:
+    """Each of `files` downloaded to its target by adlfs's own client (`fs`), unless the
+    blob's key, from the properties of the very response that carries its bytes, is not the
+    listed one; what each download raised (all of them end before this returns)."""
+    import asyncio
+
+    limit = asyncio.Semaphore(_DOWNLOADS)
+
+    async def one(path: str, key: str, target: str) -> None:
+        container, blob, _ = fs.split_path(path)
+        async with limit, fs.service_client.get_blob_client(container, blob) as client:
+            # As adlfs's own get(): one connection per blob, many blobs at once.
+            stream = await client.download_blob(max_concurrency=fs.max_concurrency or 1)
+            if content_key(path, _blob_info(stream.properties)) != key:
+                raise _Changed(path)
+            with open(target, "wb") as out:
+                await stream.readinto(out)
+
+    return await asyncio.gather(
+        *(one(path, key, target) for (path, key), target in zip(files, targets, strict=True)),
+        return_exceptions=True,
+    )
 
 
 def reason(exc: BaseException) -> str:

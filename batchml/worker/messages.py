@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batchml.core.errors import InvalidSpecError
@@ -65,9 +65,11 @@ class WorkerConfig:
     logs_dir: Path
     parts_dir: Path | None
     python: Path | None = None
-    # Set when workers fetch their mini-batches' files themselves (Ray actors).
+    # Set when workers fetch their mini-batches' files themselves (Ray actors), with how the
+    # user named the folders in storage (batchml.runner.inputs.storage_names), for messages.
     storage: StorageAccess | None = None
     variables_follow: bool = False
+    storage_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,24 @@ class MiniBatchOutcome:
     @property
     def succeeded(self) -> bool:
         return self.status is Status.SUCCEEDED
+
+    def with_files_named(self, names: Mapping[str, str]) -> MiniBatchOutcome:
+        """This outcome with each file `names` has (the local path run() was given) named as
+        it says (its path in storage, as the user named it) in the error, traceback and failed
+        files. Longest first, so that a path is never replaced inside a longer one."""
+
+        def named(text: str) -> str:
+            for local in sorted(names, key=len, reverse=True):
+                text = text.replace(local, names[local])
+            return text
+
+        failed = self.failed_files
+        return replace(
+            self,
+            error=self.error and named(self.error),
+            detail=self.detail and named(self.detail),
+            failed_files=None if failed is None else tuple(map(named, failed)),
+        )
 
 
 @dataclass(frozen=True)

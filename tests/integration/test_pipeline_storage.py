@@ -212,3 +212,71 @@ def test_an_input_not_in_storage_creates_no_job(
     result = pipes.cli("batch-endpoint", "invoke", "-n", "pipe-ep", "-f", inputs)
     assert (result.code, result.out, result.err) == (code, "", error.format(ws=pipes.ws))
     assert pipes.cli("job", "list", "-o", "tsv").out == ""
+
+
+@pytest.mark.parametrize("form", ["https", "wasbs", "abfss"])
+def test_an_output_to_a_storage_url_goes_to_the_datastore_on_it(
+    storage: Storage, form: str
+) -> None:
+    container = storage.container
+    output = {
+        "https": f"https://{ACCOUNT}.blob.core.windows.net/{container}/out/{form}",
+        "wasbs": f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/out/{form}",
+        "abfss": f"abfss://{container}@{ACCOUNT}.dfs.core.windows.net/out/{form}",
+    }[form]
+    name = storage.invoke("azureml://datastores/blob/paths/in", output)
+    job = storage.pipes.wait(name)
+
+    assert job["status"] == "Completed", job.get("error")
+    assert job["outputs"]["scores"]["path"] == output
+    # Uploaded with datastore blob's credentials, as azureml://datastores/blob/paths/out/<form>.
+    assert storage.files(f"out/{form}") == {"all.txt": b"A!\nB!\n!\n"}
+    log = (storage.pipes.folder(name) / "logs/azureml/executionlogs.txt").read_text()
+    assert f"output: 1 file(s) published in {output}" in log
+
+
+def test_an_output_to_storage_no_datastore_is_on_creates_no_job(storage: Storage) -> None:
+    pipes = storage.pipes
+    given = f"https://{ACCOUNT}.blob.core.windows.net/elsewhere/out"
+    inputs = pipes.write(
+        "bad.yml",
+        INPUTS.format(kind="uri_folder", path="azureml://datastores/blob/paths/in", output=given),
+    )
+    result = pipes.cli("batch-endpoint", "invoke", "-n", "pipe-ep", "-f", inputs)
+    assert (result.code, result.out) == (3, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: output path {given}: no registered datastore is on that storage, so batchml "
+        "has no credentials to write there"
+    )
+    assert pipes.cli("job", "list", "-o", "tsv").out == ""
+
+
+def test_a_second_job_writing_a_path_an_unfinished_one_writes_is_refused_at_invoke(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipes = storage.pipes
+    gate = pipes.root / "upload-gate"
+    monkeypatch.setenv(GATE, str(gate))
+    first = storage.invoke(
+        "azureml://datastores/blob/paths/in", "azureml://datastores/blob/paths/out"
+    )
+    monkeypatch.delenv(GATE)
+    wait_for(gate.exists, "the upload to stage its first block", timeout=120)
+
+    # The same folder, and one inside it, while the first job uploads.
+    for output in ("azureml://datastores/blob/paths/out", "azureml://datastores/blob/paths/out/x"):
+        text = INPUTS.format(
+            kind="uri_folder", path="azureml://datastores/blob/paths/in", output=output
+        )
+        result = pipes.cli(
+            "batch-endpoint", "invoke", "-n", "pipe-ep", "-f", pipes.write("again.yml", text)
+        )
+        assert (result.code, result.out) == (5, ""), result.err
+        assert result.err.splitlines()[0] == (
+            f"ERROR: job '{first}' (Running) writes azureml://datastores/blob/paths/out, where "
+            "this job's outputs would go"
+        )
+    assert [job["name"] for job in pipes.cli.ok("job", "list")] == [first]
+
+    gate.unlink()
+    assert pipes.wait(first)["status"] == "Completed"

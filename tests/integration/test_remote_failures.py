@@ -18,9 +18,16 @@ from batchml.store.input_cache import InputCache
 pytestmark = [pytest.mark.azurite, pytest.mark.timeout(120)]
 
 
-@pytest.mark.parametrize("form", ["datastore", "url"])
+@pytest.mark.parametrize(
+    ("form", "compute"),
+    [
+        ("datastore", "local"),
+        ("url", "local"),
+        pytest.param("datastore", "ray", marks=[pytest.mark.ray, pytest.mark.slow]),
+    ],
+)
 def test_failed_files_are_named_by_their_paths_in_storage(
-    jobs: Any, azurite: Any, form: str
+    jobs: Any, azurite: Any, form: str, compute: str, request: pytest.FixtureRequest
 ) -> None:
     code = jobs.root / "paths_code"
     code.mkdir()
@@ -37,7 +44,17 @@ def test_failed_files_are_named_by_their_paths_in_storage(
         "datastore": "azureml://datastores/blobs/paths/in",
         "url": f"https://{ACCOUNT}.blob.core.windows.net/{container}/in",
     }[form]
-    name = jobs.invoke("--input", given)
+    where: list[str] = []
+    caches = [str(InputCache().root)]
+    if compute == "ray":
+        # Ray actors fetch their files into their node's cache, and name them as local workers
+        # do; that cache is set through the job's environment variables.
+        head = request.getfixturevalue("ray_head")
+        jobs.cli.ok("compute", "create", "-n", "big", "--type", "ray", "--address", head.address)
+        caches.append(str(jobs.root / "node-cache"))
+        where = ["--set", "compute=azureml:big", "--set",
+                 f"environment_variables.BATCHML_CACHE_DIR={caches[1]}"]  # fmt: skip
+    name = jobs.invoke("--input", given, *where)
     job = jobs.wait(name, "Completed", "Failed")
 
     assert job["status"] == "Completed"
@@ -58,5 +75,7 @@ def test_failed_files_are_named_by_their_paths_in_storage(
         if " failed: " in line
     ]
     assert failed_lines and all(given in line for line in failed_lines)
-    cache = str(InputCache().root)
-    assert cache not in records and not any(cache in line for line in failed_lines)
+    for cache in caches:
+        assert cache not in records and not any(cache in line for line in failed_lines)
+    if compute == "ray":
+        assert list((jobs.root / "node-cache" / "inputs").glob("??/*/*.txt"))

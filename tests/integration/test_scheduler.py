@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from batchml.core import failures as records
 from batchml.core.errors import ConflictError
 from batchml.runner import JobEvent, RunSettings, ScoringSpec, plan_mini_batches, run_job
 
@@ -155,6 +156,13 @@ def test_fewer_items_than_files_count_as_failed_files(run):
         ("0", "1", "run() returned 1 items for 2 files"),
         ("1", "1", "run() returned 1 items for 2 files"),
         ("2", "0", ""),
+    ]
+    # Each record names its mini-batch's two files, and counts one failed, as the job does.
+    groups = records.group(records.read(job.logs_dir / records.FAILURES_FILE))
+    assert [(group.files_failed, len(group.files)) for group in groups] == [(2, 4)]
+    assert [records.describe(group) for group in groups] == [
+        "[short_return] run() returned 1 items for 2 files "
+        "(2 attempts, 2 files failed, not known which of 4)"
     ]
 
 
