@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.row_ranges import RowRange, is_row_range, parse
+from batchml.runner.line_cuts import byte_cuts, file_reader
 from batchml.store.input_list import walk
 
 if TYPE_CHECKING:
@@ -203,24 +204,13 @@ def _split(source: _Source, rows: int | None, bound: int) -> list[RowRange]:
     with open(source.path, "rb") as file:
         start = len(file.readline()) if source.options.get("header") == "line" else 0
         end = file.seek(0, os.SEEK_END)
-        cuts = _line_cuts(file, start, end, rows) if rows else _byte_cuts(file, start, end, bound)
+        if rows:
+            cuts = _line_cuts(file, start, end, rows)
+        else:
+            cuts = byte_cuts(file_reader(file), start, end, bound)
     edges = [start, *cuts, end] if end > start else [start, end]
     spans = [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(start, end)]
     return [RowRange(source.path, source.format, source.options, ("bytes", *s)) for s in spans]
-
-
-def _byte_cuts(file: io.BufferedReader, start: int, end: int, bound: int) -> list[int]:
-    """Offsets past the first line end at or after each multiple of `bound` from `start`."""
-    cuts: list[int] = []
-    at = start + bound
-    while at < end:
-        file.seek(at - 1)
-        cut = at - 1 + len(file.readline())
-        if cut >= end:
-            break
-        cuts.append(cut)
-        at = cut + bound
-    return cuts
 
 
 def _line_cuts(file: io.BufferedReader, start: int, end: int, rows: int) -> list[int]:
