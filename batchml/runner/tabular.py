@@ -37,6 +37,8 @@ from batchml.runner.line_cuts import byte_cuts, file_reader
 from batchml.store.input_list import walk
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from batchml.core.batch_job import DataInput
     from batchml.core.run_settings import RunSettings
 
@@ -67,7 +69,7 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
     if data.remote is not None:
         raise in_storage(data.path)
     try:
-        sources = _sources(data)
+        sources = list(_sources(data))
         if settings.partition_keys:
             return _partitions(sources, settings.partition_keys)
         rows = settings.mini_batch_rows
@@ -75,6 +77,33 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
         return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def check(data: DataInput, settings: RunSettings) -> None:
+    """Refuse at invoke, before any job exists, what planning would refuse later: a table in
+    storage, partition_keys naming a column the table's first file lacks."""
+    if not applies(data, settings):
+        return
+    if data.remote is not None:
+        raise in_storage(data.path)
+    if not settings.partition_keys:
+        return
+    from batchml.worker.tabular import columns
+
+    first = next(_sources(data), None)
+    if first is None:  # an empty folder: invoke says so itself
+        return
+    try:
+        there = columns(RowRange(first.path, first.format, first.options))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the columns of {first.path}: {exc}") from None
+    for key in settings.partition_keys:
+        if key not in there:
+            raise UsageError(
+                f"partition_keys: the tabular input {data.path} has no column {key} "
+                f"({first.path} has {', '.join(there) or 'no columns'})",
+                hint="name columns the table has in partition_keys",
+            )
 
 
 def check_table(folder: Path) -> None:
@@ -112,15 +141,16 @@ def item_bytes(item: str) -> int:
     return size * (end - start) // total if total else 0
 
 
-def _sources(data: DataInput) -> list[_Source]:
+def _sources(data: DataInput) -> Iterator[_Source]:
+    """The table's files in order, one at a time (invoke's check looks at the first only)."""
     if data.type == "mltable":
-        return _table_sources(mltable.load(Path(data.local)))
+        yield from _table_sources(mltable.load(Path(data.local)))
+        return
     if data.type == "uri_file":
-        files = [os.path.basename(data.local)]
+        files: Iterable[str] = [os.path.basename(data.local)]
         folder = os.path.dirname(data.local)
     else:
-        files, folder = list(walk(data.local)), data.local  # walked in order
-    sources = []
+        files, folder = walk(data.local), data.local  # walked in order
     for relative in files:
         suffix = os.path.splitext(relative)[1].lower()
         if suffix not in SUFFIXES:
@@ -130,8 +160,7 @@ def _sources(data: DataInput) -> list[_Source]:
                 "tabular files only"
             )
         options = _CSV_DEFAULTS if SUFFIXES[suffix] == "csv" else {"path_column": "0"}
-        sources.append(_Source(os.path.join(folder, relative), SUFFIXES[suffix], options))
-    return sources
+        yield _Source(os.path.join(folder, relative), SUFFIXES[suffix], options)
 
 
 _CSV_DEFAULTS = {
