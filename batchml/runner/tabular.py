@@ -33,9 +33,12 @@ from typing import TYPE_CHECKING, Any
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.row_ranges import RowRange, is_row_range, parse
+from batchml.runner.line_cuts import byte_cuts, file_reader
 from batchml.store.input_list import walk
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from batchml.core.batch_job import DataInput
     from batchml.core.run_settings import RunSettings
 
@@ -66,7 +69,7 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
     if data.remote is not None:
         raise in_storage(data.path)
     try:
-        sources = _sources(data)
+        sources = list(_sources(data))
         if settings.partition_keys:
             return _partitions(sources, settings.partition_keys)
         rows = settings.mini_batch_rows
@@ -74,6 +77,33 @@ def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
         return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
+
+
+def check(data: DataInput, settings: RunSettings) -> None:
+    """Refuse at invoke, before any job exists, what planning would refuse later: a table in
+    storage, partition_keys naming a column the table's first file lacks."""
+    if not applies(data, settings):
+        return
+    if data.remote is not None:
+        raise in_storage(data.path)
+    if not settings.partition_keys:
+        return
+    from batchml.worker.tabular import columns
+
+    first = next(_sources(data), None)
+    if first is None:  # an empty folder: invoke says so itself
+        return
+    try:
+        there = columns(RowRange(first.path, first.format, first.options))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the columns of {first.path}: {exc}") from None
+    for key in settings.partition_keys:
+        if key not in there:
+            raise UsageError(
+                f"partition_keys: the tabular input {data.path} has no column {key} "
+                f"({first.path} has {', '.join(there) or 'no columns'})",
+                hint="name columns the table has in partition_keys",
+            )
 
 
 def check_table(folder: Path) -> None:
@@ -111,15 +141,16 @@ def item_bytes(item: str) -> int:
     return size * (end - start) // total if total else 0
 
 
-def _sources(data: DataInput) -> list[_Source]:
+def _sources(data: DataInput) -> Iterator[_Source]:
+    """The table's files in order, one at a time (invoke's check looks at the first only)."""
     if data.type == "mltable":
-        return _table_sources(mltable.load(Path(data.local)))
+        yield from _table_sources(mltable.load(Path(data.local)))
+        return
     if data.type == "uri_file":
-        files = [os.path.basename(data.local)]
+        files: Iterable[str] = [os.path.basename(data.local)]
         folder = os.path.dirname(data.local)
     else:
-        files, folder = list(walk(data.local)), data.local  # walked in order
-    sources = []
+        files, folder = walk(data.local), data.local  # walked in order
     for relative in files:
         suffix = os.path.splitext(relative)[1].lower()
         if suffix not in SUFFIXES:
@@ -129,8 +160,7 @@ def _sources(data: DataInput) -> list[_Source]:
                 "tabular files only"
             )
         options = _CSV_DEFAULTS if SUFFIXES[suffix] == "csv" else {"path_column": "0"}
-        sources.append(_Source(os.path.join(folder, relative), SUFFIXES[suffix], options))
-    return sources
+        yield _Source(os.path.join(folder, relative), SUFFIXES[suffix], options)
 
 
 _CSV_DEFAULTS = {
@@ -203,24 +233,13 @@ def _split(source: _Source, rows: int | None, bound: int) -> list[RowRange]:
     with open(source.path, "rb") as file:
         start = len(file.readline()) if source.options.get("header") == "line" else 0
         end = file.seek(0, os.SEEK_END)
-        cuts = _line_cuts(file, start, end, rows) if rows else _byte_cuts(file, start, end, bound)
+        if rows:
+            cuts = _line_cuts(file, start, end, rows)
+        else:
+            cuts = byte_cuts(file_reader(file), start, end, bound)
     edges = [start, *cuts, end] if end > start else [start, end]
     spans = [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(start, end)]
     return [RowRange(source.path, source.format, source.options, ("bytes", *s)) for s in spans]
-
-
-def _byte_cuts(file: io.BufferedReader, start: int, end: int, bound: int) -> list[int]:
-    """Offsets past the first line end at or after each multiple of `bound` from `start`."""
-    cuts: list[int] = []
-    at = start + bound
-    while at < end:
-        file.seek(at - 1)
-        cut = at - 1 + len(file.readline())
-        if cut >= end:
-            break
-        cuts.append(cut)
-        at = cut + bound
-    return cuts
 
 
 def _line_cuts(file: io.BufferedReader, start: int, end: int, rows: int) -> list[int]:

@@ -332,12 +332,11 @@ def prepare(
     options, compute = _compute(workspace, deployment, options)
     settings = _settings(deployment, options)
     job_input = _input(workspace, options)
-    if job_input.remote is not None:
+    if job_input.remote is not None or settings.partition_keys:
         # Here, not at the top: a job of local files (most) needs none of the tabular planner.
         from batchml.runner import tabular
 
-        if tabular.applies(job_input, settings):
-            raise tabular.in_storage(job_input.path)
+        tabular.check(job_input, settings)
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"

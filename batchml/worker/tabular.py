@@ -78,6 +78,22 @@ def read(part: RowRange, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
+def columns(part: RowRange) -> list[str]:
+    """The names of a file's columns, from as little of it as says them: a CSV's header line
+    (or its given names), a parquet footer's schema, a JSON lines file's first record."""
+    if part.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(part.path).names)
+    encoding = part.options.get("encoding", "utf-8")
+    if part.format == "csv":
+        return _names(part, part.options.get("delimiter", ","), encoding)
+    with open(part.path, "rb") as file:
+        first = file.readline().decode(encoding).strip()
+    record = json.loads(first) if first else {}
+    return list(record) if isinstance(record, dict) else []
+
+
 def _table(part: RowRange, columns: list[str] | None) -> pa.Table:
     if part.format == "parquet":
         return _parquet(part, columns)

@@ -222,6 +222,30 @@ def test_partition_keys_give_one_data_frame_per_key_value(project: Project) -> N
     assert job["batch"]["files"] == {"total": 6, "succeeded": 6, "failed": 0}
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_partition_keys_naming_a_missing_column_are_refused_at_invoke(
+    project: Project, cli: Cli, suffix: str
+) -> None:
+    deploy(project)
+    data = project.root / "tables"
+    data.mkdir()
+    write = {
+        "parquet": lambda frame, path: frame.to_parquet(path),
+        "csv": lambda frame, path: frame.to_csv(path, index=False),
+        "jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True),
+    }
+    write[suffix](table(20), data / f"a.{suffix}")
+    result = cli("batch-endpoint", "invoke", "-n", "rows-ep", "--input", data, "--set",
+                 'partition_keys=["key", "region"]')  # fmt: skip
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: partition_keys: the tabular input {data} has no column region "
+        f"({data / f'a.{suffix}'} has id, name, value, key, note)"
+    )
+    assert cli.ok("job", "list") == []  # refused before any job exists
+
+
 def test_a_refused_transformation_is_named(project: Project, cli: Cli) -> None:
     deploy(project)
     data = mltable(
