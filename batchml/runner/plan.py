@@ -212,6 +212,7 @@ class StreamedBatches(ListedBatches):
         self._entries = iter(entries)
         self._end = self._writer.size
         self._digest = PlanDigest(output_action)
+        self.output_action = output_action
         self._growing: list[str] = []  # the paths of the last mini-batch, for the digest
         self.listing = True
         self.digest: bytes | None = None

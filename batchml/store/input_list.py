@@ -25,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, BinaryIO
 
 from batchml.core.errors import BatchmlError, CorruptStateError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LIST_FILE = "inputs.list"
+_SORTING = ".inputs.list.sorting"  # a list being sorted (write_in_order)
 FORMAT = 3
 _FIELDS = {1: 2, 2: 3, 3: 3}  # fields per file, by format
 _TRAILER = re.compile(rb"end (\d+)\n")
@@ -136,11 +137,13 @@ def holds_file(root: str) -> bool:
     return any(holds_file(folder) for folder in folders)
 
 
-def write(folder: Path, root: str, files: Iterable[tuple[str, str, int | None]]) -> int:
+def write(
+    folder: Path, root: str, files: Iterable[tuple[str, str, int | None]], name: str = LIST_FILE
+) -> int:
     """Write the whole list: `files` as (relative path, cache key, size: None if not needed),
-    in the order of their paths already (walk's order; see `in_order` for a listing from
+    in the order of their paths already (walk's order; see `write_in_order` for a listing from
     storage); how many."""
-    writer, entries = ListWriter(folder, root), iter(files)
+    writer, entries = ListWriter(folder, root, name), iter(files)
     try:
         for piece in iter(lambda: list(islice(entries, 4096)), []):
             writer.add(piece)
@@ -150,13 +153,70 @@ def write(folder: Path, root: str, files: Iterable[tuple[str, str, int | None]])
     return writer.count
 
 
+def write_in_order(folder: Path, root: str, files: Iterable[Entry]) -> int:
+    """Write the list of a listing that comes in the order of its paths (Azure lists blobs in
+    the UTF-8 byte order of their names), as it comes; how many. If it comes out of order
+    (Azurite lists in UTF-16 order), the rest is sorted in runs on disk and merged with what
+    was written: the list is in order all the same, and never held whole in memory."""
+    writer, entries = ListWriter(folder, root), iter(files)
+    try:
+        last = ""
+        for piece in iter(lambda: list(islice(entries, 4096)), []):
+            paths = [last, *(path for path, _, _ in piece)]
+            cut = next((i for i in range(len(piece)) if paths[i + 1] < paths[i]), None)
+            if cut is not None:
+                writer.add(piece[:cut])
+                writer.close()
+                return _merged(folder, root, chain(piece[cut:], entries))
+            writer.add(piece)
+            last = piece[-1][0]
+        writer.finish()
+    finally:
+        writer.close()
+    return writer.count
+
+
+def _merged(folder: Path, root: str, rest: Iterator[Entry]) -> int:
+    """Write the list again, in order: the head of it written so far (in order, without its
+    trailer) merged with `rest`, sorted in runs of _RUN spilled to a temp folder."""
+    head = ListFile(folder)
+    with tempfile.TemporaryDirectory(prefix="batchml-sort-") as spill:
+        runs: list[str] = []
+        while run := sorted(islice(rest, _RUN)):
+            runs.append(os.path.join(spill, str(len(runs))))
+            with open(runs[-1], "wb") as out:
+                out.write(_encoded(run))
+        handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
+        try:
+            spilled = (_entries_in(handle) for handle in handles)
+            merged = heapq.merge((entry for _, entry in head.entries()), *spilled)
+            count = write(folder, root, merged, name=_SORTING)
+        finally:
+            for handle in handles:
+                handle.close()
+    os.replace(folder / _SORTING, folder / LIST_FILE)
+    return count
+
+
+def _encoded(files: Iterable[Entry]) -> bytes:
+    return "".join(
+        f"{path}\0{key}\0{'' if size is None else size}\0" for path, key, size in files
+    ).encode()
+
+
+def _entries_in(handle: BinaryIO) -> Iterator[Entry]:
+    fields = _names_in(handle)
+    for path, key, size in zip(fields, fields, fields, strict=True):
+        yield path, key, int(size) if size else None
+
+
 class ListWriter:
     """The list of a job folder, written in place a piece at a time as the files are listed,
     each piece flushed to the kernel (so that a reader, or a runner killed, sees it whole);
     `finish` writes the trailer and puts the list on disk."""
 
-    def __init__(self, folder: Path, root: str) -> None:
-        self.path = folder / LIST_FILE
+    def __init__(self, folder: Path, root: str, name: str = LIST_FILE) -> None:
+        self.path = folder / name
         self.count = 0
         try:
             self._out: BinaryIO | None = self.path.open("wb")
@@ -168,9 +228,7 @@ class ListWriter:
 
     def add(self, files: list[Entry]) -> bytes:
         """Append `files`; their bytes as written (offsets in the list follow from them)."""
-        data = "".join(
-            f"{path}\0{key}\0{'' if size is None else size}\0" for path, key, size in files
-        ).encode()
+        data = _encoded(files)
         assert self._out is not None, "the list is closed"
         try:
             self._out.write(data)
@@ -207,8 +265,8 @@ class ListFile:
     each with where it starts in the file, which `paths` reads a stretch of again. Of a list
     not `complete` (no trailer: its listing was cut short), the whole entries written."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LIST_FILE
+    def __init__(self, folder: Path, name: str = LIST_FILE) -> None:
+        self.path = folder / name
         with self.path.open("rb") as handle:
             head = handle.readline()
         try:
