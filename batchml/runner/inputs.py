@@ -68,10 +68,9 @@ def job_batches(
         streamed = StreamedBatches(
             folder, root, listed, size, local=True, output_action=output_action or ""
         )
-        while streamed.listing and not len(streamed):
-            streamed.advance()
+        streamed.start()
         if output_action is None:
-            streamed.advance(to_end=True)
+            streamed.listed()
         if not streamed.listing and not streamed.files_total:
             raise nothing_to_score(data.path)
         return streamed

@@ -171,6 +171,7 @@ class Journal:
         journal.rows_path.unlink(missing_ok=True)
         journal.rows_path.write_bytes(b"")
         journal.journal_path.write_bytes(_header(plan))
+        journal._pending = plan == PENDING
         journal._open()
         # Both files and their names reach the disk with the first commit.
         journal._unsynced_since = time.monotonic()
@@ -197,13 +198,18 @@ class Journal:
         (the header's 48 bytes rewritten in place: one sector, so not torn; on disk with the
         next commit)."""
         self._check()
-        self._plan, self._pending = plan, False
+        self._plan, self._pending = plan, plan == PENDING
         try:
             _pwrite_all(self._journal_fd, _header(plan), 0)
         except OSError as exc:
             raise self._failed_write(self.journal_path, exc) from exc
         if self._unsynced_since is None:
             self._unsynced_since = time.monotonic()
+
+    @property
+    def plan_pending(self) -> bool:
+        """Whether the plan digest is still to come (plan_known)."""
+        return self._pending
 
     @property
     def broken(self) -> bool:

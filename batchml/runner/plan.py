@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING, overload
 
-from batchml.core.errors import CorruptStateError, UsageError
+from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
 from batchml.core.sizes import parse_size
 from batchml.runner.journal import PlanDigest
 from batchml.store.input_list import ListFile, ListWriter
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
     from batchml.store.input_list import Entry
 
-# Files listed at a time by a plan made as it lists: the first mini-batches go out after them.
+# Files listed at a time by a plan made as it lists: first a few, so that the first
+# mini-batches go out at once, then twice as many each time up to LISTED_AT_ONCE.
+FIRST_PIECE = 16
 LISTED_AT_ONCE = 4096
 
 
@@ -155,7 +157,7 @@ class ListedBatches(Sequence[tuple[str, ...]]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        end = self._offsets[index + 1] if index + 1 < len(self._firsts) else self._end
+        end = self._offsets[index + 1] if index + 1 < len(self._offsets) else self._end
         return self._decoded(self._listing.paths(self._offsets[index], end))
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
@@ -191,11 +193,13 @@ class ListedBatches(Sequence[tuple[str, ...]]):
 
 
 class StreamedBatches(ListedBatches):
-    """The mini-batches of a job's first run, planned as its input is listed: `advance` lists
-    the next files, writes them to the job's list, cuts them and feeds the plan digest. While
-    `listing`, the last mini-batch may still grow, so the ones before it are all there is
-    (len); once the listing is over this is the ListedBatches of the complete list, and
-    `digest` is its plan digest (batchml.runner.journal.plan_digest)."""
+    """The mini-batches of a job's first run, planned as its input is listed, on a thread of
+    this object's (`start`): each piece of the listing is written to the job's list, cut into
+    mini-batches and fed to the plan digest, in pieces that grow from FIRST_PIECE files to
+    LISTED_AT_ONCE, so that the first mini-batches are there at once. While `listing`, the
+    last mini-batch may still grow, so the ones before it are all there is (len); once the
+    listing is over this is the ListedBatches of the complete list and `digest` is its plan
+    digest (batchml.runner.journal.plan_digest); `error` says why it stopped, if it failed."""
 
     def __init__(
         self,
@@ -216,30 +220,46 @@ class StreamedBatches(ListedBatches):
         self._growing: list[str] = []  # the paths of the last mini-batch, for the digest
         self.listing = True
         self.digest: bytes | None = None
+        self.error: BatchmlError | None = None
         self._grown = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._list, name="listing", daemon=True)
 
     def __len__(self) -> int:
-        return max(0, len(self._firsts) - self.listing)
+        # Offsets are appended after the firsts: a mini-batch is there once its offset is.
+        return max(0, len(self._offsets) - self.listing)
 
-    def advance(self, *, to_end: bool = False) -> None:
-        """List the next LISTED_AT_ONCE files (every one left, `to_end`); when there are no
-        more, the listing ends and the list gets its trailer. Raises BatchmlError if the input
-        cannot be listed or the list written."""
-        while self.listing:
-            piece = list(islice(self._entries, LISTED_AT_ONCE))
-            if piece:
-                self._add(piece)
-            if len(piece) < LISTED_AT_ONCE:
-                self._finish()
-            elif not to_end:
-                return
+    def start(self) -> None:
+        """List on the thread; returns once the first mini-batch is planned (or the listing
+        is over). Raises what listing raised if it failed before."""
+        self._thread.start()
+        self.wait_for(1, timeout=None)
+        if self.error is not None and not len(self):
+            raise self.error
+
+    def _list(self) -> None:
+        piece = FIRST_PIECE
+        try:
+            while not self._stopping:
+                entries = list(islice(self._entries, piece))
+                if entries:
+                    self._add(entries)
+                if len(entries) < piece:
+                    self._finish()
+                    return
+                piece = min(2 * piece, LISTED_AT_ONCE)
+        except BatchmlError as exc:
+            self.error = exc
+        finally:
+            self._writer.close()
+            with self._grown:
+                self._grown.notify_all()
 
     def _add(self, piece: list[Entry]) -> None:
         offset = self._writer.size
         data = self._writer.add(piece)
         sizes = [size or 0 for _, _, size in piece] if self._cut.by_size else None
         starts = self._plan(offset, data.split(b"\0")[:-1], sizes)
-        self._end = self._writer.size
         paths = [self._prefix + path for path, _, _ in piece]
         done = []
         at = 0
@@ -264,21 +284,32 @@ class StreamedBatches(ListedBatches):
             self.listing = False
             self._grown.notify_all()
 
-    def close(self) -> None:
-        """Stop listing (the job ended before the listing did): the list stays incomplete."""
-        self._writer.close()
+    def listed(self) -> None:
+        """Wait for the listing to end; raises what listing raised if it failed."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
-    def wait_for(self, count: int, timeout: float) -> bool:
+    def close(self) -> None:
+        """Stop listing (the job ended before the listing did: the list stays cut short)."""
+        self._stopping = True
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def wait_for(self, count: int, timeout: float | None) -> bool:
         """Whether there are `count` mini-batches, waiting up to `timeout` seconds for them
         (not at all once the listing is over)."""
         with self._grown:
-            self._grown.wait_for(lambda: len(self) >= count or not self.listing, timeout)
+            self._grown.wait_for(
+                lambda: len(self) >= count or not self.listing or self.error is not None,
+                timeout,
+            )
         return len(self) >= count
 
 
 def listing(batches: Sequence[tuple[str, ...]]) -> bool:
     """Whether `batches` are still being planned as their input is listed."""
-    return isinstance(batches, StreamedBatches) and batches.listing
+    return isinstance(batches, StreamedBatches) and batches.listing and batches.error is None
 
 
 def files_total(batches: Sequence[tuple[str, ...]]) -> int:

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchml.runner.plan import StreamedBatches, listing
+from batchml.runner.plan import StreamedBatches
 from batchml.store.result_cache import ResultCache
 
 # How long the hashing thread waits for more mini-batches before it looks at `_stopping`.
@@ -160,15 +160,15 @@ class Reuse:
         planned (until the job ends)."""
         index = 0
         while not self._stopping:
-            more = listing(batches)  # before the count: the last mini-batch closes with it
+            # Before the count: the last mini-batch closes with the listing.
+            more = isinstance(batches, StreamedBatches) and batches.listing
             if index < len(batches):
                 if not tally.is_done(index):
                     yield index
                 index += 1
             elif not more:
                 return
-            else:
-                assert isinstance(batches, StreamedBatches)
+            elif isinstance(batches, StreamedBatches):
                 batches.wait_for(index + 1, timeout=_WAIT_SECONDS)
 
     def _hash(self, batches: Sequence[Sequence[str]], todo: Iterable[int]) -> None:

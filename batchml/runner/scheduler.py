@@ -20,7 +20,7 @@ from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
 from batchml.runner.journal import JournalError
-from batchml.runner.plan import StreamedBatches, listing
+from batchml.runner.plan import StreamedBatches
 from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 # The longest the engine waits before looking at the cancel event again.
 _TICK_SECONDS = 0.2
+# How long the engine waits for workers at most while the input is listed.
+_LISTING_TICK = 0.01
 # A mini-batch is sent ahead to a busy worker only if its paths are this short in all.
 _SEND_AHEAD_MAX_CHARS = 16 * 1024
 NO_SUCCEEDED_ITEM = "There is no succeeded mini batch item returned from run()"
@@ -154,7 +156,7 @@ class Scheduler:
     def run(self, started: float, output_file: Path | None) -> JobResult:
         """Run the job to its end; `started` is when it started, on this scheduler's clock."""
         counts = self._tally.counts
-        if listing(self._batches):
+        if self._tally.listing:
             self._logs.note(
                 "Listing the input files: mini-batches are handed out as they are planned"
             )
@@ -205,20 +207,17 @@ class Scheduler:
         )
 
     def _list_more(self) -> None:
-        """Plan the next mini-batches of an input still listed, once a loop; when the listing
+        """Take the mini-batches planned since, of an input still listed; when the listing
         ends, the totals are known (and the journal's plan). Failing to list fails the job."""
         batches = self._batches
-        if not isinstance(batches, StreamedBatches) or not batches.listing:
+        if not self._tally.listing or not isinstance(batches, StreamedBatches):
             return
-        try:
-            batches.advance()
-            if not batches.listing:
-                self._tally.listed()
-        except BatchmlError as exc:
-            self._fatal = _Stop(JobStatus.FAILED, exc.message)
+        if batches.error is not None:
+            self._fatal = _Stop(JobStatus.FAILED, batches.error.message)
             return
+        ended = not batches.listing  # before the count: the last mini-batch closes with it
         self._pending.grow(len(batches))
-        if not batches.listing:
+        if ended and self._journaled(self._tally.listed):
             self._note_planned()
 
     def _finalize(self, stop: _Stop, output_file: Path | None) -> tuple[_Stop, Path | None]:
@@ -260,13 +259,14 @@ class Scheduler:
             self._list_more()
             self._take_reused()
             busy = sum(1 for state in self._workers.values() if state.task is not None)
-            more = listing(self._batches)
+            more = self._tally.listing
             if not self._pending and not busy and not more:
                 break
             self._fit_workers(busy)
             self._dispatch()
-            # While the input is listed, the listing goes on between looks at the workers.
-            for event in self._backend.poll(0.0 if more else self._wait_time()):
+            # While the input is listed, more mini-batches are looked for often.
+            wait = self._wait_time()
+            for event in self._backend.poll(min(wait, _LISTING_TICK) if more else wait):
                 self._handle(event)
             self._journaled(tally.journal.commit_due)
             self._expire()
@@ -289,7 +289,7 @@ class Scheduler:
     def _fit_workers(self, busy: int) -> None:
         # As many workers as there is work for: none are started, or replaced, only to idle
         # (while the input is listed, there will be work for all).
-        more = listing(self._batches)
+        more = self._tally.listing
         wanted = (
             self._settings.workers
             if more

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from batchml.core import failures as records
 from batchml.runner.events import JobCounts
 from batchml.runner.order import InOrder
-from batchml.runner.plan import StreamedBatches, files_in, files_total, listing
+from batchml.runner.plan import StreamedBatches, files_in, files_total
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,10 +68,10 @@ class Tally:
         self.recorded: list[Succeeded] = []
         self.first_failure: str | None = None
         # Totals of 0 while the input is listed: not known yet (see `listed`).
-        known = not listing(batches)
+        self.listing = isinstance(batches, StreamedBatches) and journal.plan_pending
         self.counts = JobCounts(
-            len(batches) if known else 0,
-            files_total(batches) if known else 0,
+            0 if self.listing else len(batches),
+            0 if self.listing else files_total(batches),
             mini_batches_resumed=len(journal.outcomes),
         )
         for outcome in journal.outcomes.values():
@@ -82,12 +82,14 @@ class Tally:
                 self._count_failure(files)
 
     def listed(self) -> None:
-        """The input's listing ended: the totals are known, and the journal's plan digest."""
+        """The input's listing ended: the totals are known, and the journal's plan digest.
+        Raises JournalError."""
         batches = self._batches
         assert isinstance(batches, StreamedBatches) and batches.digest is not None
         self.counts = replace(
             self.counts, mini_batches_total=len(batches), files_total=batches.files_total
         )
+        self.listing = False
         self.journal.plan_known(batches.digest)
 
     def is_done(self, index: int) -> bool:
