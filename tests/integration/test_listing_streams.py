@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -19,7 +20,7 @@ import pytest
 from batchml.backends.local import LocalBackend
 from batchml.core.batch_job import DataInput
 from batchml.core.errors import BatchmlError
-from batchml.runner import RunSettings, ScoringSpec, run_job
+from batchml.runner import JobEvent, RunSettings, ScoringSpec, run_job
 from batchml.runner.inputs import CUT_LIST, job_batches
 from batchml.runner.journal import PENDING, Journal, plan_digest
 from batchml.runner.plan import StreamedBatches, plan_mini_batches
@@ -155,3 +156,43 @@ def test_a_job_killed_while_listing_does_not_resume_on_changed_input(
     ):
         job_batches(cast("Any", None), job, data(tmp_path), 2, output_action="append_row")
     assert (job / CUT_LIST).exists()  # kept for the next try
+
+
+def test_the_error_threshold_stops_a_job_whose_input_is_still_listed(
+    tmp_path: Path, inputs: Any
+) -> None:
+    files = inputs(["skip"] * 20 + ["ok"] * 80)
+    ended = threading.Event()
+
+    def walk() -> Iterator[tuple[str, str, None]]:
+        # After 30 files, the listing waits for the job to end: it ends on the threshold.
+        for count, path in enumerate(files):
+            if count == 30:
+                ended.wait(DEADLINE_SECONDS)
+            yield path.name, "", None
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "job_finalizing":
+            ended.set()
+
+    job = tmp_path / "job"
+    job.mkdir()
+    batches = StreamedBatches(
+        job, str(tmp_path / "inputs"), walk(), 10, local=True, output_action="append_row"
+    )
+    batches.start()
+    result = run_job(
+        batches,
+        ScoringSpec(SCRIPTS, "behave.py"),
+        RunSettings(mini_batch_size=10, max_concurrency_per_instance=2, error_threshold=5),
+        output_dir=job / "out",
+        logs_dir=job / "logs",
+        on_event=on_event,
+        backend=functools.partial(LocalBackend, start_method="spawn"),
+    )
+
+    assert result.status == "Failed"
+    assert result.error is not None and result.error.startswith("error_threshold exceeded")
+    # The job ended before its listing did: no total was known.
+    assert (result.counts.mini_batches_total, result.counts.files_total) == (0, 0)
+    assert result.counts.files_failed > 5
