@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING, overload
 
-from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
+from batchml.core.errors import CorruptStateError, UsageError
 from batchml.core.sizes import parse_size
 from batchml.runner.journal import PlanDigest
 from batchml.store.input_list import ListFile, ListWriter
@@ -220,7 +220,9 @@ class StreamedBatches(ListedBatches):
         self._growing: list[str] = []  # the paths of the last mini-batch, for the digest
         self.listing = True
         self.digest: bytes | None = None
-        self.error: BatchmlError | None = None
+        # Why the listing stopped, if it failed: a BatchmlError fails the job, anything else
+        # is raised again where the plan is used (a bug: the runner records a crash).
+        self.error: BaseException | None = None
         self._grown = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._list, name="listing", daemon=True)
@@ -248,7 +250,7 @@ class StreamedBatches(ListedBatches):
                     self._finish()
                     return
                 piece = min(2 * piece, LISTED_AT_ONCE)
-        except BatchmlError as exc:
+        except BaseException as exc:  # handed to the thread that uses the plan
             self.error = exc
         finally:
             self._writer.close()

@@ -212,9 +212,11 @@ class Scheduler:
         batches = self._batches
         if not self._tally.listing or not isinstance(batches, StreamedBatches):
             return
-        if batches.error is not None:
+        if isinstance(batches.error, BatchmlError):
             self._fatal = _Stop(JobStatus.FAILED, batches.error.message)
             return
+        if batches.error is not None:
+            raise batches.error
         ended = not batches.listing  # before the count: the last mini-batch closes with it
         self._pending.grow(len(batches))
         if ended and self._journaled(self._tally.listed):
