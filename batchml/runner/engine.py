@@ -137,6 +137,9 @@ def run_job(
             plan = plan_digest(batches, action)
         journal = Journal.reopen(journal_dir, plan) if resume else Journal.create(journal_dir, plan)
         cleanup.callback(journal.close)
+        if isinstance(batches, StreamedBatches):
+            # A resume checks the list again up to the last file a record may name.
+            journal.synced_first = batches.sync
         if output_file is not None:
             check_output(output_file, journal.published)
         if retry_failed:

@@ -47,7 +47,7 @@ from batchml.core.errors import BatchmlError
 from batchml.store.fs import fsync_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -151,6 +151,9 @@ class Journal:
         self.published = False
         self._plan = plan
         self._pending = False  # the header's digest is PENDING
+        # What must reach the disk before any record does (the list the plan is read from,
+        # while it is written): called first by every commit.
+        self.synced_first: Callable[[], None] | None = None
         self._journal_fd = self._rows_fd = -1
         self._journal_size = _HEADER.size
         self._rows_size = 0
@@ -264,6 +267,8 @@ class Journal:
         if self._unsynced_since is None:
             return
         self._check()
+        if self.synced_first is not None:
+            self.synced_first()
         path = self.rows_path
         try:
             if self._rows_unsynced:

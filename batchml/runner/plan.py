@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING, overload
 
-from batchml.core.errors import CorruptStateError, UsageError
+from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
 from batchml.core.sizes import parse_size
-from batchml.runner.journal import PlanDigest
+from batchml.runner.journal import JournalError, PlanDigest
 from batchml.store.input_list import ListFile, ListWriter
 
 if TYPE_CHECKING:
@@ -285,6 +285,14 @@ class StreamedBatches(ListedBatches):
         with self._grown:
             self.listing = False
             self._grown.notify_all()
+
+    def sync(self) -> None:
+        """Put the list written so far on disk (before the journal records mini-batches);
+        raises JournalError, so the job fails as when the journal cannot be written."""
+        try:
+            self._writer.sync()
+        except BatchmlError as exc:
+            raise JournalError(exc.message) from exc
 
     def listed(self) -> None:
         """Wait for the listing to end; raises what listing raised if it failed."""

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from itertools import chain, islice
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -218,6 +219,7 @@ class ListWriter:
     def __init__(self, folder: Path, root: str, name: str = LIST_FILE) -> None:
         self.path = folder / name
         self.count = 0
+        self._closing = threading.Lock()
         try:
             self._out: BinaryIO | None = self.path.open("wb")
             self._out.write(json.dumps({"format": FORMAT, "root": root}).encode() + b"\n")
@@ -239,6 +241,15 @@ class ListWriter:
         self.size += len(data)
         return data
 
+    def sync(self) -> None:
+        """Put what was written so far on disk (from any thread; nothing once closed)."""
+        with self._closing:
+            if self._out is not None:
+                try:
+                    os.fsync(self._out.fileno())
+                except OSError as exc:
+                    raise self._unwritten(exc) from exc
+
     def finish(self) -> None:
         """Write the trailer and fsync: the list is complete."""
         assert self._out is not None, "the list is closed"
@@ -252,9 +263,10 @@ class ListWriter:
         fsync_dir(self.path.parent)
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        with self._closing:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
 
     def _unwritten(self, exc: OSError) -> BatchmlError:
         return BatchmlError(f"could not write {self.path}: {exc.strerror or exc}")
