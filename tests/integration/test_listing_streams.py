@@ -5,6 +5,7 @@ a clean run, keeping what it journaled."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import os
 import signal
@@ -27,7 +28,9 @@ from batchml.runner.plan import StreamedBatches, plan_mini_batches
 from batchml.store import input_list
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from batchml.runner.events import JobResult
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90), pytest.mark.usefixtures("no_worker_left")]
 
@@ -49,6 +52,34 @@ def times_scored(tmp_path: Path) -> collections.Counter[str]:
     return collections.Counter(log.read_text().split() if log.exists() else [])
 
 
+def run_listed(
+    job: Path,
+    walk: Iterator[tuple[str, str, None]],
+    spec: ScoringSpec,
+    settings: RunSettings,
+    on_event: Callable[[JobEvent], None] | None = None,
+) -> tuple[StreamedBatches, JobResult]:
+    """Run a job of 2 workers on the files `walk` lists from tmp_path/inputs, planned as they
+    are listed (as a job's runner plans a local folder)."""
+    job.mkdir()
+    settings = dataclasses.replace(settings, max_concurrency_per_instance=2)
+    root = str(job.parent / "inputs")
+    batches = StreamedBatches(
+        job, root, walk, settings.mini_batch_size, local=True, output_action="append_row"
+    )
+    batches.start()
+    result = run_job(
+        batches,
+        spec,
+        settings,
+        output_dir=job / "out",
+        logs_dir=job / "logs",
+        on_event=on_event,
+        backend=functools.partial(LocalBackend, start_method="spawn"),
+    )
+    return batches, result
+
+
 def test_the_first_mini_batch_runs_before_the_listing_ends(tmp_path: Path, inputs: Any) -> None:
     files = inputs(["ok"] * FILES)
     log = tmp_path / "scored.log"
@@ -67,19 +98,7 @@ def test_the_first_mini_batch_runs_before_the_listing_ends(tmp_path: Path, input
             yield path.name, "", None
 
     job = tmp_path / "job"
-    job.mkdir()
-    batches = StreamedBatches(
-        job, str(tmp_path / "inputs"), walk(), 10, local=True, output_action="append_row"
-    )
-    batches.start()
-    result = run_job(
-        batches,
-        scoring(tmp_path),
-        RunSettings(mini_batch_size=10, max_concurrency_per_instance=2),
-        output_dir=job / "out",
-        logs_dir=job / "logs",
-        backend=functools.partial(LocalBackend, start_method="spawn"),
-    )
+    batches, result = run_listed(job, walk(), scoring(tmp_path), RunSettings(mini_batch_size=10))
 
     assert result.status == "Completed", result.error
     assert let_go == [30]
@@ -175,20 +194,9 @@ def test_the_error_threshold_stops_a_job_whose_input_is_still_listed(
         if event.kind == "job_finalizing":
             ended.set()
 
-    job = tmp_path / "job"
-    job.mkdir()
-    batches = StreamedBatches(
-        job, str(tmp_path / "inputs"), walk(), 10, local=True, output_action="append_row"
-    )
-    batches.start()
-    result = run_job(
-        batches,
-        ScoringSpec(SCRIPTS, "behave.py"),
-        RunSettings(mini_batch_size=10, max_concurrency_per_instance=2, error_threshold=5),
-        output_dir=job / "out",
-        logs_dir=job / "logs",
-        on_event=on_event,
-        backend=functools.partial(LocalBackend, start_method="spawn"),
+    settings = RunSettings(mini_batch_size=10, error_threshold=5)
+    _, result = run_listed(
+        tmp_path / "job", walk(), ScoringSpec(SCRIPTS, "behave.py"), settings, on_event
     )
 
     assert result.status == "Failed"
