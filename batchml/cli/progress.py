@@ -72,6 +72,10 @@ class Pace:
         return (files - files_then) / seconds, left * seconds / done
 
 
+def _started(counts: JobCounts) -> bool:
+    return bool(counts.mini_batches_done or counts.mini_batches_running)
+
+
 def describe(job: BatchJob, pace: tuple[float | None, float | None]) -> str:
     """The progress line: what the job is doing, its counts, rate, ETA and elapsed time."""
     counts, status = job.counts, job.status
@@ -79,16 +83,18 @@ def describe(job: BatchJob, pace: tuple[float | None, float | None]) -> str:
     parts = [f"{status}"]
     if status in _WAITING:
         parts[0] = f"{status}: {_WAITING[status]}"
-    elif not counts.mini_batches_total and not job.is_terminal():
+    elif not counts.mini_batches_total and not job.is_terminal() and not _started(counts):
         parts[0] = f"{status}: planning mini-batches"
     else:
+        # Mini-batches run while the input is listed: the totals are not known yet.
+        total = counts.mini_batches_total or "? (listing)"
         parts.append(
-            f"mini-batches {counts.mini_batches_done}/{counts.mini_batches_total}: "
+            f"mini-batches {counts.mini_batches_done}/{total}: "
             f"{counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed, "
             f"{counts.mini_batches_running} running"
         )
         files = counts.files_succeeded + counts.files_failed
-        parts.append(f"files {files}/{counts.files_total} ({counts.files_failed} failed)")
+        parts.append(f"files {files}/{counts.files_total or '?'} ({counts.files_failed} failed)")
         rate, left = pace
         if rate is not None:
             parts.append(f"{rate:.1f} files/s")

@@ -23,7 +23,10 @@ class RunSettings:
 
     A job records them as they are (the `settings` block of job.json and `job show`).
     timeout is in seconds per run() call. error_threshold counts failed files across the job;
-    -1 ignores all failures (values below -1 mean the same, as in Azure). logging_level and
+    -1 ignores all failures (values below -1 mean the same, as in Azure). It is a count, judged
+    as files fail, so it needs no total and holds the same while a job's first mini-batches run
+    before its input is all listed. (There is no percentage form: allowed_failed_percent is
+    Azure's parallel jobs'; a percentage could only be judged once the listing ended.) logging_level and
     environment_variables are the workers' (run_job takes them in its ScoringSpec).
     env_manager is batchml's own: `uv` builds the deployment's environment, `local` runs in
     batchml's interpreter; None leaves it to the workspace's default. reuse (batchml's own)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, cast
 from batchml.backends.local import LocalBackend
 from batchml.core.errors import UsageError
 from batchml.runner.assembly import check_output
-from batchml.runner.journal import PARTS_DIR, Journal, plan_digest
+from batchml.runner.journal import PARTS_DIR, PENDING, Journal, plan_digest
 from batchml.runner.logs import JobLogs
 from batchml.runner.order import window_size
-from batchml.runner.plan import ListedBatches, plan_mini_batches
+from batchml.runner.plan import ListedBatches, StreamedBatches, listing, plan_mini_batches
 from batchml.runner.scheduler import Scheduler
 from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
@@ -131,9 +131,21 @@ def run_job(
         backend = LocalBackend
     # Undone in reverse order: workers stopped, logs closed, journal closed.
     with ExitStack() as cleanup:
-        plan = plan_digest(batches, settings.output_action)
+        if isinstance(batches, StreamedBatches):
+            cleanup.callback(batches.close)
+        # The digest of a plan still listed comes when the listing ends (Tally.listed).
+        action = settings.output_action
+        if listing(batches):
+            plan = PENDING
+        elif isinstance(batches, StreamedBatches) and batches.output_action == action:
+            plan = batches.digest or plan_digest(batches, action)
+        else:
+            plan = plan_digest(batches, action)
         journal = Journal.reopen(journal_dir, plan) if resume else Journal.create(journal_dir, plan)
         cleanup.callback(journal.close)
+        if isinstance(batches, StreamedBatches):
+            # A resume checks the list again up to the last file a record may name.
+            journal.synced_first = batches.sync
         if output_file is not None:
             check_output(output_file, journal.published)
         if retry_failed:

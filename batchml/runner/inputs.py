@@ -2,9 +2,13 @@
 there): a local folder walked with os.scandir, data in storage listed with fsspec's `find`,
 each file with its size (mini-batches by size need them; so does `invoke --dry-run`'s plan).
 
-The first run writes the list (batchml.store.input_list) as it walks; every later run, a
-resume, reads it, so that it plans the same mini-batches in the same order: their relative
-posix paths'. The runner's plan is read from the list on disk, never held whole in memory.
+The first run writes the list (batchml.store.input_list) as it walks, and plans a local
+folder's mini-batches as it goes (StreamedBatches: the first are handed out before the
+listing ends); every later run, a resume, reads it, so that it plans the same mini-batches
+in the same order: their relative posix paths'. A list its first run did not finish (the
+runner was killed while listing) has no trailer: a resume lists the input again, checks that
+it begins with what the cut list holds (the mini-batches journaled came from there) and plans
+from the new list. The runner's plan is read from the list on disk, never held in memory.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from batchml.core.errors import UsageError
-from batchml.runner.plan import ListedBatches, plan_mini_batches
+from batchml.core.errors import BatchmlError, UsageError
+from batchml.runner.plan import ListedBatches, StreamedBatches, plan_mini_batches
 from batchml.store import input_list, remote
 from batchml.store import job_files as job_store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
     from batchml.core.batch_job import DataInput, RemoteData
@@ -38,23 +42,82 @@ class InputFiles:
 
 
 def job_batches(
-    workspace: Workspace, folder: Path, data: DataInput, size: int | str
+    workspace: Workspace,
+    folder: Path,
+    data: DataInput,
+    size: int | str,
+    *,
+    output_action: str | None = None,
 ) -> Sequence[tuple[str, ...]]:
     """The job's mini-batches of `size`, planned from the list of files its first run wrote,
-    else listed now (streamed from the walk into the list) and written."""
+    else listed now (streamed from the walk into the list) and written. With `output_action`
+    (the job's runner), a local folder not listed yet is planned as it is listed: a
+    StreamedBatches still `listing`, with its first mini-batch planned, is returned."""
     if (folder / job_store.INPUTS_FILE).is_file() and not (folder / input_list.LIST_FILE).exists():
         # A job invoked by batchml before 0.2.
         paths = [str(path) for path in job_store.input_files(workspace, folder.name)]
         if not paths:
             raise nothing_to_score(data.path)
         return plan_mini_batches(paths, size)
-    if not (folder / input_list.LIST_FILE).is_file():
-        root, listed = _listed(workspace, data, sizes=not isinstance(size, int))
-        input_list.write(folder, root, listed if data.remote is None else sorted(listed))
+    by_size = not isinstance(size, int)
+    if (folder / CUT_LIST).is_file() or (folder / input_list.LIST_FILE).is_file():
+        if (folder / CUT_LIST).is_file() or not input_list.ListFile(folder).complete:
+            _list_again(workspace, folder, data, by_size)
+    elif data.remote is None:
+        root, listed = _listed(workspace, data, sizes=by_size)
+        streamed = StreamedBatches(
+            folder, root, listed, size, local=True, output_action=output_action or ""
+        )
+        streamed.start()
+        if output_action is None:
+            streamed.listed()
+        if not streamed.listing and not streamed.files_total:
+            raise nothing_to_score(data.path)
+        return streamed
+    else:
+        root, listed = _listed(workspace, data, sizes=by_size)
+        input_list.write_in_order(folder, root, listed)
     batches = ListedBatches(input_list.ListFile(folder), size, local=data.remote is None)
     if not batches.files_total:
         raise nothing_to_score(data.path)
     return batches
+
+
+def _list_again(workspace: Workspace, folder: Path, data: DataInput, by_size: bool) -> None:
+    """List the input of a job whose first run was cut short while listing it, into a new
+    list that must begin with the files of the cut one (its mini-batches may be journaled);
+    else the input changed meanwhile, and the job cannot resume."""
+    cut = folder / CUT_LIST
+    if not cut.is_file():  # else a list again cut short: the first run's is the one kept
+        os.replace(folder / input_list.LIST_FILE, cut)
+    before = input_list.ListFile(folder, CUT_LIST)
+    root, listed = _listed(workspace, data, sizes=by_size)
+    if root != before.root:
+        raise _changed(data, f"its folder was {before.root}, it is {root} now")
+    kept = (entry for _, entry in before.entries())
+
+    def checked() -> Iterator[input_list.Entry]:
+        for entry in listed:
+            old = next(kept, None)
+            if old is not None and old != entry:
+                raise _changed(data, f"{old[0]} was listed where {entry[0]} is now")
+            yield entry
+        missing = next(kept, None)
+        if missing is not None:
+            raise _changed(data, f"{missing[0]} is gone")
+
+    if data.remote is None:
+        input_list.write(folder, root, checked())
+    else:  # a listing from storage is written whole before any mini-batch runs
+        input_list.write_in_order(folder, root, listed)
+    cut.unlink()
+
+
+def _changed(data: DataInput, how: str) -> BatchmlError:
+    return BatchmlError(
+        f"the input {data.path} changed since the job's first run stopped while listing it "
+        f"({how}), so the job cannot resume: invoke it again"
+    )
 
 
 def nothing_to_score(folder: str | Path) -> UsageError:
@@ -68,6 +131,10 @@ def listed_files(workspace: Workspace, data: DataInput) -> InputFiles:
     running some of its mini-batches in the foreground."""
     root, listed = _listed(workspace, data, sizes=True)
     return _files(root, list(listed) if data.remote is None else sorted(listed), data)
+
+
+# The list of a job's first run cut short, kept while the input is listed again.
+CUT_LIST = "inputs.list.cut"
 
 
 def _files(root: str, entries: list[tuple[str, str, int | None]], data: DataInput) -> InputFiles:

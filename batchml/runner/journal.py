@@ -47,7 +47,7 @@ from batchml.core.errors import BatchmlError
 from batchml.store.fs import fsync_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -66,6 +66,8 @@ _CRC = struct.Struct("<I")
 HEADER_SIZE = _HEADER.size
 RECORD_SIZE = _RECORD.size + _CRC.size
 _HEADER_MAGIC = b"BATCHMLJ"
+# The plan digest of a journal created while its plan was still listed (Journal.plan_known).
+PENDING = bytes(32)
 _RECORD_MAGIC = b"MBR1"
 _SUCCEEDED, _FAILED, _PUBLISHED = 1, 2, 3
 _CHUNK = 1024 * 1024
@@ -100,15 +102,31 @@ def plan_digest(batches: Sequence[Sequence[str]], output_action: str) -> bytes:
     The SHA-256 of `json.dumps([output_action, batches])`, fed a thousand mini-batches at a
     time, so that a plan read from disk is never held whole (the same digest as when it was
     dumped at once, so that older journals resume)."""
-    digest = hashlib.sha256(f"[{json.dumps(output_action)}, [".encode())
+    digest = PlanDigest(output_action)
     pieces = iter(batches)
-    separator = b""
     while piece := list(islice(pieces, 1000)):
-        # "[[a, b], [c]]" less its brackets is the piece as the whole list holds it.
-        digest.update(separator + json.dumps(piece)[1:-1].encode())
-        separator = b", "
-    digest.update(b"]]")
+        digest.add(piece)
     return digest.digest()
+
+
+class PlanDigest:
+    """plan_digest fed mini-batch by mini-batch, as they are planned (while the listing goes
+    on), with the same bytes as plan_digest of the whole plan."""
+
+    def __init__(self, output_action: str) -> None:
+        self._hash = hashlib.sha256(f"[{json.dumps(output_action)}, [".encode())
+        self._separator = b""
+
+    def add(self, batches: Sequence[Sequence[str]]) -> None:
+        if batches:
+            # "[[a, b], [c]]" less its brackets is the piece as the whole list holds it.
+            self._hash.update(self._separator + json.dumps(batches)[1:-1].encode())
+            self._separator = b", "
+
+    def digest(self) -> bytes:
+        whole = self._hash.copy()
+        whole.update(b"]]")
+        return whole.digest()
 
 
 class Journal:
@@ -116,6 +134,11 @@ class Journal:
 
     outcomes holds the final outcome of each mini-batch recorded so far. Writes raise
     JournalError; after one, the journal takes no more records. Close it in a `finally`.
+
+    A journal created with the plan PENDING (its mini-batches are run while the input is still
+    listed) gets its digest when the listing ends (plan_known). One reopened with its digest
+    still PENDING takes the plan it is reopened with: the runner reopens it only with the plan
+    of a list that holds the one its first run was cut short in (batchml.runner.inputs).
     """
 
     def __init__(self, folder: Path, plan: bytes) -> None:
@@ -127,6 +150,10 @@ class Journal:
         self.outcomes: dict[int, Outcome] = {}
         self.published = False
         self._plan = plan
+        self._pending = False  # the header's digest is PENDING
+        # What must reach the disk before any record does (the list the plan is read from,
+        # while it is written): called first by every commit.
+        self.synced_first: Callable[[], None] | None = None
         self._journal_fd = self._rows_fd = -1
         self._journal_size = _HEADER.size
         self._rows_size = 0
@@ -146,8 +173,8 @@ class Journal:
         # Unlinked, not emptied: it may be an earlier run's output, under another name too.
         journal.rows_path.unlink(missing_ok=True)
         journal.rows_path.write_bytes(b"")
-        header = _HEADER.pack(_HEADER_MAGIC, FORMAT_VERSION, plan, 0)[: -_CRC.size]
-        journal.journal_path.write_bytes(header + _CRC.pack(zlib.crc32(header)))
+        journal.journal_path.write_bytes(_header(plan))
+        journal._pending = plan == PENDING
         journal._open()
         # Both files and their names reach the disk with the first commit.
         journal._unsynced_since = time.monotonic()
@@ -165,7 +192,27 @@ class Journal:
         if not journal._recover():
             return cls.create(folder, plan)
         journal._open()
+        if journal._pending:
+            journal.plan_known(plan)
         return journal
+
+    def plan_known(self, plan: bytes) -> None:
+        """Give a journal created with its plan PENDING the digest of its plan, now known
+        (the header's 48 bytes rewritten in place: one sector, so not torn; on disk with the
+        next commit)."""
+        self._check()
+        self._plan, self._pending = plan, plan == PENDING
+        try:
+            _pwrite_all(self._journal_fd, _header(plan), 0)
+        except OSError as exc:
+            raise self._failed_write(self.journal_path, exc) from exc
+        if self._unsynced_since is None:
+            self._unsynced_since = time.monotonic()
+
+    @property
+    def plan_pending(self) -> bool:
+        """Whether the plan digest is still to come (plan_known)."""
+        return self._pending
 
     @property
     def broken(self) -> bool:
@@ -220,6 +267,8 @@ class Journal:
         if self._unsynced_since is None:
             return
         self._check()
+        if self.synced_first is not None:
+            self.synced_first()
         path = self.rows_path
         try:
             if self._rows_unsynced:
@@ -440,7 +489,8 @@ class Journal:
                 f"{path} has format version {version}; this batchml reads up to {FORMAT_VERSION}",
                 hint="upgrade batchml (pip install -U batchml)",
             )
-        if plan != self._plan:
+        self._pending = plan == PENDING
+        if plan != self._plan and not self._pending:
             raise JournalError(
                 f"{path} was written for other mini-batches (the input files or the "
                 "mini_batch_size changed), so the job cannot resume from it"
@@ -460,6 +510,11 @@ class Journal:
             crc = zlib.crc32(chunk, crc)
             remaining -= len(chunk)
         return crc == expected_crc
+
+
+def _header(plan: bytes) -> bytes:
+    header = _HEADER.pack(_HEADER_MAGIC, FORMAT_VERSION, plan, 0)[: -_CRC.size]
+    return header + _CRC.pack(zlib.crc32(header))
 
 
 def _parse(raw: bytes) -> tuple[int, Outcome, int] | None:

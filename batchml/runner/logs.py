@@ -56,11 +56,13 @@ def describe_counts(counts: JobCounts) -> str:
     """One line of counts, as the overview and job_result.txt show them."""
     resumed = f", {counts.mini_batches_resumed} resumed" if counts.mini_batches_resumed else ""
     resumed += f", {counts.mini_batches_reused} reused" if counts.mini_batches_reused else ""
+    # A total of 0 with mini-batches done: the input is still listed.
+    total = counts.mini_batches_total or ("?" if counts.mini_batches_done else 0)
     return (
-        f"{counts.mini_batches_done} of {counts.mini_batches_total} mini-batches processed "
+        f"{counts.mini_batches_done} of {total} mini-batches processed "
         f"({counts.mini_batches_succeeded} succeeded, {counts.mini_batches_failed} failed"
         f"{resumed}); files: {counts.files_succeeded} succeeded, {counts.files_failed} failed "
-        f"of {counts.files_total}; items succeeded: {counts.items_succeeded}"
+        f"of {counts.files_total or total}; items succeeded: {counts.items_succeeded}"
     )
 
 

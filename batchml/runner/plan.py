@@ -4,26 +4,37 @@ file alone.
 
 A job's runner plans from its list of files on disk (batchml.store.input_list) in one pass
 that keeps only where each mini-batch starts (`ListedBatches`): its files are read again when
-it is handed out, so that the plan of ten million files is a few arrays of numbers. Items are
-opaque strings: absolute local paths, paths in storage, or whatever a list holds.
+it is handed out, so that the plan of ten million files is a few arrays of numbers. A job's
+first run plans as it lists (`StreamedBatches`): each piece of the walk is written to the list,
+cut into mini-batches and fed to the plan digest at once, and the mini-batches planned so far
+are handed out while the listing goes on. Items are opaque strings: absolute local paths,
+paths in storage, or whatever a list holds.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import TYPE_CHECKING, overload
 
-from batchml.core.errors import UsageError
+from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
 from batchml.core.sizes import parse_size
+from batchml.runner.journal import JournalError, PlanDigest
+from batchml.store.input_list import ListFile, ListWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
-    from batchml.store.input_list import ListFile
+    from batchml.store.input_list import Entry
+
+# Files listed at a time by a plan made as it lists: first a few, so that the first
+# mini-batches go out at once, then twice as many each time up to LISTED_AT_ONCE.
+FIRST_PIECE = 16
+LISTED_AT_ONCE = 4096
 
 
 class _Cut:
@@ -84,33 +95,44 @@ class ListedBatches(Sequence[tuple[str, ...]]):
     absolute path for local files, where `root` is absolute)."""
 
     def __init__(self, listing: ListFile, size: int | str, *, local: bool) -> None:
+        self._start(listing, size, local=local)
+        if not listing.complete:
+            raise CorruptStateError(listing.path, "its listing was cut short (no trailer)")
+        for offset, fields in listing.chunks():
+            sizes = self._sizes(fields[2 :: listing.width]) if self._cut.by_size else None
+            self._plan(offset, fields, sizes)
+        self._end = listing.end
+
+    def _start(self, listing: ListFile, size: int | str, *, local: bool) -> None:
         self._listing = listing
         root = os.path.abspath(listing.root) if local else listing.root.rstrip("/")
         self._prefix = root.rstrip("/") + "/"
-        cut = _Cut(size)
-        if cut.by_size and not listing.has_sizes:
+        self._cut = _Cut(size)
+        if self._cut.by_size and not listing.has_sizes:
             raise UsageError(
                 f"the list of input files {listing.path} records no sizes, which mini-batches "
                 "by size need: invoke the job again"
             )
         # Where each mini-batch starts: its first file's index, and offset in the list.
         self._firsts, self._offsets = array("q"), array("q")
-        width, count = listing.width, 0
-        for offset, fields in listing.chunks():
-            files = len(fields) // width
-            sizes = self._sizes(fields[2::width]) if cut.by_size else None
-            starts = cut.starts(files, sizes)
-            if starts:
-                # Each field's end, less the NULs before it: the offset of entry k follows.
-                ends = list(accumulate(map(len, fields)))
-                for start in starts:
-                    field = start * width
-                    before = ends[field - 1] + field if field else 0
-                    self._firsts.append(count + start)
-                    self._offsets.append(offset + before)
-            count += files
-        self.files_total = count
-        self._end = listing.path.stat().st_size
+        self.files_total = 0
+
+    def _plan(self, offset: int, fields: list[bytes], sizes: Sequence[int] | None) -> list[int]:
+        """Cut the next files, the fields of whole entries from `offset` in the list, into
+        mini-batches; the indexes among them where one starts."""
+        width = self._listing.width
+        files = len(fields) // width
+        starts = list(self._cut.starts(files, sizes))
+        if starts:
+            # Each field's end, less the NULs before it: the offset of entry k follows.
+            ends = list(accumulate(map(len, fields)))
+            for start in starts:
+                field = start * width
+                before = ends[field - 1] + field if field else 0
+                self._firsts.append(self.files_total + start)
+                self._offsets.append(offset + before)
+        self.files_total += files
+        return starts
 
     def __len__(self) -> int:
         return len(self._firsts)
@@ -135,7 +157,7 @@ class ListedBatches(Sequence[tuple[str, ...]]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        end = self._offsets[index + 1] if index + 1 < len(self) else self._end
+        end = self._offsets[index + 1] if index + 1 < len(self._offsets) else self._end
         return self._decoded(self._listing.paths(self._offsets[index], end))
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
@@ -162,12 +184,142 @@ class ListedBatches(Sequence[tuple[str, ...]]):
 
     def files_in(self, index: int) -> int:
         """How many files mini-batch `index` holds (without reading them)."""
-        end = self._firsts[index + 1] if index + 1 < len(self) else self.files_total
+        end = self._firsts[index + 1] if index + 1 < len(self._firsts) else self.files_total
         return end - self._firsts[index]
 
     def keys(self) -> dict[str, str]:
         """Each file's cache key (files in storage), read from the list."""
         return {self._prefix + path: key for _, (path, key, _) in self._listing.entries()}
+
+
+class StreamedBatches(ListedBatches):
+    """The mini-batches of a job's first run, planned as its input is listed, on a thread of
+    this object's (`start`): each piece of the listing is written to the job's list, cut into
+    mini-batches and fed to the plan digest, in pieces that grow from FIRST_PIECE files to
+    LISTED_AT_ONCE, so that the first mini-batches are there at once. While `listing`, the
+    last mini-batch may still grow, so the ones before it are all there is (len); once the
+    listing is over this is the ListedBatches of the complete list and `digest` is its plan
+    digest (batchml.runner.journal.plan_digest); `error` says why it stopped, if it failed."""
+
+    def __init__(
+        self,
+        folder: Path,
+        root: str,
+        entries: Iterable[Entry],
+        size: int | str,
+        *,
+        local: bool,
+        output_action: str,
+    ) -> None:
+        self._writer = ListWriter(folder, root)
+        self._start(ListFile(folder), size, local=local)
+        self._entries = iter(entries)
+        self._end = self._writer.size
+        self._digest = PlanDigest(output_action)
+        self.output_action = output_action
+        self._growing: list[str] = []  # the paths of the last mini-batch, for the digest
+        self.listing = True
+        self.digest: bytes | None = None
+        # Why the listing stopped, if it failed: a BatchmlError fails the job, anything else
+        # is raised again where the plan is used (a bug: the runner records a crash).
+        self.error: BaseException | None = None
+        self._grown = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._list, name="listing", daemon=True)
+
+    def __len__(self) -> int:
+        # Offsets are appended after the firsts: a mini-batch is there once its offset is.
+        return max(0, len(self._offsets) - self.listing)
+
+    def start(self) -> None:
+        """List on the thread; returns once the first mini-batch is planned (or the listing
+        is over). Raises what listing raised if it failed before."""
+        self._thread.start()
+        self.wait_for(1, timeout=None)
+        if self.error is not None and not len(self):
+            raise self.error
+
+    def _list(self) -> None:
+        piece = FIRST_PIECE
+        try:
+            while not self._stopping:
+                entries = list(islice(self._entries, piece))
+                if entries:
+                    self._add(entries)
+                if len(entries) < piece:
+                    self._finish()
+                    return
+                piece = min(2 * piece, LISTED_AT_ONCE)
+        except BaseException as exc:  # handed to the thread that uses the plan
+            self.error = exc
+        finally:
+            self._writer.close()
+            with self._grown:
+                self._grown.notify_all()
+
+    def _add(self, piece: list[Entry]) -> None:
+        offset = self._writer.size
+        data = self._writer.add(piece)
+        sizes = [size or 0 for _, _, size in piece] if self._cut.by_size else None
+        starts = self._plan(offset, data.split(b"\0")[:-1], sizes)
+        paths = [self._prefix + path for path, _, _ in piece]
+        done = []
+        at = 0
+        for start in starts:
+            self._growing.extend(paths[at:start])
+            if self._growing:
+                done.append(self._growing)
+            self._growing, at = [], start
+        self._growing.extend(paths[at:])
+        self._digest.add(done)
+        with self._grown:
+            self._grown.notify_all()
+
+    def _finish(self) -> None:
+        self._digest.add([self._growing] if self._growing else [])
+        self._growing = []
+        self._writer.finish()
+        self._listing = ListFile(self._listing.path.parent)
+        self._end = self._listing.end
+        self.digest = self._digest.digest()
+        with self._grown:
+            self.listing = False
+            self._grown.notify_all()
+
+    def sync(self) -> None:
+        """Put the list written so far on disk (before the journal records mini-batches);
+        raises JournalError, so the job fails as when the journal cannot be written."""
+        try:
+            self._writer.sync()
+        except BatchmlError as exc:
+            raise JournalError(exc.message) from exc
+
+    def listed(self) -> None:
+        """Wait for the listing to end; raises what listing raised if it failed."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Stop listing (the job ended before the listing did: the list stays cut short)."""
+        self._stopping = True
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def wait_for(self, count: int, timeout: float | None) -> bool:
+        """Whether there are `count` mini-batches, waiting up to `timeout` seconds for them
+        (not at all once the listing is over)."""
+        with self._grown:
+            self._grown.wait_for(
+                lambda: len(self) >= count or not self.listing or self.error is not None,
+                timeout,
+            )
+        return len(self) >= count
+
+
+def listing(batches: Sequence[tuple[str, ...]]) -> bool:
+    """Whether `batches` are still being planned as their input is listed."""
+    return isinstance(batches, StreamedBatches) and batches.listing and batches.error is None
 
 
 def files_total(batches: Sequence[tuple[str, ...]]) -> int:

@@ -36,7 +36,7 @@ from batchml.runner.inputs import job_batches, storage_names
 from batchml.runner.journal import discard
 from batchml.runner.lifecycle import Canceled, JobLifecycle
 from batchml.runner.logs import describe_counts
-from batchml.runner.plan import ListedBatches, files_total
+from batchml.runner.plan import ListedBatches, files_total, listing
 from batchml.store import job_files as job_store
 from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
@@ -161,7 +161,11 @@ class Runner:
                     tabular.plan(job.input, settings)
                     if by_rows
                     else job_batches(
-                        self.record.workspace, self.folder, job.input, settings.mini_batch_size
+                        self.record.workspace,
+                        self.folder,
+                        job.input,
+                        settings.mini_batch_size,
+                        output_action=settings.output_action,
                     )
                 )
             except BatchmlError as exc:
@@ -169,9 +173,13 @@ class Runner:
             files = files_total(batches)
             what = "row range" if by_rows else "file"
             _say(
-                f"{files} {what}{'' if files == 1 else 's'}, mini_batch_size "
-                f"{settings.mini_batch_size}, {settings.workers} worker process"
-                + ("" if settings.workers == 1 else "es")
+                (
+                    f"{files} {what}{'' if files == 1 else 's'}"
+                    if not listing(batches)
+                    else "listing the input files"
+                )
+                + f", mini_batch_size {settings.mini_batch_size}, {settings.workers} worker "
+                + ("process" if settings.workers == 1 else "processes")
             )
             fetcher = self._fetcher(batches)
             result = run_job(

@@ -21,10 +21,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchml.runner.plan import StreamedBatches
 from batchml.store.result_cache import ResultCache
 
+# How long the hashing thread waits for more mini-batches before it looks at `_stopping`.
+_WAIT_SECONDS = 0.2
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from batchml.core.job_environment import JobEnvironment
     from batchml.core.run_settings import RunSettings
@@ -101,15 +105,17 @@ class Reuse:
     def start(self, tally: Tally, batches: Sequence[Sequence[str]]) -> None:
         """Begin with a job's mini-batches that are not done yet: those of files in storage
         found in the cache are recorded done now; local files start being hashed."""
-        todo = [index for index in range(len(batches)) if not tally.is_done(index)]
         if self._file_keys is not None:
             self._hashed_all = True
-            for index in todo:
+            for index in [i for i in range(len(batches)) if not tally.is_done(i)]:
                 self._keys[index] = self._key(batches[index])
                 tally.take_reused(index)
             return
         self._hashing = threading.Thread(
-            target=self._hash, args=(batches, todo), name="reuse-hashes", daemon=True
+            target=self._hash,
+            args=(batches, self._todo(tally, batches)),
+            name="reuse-hashes",
+            daemon=True,
         )
         self._hashing.start()
 
@@ -149,7 +155,23 @@ class Reuse:
             self._stopping = True
             self._hashing.join()
 
-    def _hash(self, batches: Sequence[Sequence[str]], todo: list[int]) -> None:
+    def _todo(self, tally: Tally, batches: Sequence[Sequence[str]]) -> Iterator[int]:
+        """The mini-batches not done, in order; of an input still listed, each as it is
+        planned (until the job ends)."""
+        index = 0
+        while not self._stopping:
+            # Before the count: the last mini-batch closes with the listing.
+            more = isinstance(batches, StreamedBatches) and batches.listing
+            if index < len(batches):
+                if not tally.is_done(index):
+                    yield index
+                index += 1
+            elif not more:
+                return
+            elif isinstance(batches, StreamedBatches):
+                batches.wait_for(index + 1, timeout=_WAIT_SECONDS)
+
+    def _hash(self, batches: Sequence[Sequence[str]], todo: Iterable[int]) -> None:
         try:
             for index in todo:
                 if self._stopping:

@@ -20,6 +20,7 @@ from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
 from batchml.runner.events import JobEvent, JobResult, JobStatus
 from batchml.runner.journal import JournalError
+from batchml.runner.plan import StreamedBatches
 from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 # The longest the engine waits before looking at the cancel event again.
 _TICK_SECONDS = 0.2
+# How long the engine waits for workers at most while the input is listed.
+_LISTING_TICK = 0.01
 # A mini-batch is sent ahead to a busy worker only if its paths are this short in all.
 _SEND_AHEAD_MAX_CHARS = 16 * 1024
 NO_SUCCEEDED_ITEM = "There is no succeeded mini batch item returned from run()"
@@ -70,10 +73,17 @@ class _Pending:
     def __init__(self, count: int, done: Callable[[int], bool]) -> None:
         self._front: deque[tuple[int, int]] = deque()
         self._next, self._done = 0, done
-        self._left = sum(1 for index in range(count) if not done(index))
+        self._count = self._left = 0
+        self.grow(count)
 
     def __len__(self) -> int:
         return len(self._front) + self._left
+
+    def grow(self, count: int) -> None:
+        """There are `count` mini-batches now (more were planned while the input is listed)."""
+        done = self._done
+        self._left += sum(1 for index in range(self._count, count) if not done(index))
+        self._count = max(count, self._count)
 
     def appendleft(self, pair: tuple[int, int]) -> None:
         self._front.appendleft(pair)
@@ -145,11 +155,13 @@ class Scheduler:
 
     def run(self, started: float, output_file: Path | None) -> JobResult:
         """Run the job to its end; `started` is when it started, on this scheduler's clock."""
-        settings, counts = self._settings, self._tally.counts
-        self._logs.note(
-            f"{len(self._batches)} mini-batches created from {counts.files_total} files "
-            f"(mini_batch_size {settings.mini_batch_size}, {settings.workers} workers)"
-        )
+        counts = self._tally.counts
+        if self._tally.listing:
+            self._logs.note(
+                "Listing the input files: mini-batches are handed out as they are planned"
+            )
+        else:
+            self._note_planned()
         if counts.mini_batches_resumed:
             self._logs.note(
                 f"Resumed: {counts.mini_batches_resumed} mini-batches done before are kept "
@@ -187,6 +199,29 @@ class Scheduler:
         self._emit("job_finished")
         return result
 
+    def _note_planned(self) -> None:
+        settings = self._settings
+        self._logs.note(
+            f"{len(self._batches)} mini-batches created from {self._tally.counts.files_total} "
+            f"files (mini_batch_size {settings.mini_batch_size}, {settings.workers} workers)"
+        )
+
+    def _list_more(self) -> None:
+        """Take the mini-batches planned since, of an input still listed; when the listing
+        ends, the totals are known (and the journal's plan). Failing to list fails the job."""
+        batches = self._batches
+        if not self._tally.listing or not isinstance(batches, StreamedBatches):
+            return
+        if isinstance(batches.error, BatchmlError):
+            self._fatal = _Stop(JobStatus.FAILED, batches.error.message)
+            return
+        if batches.error is not None:
+            raise batches.error
+        ended = not batches.listing  # before the count: the last mini-batch closes with it
+        self._pending.grow(len(batches))
+        if ended and self._journaled(self._tally.listed):
+            self._note_planned()
+
     def _finalize(self, stop: _Stop, output_file: Path | None) -> tuple[_Stop, Path | None]:
         """Put the journal on disk and, unless canceled, publish what succeeded."""
         journal = self._tally.journal
@@ -223,13 +258,17 @@ class Scheduler:
                     f"> {threshold}"
                 )
                 return _Stop(JobStatus.FAILED, error, self._logs.errors_text() or None)
+            self._list_more()
             self._take_reused()
             busy = sum(1 for state in self._workers.values() if state.task is not None)
-            if not self._pending and not busy:
+            more = self._tally.listing
+            if not self._pending and not busy and not more:
                 break
             self._fit_workers(busy)
             self._dispatch()
-            for event in self._backend.poll(self._wait_time()):
+            # While the input is listed, more mini-batches are looked for often.
+            wait = self._wait_time()
+            for event in self._backend.poll(min(wait, _LISTING_TICK) if more else wait):
                 self._handle(event)
             self._journaled(tally.journal.commit_due)
             self._expire()
@@ -250,8 +289,14 @@ class Scheduler:
         return True
 
     def _fit_workers(self, busy: int) -> None:
-        # As many workers as there is work for: none are started, or replaced, only to idle.
-        wanted = min(self._settings.workers, len(self._pending) + busy)
+        # As many workers as there is work for: none are started, or replaced, only to idle
+        # (while the input is listed, there will be work for all).
+        more = self._tally.listing
+        wanted = (
+            self._settings.workers
+            if more
+            else min(self._settings.workers, len(self._pending) + busy)
+        )
         used = {state.slot for state in self._workers.values()}
         free = (slot for slot in range(self._settings.workers) if slot not in used)
         while len(self._workers) < wanted:
@@ -260,7 +305,7 @@ class Scheduler:
             self._workers[worker] = _WorkerState(slot, self._backend.describe(worker))
         # With nothing left to hand out, an idle worker may exit now rather than at the end:
         # a busy worker retries its own failures, and a lost one is replaced anyway.
-        if not self._pending:
+        if not self._pending and not more:
             for worker, state in list(self._workers.items()):
                 if state.ready and state.task is None:
                     self._backend.stop_worker(worker)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from batchml.core import failures as records
 from batchml.runner.events import JobCounts
 from batchml.runner.order import InOrder
-from batchml.runner.plan import files_in, files_total
+from batchml.runner.plan import StreamedBatches, files_in, files_total
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,8 +67,12 @@ class Tally:
         self._order: InOrder[Succeeded] = InOrder(self._has_outcome, window)
         self.recorded: list[Succeeded] = []
         self.first_failure: str | None = None
+        # Totals of 0 while the input is listed: not known yet (see `listed`).
+        self.listing = isinstance(batches, StreamedBatches) and journal.plan_pending
         self.counts = JobCounts(
-            len(batches), files_total(batches), mini_batches_resumed=len(journal.outcomes)
+            0 if self.listing else len(batches),
+            0 if self.listing else files_total(batches),
+            mini_batches_resumed=len(journal.outcomes),
         )
         for outcome in journal.outcomes.values():
             files = files_in(batches, outcome.index)
@@ -76,6 +80,17 @@ class Tally:
                 self._count_success(files, outcome.files_failed, outcome.items)
             else:
                 self._count_failure(files)
+
+    def listed(self) -> None:
+        """The input's listing ended: the totals are known, and the journal's plan digest.
+        Raises JournalError."""
+        batches = self._batches
+        assert isinstance(batches, StreamedBatches) and batches.digest is not None
+        self.counts = replace(
+            self.counts, mini_batches_total=len(batches), files_total=batches.files_total
+        )
+        self.listing = False
+        self.journal.plan_known(batches.digest)
 
     def is_done(self, index: int) -> bool:
         """Whether mini-batch `index` already has a final outcome."""

@@ -1,12 +1,17 @@
 """A job's list of input files, `<job>/inputs.list`: written by the job's first run, read by
 every run after it (a resume plans the very same mini-batches, so its journal fits).
 
-Compact, not JSON: a header line (`{"format": 2, "root": ...}`), then each file as its path
+Compact, not JSON: a header line (`{"format": 3, "root": ...}`), then each file as its path
 relative to the root, its cache key ("" for local files) and its size in bytes (for
-mini-batches by size), each ended by a NUL byte (the one byte no path holds). Files are in the
-order of their relative posix paths. The size is empty (None) where the job plans by count,
-which needs none: a stat per file is most of the cost of listing a local folder. A format 1
-list (batchml 0.3: no sizes) reads with sizes None; its job planned its mini-batches by count.
+mini-batches by size), each ended by a NUL byte (the one byte no path holds), then a trailer,
+`end <count>\n`, once the listing is over. The list is written in place as the files are
+listed (the runner hands out mini-batches meanwhile), so a list without its trailer is one
+whose runner stopped while listing: `ListFile.complete` says so, and a resume lists again.
+Files are in the order of their relative posix paths (UTF-8 byte order, which is code point
+order). The size is empty (None) where the job plans by count, which needs none: a stat per
+file is most of the cost of listing a local folder. A format 1 list (batchml 0.3: no sizes)
+reads with sizes None; its job planned its mini-batches by count. Lists of formats 1 and 2
+were written whole (a temp file renamed), so they are complete without a trailer.
 
 Nothing here holds the whole list: a local folder is walked in order, one folder's names at
 a time (a huge one sorted in runs on disk), written as it is walked, and read back by pieces
@@ -18,20 +23,25 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import re
 import tempfile
-from itertools import islice
+import threading
+from itertools import chain, islice
 from typing import TYPE_CHECKING, BinaryIO
 
 from batchml.core.errors import BatchmlError, CorruptStateError
-from batchml.store.fs import atomic_writer
+from batchml.store.fs import fsync_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
 
 LIST_FILE = "inputs.list"
-FORMAT = 2
-_FIELDS = {1: 2, 2: 3}  # fields per file, by format
+_SORTING = ".inputs.list.sorting"  # a list being sorted (write_in_order)
+FORMAT = 3
+_FIELDS = {1: 2, 2: 3, 3: 3}  # fields per file, by format
+_TRAILER = re.compile(rb"end (\d+)\n")
+_TAIL = 64  # bytes read from the end to find the trailer
 # A folder with more names than this is sorted in runs of this many, merged from disk.
 _RUN = 200_000
 _CHUNK = 1 << 20  # bytes read at a time
@@ -128,28 +138,147 @@ def holds_file(root: str) -> bool:
     return any(holds_file(folder) for folder in folders)
 
 
-def write(folder: Path, root: str, files: Iterable[tuple[str, str, int | None]]) -> int:
-    """Write the list: `files` as (relative path, cache key, size: None if not needed), in the
-    order of their paths already (walk's order; sort a listing from storage); how many."""
-    count = 0
-    with atomic_writer(folder / LIST_FILE) as out:
-        out.write(json.dumps({"format": FORMAT, "root": root}).encode() + b"\n")
-        piece: list[str] = []
-        for path, key, size in files:
-            piece.append(f"{path}\0{key}\0{'' if size is None else size}\0")
-            if len(piece) == 4096:
-                out.write("".join(piece).encode())
-                count, piece = count + len(piece), []
-        out.write("".join(piece).encode())
-    return count + len(piece)
+def write(
+    folder: Path, root: str, files: Iterable[tuple[str, str, int | None]], name: str = LIST_FILE
+) -> int:
+    """Write the whole list: `files` as (relative path, cache key, size: None if not needed),
+    in the order of their paths already (walk's order; see `write_in_order` for a listing from
+    storage); how many."""
+    writer, entries = ListWriter(folder, root, name), iter(files)
+    try:
+        for piece in iter(lambda: list(islice(entries, 4096)), []):
+            writer.add(piece)
+        writer.finish()
+    finally:
+        writer.close()
+    return writer.count
+
+
+def write_in_order(folder: Path, root: str, files: Iterable[Entry]) -> int:
+    """Write the list of a listing that comes in the order of its paths (Azure lists blobs in
+    the UTF-8 byte order of their names), as it comes; how many. If it comes out of order
+    (Azurite lists in UTF-16 order), the rest is sorted in runs on disk and merged with what
+    was written: the list is in order all the same, and never held whole in memory."""
+    writer, entries = ListWriter(folder, root), iter(files)
+    try:
+        last = ""
+        for piece in iter(lambda: list(islice(entries, 4096)), []):
+            paths = [last, *(path for path, _, _ in piece)]
+            cut = next((i for i in range(len(piece)) if paths[i + 1] < paths[i]), None)
+            if cut is not None:
+                writer.add(piece[:cut])
+                writer.close()
+                return _merged(folder, root, chain(piece[cut:], entries))
+            writer.add(piece)
+            last = piece[-1][0]
+        writer.finish()
+    finally:
+        writer.close()
+    return writer.count
+
+
+def _merged(folder: Path, root: str, rest: Iterator[Entry]) -> int:
+    """Write the list again, in order: the head of it written so far (in order, without its
+    trailer) merged with `rest`, sorted in runs of _RUN spilled to a temp folder."""
+    head = ListFile(folder)
+    with tempfile.TemporaryDirectory(prefix="batchml-sort-") as spill:
+        runs: list[str] = []
+        while run := sorted(islice(rest, _RUN)):
+            runs.append(os.path.join(spill, str(len(runs))))
+            with open(runs[-1], "wb") as out:
+                out.write(_encoded(run))
+        handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
+        try:
+            spilled = (_entries_in(handle) for handle in handles)
+            merged = heapq.merge((entry for _, entry in head.entries()), *spilled)
+            count = write(folder, root, merged, name=_SORTING)
+        finally:
+            for handle in handles:
+                handle.close()
+    os.replace(folder / _SORTING, folder / LIST_FILE)
+    return count
+
+
+def _encoded(files: Iterable[Entry]) -> bytes:
+    return "".join(
+        f"{path}\0{key}\0{'' if size is None else size}\0" for path, key, size in files
+    ).encode()
+
+
+def _entries_in(handle: BinaryIO) -> Iterator[Entry]:
+    fields = _names_in(handle)
+    for path, key, size in zip(fields, fields, fields, strict=True):
+        yield path, key, int(size) if size else None
+
+
+class ListWriter:
+    """The list of a job folder, written in place a piece at a time as the files are listed,
+    each piece flushed to the kernel (so that a reader, or a runner killed, sees it whole);
+    `finish` writes the trailer and puts the list on disk."""
+
+    def __init__(self, folder: Path, root: str, name: str = LIST_FILE) -> None:
+        self.path = folder / name
+        self.count = 0
+        self._closing = threading.Lock()
+        try:
+            self._out: BinaryIO | None = self.path.open("wb")
+            self._out.write(json.dumps({"format": FORMAT, "root": root}).encode() + b"\n")
+            self._out.flush()
+            self.size = self._out.tell()
+        except OSError as exc:
+            raise self._unwritten(exc) from exc
+
+    def add(self, files: list[Entry]) -> bytes:
+        """Append `files`; their bytes as written (offsets in the list follow from them)."""
+        data = _encoded(files)
+        assert self._out is not None, "the list is closed"
+        try:
+            self._out.write(data)
+            self._out.flush()
+        except OSError as exc:
+            raise self._unwritten(exc) from exc
+        self.count += len(files)
+        self.size += len(data)
+        return data
+
+    def sync(self) -> None:
+        """Put what was written so far on disk (from any thread; nothing once closed)."""
+        with self._closing:
+            if self._out is not None:
+                try:
+                    os.fsync(self._out.fileno())
+                except OSError as exc:
+                    raise self._unwritten(exc) from exc
+
+    def finish(self) -> None:
+        """Write the trailer and fsync: the list is complete."""
+        assert self._out is not None, "the list is closed"
+        try:
+            self._out.write(f"end {self.count}\n".encode())
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        except OSError as exc:
+            raise self._unwritten(exc) from exc
+        self.close()
+        fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        with self._closing:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+    def _unwritten(self, exc: OSError) -> BatchmlError:
+        return BatchmlError(f"could not write {self.path}: {exc.strerror or exc}")
 
 
 class ListFile:
     """The list in a job folder, read by pieces: `root`, then the files in order (`entries`),
-    each with where it starts in the file, which `read` reads a stretch of again."""
+    each with where it starts in the file, which `paths` reads a stretch of again. Of a list
+    not `complete` (no trailer: its listing was cut short), the whole entries written."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LIST_FILE
+    def __init__(self, folder: Path, name: str = LIST_FILE) -> None:
+        self.path = folder / name
         with self.path.open("rb") as handle:
             head = handle.readline()
         try:
@@ -165,21 +294,37 @@ class ListFile:
         self.has_sizes = width == 3
         self.width = width
         self.start = len(head)
+        # Where the entries end, and whether the trailer follows them.
+        self.end, self.complete = self._ending(header["format"])
+
+    def _ending(self, version: int) -> tuple[int, bool]:
+        size = self.path.stat().st_size
+        if version < 3:
+            return size, True
+        with self.path.open("rb") as handle:
+            handle.seek(max(self.start, size - _TAIL))
+            tail = handle.read()
+        last = tail.rsplit(b"\0", 1)[-1] if b"\0" in tail else tail[self.start - size :]
+        if _TRAILER.fullmatch(last) is None:
+            return size, False
+        return size - len(last), True
 
     def chunks(self) -> Iterator[tuple[int, list[bytes]]]:
         """The fields of the files in order, a piece of whole entries at a time (`width`
         fields each), with the offset in the file of the piece's first."""
         width, offset, rest = self.width, self.start, b""
+        left = self.end - offset
         with self.path.open("rb") as handle:
             handle.seek(offset)
-            while chunk := handle.read(_CHUNK):
+            while left > 0 and (chunk := handle.read(min(_CHUNK, left))):
+                left -= len(chunk)
                 fields = (rest + chunk).split(b"\0")
                 whole = (len(fields) - 1) // width * width
                 rest = b"\0".join(fields[whole:])
                 del fields[whole:]
                 yield offset, fields
                 offset += sum(map(len, fields)) + len(fields)
-        if rest:
+        if rest and self.complete:
             raise self._corrupt(ValueError("it ends inside an entry"))
 
     def entries(self) -> Iterator[tuple[int, Entry]]:

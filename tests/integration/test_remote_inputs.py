@@ -126,6 +126,26 @@ def test_storage_inputs_score_what_the_same_local_files_score(jobs: Any, azurite
     assert not (jobs.folder(names["url"]) / "inputs.json").exists()
 
 
+def test_a_listing_out_of_order_is_scored_in_the_order_of_the_local_files(
+    jobs: Any, azurite: Any
+) -> None:
+    # Azurite lists blobs in UTF-16 order, an astral character before U+FF01: not the UTF-8
+    # byte order Azure lists in and local folders are walked in, so the runner sorts the rest.
+    files = {"x\U0001f600.txt": "a", "x\uff01.txt": "b", "a.txt": "c", "w.txt": "d"}
+    container = upload(jobs, azurite, files)
+    assert container
+    local = local_copy(jobs, files)
+    names = [
+        jobs.invoke("--input", local),
+        jobs.invoke("--input", "azureml://datastores/blobs/paths/in"),
+    ]
+    for name in names:
+        assert jobs.wait(name, "Completed", "Failed")["status"] == "Completed"
+
+    expected = ["a.txt c", "w.txt d", "x\uff01.txt b", "x\U0001f600.txt a"]
+    assert output(jobs, names[0]) == output(jobs, names[1]) == expected
+
+
 def test_what_storage_refuses_is_one_line_and_no_job(jobs: Any, azurite: Any) -> None:
     container = upload(jobs, azurite, files_of(["a"]))
     wrong = jobs.root / "wrong.yml"

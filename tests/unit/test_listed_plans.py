@@ -11,8 +11,15 @@ import pytest
 
 from batchml.core.errors import CorruptStateError, UsageError
 from batchml.runner.journal import plan_digest
-from batchml.runner.plan import ListedBatches, files_in, files_total, plan_mini_batches
+from batchml.runner.plan import (
+    ListedBatches,
+    StreamedBatches,
+    files_in,
+    files_total,
+    plan_mini_batches,
+)
 from batchml.store import input_list
+from batchml.store.input_list import ListFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -96,3 +103,75 @@ def test_a_cut_list_is_refused_naming_it(tmp_path: Path) -> None:
 
     with pytest.raises(CorruptStateError, match=r"inputs\.list"):
         ListedBatches(input_list.ListFile(tmp_path), 10, local=True)
+
+
+@pytest.mark.parametrize("size", [3, "9b"])
+def test_a_plan_made_as_it_lists_is_the_plan_of_the_list(tmp_path: Path, size: int | str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    make_tree(data)
+    walked = list(input_list.sized(str(data), input_list.walk(str(data))))
+    entries = ((path, "", size) for path, size in walked)
+    (tmp_path / "job").mkdir()
+
+    streamed = StreamedBatches(
+        tmp_path / "job", str(data), entries, size, local=True, output_action="summary_only"
+    )
+    streamed.start()
+    streamed.listed()
+
+    files, sizes = [str(data / path) for path, _ in walked], [size for _, size in walked]
+    in_memory = plan_mini_batches(files, size, sizes=sizes)
+    assert (
+        list(streamed)
+        == in_memory
+        == list(ListedBatches(ListFile(tmp_path / "job"), size, local=True))
+    )
+    assert streamed.digest == plan_digest(in_memory, "summary_only")
+    assert files_total(streamed) == len(NAMES)
+
+
+def test_a_list_cut_short_is_known_and_not_planned_from(tmp_path: Path) -> None:
+    writer = input_list.ListWriter(tmp_path, "/data")
+    writer.add([("a.txt", "", None), ("b.txt", "", None)])
+    writer.close()  # killed before the trailer
+    listing = ListFile(tmp_path)
+
+    assert not listing.complete
+    assert [entry for _, entry in listing.entries()] == [("a.txt", "", None), ("b.txt", "", None)]
+    with pytest.raises(CorruptStateError, match="cut short"):
+        ListedBatches(listing, 10, local=True)
+    input_list.write(tmp_path, "/data", [("a.txt", "", None)])
+    assert ListFile(tmp_path).complete
+
+
+@pytest.mark.parametrize("run", [50, 100_000])  # 50: the rest sorted in runs spilled to disk
+def test_a_storage_listing_out_of_order_is_written_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    monkeypatch.setattr(input_list, "_RUN", run)
+    names = sorted([f"f{i:04d}" for i in range(300)] + ["d/\U0001f600", "d/\uff01"])
+    # Azurite lists in UTF-16 order: an astral character before U+FF01; then some shuffled.
+    listed = sorted(names, key=lambda name: name.encode("utf-16-be"))
+    listed = listed[:200] + list(reversed(listed[200:]))
+    entries = ((name, f"k{name}", len(name)) for name in listed)
+
+    count = input_list.write_in_order(tmp_path, "c/data", entries)
+
+    listing = ListFile(tmp_path)
+    assert count == len(names) and listing.complete
+    assert [entry for _, entry in listing.entries()] == [(n, f"k{n}", len(n)) for n in names]
+    assert not [
+        p.name
+        for p in tmp_path.iterdir()
+        if "inputs.list" in p.name and p.name != input_list.LIST_FILE
+    ]
+
+
+def test_a_storage_listing_in_order_is_written_as_it_comes(tmp_path: Path) -> None:
+    names = [f"f{i:04d}" for i in range(10_000)]
+
+    count = input_list.write_in_order(tmp_path, "c/data", ((n, "k", 1) for n in names))
+
+    assert count == len(names)
+    assert [path for _, (path, _, _) in ListFile(tmp_path).entries()] == names
