@@ -142,6 +142,7 @@ class Scheduler:
         self._fatal: _Stop | None = None
         # Workers of each slot that died while starting (before init() returned).
         self._lost_starting: Counter[int] = Counter()
+        self._looked_up: tuple[int, tuple[str, ...]] = (-1, ())
 
     def run(self, started: float, output_file: Path | None) -> JobResult:
         """Run the job to its end; `started` is when it started, on this scheduler's clock."""
@@ -290,7 +291,7 @@ class Scheduler:
 
     def _submit(self, worker: int) -> MiniBatchTask:
         index, attempt = self._pending.popleft()
-        task = MiniBatchTask(index, attempt, self._batches[index])
+        task = MiniBatchTask(index, attempt, self._files(index))
         self._backend.submit(worker, task)
         self._take_reused()
         return task
@@ -312,7 +313,14 @@ class Scheduler:
             self._pending.drop(head)
 
     def _small(self, index: int) -> bool:
-        return sum(map(len, self._batches[index])) <= _SEND_AHEAD_MAX_CHARS
+        return sum(map(len, self._files(index))) <= _SEND_AHEAD_MAX_CHARS
+
+    def _files(self, index: int) -> tuple[str, ...]:
+        # The mini-batch looked at to be sent ahead is the one submitted next: its paths are
+        # read from the plan (a file, for a listed plan) once, not twice.
+        if self._looked_up[0] != index:
+            self._looked_up = (index, self._batches[index])
+        return self._looked_up[1]
 
     def _requeue_sent_ahead(self, state: _WorkerState) -> None:
         # The worker is gone before it took its queued mini-batch: no attempt was made.
