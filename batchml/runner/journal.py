@@ -39,11 +39,11 @@ import shutil
 import struct
 import time
 import zlib
-from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, BinaryIO
 
 from batchml.core.errors import BatchmlError
+from batchml.runner.outcomes import Outcome, Outcomes
 from batchml.store.fs import fsync_dir
 
 if TYPE_CHECKING:
@@ -78,22 +78,6 @@ _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTS
 
 class JournalError(BatchmlError):
     """The journal cannot be read back or written: the message names the file and the cause."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The final outcome of a mini-batch, as recorded; its lines are rows.bin[offset:+length].
-
-    files_failed and items count the failed files and the items of a succeeded mini-batch.
-    """
-
-    index: int
-    succeeded: bool
-    attempt: int
-    files_failed: int = 0
-    items: int = 0
-    offset: int = 0
-    length: int = 0
 
 
 def plan_digest(batches: Sequence[Sequence[str]], output_action: str) -> bytes:
@@ -132,7 +116,8 @@ class PlanDigest:
 class Journal:
     """A job's journal, open for appending: create() starts one, reopen() recovers one.
 
-    outcomes holds the final outcome of each mini-batch recorded so far. Writes raise
+    outcomes holds the final outcome of each mini-batch recorded so far (compactly:
+    batchml.runner.outcomes). Writes raise
     JournalError; after one, the journal takes no more records. Close it in a `finally`.
 
     A journal created with the plan PENDING (its mini-batches are run while the input is still
@@ -147,7 +132,7 @@ class Journal:
         self.rows_path = folder / ROWS_FILE
         self.parts_dir = folder / PARTS_DIR
         self._rows_copy = folder / f".{ROWS_FILE}.tmp"
-        self.outcomes: dict[int, Outcome] = {}
+        self.outcomes = Outcomes()
         self.published = False
         self._plan = plan
         self._pending = False  # the header's digest is PENDING
@@ -221,7 +206,7 @@ class Journal:
 
     def forget_failed(self) -> None:
         """Treat mini-batches that failed as not done, so that they run again."""
-        self.outcomes = {i: o for i, o in self.outcomes.items() if o.succeeded}
+        self.outcomes.forget_failed()
 
     def succeeded(
         self,
@@ -380,8 +365,9 @@ class Journal:
             self._unsynced_since = time.monotonic()
         if kind != _PUBLISHED:
             succeeded = kind == _SUCCEEDED
-            outcome = Outcome(index, succeeded, attempt, files_failed, items, offset, length)
-            self.outcomes[index] = outcome
+            self.outcomes.set(
+                Outcome(index, succeeded, attempt, files_failed, items, offset, length)
+            )
 
     def _own_rows(self) -> None:
         """Put a copy of rows.bin's first _rows_size bytes in its place, on disk, so that
@@ -426,8 +412,7 @@ class Journal:
         """(offset, length) in rows.bin of the succeeded mini-batches' lines, in mini-batch
         order; neighbours in the file are joined, as they are when mini-batches end in order."""
         start = end = 0
-        for index in sorted(self.outcomes):
-            outcome = self.outcomes[index]
+        for outcome in self.outcomes.values():
             if not (outcome.succeeded and outcome.length):
                 continue
             if outcome.offset != end:
@@ -457,7 +442,7 @@ class Journal:
                     if kind == _PUBLISHED:
                         self.published = True
                     else:
-                        self.outcomes[outcome.index] = outcome
+                        self.outcomes.set(outcome)
                     if kind == _SUCCEEDED:
                         self._rows_size = outcome.offset + outcome.length
                     self._journal_size += RECORD_SIZE

@@ -60,10 +60,13 @@ class JobLifecycle(Generic[_Job]):
         job = job_store.get(self.workspace, folder.name)
         if not isinstance(job, kind):
             raise BatchmlError(f"job '{folder.name}' is not a {what}")
-        self.job: _Job = job
+        self._job: _Job = job
+        # What makes the record from the latest progress, held back by update_later().
+        self._build: Callable[[], _Job] | None = None
         self.cancel = threading.Event()
         self._saved_at = 0.0
-        self._saving = threading.Lock()
+        # Reentrant: a save reads `job`, which may build the record first.
+        self._saving = threading.RLock()
         self._flush: threading.Timer | None = None
         self._interruptible = False
         self._run: tracking.TrackedRun | None = None
@@ -147,11 +150,32 @@ class JobLifecycle(Generic[_Job]):
         finally:
             self._interruptible = False
 
+    @property
+    def job(self) -> _Job:
+        """The record, as last updated."""
+        with self._saving:
+            build, self._build = self._build, None
+            if build is not None:
+                self._job = build()
+            return self._job
+
     def update(self, job: _Job, *, throttled: bool = False) -> None:
         """Make `job` the record and write it; `throttled`, at most every SAVE_INTERVAL
         seconds: one held back is written by a timer when the interval is up, so that what
         `job stream` shows never lags by more than that."""
-        self.job = job
+        with self._saving:
+            self._job, self._build = job, None
+        self._write(throttled=throttled)
+
+    def update_later(self, build: Callable[[], _Job]) -> None:
+        """As update(build(), throttled=True), but build() (which may read `job`) is called
+        only when the record is read or written: progress comes far more often than the
+        record is written (twice per mini-batch), and most records built would never be."""
+        with self._saving:
+            self._build = build
+        self._write(throttled=True)
+
+    def _write(self, *, throttled: bool) -> None:
         wait = self._saved_at + SAVE_INTERVAL - time.monotonic()
         if not throttled or wait <= 0:
             self._save()

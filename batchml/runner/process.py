@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batchml.backends.local import LocalBackend
-from batchml.core.batch_job import BatchJob, RayWorkers
+from batchml.core.batch_job import BatchJob, JobCounts, RayWorkers
 from batchml.core.errors import BatchmlError, ConflictError
 from batchml.core.job_environment import LOCAL, UV, JobEnvironment
 from batchml.core.job_record import JobStatus
@@ -77,6 +77,8 @@ class Runner:
         self._reported_at = 0.0
         # worker slot -> the mini-batch it runs
         self._running: dict[int, int] = {}
+        # The counts of the latest event, and how many mini-batches ran then.
+        self._latest: tuple[JobCounts, int] = (JobCounts(), 0)
 
     def on_event(self, event: JobEvent) -> None:
         self.record.settle_run()
@@ -96,12 +98,21 @@ class Runner:
                 self._running[event.worker] = event.mini_batch
             elif self._running.get(event.worker) == event.mini_batch:
                 del self._running[event.worker]
-        counts = dataclasses.replace(event.counts, mini_batches_running=len(self._running))
-        job = dataclasses.replace(self.record.job, counts=counts)
-        if event.kind == "job_finalizing":
-            job = dataclasses.replace(job, status=JobStatus.FINALIZING)
+        self._latest = (event.counts, len(self._running))
         # The plan's size is written at once: `job stream` says "planning" until it is known.
-        self.record.update(job, throttled=event.kind not in _WRITTEN_AT_ONCE)
+        if event.kind in _WRITTEN_AT_ONCE:
+            job = self._with_counts()
+            if event.kind == "job_finalizing":
+                job = dataclasses.replace(job, status=JobStatus.FINALIZING)
+            self.record.update(job)
+        else:
+            self.record.update_later(self._with_counts)
+
+    def _with_counts(self) -> BatchJob:
+        """The record with the counts of the latest event."""
+        counts, running = self._latest
+        counts = dataclasses.replace(counts, mini_batches_running=running)
+        return dataclasses.replace(self.record.job, counts=counts)
 
     def _environment_warnings(self) -> list[str]:
         """In batchml's interpreter: the declared pip packages that differ from what is here."""

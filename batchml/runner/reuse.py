@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from batchml.core.run_settings import RunSettings
     from batchml.runner.tally import Tally
 
+# How far the hashing runs ahead of the mini-batch looked up last.
+_AHEAD = 1024
+
 
 def folder_digest(folder: Path | None, cache: ResultCache, *, by_inode: bool = True) -> str | None:
     """SHA-256 over the relative names and contents of every file under `folder` (a job's
@@ -95,8 +98,11 @@ class Reuse:
         self.job_key = key
         self.cache = cache
         self._file_keys = keys
-        self._keys: dict[int, str | None] = {}  # mini-batch -> its key (None: unreadable)
-        self._looked: set[int] = set()  # the mini-batches `take` looked up
+        # Mini-batch -> its key (None: unreadable), from when it is hashed until it is kept or
+        # taken: the hashing runs at most _AHEAD mini-batches past the one wanted last.
+        self._keys: dict[int, str | None] = {}
+        self._looked: set[int] = set()  # the mini-batches `take` looked up, not kept yet
+        self._wanted = -1
         self._hashed = threading.Condition()
         self._hashing: threading.Thread | None = None
         self._hashed_all = False  # the thread is done (or was never needed)
@@ -125,11 +131,17 @@ class Reuse:
         if index in self._looked:
             return None  # looked up before, and not found: a mini-batch requeued
         with self._hashed:
+            if index > self._wanted:
+                self._wanted = index
+                self._hashed.notify_all()
             while index not in self._keys and not self._hashed_all:
                 self._hashed.wait()
         self._looked.add(index)
         key = self._keys.get(index)
-        return self.cache.lookup(key) if key is not None else None
+        found = self.cache.lookup(key) if key is not None else None
+        if found is not None:  # done: never looked up or kept again
+            self._forget(index)
+        return found
 
     def probe(self, batches: Sequence[Sequence[str]]) -> list[int]:
         """The mini-batches the cache has an outcome for, changing nothing (for a plan)."""
@@ -143,6 +155,7 @@ class Reuse:
     def keep(self, index: int, items: int, rows: bytes) -> None:
         """Store the outcome of mini-batch `index`, which succeeded with every file."""
         key = self._keys.get(index)
+        self._forget(index)
         if key is None:
             return
         # A full or read-only cache costs reuse, never the job.
@@ -152,7 +165,9 @@ class Reuse:
     def close(self) -> None:
         """Stop hashing (the job ended) and keep the hashes made."""
         if self._hashing is not None:
-            self._stopping = True
+            with self._hashed:
+                self._stopping = True
+                self._hashed.notify_all()
             self._hashing.join()
 
     def _todo(self, tally: Tally, batches: Sequence[Sequence[str]]) -> Iterator[int]:
@@ -176,6 +191,9 @@ class Reuse:
             for index in todo:
                 if self._stopping:
                     break
+                with self._hashed:
+                    while index > self._wanted + _AHEAD and not self._stopping:
+                        self._hashed.wait()
                 key = self._key(batches[index])
                 with self._hashed:
                     self._keys[index] = key
@@ -186,6 +204,11 @@ class Reuse:
             with self._hashed:
                 self._hashed_all = True
                 self._hashed.notify_all()
+
+    def _forget(self, index: int) -> None:
+        with self._hashed:
+            self._keys.pop(index, None)
+        self._looked.discard(index)
 
     def _key(self, files: Sequence[str]) -> str | None:
         """A mini-batch's key; None if a file cannot be read (run() will say why)."""

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from batchml.core.run_settings import RunSettings
     from batchml.runner.events import EventKind
     from batchml.runner.logs import JobLogs
-    from batchml.runner.tally import Tally
+    from batchml.runner.tally import Succeeded, Tally
 
 # The longest the engine waits before looking at the cancel event again.
 _TICK_SECONDS = 0.2
@@ -152,6 +152,8 @@ class Scheduler:
         self._fatal: _Stop | None = None
         # Workers of each slot that died while starting (before init() returned).
         self._lost_starting: Counter[int] = Counter()
+        self._looked_up: tuple[int, tuple[str, ...]] = (-1, ())
+        tally.on_recorded = self._recorded
 
     def run(self, started: float, output_file: Path | None) -> JobResult:
         """Run the job to its end; `started` is when it started, on this scheduler's clock."""
@@ -172,7 +174,6 @@ class Scheduler:
         stop = self._loop()
         if not self._journaled(self._tally.journal_held) and self._fatal is not None:
             stop = self._fatal
-        self._emit_recorded()
         reused = self._tally.counts.mini_batches_reused
         if reused:
             self._logs.note(
@@ -335,7 +336,7 @@ class Scheduler:
 
     def _submit(self, worker: int) -> MiniBatchTask:
         index, attempt = self._pending.popleft()
-        task = MiniBatchTask(index, attempt, self._batches[index])
+        task = MiniBatchTask(index, attempt, self._files(index))
         self._backend.submit(worker, task)
         self._take_reused()
         return task
@@ -357,7 +358,14 @@ class Scheduler:
             self._pending.drop(head)
 
     def _small(self, index: int) -> bool:
-        return sum(map(len, self._batches[index])) <= _SEND_AHEAD_MAX_CHARS
+        return sum(map(len, self._files(index))) <= _SEND_AHEAD_MAX_CHARS
+
+    def _files(self, index: int) -> tuple[str, ...]:
+        # The mini-batch looked at to be sent ahead is the one submitted next: its paths are
+        # read from the plan (a file, for a listed plan) once, not twice.
+        if self._looked_up[0] != index:
+            self._looked_up = (index, self._batches[index])
+        return self._looked_up[1]
 
     def _requeue_sent_ahead(self, state: _WorkerState) -> None:
         # The worker is gone before it took its queued mini-batch: no attempt was made.
@@ -457,15 +465,12 @@ class Scheduler:
         self, task: MiniBatchTask, state: _WorkerState, outcome: MiniBatchOutcome
     ) -> None:
         self._journaled(self._tally.succeeded, task, state.slot, state.label, outcome)
-        self._emit_recorded()
 
-    def _emit_recorded(self) -> None:
-        # A mini-batch is reported succeeded once journaled: in mini-batch order, mostly.
-        recorded = self._tally.recorded
-        for done in recorded:
-            if done.slot is not None:
-                self._emit("mini_batch_succeeded", done.index, done.attempt, done.slot)
-        recorded.clear()
+    def _recorded(self, done: Succeeded) -> None:
+        # A mini-batch is reported succeeded once journaled (in mini-batch order, mostly), each
+        # before the next is: a runner killed after the nth report has journaled n.
+        if done.slot is not None:
+            self._emit("mini_batch_succeeded", done.index, done.attempt, done.slot)
 
     def _failed(
         self,
@@ -488,7 +493,8 @@ class Scheduler:
         self._emit(
             "mini_batch_failed", task.index, task.attempt, state.slot, error, will_retry=will_retry
         )
-        self._emit_recorded()
+        if final:
+            self._journaled(self._tally.journal_due)
 
     def _emit(
         self,

@@ -14,7 +14,7 @@ from batchml.runner.order import InOrder
 from batchml.runner.plan import StreamedBatches, files_in, files_total
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from batchml.runner.journal import Journal
     from batchml.runner.logs import JobLogs
@@ -42,8 +42,8 @@ class Tally:
     `folders` maps the job's snapshot of the code to the folder it was copied from, for the
     paths of the failure records. Counts, reports and failure records follow each attempt as
     it ends; a succeeded mini-batch is journaled once every earlier one has an outcome, or
-    sooner past `window` of them waiting (0: at once). `recorded` lists those journaled since
-    it was last emptied, for the scheduler to report. `shown` maps the folder in storage of
+    sooner past `window` of them waiting (0: at once); `on_recorded` hears of each as it is.
+    `shown` maps the folder in storage of
     inputs there to the path the user gave, for the files they name (which the backend names
     so already in what run() said: batchml.runner.staging).
     """
@@ -65,7 +65,8 @@ class Tally:
         self._folders = folders or {}
         self.journal = journal
         self._order: InOrder[Succeeded] = InOrder(self._has_outcome, window)
-        self.recorded: list[Succeeded] = []
+        # Called with each succeeded mini-batch as soon as it is journaled.
+        self.on_recorded: Callable[[Succeeded], None] | None = None
         self.first_failure: str | None = None
         # Totals of 0 while the input is listed: not known yet (see `listed`).
         self.listing = isinstance(batches, StreamedBatches) and journal.plan_pending
@@ -177,7 +178,11 @@ class Tally:
             self.journal.failed(task.index, task.attempt)
             self._count_failure(files)
             self._logs.progress(self.counts)
-            self._journal(self._order.due())
+
+    def journal_due(self) -> None:
+        """Journal the succeeded mini-batches that waited only for those that failed since.
+        Raises JournalError."""
+        self._journal(self._order.due())
 
     def journal_held(self) -> None:
         """Journal the succeeded mini-batches still waiting for earlier ones (the job ends)."""
@@ -203,7 +208,8 @@ class Tally:
             )
             if self._reuse is not None and done.keep:
                 self._reuse.keep(index, done.items, journal.rows_of(index))
-            self.recorded.append(done)
+            if self.on_recorded is not None:
+                self.on_recorded(done)
 
     def _record(
         self,

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from batchml.worker.messages import MiniBatchTask, WorkerConfig, WorkerLogPaths
 
 # Rows up to about this many characters go back in the outcome, larger ones in a part file.
-INLINE_ROWS_LIMIT = 256 * 1024
+# Lines sent back are written once (to the journal's rows.bin, which becomes the output);
+# those of a part file twice (the part, then rows.bin). The runner holds at most
+# batchml.runner.order.MAX_HELD_BYTES of them waiting for earlier mini-batches.
+INLINE_ROWS_LIMIT = 4 * 1024 * 1024
 
 
 def redirect_std_streams(paths: WorkerLogPaths) -> None:

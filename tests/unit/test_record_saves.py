@@ -46,7 +46,8 @@ def record(monkeypatch: pytest.MonkeyPatch) -> tuple[JobLifecycle, list[str], Ti
     monkeypatch.setattr(lifecycle.threading, "Timer", timers)
     monkeypatch.setattr(lifecycle.time, "monotonic", lambda: 100.0)  # within the interval
     made = JobLifecycle.__new__(JobLifecycle)
-    made.workspace, made._saving, made._flush = None, threading.Lock(), None  # type: ignore[assignment]
+    made.workspace, made._saving, made._flush = None, threading.RLock(), None  # type: ignore[assignment]
+    made._job, made._build = "planning", None  # type: ignore[assignment]
     made._saved_at = 100.0
     return made, saved, timers
 
@@ -68,4 +69,32 @@ def test_no_write_after_the_last_record(record: tuple[JobLifecycle, list[str], T
     made.update("Completed")  # type: ignore[arg-type]
     assert saved == ["Completed"] and timers.made[0].canceled
     timers.made[0].fire()  # it was already running when canceled
+    assert saved == ["Completed"]
+
+
+def test_a_record_built_later_is_built_once_when_written(
+    record: tuple[JobLifecycle, list[str], Timers],
+) -> None:
+    made, saved, timers = record
+    built: list[int] = []
+
+    def build() -> str:
+        built.append(len(built))
+        return f"counts {len(built)} after {made.job}"
+
+    for _ in range(3):
+        made.update_later(build)  # type: ignore[arg-type]
+    assert (saved, built, len(timers.made)) == ([], [], 1)
+    timers.made[0].fire()
+    assert saved == ["counts 1 after planning"] and built == [0]
+    assert made.job == "counts 1 after planning"
+
+
+def test_a_record_built_later_is_built_when_read(
+    record: tuple[JobLifecycle, list[str], Timers],
+) -> None:
+    made, saved, _ = record
+    made.update_later(lambda: "counts 1")  # type: ignore[arg-type,return-value]
+    assert made.job == "counts 1" and saved == []
+    made.update("Completed")  # type: ignore[arg-type]
     assert saved == ["Completed"]
