@@ -87,8 +87,8 @@ def _spawn(job_folder: Path, argv: list[str], log: Path) -> int:
 
 
 def _fork(job_folder: Path, argv: list[str], log: Path) -> int:
-    """Fork twice: the child leads a new session and exits at once (waited for here), the
-    grandchild runs the job and never returns into the caller's code."""
+    """Fork twice: the child exits at once (waited for here); the grandchild, nobody's child
+    then, leads a new session, runs the job and never returns into the caller's code."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -104,9 +104,9 @@ def _fork(job_folder: Path, argv: list[str], log: Path) -> int:
 def _child(job_folder: Path, argv: list[str], out: int) -> None:
     code = 1
     try:
-        os.setsid()
         if os.fork() > 0:
             os._exit(0)
+        os.setsid()
         # What the caller's objects hold (a workspace lock's file among them) is not the
         # runner's: every descriptor but the log is closed. Those objects are never collected
         # (frozen, and this process never returns to them), so none closes a reused number.
