@@ -3,7 +3,8 @@
 With --detach, the process forks at once, before it imports the runner (a tenth of a second
 or more), so that the command that started it and waits for the fork is not kept waiting; the
 rest is batchml.runner.process. Being a package's __main__, it is not imported again by the
-workers that multiprocessing spawns.
+workers that multiprocessing spawns. batchml.runner.launch starts a runner this way only from
+a process with other threads running; otherwise it forks the runner from itself.
 """
 
 from __future__ import annotations

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+import io
+import os
+import signal
 import subprocess
 import sys
+import threading
+import traceback
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,6 +20,11 @@ from batchml.store.job_files import job_dir, save
 from batchml.store.workspace import Workspace
 
 DRIVER_LOG = Path("azureml-logs") / "70_driver_log.txt"
+
+# Signals whose handlers the invoking process may have set (a test runner's alarms too); the
+# forked runner starts from Python's own defaults, then sets its own (batchml.runner.process).
+_RESET = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+          signal.SIGALRM, signal.SIGCHLD)  # fmt: skip
 
 _Job = TypeVar("_Job", bound=JobRecord)
 
@@ -33,19 +45,36 @@ def start(
 
 
 def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
-    """Start `python -m batchml.runner --detach JOB_FOLDER` and wait for it to detach.
+    """Start the job's runner (batchml.runner.process) detached, and return once it is.
 
-    The process forks the real runner and exits at once, before its imports, so the runner is nobody's child (no
-    zombie is left to the invoking command) and leads a session of its own: Ctrl-C in the
-    invoking shell does not reach it, and `job cancel` stops it together with its workers.
-    With `resume`, the runner continues the job from its journal (see batchml.runner.journal).
+    The runner is nobody's child (no zombie is left to the invoking command) and leads a
+    session of its own: Ctrl-C in the invoking shell does not reach it, and `job cancel` stops
+    it together with its workers. With `resume`, the runner continues the job from its journal
+    (see batchml.runner.journal).
+
+    A process without other threads forks the runner from itself, which has imported most of
+    what the runner needs (each import compiled from source is a tenth of a second or more of
+    CPU when no .pyc is written). Forking with threads running is not safe (a lock one holds
+    stays held in the child), so otherwise the runner is a fresh `python -m batchml.runner
+    --detach` (see batchml.runner.__main__). The runner imports no user code itself: its
+    workers are fresh interpreters either way (batchml.backends.interpreter).
     """
-    flags = [flag for flag, on in (("--resume", resume), ("--retry-failed", retry_failed)) if on]
+    argv = [str(job_folder)]
+    argv += [flag for flag, on in (("--resume", resume), ("--retry-failed", retry_failed)) if on]
     log = job_folder / DRIVER_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
+    if threading.active_count() == 1:
+        code = _fork(job_folder, argv, log)
+    else:
+        code = _spawn(job_folder, argv, log)
+    if code != 0:
+        raise OSError(f"the job runner exited with code {code}; see {log}")
+
+
+def _spawn(job_folder: Path, argv: list[str], log: Path) -> int:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "batchml.runner", "--detach", str(job_folder), *flags],
+            [sys.executable, "-m", "batchml.runner", "--detach", *argv],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -54,5 +83,56 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
             # `batchml/` folder where the user typed the command does not stand in for batchml.
             cwd=job_folder,
         )
-    if process.wait() != 0:
-        raise OSError(f"the job runner exited with code {process.returncode}; see {log}")
+    return process.wait()
+
+
+def _fork(job_folder: Path, argv: list[str], log: Path) -> int:
+    """Fork twice: the child exits at once (waited for here); the grandchild, nobody's child
+    then, leads a new session, runs the job and never returns into the caller's code."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        child = os.fork()
+        if child == 0:
+            _child(job_folder, argv, out)
+    finally:
+        os.close(out)
+    return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+
+def _child(job_folder: Path, argv: list[str], out: int) -> None:
+    code = 1
+    try:
+        if os.fork() > 0:
+            os._exit(0)
+        os.setsid()
+        # What the caller's objects hold (a workspace lock's file among them) is not the
+        # runner's: every descriptor but the log is closed. Those objects are never collected
+        # (frozen, and this process never returns to them), so none closes a reused number.
+        gc.freeze()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in _RESET:
+            signal.signal(signum, signal.SIG_DFL)
+        os.chdir(job_folder)
+        runner_main = str(Path(__file__).with_name("__main__.py"))
+        sys.argv = [runner_main, *argv]
+        from batchml.runner.process import main
+
+        code = main(sys.argv)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)

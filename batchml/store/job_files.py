@@ -133,9 +133,12 @@ def hold_runner_lock(folder: Path) -> None:
                     f"job '{folder.name}' already has a runner (pid {pid})"
                 ) from None
             time.sleep(0.02)
-    # One write of a fixed width, so that a reader sees the old pid or the new one.
+    # One write of a fixed width, so that a reader sees the old pid or the new one. The start
+    # time tells this process from a later one given the same pid; a runner forked from the
+    # command that invoked it has that command's command line (batchml.runner.launch).
+    pid = os.getpid()
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid():>10}\n".encode(), 0)
+    os.pwrite(fd, f"{pid:>10} {_start_time(pid) or '':>20}\n".encode(), 0)
 
 
 def runner_pid(workspace: Workspace, name: str) -> int | None:
@@ -160,17 +163,20 @@ def _holder(fd: int, folder: Path) -> int:
     # A runner writes its pid just after it takes the lock: until then, the file is empty or
     # names an earlier runner of the job, whose pid may be another program's by now.
     for _ in range(100):
-        text = os.pread(fd, 16, 0).strip()
-        if text and _runs(int(text), folder):
-            return int(text)
+        fields = os.pread(fd, 32, 0).split()
+        if fields and _runs(int(fields[0]), fields[1:], folder):
+            return int(fields[0])
         time.sleep(0.01)
     return 0
 
 
-def _runs(pid: int, folder: Path) -> bool:
-    """Whether process `pid` is a runner of the job in `folder` (as far as can be told)."""
+def _runs(pid: int, started: list[bytes], folder: Path) -> bool:
+    """Whether process `pid` is a runner of the job in `folder` (as far as can be told):
+    the process that started at `started` (the runner's start time, if it wrote one)."""
     if not Path("/proc/self").exists():
         return True
+    if started:
+        return _start_time(pid) == started[0].decode()
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -179,6 +185,15 @@ def _runs(pid: int, folder: Path) -> bool:
     # batchml.runner.process: a runner that an earlier batchml started, before an upgrade.
     entry = {b"batchml.runner", b"batchml.runner.process"}.intersection(command)
     return bool(entry) and os.fsencode(folder.name) in names
+
+
+def _start_time(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (/proc's stat); None if it is
+    gone or there is no /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def beat(folder: Path) -> None:

@@ -1,0 +1,64 @@
+"""How the runner is started (batchml.runner.launch): forked from the invoking command when it
+runs no other thread, a fresh `python -m batchml.runner` otherwise; either way detached, the
+leader of its own session, and found by `job cancel`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from processes import session_members
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.integration.conftest import JobsWorkspace
+
+
+@pytest.fixture
+def a_thread() -> Iterator[None]:
+    """Another thread running in this (the invoking) process."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="bystander")
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+def _command(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def _started_detached_then_canceled(jobs: JobsWorkspace) -> list[bytes]:
+    """The command line of a job's runner, once checked to be detached, then cancelled."""
+    name = jobs.invoke("--input", jobs.inputs(["wait"] * 2))
+    jobs.wait(name, "Running")
+    pid = jobs.runner_pid(name)
+    assert pid is not None
+    command = _command(pid)
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    parent, session = int(stat[1]), int(stat[3])
+    assert session == pid and parent != os.getpid()
+    assert len(session_members(pid)) >= 3  # the runner and its two workers
+    assert jobs.cli.ok("job", "cancel", "-n", name)["status"] == "Canceled"
+    jobs.wait_runners_gone()
+    assert session_members(pid) == []
+    return command
+
+
+@pytest.mark.slow
+def test_a_command_without_threads_forks_the_runner(jobs: JobsWorkspace) -> None:
+    assert threading.active_count() == 1
+    command = _started_detached_then_canceled(jobs)
+    assert command == _command(os.getpid())
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("a_thread")
+def test_a_command_with_threads_starts_a_fresh_runner(jobs: JobsWorkspace) -> None:
+    command = _started_detached_then_canceled(jobs)
+    assert b"batchml.runner" in command and command != _command(os.getpid())
