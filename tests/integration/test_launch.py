@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from processes import session_members
+from waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,7 +36,7 @@ def _command(pid: int) -> list[bytes]:
 
 def _started_detached_then_canceled(jobs: JobsWorkspace) -> list[bytes]:
     """The command line of a job's runner, once checked to be detached, then cancelled."""
-    name = jobs.invoke("--input", jobs.inputs(["wait"] * 2))
+    name = jobs.invoke("--input", jobs.inputs(["wait"] * 4))  # two mini-batches
     jobs.wait(name, "Running")
     pid = jobs.runner_pid(name)
     assert pid is not None
@@ -43,7 +44,8 @@ def _started_detached_then_canceled(jobs: JobsWorkspace) -> list[bytes]:
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     parent, session = int(stat[1]), int(stat[3])
     assert session == pid and parent != os.getpid()
-    assert len(session_members(pid)) >= 3  # the runner and its two workers
+    # The runner and its two workers (the second may still be starting when the job runs).
+    wait_for(lambda: len(session_members(pid)) >= 3, "the runner and two workers in its session")
     assert jobs.cli.ok("job", "cancel", "-n", name)["status"] == "Canceled"
     jobs.wait_runners_gone()
     assert session_members(pid) == []
