@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
+AZURITE := $(VENV)/node/node_modules/.bin/azurite-blob
 
 .PHONY: test check demo dev bench clean
 
@@ -26,7 +27,17 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 dev: $(DEV_STAMP)
 
-test: $(DEV_STAMP)
+# The Azure Blob Storage emulator the datastore tests start (tests/integration/azurite.py), from
+# the npm registry into .venv/node. Without npm those tests are skipped, saying so.
+$(AZURITE):
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "Installing Azurite, the storage emulator the tests use, into $(VENV)/node (npm install azurite@3) ..."; \
+		npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error azurite@3; \
+	else \
+		echo "npm not found: the tests that need Azurite (the storage emulator) will be skipped"; \
+	fi
+
+test: $(DEV_STAMP) | $(AZURITE)
 	$(BIN)/python -m pytest -q
 
 check: $(DEV_STAMP)

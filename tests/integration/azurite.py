@@ -2,8 +2,8 @@
 session of its own and stopped for sure.
 
 Not a test module: tests/integration/conftest.py's `azurite` fixture uses it, once a session.
-Azurite comes from the npm registry; .ci/run installs it into .ci/node (`npm install --prefix
-.ci/node azurite@3`), or BATCHML_AZURITE names an `azurite-blob` to use.
+Azurite comes from the npm registry; `make test` installs it into .venv/node (`npm install
+--prefix .venv/node azurite@3`), or BATCHML_AZURITE names an `azurite-blob` to use.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # Azurite's well-known development account (published in its README, the same for everyone).
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-INSTALLED = Path(__file__).resolve().parents[2] / ".ci" / "node" / "node_modules" / ".bin"
+INSTALLED = Path(__file__).resolve().parents[2] / ".venv" / "node" / "node_modules" / ".bin"
 START_SECONDS = 60
 STOP_SECONDS = 30
 
@@ -49,7 +49,7 @@ class Azurite:
 
 
 def executable() -> str | None:
-    """The `azurite-blob` to run: BATCHML_AZURITE, .ci/node's, or one on PATH; None if none
+    """The `azurite-blob` to run: BATCHML_AZURITE, .venv/node's, or one on PATH; None if none
     (or no node to run it)."""
     if shutil.which("node") is None:
         return None

@@ -295,16 +295,20 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One Azurite (the Azure Blob Storage emulator) on 127.0.0.1 for the session's datastore
-    tests; skipped when it is not installed (`npm install --prefix .ci/node azurite@3`, as
-    .ci/run does) or adlfs is missing (the azure extra)."""
+    tests; skipped when it is not installed (`npm install --prefix .venv/node azurite@3`, as
+    `make test` does) or adlfs is missing (the azure extra), failed instead when
+    BATCHML_REQUIRE_AZURITE is set (as .ci/run does)."""
     pytest.importorskip("adlfs", reason="adlfs is not installed (pip install 'batchml[azure]')")
     from azurite import executable, running
 
     command = executable()
     if command is None:
-        pytest.skip(
-            "Azurite (or node to run it) is not installed: npm install --prefix .ci/node azurite@3 (as .ci/run does), "
-            "or set BATCHML_AZURITE to an azurite-blob"
+        missing = (
+            "Azurite (or node to run it) is not installed: npm install --prefix .venv/node azurite@3 "
+            "(as make test does), or set BATCHML_AZURITE to an azurite-blob"
         )
+        if os.environ.get("BATCHML_REQUIRE_AZURITE"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     with running(command, tmp_path_factory.mktemp("azurite")) as emulator:
         yield emulator
