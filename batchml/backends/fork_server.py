@@ -34,6 +34,14 @@ from batchml.backends.interpreter import pickled_start
 
 # Imported by the server before it forks anything: the body of every worker.
 PRELOAD = ("batchml.worker.main",)
+_SERVE = """\
+import shutil
+from multiprocessing import forkserver
+try:
+    forkserver.main(%d, %d, %r)
+finally:
+    shutil.rmtree(%r, ignore_errors=True)
+"""
 # How long close() waits for the server to end by itself before it is killed.
 _CLOSE_GRACE = 5.0
 
@@ -64,8 +72,9 @@ class ForkServer(forkserver.ForkServer):
                 alive_r, alive_w = os.pipe()
                 # Not `multiprocessing.forkserver` in its command line: that names the helper
                 # processes shared by a whole process, which tests do not count as left behind.
-                command = "from multiprocessing import forkserver; forkserver.main(%d, %d, %r)"
-                command %= (listener.fileno(), alive_r, list(PRELOAD))
+                # The server removes its folder when it ends (this process was killed, and its
+                # workers have ended).
+                command = _SERVE % (listener.fileno(), alive_r, list(PRELOAD), self._folder)
                 args = [sys.executable, *util._args_from_interpreter_flags(), "-c", command]  # type: ignore[attr-defined]
                 try:
                     pid = util.spawnv_passfds(
