@@ -36,6 +36,7 @@ import sys
 import tempfile
 from multiprocessing import popen_spawn_posix, reduction, spawn, util
 from multiprocessing.context import SpawnProcess, set_spawning_popen
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -123,18 +124,7 @@ class _Popen(popen_spawn_posix.Popen):
 
     def _launch(self, process_obj: _Process) -> None:
         fds: list[int] = self._fds  # type: ignore[attr-defined]
-        prep_data = spawn.get_preparation_data(process_obj.name)
-        if process_obj.sys_path is not None:
-            prep_data["sys_path"] = process_obj.sys_path
-        prep_data.pop("init_main_from_name", None)
-        prep_data.pop("init_main_from_path", None)
-        fp = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, fp)
-            reduction.dump(process_obj, fp)
-        finally:
-            set_spawning_popen(None)
+        fp = pickled_start(self, process_obj, process_obj.sys_path)
         parent_r = child_w = child_r = parent_w = None
         try:
             parent_r, child_w = os.pipe()
@@ -152,6 +142,25 @@ class _Popen(popen_spawn_posix.Popen):
             for fd in (child_r, child_w):
                 if fd is not None:
                     os.close(fd)
+
+
+def pickled_start(popen: Any, process_obj: BaseProcess, sys_path: list[str] | None) -> io.BytesIO:
+    """What a child started by `popen` reads first: multiprocessing's preparation data (with
+    `sys_path` in place of this process's when given), then the process object; the data does
+    not ask the child to import this process's __main__ again (see the module's docstring)."""
+    prep_data = spawn.get_preparation_data(process_obj.name)
+    if sys_path is not None:
+        prep_data["sys_path"] = sys_path
+    prep_data.pop("init_main_from_name", None)
+    prep_data.pop("init_main_from_path", None)
+    fp = io.BytesIO()
+    set_spawning_popen(popen)
+    try:
+        reduction.dump(prep_data, fp)
+        reduction.dump(process_obj, fp)
+    finally:
+        set_spawning_popen(None)
+    return fp
 
 
 def _close_all(*fds: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import os
 import selectors
 import signal
 import time
@@ -18,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.fork_server import ForkServer
 from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
 from batchml.backends.interpreter import OtherPython, spawn_process
 from batchml.worker.lifetime import kill_descendants
@@ -25,6 +27,7 @@ from batchml.worker.main import worker_main
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Future
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
@@ -47,13 +50,15 @@ class _Worker:
 class LocalBackend:
     """Runs each worker as a process of this machine.
 
-    start_method is a multiprocessing start method. spawn (the default) gives each worker a
-    fresh interpreter, so nothing of the caller (threads, held locks, open files) leaks into
-    user code. It costs an interpreter start and the imports of batchml.worker per worker,
-    paid again only when a worker is replaced; the caller's main module is not imported again
-    (see batchml.backends.interpreter). forkserver pays the start once per calling process and
-    imports the caller's main module in the fork server; fork is the fastest, but only safe in
-    a caller without threads, its workers inherit its state, and they run no atexit handlers.
+    start_method is a multiprocessing start method, or "server" (the default): each worker is
+    forked by a server process this backend starts once, which has imported batchml.worker and
+    nothing of the caller or of the user (see batchml.backends.fork_server), so nothing of the
+    caller (threads, held locks, open files) leaks into user code, and an interpreter start and
+    the worker's imports are paid once per job. spawn gives each worker a fresh interpreter
+    instead, paying that per worker; the caller's main module is not imported again (see
+    batchml.backends.interpreter). forkserver is multiprocessing's own, one per calling
+    process, which imports the caller's main module; fork is the fastest, but only safe in a
+    caller without threads, its workers inherit its state, and they run no atexit handlers.
 
     With config.python set, workers are spawned by that interpreter and see its packages, not
     the caller's (see batchml.backends.interpreter); the caller's main module is not imported.
@@ -74,23 +79,25 @@ class LocalBackend:
         self,
         config: WorkerConfig,
         *,
-        start_method: str = "spawn",
+        start_method: str = "server",
         node: str = "localhost",
         variables_later: Future[dict[str, str]] | None = None,
     ) -> None:
         self._config = config
         self._variables_later = variables_later
+        if config.python is not None and start_method not in ("server", "spawn"):
+            raise ValueError(
+                f"workers in another Python need start method spawn, not {start_method}"
+            )
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
-        self._context: Any = multiprocessing.get_context(start_method)
-        self._forked = self._context.get_start_method() == "fork"
+        self._context: Any = multiprocessing.get_context(
+            "spawn" if start_method == "server" else start_method
+        )
+        self._forked = start_method == "fork"
         self.devices = devices_to_assign(config.scoring.environment_variables)
-        self._python: OtherPython | None = None
-        if config.python is not None:
-            if start_method != "spawn":
-                raise ValueError(
-                    f"workers in another Python need start method spawn, not {start_method}"
-                )
-            self._python = OtherPython(config.python)
+        # Workers in another Python are spawned by it (a server would be of this one).
+        self._python = OtherPython(config.python) if config.python is not None else None
+        self._server = ForkServer() if start_method == "server" and self._python is None else None
         self._node = node
         self._workers: dict[int, _Worker] = {}
         # Every live worker's pipe and sentinel, registered once: poll() is on the hot path.
@@ -131,8 +138,13 @@ class LocalBackend:
         """A worker process for `slot`; with `follow`, it waits for a message of environment
         variables before it imports the scoring script."""
         parent_conn, child_conn = self._context.Pipe()
+        # The server's environment is that of when it started; the worker gets today's.
+        environment = None
+        make: Callable[..., BaseProcess]
         if self._python is not None:
             make = self._python.process
+        elif self._server is not None:
+            make, environment = self._server.process, dict(os.environ)
         elif self._context.get_start_method() == "spawn":
             make = spawn_process
         else:
@@ -140,7 +152,7 @@ class LocalBackend:
         config = replace(self._worker_config(slot), variables_follow=follow)
         process = make(
             target=worker_main,
-            args=(child_conn, config, slot, self._node, self._forked),
+            args=(child_conn, config, slot, self._node, self._forked, environment),
             name=f"batchml-worker-{slot}",
         )
         process.start()
@@ -220,6 +232,8 @@ class LocalBackend:
             wait(sentinels, max(0.0, min(next_kill - time.monotonic(), 0.1)))
             self._reap_stopping()
         self._selector.close()
+        if self._server is not None:
+            self._server.close()
         if self._python is not None:
             self._python.close()
 

@@ -116,6 +116,7 @@ def _child(job_folder: Path, argv: list[str], out: int) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        _forget_multiprocessing()
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
@@ -136,3 +137,24 @@ def _child(job_folder: Path, argv: list[str], out: int) -> None:
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         os._exit(code)
+
+
+def _forget_multiprocessing() -> None:
+    """Drop what multiprocessing knows of the caller's helpers, children and temporary folder.
+
+    Those are the caller's: its resource tracker's pipe is closed here (a descriptor number a
+    later file may reuse, which the tracker's liveness probe would write to), its children are
+    not this process's, and its temporary folder goes when the caller exits. The runner's
+    workers start a resource tracker and a folder of their own (batchml.backends.fork_server).
+    """
+    from multiprocessing import process
+
+    process._children.clear()  # type: ignore[attr-defined]
+    process.current_process()._config.pop("tempdir", None)  # type: ignore[attr-defined]
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    if tracker is not None:
+        tracker._resource_tracker._fd = None
+        tracker._resource_tracker._pid = None
+    server = sys.modules.get("multiprocessing.forkserver")
+    if server is not None:
+        server._forkserver.__init__()

@@ -43,11 +43,23 @@ def _die_with_parent() -> None:
         threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), daemon=True).start()
 
 
-def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, forked: bool) -> None:
+def worker_main(
+    conn: Connection,
+    config: WorkerConfig,
+    slot: int,
+    node: str,
+    forked: bool,
+    environment: dict[str, str] | None = None,
+) -> None:
     """The body of a worker process: start, then one mini-batch per message until told to stop.
 
     forked is True when the process is a fork of the job's process (start method fork).
+    environment, when given, is the job's process's, which this process takes first: it was
+    forked by a server whose own is that of when the server started.
     """
+    if environment is not None:
+        os.environ.clear()
+        os.environ.update(environment)
     _die_with_parent()
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

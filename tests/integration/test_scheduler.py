@@ -117,7 +117,7 @@ def test_large_outputs_go_through_part_files_and_keep_their_place(run):
     assert [p.name for p in job.output_dir.iterdir()] == ["predictions.csv"]
 
 
-@pytest.mark.parametrize("start_method", ["spawn", "forkserver", "fork"])
+@pytest.mark.parametrize("start_method", ["server", "spawn", "forkserver", "fork"])
 def test_every_start_method_runs_a_job(run, start_method):
     job = run(["ok", "ok", "ok"], mini_batch_size=1, workers=2, start_method=start_method)
 

@@ -265,7 +265,7 @@ def test_a_batchml_fault_in_a_worker_is_an_internal_error(run):
     assert "Traceback (most recent call last):" in (result.error_detail or "")
 
 
-@pytest.mark.parametrize("start_method", ["spawn", "forkserver", "fork"])
+@pytest.mark.parametrize("start_method", ["server", "spawn", "forkserver", "fork"])
 def test_killing_the_caller_leaves_no_worker_behind(tmp_path, inputs, scripts, start_method):
     init_log = tmp_path / "init.log"
     inputs(["hang", "hang"])
