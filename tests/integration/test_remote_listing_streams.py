@@ -51,7 +51,8 @@ def test_the_first_mini_batch_is_scored_before_the_storage_listing_ends(
 ) -> None:
     # Azurite lists these in UTF-16 order (the astral one before U+FF01): once mini-batches
     # ran, the rest must still come in the order of the same files on a local disk.
-    files = blobs(60, astral=["z/\U0001f600", "z/\uff01"])
+    # More than the listing's first page (remote._FIRST_PAGE): the rest comes in another.
+    files = blobs(150, astral=["z/\U0001f600", "z/\uff01"])
     upload(jobs, azurite, files)
     monkeypatch.setenv("SCORED_LOG", str(jobs.root / "scored.log"))
     let_go: list[int] = []
@@ -72,7 +73,7 @@ def test_the_first_mini_batch_is_scored_before_the_storage_listing_ends(
 
     assert result.status == "Completed", result.error
     assert let_go == [30]
-    assert (result.counts.mini_batches_total, result.counts.files_total) == (31, 62)
+    assert (result.counts.mini_batches_total, result.counts.files_total) == (76, 152)
     assert result.output_file is not None
     names = sorted(files)  # a local folder's order: the UTF-8 byte order of the paths
     assert names[-2:] == ["z/\uff01", "z/\U0001f600"]
