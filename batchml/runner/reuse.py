@@ -89,10 +89,9 @@ class Reuse:
 
     Files in storage are known by their cache keys (`keys`: an MD5, or the path and ETag, as
     the listing gave them, known as the plan grows), so their mini-batches are looked up with
-    no wait. Local files
-    are hashed on a thread of this object's, in the order the mini-batches run, and each
-    mini-batch is looked up as it is about to run (`take`): the first runs once its own files
-    are hashed, not every file of the job.
+    no wait. Local files are hashed on a thread of this object's, in the order the mini-batches
+    run, and each mini-batch is looked up as it is about to run (`take`): the first runs once
+    its own files are hashed, not every file of the job.
     """
 
     def __init__(self, key: str, cache: ResultCache, keys: Mapping[str, str] | None = None) -> None:
@@ -147,8 +146,8 @@ class Reuse:
         return found
 
     def skips(self, tally: Tally) -> Callable[[int], bool]:
-        """Whether a mini-batch of files in storage needs no fetching: it is done, or the
-        cache has an outcome for it (changing nothing; `take` takes it)."""
+        """What says whether a mini-batch of files in storage needs no fetching: it is done,
+        or the cache has an outcome for it (looked up changing nothing; `take` takes it)."""
         assert self._file_keys is not None, "only files in storage are fetched"
 
         def skip(index: int) -> bool:
