@@ -177,9 +177,9 @@ def run_job(
             cleanup.callback(fetcher.close)
             workers = KeyedBackend(workers, fetcher.keys)
         elif fetcher is not None:
-            to_run = [index for index in range(len(batches)) if not tally.is_done(index)]
+            skip = tally.is_done if reuse is None else reuse.skips(tally)
             ahead = 2 * settings.workers + 4
-            workers = StagedBackend(workers, fetcher, batches, to_run, ahead, shown)
+            workers = StagedBackend(workers, fetcher, batches, skip, ahead, shown)
             cleanup.callback(workers.shutdown)
         try:
             scheduler = Scheduler(

@@ -2,10 +2,11 @@
 there): a local folder walked with os.scandir, data in storage listed with fsspec's `find`,
 each file with its size (mini-batches by size need them; so does `invoke --dry-run`'s plan).
 
-The first run writes the list (batchml.store.input_list) as it walks, and plans a local
-folder's mini-batches as it goes (StreamedBatches: the first are handed out before the
-listing ends); every later run, a resume, reads it, so that it plans the same mini-batches
-in the same order: their relative posix paths'. A list its first run did not finish (the
+The first run writes the list (batchml.store.input_list) as it walks, and plans the
+mini-batches as it goes (StreamedBatches: the first are handed out before the listing ends),
+of a local folder or of data in storage alike; every later run, a resume, reads it, so that
+it plans the same mini-batches in the same order: their relative posix paths' (a listing from
+storage in another order is put in that one: input_list.in_order). A list its first run did not finish (the
 runner was killed while listing) has no trailer: a resume lists the input again, checks that
 it begins with what the cut list holds (the mini-batches journaled came from there) and plans
 from the new list. The runner's plan is read from the list on disk, never held in memory.
@@ -51,7 +52,7 @@ def job_batches(
 ) -> Sequence[tuple[str, ...]]:
     """The job's mini-batches of `size`, planned from the list of files its first run wrote,
     else listed now (streamed from the walk into the list) and written. With `output_action`
-    (the job's runner), a local folder not listed yet is planned as it is listed: a
+    (the job's runner), an input not listed yet is planned as it is listed: a
     StreamedBatches still `listing`, with its first mini-batch planned, is returned."""
     if (folder / job_store.INPUTS_FILE).is_file() and not (folder / input_list.LIST_FILE).exists():
         # A job invoked by batchml before 0.2.
@@ -63,10 +64,10 @@ def job_batches(
     if (folder / CUT_LIST).is_file() or (folder / input_list.LIST_FILE).is_file():
         if (folder / CUT_LIST).is_file() or not input_list.ListFile(folder).complete:
             _list_again(workspace, folder, data, by_size)
-    elif data.remote is None:
+    else:
         root, listed = _listed(workspace, data, sizes=by_size)
         streamed = StreamedBatches(
-            folder, root, listed, size, local=True, output_action=output_action or ""
+            folder, root, listed, size, local=data.remote is None, output_action=output_action or ""
         )
         streamed.start()
         if output_action is None:
@@ -74,9 +75,6 @@ def job_batches(
         if not streamed.listing and not streamed.files_total:
             raise nothing_to_score(data.path)
         return streamed
-    else:
-        root, listed = _listed(workspace, data, sizes=by_size)
-        input_list.write_in_order(folder, root, listed)
     batches = ListedBatches(input_list.ListFile(folder), size, local=data.remote is None)
     if not batches.files_total:
         raise nothing_to_score(data.path)
@@ -106,10 +104,7 @@ def _list_again(workspace: Workspace, folder: Path, data: DataInput, by_size: bo
         if missing is not None:
             raise _changed(data, f"{missing[0]} is gone")
 
-    if data.remote is None:
-        input_list.write(folder, root, checked())
-    else:  # a listing from storage is written whole before any mini-batch runs
-        input_list.write_in_order(folder, root, listed)
+    input_list.write(folder, root, checked())
     cut.unlink()
 
 
@@ -130,7 +125,7 @@ def listed_files(workspace: Workspace, data: DataInput) -> InputFiles:
     now and written nowhere: for planning a job that does not exist (`invoke --dry-run`) and
     running some of its mini-batches in the foreground."""
     root, listed = _listed(workspace, data, sizes=True)
-    return _files(root, list(listed) if data.remote is None else sorted(listed), data)
+    return _files(root, list(listed), data)
 
 
 # The list of a job's first run cut short, kept while the input is listed again.
@@ -149,8 +144,9 @@ def _files(root: str, entries: list[tuple[str, str, int | None]], data: DataInpu
 def _listed(
     workspace: Workspace, data: DataInput, *, sizes: bool
 ) -> tuple[str, Iterable[tuple[str, str, int | None]]]:
-    """(root, (path relative to root, cache key, size) of each file) of the input: a local
-    folder's in order, as it is walked, with `sizes` or None; storage's in no order."""
+    """(root, (path relative to root, cache key, size) of each file) of the input, in the
+    order of their paths, as they are listed: a local folder's as it is walked, with `sizes`
+    or None; storage's with their sizes, as it lists them (see input_list.in_order)."""
     if data.remote is None:
         if data.type == "uri_file":
             name, size = os.path.basename(data.local), os.stat(data.local).st_size
@@ -160,7 +156,7 @@ def _listed(
             return data.local, ((path, "", None) for path in paths)
         return data.local, ((path, "", size) for path, size in input_list.sized(data.local, paths))
     entries = remote.listing(workspace, data.remote, data.path, folder=data.type != "uri_file")
-    return _storage_root(data.remote, data.type), entries
+    return _storage_root(data.remote, data.type), input_list.in_order(entries, data.path)
 
 
 def _storage_root(data: RemoteData, kind: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING, overload
 
@@ -187,7 +187,7 @@ class ListedBatches(Sequence[tuple[str, ...]]):
         end = self._firsts[index + 1] if index + 1 < len(self._firsts) else self.files_total
         return end - self._firsts[index]
 
-    def keys(self) -> dict[str, str]:
+    def keys(self) -> Mapping[str, str]:
         """Each file's cache key (files in storage), read from the list."""
         return {self._prefix + path: key for _, (path, key, _) in self._listing.entries()}
 
@@ -199,7 +199,9 @@ class StreamedBatches(ListedBatches):
     LISTED_AT_ONCE, so that the first mini-batches are there at once. While `listing`, the
     last mini-batch may still grow, so the ones before it are all there is (len); once the
     listing is over this is the ListedBatches of the complete list and `digest` is its plan
-    digest (batchml.runner.journal.plan_digest); `error` says why it stopped, if it failed."""
+    digest (batchml.runner.journal.plan_digest); `error` says why it stopped, if it failed.
+    Of files in storage, `keys()` grows with the plan: a mini-batch's files are in it from
+    when it is planned."""
 
     def __init__(
         self,
@@ -214,6 +216,8 @@ class StreamedBatches(ListedBatches):
         self._writer = ListWriter(folder, root)
         self._start(ListFile(folder), size, local=local)
         self._entries = iter(entries)
+        self._local = local
+        self._keys: dict[str, str] = {}
         self._end = self._writer.size
         self._digest = PlanDigest(output_action)
         self.output_action = output_action
@@ -260,9 +264,11 @@ class StreamedBatches(ListedBatches):
     def _add(self, piece: list[Entry]) -> None:
         offset = self._writer.size
         data = self._writer.add(piece)
+        paths = [self._prefix + path for path, _, _ in piece]
+        if not self._local:  # before the mini-batches they are in are planned
+            self._keys.update(zip(paths, (key for _, key, _ in piece), strict=True))
         sizes = [size or 0 for _, _, size in piece] if self._cut.by_size else None
         starts = self._plan(offset, data.split(b"\0")[:-1], sizes)
-        paths = [self._prefix + path for path, _, _ in piece]
         done = []
         at = 0
         for start in starts:
@@ -285,6 +291,9 @@ class StreamedBatches(ListedBatches):
         with self._grown:
             self.listing = False
             self._grown.notify_all()
+
+    def keys(self) -> Mapping[str, str]:
+        return self._keys
 
     def sync(self) -> None:
         """Put the list written so far on disk (before the journal records mini-batches);

@@ -42,7 +42,7 @@ from batchml.worker.lifetime import become_subreaper
 from batchml.worker.messages import ScoringSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from batchml.backends.base import BackendFactory
     from batchml.runner.pipeline import PipelineRunner
@@ -240,7 +240,7 @@ class Runner:
         _say(f"output: {count} file(s) published in {output.path}")
         return result
 
-    def _reuse(self, job: BatchJob, keys: dict[str, str] | None) -> Reuse | None:
+    def _reuse(self, job: BatchJob, keys: Mapping[str, str] | None) -> Reuse | None:
         """The result cache for an append_row job, unless its settings say `reuse: false`
         (the output of a summary_only job is what its script writes itself, which reuse
         cannot give); files in storage are known by their cache `keys`."""

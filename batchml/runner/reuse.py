@@ -28,7 +28,7 @@ from batchml.store.result_cache import ResultCache
 _WAIT_SECONDS = 0.2
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from batchml.core.job_environment import JobEnvironment
     from batchml.core.run_settings import RunSettings
@@ -88,16 +88,17 @@ class Reuse:
     """Looks a job's mini-batches up in the result cache, and keeps those that succeed.
 
     Files in storage are known by their cache keys (`keys`: an MD5, or the path and ETag, as
-    the listing gave them), so their mini-batches are looked up before any runs. Local files
-    are hashed on a thread of this object's, in the order the mini-batches run, and each
-    mini-batch is looked up as it is about to run (`take`): the first runs once its own files
-    are hashed, not every file of the job.
+    the listing gave them, known as the plan grows), so their mini-batches are looked up with
+    no wait. Local files are hashed on a thread of this object's, in the order the mini-batches
+    run, and each mini-batch is looked up as it is about to run (`take`): the first runs once
+    its own files are hashed, not every file of the job.
     """
 
-    def __init__(self, key: str, cache: ResultCache, keys: dict[str, str] | None = None) -> None:
+    def __init__(self, key: str, cache: ResultCache, keys: Mapping[str, str] | None = None) -> None:
         self.job_key = key
         self.cache = cache
         self._file_keys = keys
+        self._batches: Sequence[Sequence[str]] = ()
         # Mini-batch -> its key (None: unreadable), from when it is hashed until it is kept or
         # taken: the hashing runs at most _AHEAD mini-batches past the one wanted last.
         self._keys: dict[int, str | None] = {}
@@ -109,13 +110,12 @@ class Reuse:
         self._stopping = False
 
     def start(self, tally: Tally, batches: Sequence[Sequence[str]]) -> None:
-        """Begin with a job's mini-batches that are not done yet: those of files in storage
-        found in the cache are recorded done now; local files start being hashed."""
+        """Begin with a job's mini-batches that are not done yet: local files start being
+        hashed; those of files in storage are looked up as they come (`take`), their keys
+        known at once, even while the plan grows."""
+        self._batches = batches
         if self._file_keys is not None:
             self._hashed_all = True
-            for index in [i for i in range(len(batches)) if not tally.is_done(i)]:
-                self._keys[index] = self._key(batches[index])
-                tally.take_reused(index)
             return
         self._hashing = threading.Thread(
             target=self._hash,
@@ -131,6 +131,8 @@ class Reuse:
         if index in self._looked:
             return None  # looked up before, and not found: a mini-batch requeued
         with self._hashed:
+            if self._file_keys is not None:
+                self._keys[index] = self._key(self._batches[index])
             if index > self._wanted:
                 self._wanted = index
                 self._hashed.notify_all()
@@ -142,6 +144,19 @@ class Reuse:
         if found is not None:  # done: never looked up or kept again
             self._forget(index)
         return found
+
+    def skips(self, tally: Tally) -> Callable[[int], bool]:
+        """What says whether a mini-batch of files in storage needs no fetching: it is done,
+        or the cache has an outcome for it (looked up changing nothing; `take` takes it)."""
+        assert self._file_keys is not None, "only files in storage are fetched"
+
+        def skip(index: int) -> bool:
+            if tally.is_done(index):
+                return True
+            key = self._key(self._batches[index])
+            return key is not None and self.cache.lookup(key, touch=False) is not None
+
+        return skip
 
     def probe(self, batches: Sequence[Sequence[str]]) -> list[int]:
         """The mini-batches the cache has an outcome for, changing nothing (for a plan)."""

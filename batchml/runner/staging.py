@@ -1,7 +1,8 @@
 """Inputs in storage, fetched per mini-batch: local workers get local files (the `mini_batch` list is
 local paths, as in Azure), from the input cache (batchml.store.input_cache), filled by a thread
 that fetches a few mini-batches ahead of the ones handed out, so that workers do not wait for
-the whole input, nor, mostly, for any download.
+the whole input, nor, mostly, for any download; of an input still listed, as far as its
+mini-batches are planned.
 
 StagedBackend wraps the job's backend: a mini-batch goes to its worker once its files are
 local, in the order the scheduler gave them. A storage error fails that attempt (retried like
@@ -47,7 +48,7 @@ class Fetcher:
     def __init__(
         self,
         access: StorageAccess,
-        keys: dict[str, str],
+        keys: Mapping[str, str],
         cache: InputCache,
         log: Callable[[str], None],
         fs: AbstractFileSystem | None = None,
@@ -119,7 +120,7 @@ class KeyedBackend(_Wrapped):
     """A backend whose workers fetch their mini-batches' files themselves (Ray actors, each
     into the cache of its own machine): an attempt goes with its files' cache keys."""
 
-    def __init__(self, inner: Backend, keys: dict[str, str]) -> None:
+    def __init__(self, inner: Backend, keys: Mapping[str, str]) -> None:
         super().__init__(inner)
         self._keys = keys
 
@@ -133,28 +134,35 @@ class StagedBackend(_Wrapped):
 
     def __init__(
         self, inner: Backend, fetcher: Fetcher, batches: Sequence[tuple[str, ...]],
-        order: Sequence[int], ahead: int, shown: dict[str, str] | None = None,
+        skip: Callable[[int], bool], ahead: int, shown: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
-        """`shown` maps folders in storage to how the user named them (see map_paths)."""
+        """`batches` may be a plan still growing (batchml.runner.plan.StreamedBatches): the
+        fetching follows it, `ahead` mini-batches past the last handed out, skipping those
+        `skip` says need no run (done, or in the result cache). `shown` maps folders in
+        storage to how the user named them (see map_paths)."""
         super().__init__(inner)
-        self._fetcher, self._batches = fetcher, batches
+        self._fetcher, self._batches, self._skip = fetcher, batches, skip
         self._shown = shown or {}
         # Per attempt given to a worker: its files' local paths, and how to show each.
         self._names: dict[tuple[int, int], dict[str, str]] = {}
-        # The mini-batches to fetch, in the order the scheduler hands them out (retries aside).
-        self._order, self._ahead = list(order), ahead
-        self._position = {index: position for position, index in enumerate(self._order)}
+        # The mini-batches to fetch, in the order the scheduler hands them out (retries
+        # aside), as far as they are planned and looked at (`_looked`).
+        self._order: list[int] = []
+        self._position: dict[int, int] = {}
+        self._looked = 0
         self._requested = 0  # positions in _order requested so far
+        self._ahead = self._until = ahead  # fetched up to position _until of the order
         self._fetches: dict[int, Future[tuple[str, ...]]] = {}
         # Per worker: the attempts it was given that wait for their files, in order, and how
         # many it was handed that it has not reported on.
         self._waiting: defaultdict[int, deque[MiniBatchTask]] = defaultdict(deque)
         self._running: defaultdict[int, int] = defaultdict(int)
-        self._prefetch(ahead)  # while the workers start
+        self._prefetch()  # while the workers start
 
     def submit(self, worker: int, task: MiniBatchTask) -> None:
         self._request(task.index)
-        self._prefetch(self._position.get(task.index, -1) + 1 + self._ahead)
+        self._until = max(self._until, self._position.get(task.index, -1) + 1 + self._ahead)
+        self._prefetch()
         self._waiting[worker].append(task)
 
     def _request(self, index: int) -> None:
@@ -163,11 +171,21 @@ class StagedBackend(_Wrapped):
         if fetch is None or (fetch.done() and fetch.exception() is not None):
             self._fetches[index] = self._fetcher.request(self._batches[index])
 
-    def _prefetch(self, until: int) -> None:
-        """Request the mini-batches up to position `until` of the order."""
-        while self._requested < min(until, len(self._order)):
+    def _prefetch(self) -> None:
+        """Request the mini-batches up to position `_until` of the order, as far as planned."""
+        while self._requested < self._until and self._next_in_order():
             self._request(self._order[self._requested])
             self._requested += 1
+
+    def _next_in_order(self) -> bool:
+        """Whether the order holds a mini-batch at position `_requested`: planned mini-batches
+        not skipped are added to it, as they are planned."""
+        while self._requested >= len(self._order) and self._looked < len(self._batches):
+            index, self._looked = self._looked, self._looked + 1
+            if not self._skip(index):
+                self._position[index] = len(self._order)
+                self._order.append(index)
+        return self._requested < len(self._order)
 
     def _hand_out(self) -> list[BackendEvent]:
         """Give workers the attempts whose files are local (FilesFetched: the timeout starts);
@@ -202,6 +220,7 @@ class StagedBackend(_Wrapped):
         return events
 
     def poll(self, timeout: float) -> list[BackendEvent]:
+        self._prefetch()  # the plan may have grown
         events = self._hand_out()
         if any(self._waiting.values()):
             timeout = min(timeout, _FETCH_POLL)

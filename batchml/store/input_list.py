@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LIST_FILE = "inputs.list"
-_SORTING = ".inputs.list.sorting"  # a list being sorted (write_in_order)
 FORMAT = 3
 _FIELDS = {1: 2, 2: 3, 3: 3}  # fields per file, by format
 _TRAILER = re.compile(rb"end (\d+)\n")
@@ -138,65 +137,65 @@ def holds_file(root: str) -> bool:
     return any(holds_file(folder) for folder in folders)
 
 
-def write(
-    folder: Path, root: str, files: Iterable[tuple[str, str, int | None]], name: str = LIST_FILE
-) -> int:
+def write(folder: Path, root: str, files: Iterable[tuple[str, str, int | None]]) -> int:
     """Write the whole list: `files` as (relative path, cache key, size: None if not needed),
-    in the order of their paths already (walk's order; see `write_in_order` for a listing from
+    in the order of their paths already (walk's order; see `in_order` for a listing from
     storage); how many."""
-    writer, entries = ListWriter(folder, root, name), iter(files)
-    try:
-        for piece in iter(lambda: list(islice(entries, 4096)), []):
-            writer.add(piece)
-        writer.finish()
-    finally:
-        writer.close()
-    return writer.count
-
-
-def write_in_order(folder: Path, root: str, files: Iterable[Entry]) -> int:
-    """Write the list of a listing that comes in the order of its paths (Azure lists blobs in
-    the UTF-8 byte order of their names), as it comes; how many. If it comes out of order
-    (Azurite lists in UTF-16 order), the rest is sorted in runs on disk and merged with what
-    was written: the list is in order all the same, and never held whole in memory."""
     writer, entries = ListWriter(folder, root), iter(files)
     try:
-        last = ""
         for piece in iter(lambda: list(islice(entries, 4096)), []):
-            paths = [last, *(path for path, _, _ in piece)]
-            cut = next((i for i in range(len(piece)) if paths[i + 1] < paths[i]), None)
-            if cut is not None:
-                writer.add(piece[:cut])
-                writer.close()
-                return _merged(folder, root, chain(piece[cut:], entries))
             writer.add(piece)
-            last = piece[-1][0]
         writer.finish()
     finally:
         writer.close()
     return writer.count
 
 
-def _merged(folder: Path, root: str, rest: Iterator[Entry]) -> int:
-    """Write the list again, in order: the head of it written so far (in order, without its
-    trailer) merged with `rest`, sorted in runs of _RUN spilled to a temp folder."""
-    head = ListFile(folder)
+def in_order(files: Iterable[Entry], where: str) -> Iterator[Entry]:
+    """A listing from storage in the order of its paths (UTF-8 byte order), each as it comes:
+    Azure lists blobs in that order, so a job plans them as they are listed. Azurite lists in
+    UTF-16 order, which differs from it only between a character above U+FFFF and one from
+    U+E000 to U+FFFF at the same place: so from the first path with a character above U+FFFF
+    on, the rest is sorted in runs on disk and merged (never held whole in memory). No path
+    listed after those that came before it can sort before them, in either order. In a
+    listing in neither order one may: that is a BatchmlError naming `where`, since
+    mini-batches of the paths before it may have run already."""
+    entries, last = iter(files), ""
+    for entry in entries:
+        if max(entry[0], default="") > "\uffff":
+            rest = _sorted(chain([entry], entries))
+            entry = next(rest)
+            _after(last, entry[0], where)
+            yield entry
+            yield from rest
+            return
+        _after(last, entry[0], where)
+        last = entry[0]
+        yield entry
+
+
+def _after(last: str, path: str, where: str) -> None:
+    if path < last:
+        raise BatchmlError(
+            f"the storage of {where} listed {path} after {last}, out of the order of their "
+            "names (UTF-8 or UTF-16), when mini-batches of what it listed before may have run"
+        )
+
+
+def _sorted(files: Iterator[Entry]) -> Iterator[Entry]:
+    """`files` in the order of their paths, sorted in runs of _RUN spilled to a temp folder."""
     with tempfile.TemporaryDirectory(prefix="batchml-sort-") as spill:
         runs: list[str] = []
-        while run := sorted(islice(rest, _RUN)):
+        while run := sorted(islice(files, _RUN)):
             runs.append(os.path.join(spill, str(len(runs))))
             with open(runs[-1], "wb") as out:
                 out.write(_encoded(run))
         handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
         try:
-            spilled = (_entries_in(handle) for handle in handles)
-            merged = heapq.merge((entry for _, entry in head.entries()), *spilled)
-            count = write(folder, root, merged, name=_SORTING)
+            yield from heapq.merge(*(_entries_in(handle) for handle in handles))
         finally:
             for handle in handles:
                 handle.close()
-    os.replace(folder / _SORTING, folder / LIST_FILE)
-    return count
 
 
 def _encoded(files: Iterable[Entry]) -> bytes:
@@ -216,8 +215,8 @@ class ListWriter:
     each piece flushed to the kernel (so that a reader, or a runner killed, sees it whole);
     `finish` writes the trailer and puts the list on disk."""
 
-    def __init__(self, folder: Path, root: str, name: str = LIST_FILE) -> None:
-        self.path = folder / name
+    def __init__(self, folder: Path, root: str) -> None:
+        self.path = folder / LIST_FILE
         self.count = 0
         self._closing = threading.Lock()
         try:

@@ -36,6 +36,7 @@ AZURE = "az"
 HTTP = "http"
 # Downloads at once, as fsspec's get() does them.
 _DOWNLOADS = 128
+_FIRST_PAGE = 100  # blobs in the first page of a listing (the service's default: 5,000)
 _AZURE_HINT = "pip install 'batchml[azure]'"
 
 
@@ -287,14 +288,25 @@ def listing(
             info = _blob_info(container.get_blob_client(prefix).get_blob_properties())
             yield root.rsplit("/", 1)[-1], content_key(root, info), _size(info)
             return
-        blobs = container.list_blobs(
-            name_starts_with=f"{prefix}/" if prefix else None, include=["metadata"]
-        )
-        for blob in blobs:
+        for blob in _blobs(container, f"{prefix}/" if prefix else None):
             if (blob.metadata or {}).get("hdi_isfolder") == "true":
                 continue  # a folder's marker (a hierarchical namespace's), not a file
             path = f"{name}/{blob.name}"
             yield path[len(root) + 1 :], content_key(path, _blob_info(blob)), int(blob.size or 0)
+
+
+def _blobs(container: ContainerClient, prefix: str | None) -> Iterator[Any]:
+    """The blobs under `prefix`, page by page: a small page first, so that the job plans its
+    first mini-batches while the rest is listed (a page of 5,000 takes a while to come)."""
+    # A PageIterator: its continuation_token says where the next page starts.
+    pages: Any = container.list_blobs(
+        name_starts_with=prefix, include=["metadata"], results_per_page=_FIRST_PAGE
+    ).by_page()
+    yield from next(pages, [])
+    if pages.continuation_token:
+        rest = container.list_blobs(name_starts_with=prefix, include=["metadata"])
+        for page in rest.by_page(continuation_token=pages.continuation_token):
+            yield from page
 
 
 def _blob_info(blob: Any) -> dict[str, Any]:

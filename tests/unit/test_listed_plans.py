@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import pytest
 
-from batchml.core.errors import CorruptStateError, UsageError
+from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
 from batchml.runner.journal import plan_digest
 from batchml.runner.plan import (
     ListedBatches,
@@ -22,6 +23,7 @@ from batchml.store import input_list
 from batchml.store.input_list import ListFile
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 # Names whose order is the trap: "-" and "." sort before "/", "0" after it.
@@ -146,32 +148,37 @@ def test_a_list_cut_short_is_known_and_not_planned_from(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("run", [50, 100_000])  # 50: the rest sorted in runs spilled to disk
-def test_a_storage_listing_out_of_order_is_written_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
+def test_a_storage_listing_in_utf16_order_comes_in_utf8_order(
+    monkeypatch: pytest.MonkeyPatch, run: int
 ) -> None:
     monkeypatch.setattr(input_list, "_RUN", run)
-    names = sorted([f"f{i:04d}" for i in range(300)] + ["d/\U0001f600", "d/\uff01"])
-    # Azurite lists in UTF-16 order: an astral character before U+FF01; then some shuffled.
+    plain = [f"f{i:04d}" for i in range(300)]
+    names = sorted([*plain, "g/\U0001f600", "g/\uff01", "g/\U0001f601/x"])
+    # Azurite lists in UTF-16 order: astral characters before U+FF01.
     listed = sorted(names, key=lambda name: name.encode("utf-16-be"))
-    listed = listed[:200] + list(reversed(listed[200:]))
-    entries = ((name, f"k{name}", len(name)) for name in listed)
+    assert listed != names
+    entries = [(name, f"k{name}", len(name)) for name in listed]
 
-    count = input_list.write_in_order(tmp_path, "c/data", entries)
-
-    listing = ListFile(tmp_path)
-    assert count == len(names) and listing.complete
-    assert [entry for _, entry in listing.entries()] == [(n, f"k{n}", len(n)) for n in names]
-    assert not [
-        p.name
-        for p in tmp_path.iterdir()
-        if "inputs.list" in p.name and p.name != input_list.LIST_FILE
+    assert list(input_list.in_order(entries, "azureml://x")) == [
+        (n, f"k{n}", len(n)) for n in names
     ]
 
 
-def test_a_storage_listing_in_order_is_written_as_it_comes(tmp_path: Path) -> None:
-    names = [f"f{i:04d}" for i in range(10_000)]
+def test_a_storage_listing_in_order_comes_as_it_is_listed() -> None:
+    def listing() -> Iterator[input_list.Entry]:
+        yield from ((f"f{i:04d}", "k", 1) for i in range(100))
+        raise AssertionError("listed further than needed")
 
-    count = input_list.write_in_order(tmp_path, "c/data", ((n, "k", 1) for n in names))
+    first = list(islice(input_list.in_order(listing(), "azureml://x"), 100))
 
-    assert count == len(names)
-    assert [path for _, (path, _, _) in ListFile(tmp_path).entries()] == names
+    assert [path for path, _, _ in first] == [f"f{i:04d}" for i in range(100)]
+
+
+def test_a_storage_listing_in_neither_order_is_refused_where_it_goes_back() -> None:
+    listed = (name for name in ["a", "b", "d", "c", "e"])
+    got = input_list.in_order(((name, "", 1) for name in listed), "azureml://x")
+
+    # What came before is handed on as it came (its mini-batches may run); then one line.
+    assert [next(got)[0] for _ in range(3)] == ["a", "b", "d"]
+    with pytest.raises(BatchmlError, match=r"^the storage of azureml://x listed c after d, out "):
+        next(got)

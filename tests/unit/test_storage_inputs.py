@@ -176,7 +176,7 @@ def test_a_failed_fetch_fails_its_attempt_in_turn_and_a_retry_fetches_only_what_
     fetcher.requests = []
     inner = _Recording()
     batches = [("/in/a", "/in/b"), ("/in/broken",)]
-    staged = StagedBackend(inner, fetcher, batches, [0, 1], ahead=1)
+    staged = StagedBackend(inner, fetcher, batches, lambda _: False, ahead=1)
     staged.submit(0, MiniBatchTask(0, 1, batches[0]))
     staged.submit(0, MiniBatchTask(1, 1, batches[1]))  # sent ahead
 
@@ -216,7 +216,7 @@ def test_what_a_worker_says_of_its_files_names_them_as_in_storage(tmp_path: Path
     inner = _Recording()
     batch = ("/c/in/a.csv", "/c/in/sub/b.csv")
     shown = {"/c/in/": "azureml://datastores/ds/paths/in/"}
-    staged = StagedBackend(inner, fetcher, [batch], [0], ahead=1, shown=shown)
+    staged = StagedBackend(inner, fetcher, [batch], lambda _: False, ahead=1, shown=shown)
     staged.submit(0, MiniBatchTask(0, 1, batch))
     _poll_until(staged, lambda: len(inner.submitted) == 1)
     local_a, local_b = inner.submitted[0][1].files
@@ -234,3 +234,35 @@ def test_what_a_worker_says_of_its_files_names_them_as_in_storage(tmp_path: Path
         done.outcome.detail == "Traceback ...\nValueError: azureml://datastores/ds/paths/in/a.csv\n"
     )
     assert done.outcome.failed_files == ("azureml://datastores/ds/paths/in/sub/b.csv: bad",)
+
+
+def test_the_prefetch_follows_a_growing_plan_ahead_bounded_and_skips_what_needs_no_run(
+    tmp_path: Path,
+) -> None:
+    storage = MemoryFileSystem(skip_instance_cache=True)
+    storage.store, storage.pseudo_dirs = {}, [""]
+    names = [f"/in/f{i}" for i in range(8)]
+    storage.pipe({name: name.encode() for name in names})
+    keys: dict[str, str] = {}
+    access = StorageAccess("memory", {}, "azureml://x")
+    fetcher = _Watched(access, keys, InputCache(tmp_path / "cache"), lambda _: None, storage)
+    fetcher.requests = []
+    batches: list[tuple[str, ...]] = []  # the plan, grown as a listing would
+
+    def grow(count: int) -> None:
+        for name in names[len(batches) : count]:
+            keys[name] = f"key-{name}"
+            batches.append((name,))
+
+    grow(1)
+    staged = StagedBackend(_Recording(), fetcher, batches, lambda index: index == 2, ahead=2)
+    assert len(fetcher.requests) == 1  # all that is planned
+    grow(8)
+    staged.poll(0)
+    assert len(fetcher.requests) == 2  # as many as `ahead`, before any is handed out
+    staged.submit(0, MiniBatchTask(0, 1, batches[0]))
+    wait(fetcher.requests, timeout=30)
+    fetched = [os.path.basename(request.result()[0]) for request in fetcher.requests]
+    # Two past mini-batch 0, the one handed out; 2 needs no run (done, or in the result cache).
+    assert fetched == ["f0", "f1", "f3"]
+    staged.shutdown()
