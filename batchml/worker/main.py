@@ -44,7 +44,8 @@ def _die_with_parent() -> None:
 
 
 def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, forked: bool) -> None:
-    """The body of a worker process: start, then one mini-batch per message until told to stop.
+    """The body of a worker process: start, then the mini-batches of each message (a list), in
+    order, until told to stop (None).
 
     forked is True when the process is a fork of the job's process (start method fork).
     """
@@ -72,12 +73,14 @@ def worker_main(conn: Connection, config: WorkerConfig, slot: int, node: str, fo
     conn.send(started)
     while started.succeeded:
         try:
-            task = conn.recv()
+            tasks = conn.recv()
         except (EOFError, OSError):
             break
-        if task is None:
+        if tasks is None:
             break
-        conn.send(worker.score(task))
+        # Each outcome as soon as it is known: the next mini-batch's timeout starts with it.
+        for task in tasks:
+            conn.send(worker.score(task))
     _exit(str(config.scoring.code_dir.absolute()), run_exit_handlers=not forked)
 
 
