@@ -14,7 +14,7 @@ import os
 import selectors
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 # How long a stopped worker gets between SIGTERM and SIGKILL.
 TERM_GRACE_SECONDS = 1.0
+# How many mini-batches the scheduler may send ahead to a busy worker of this backend, which
+# sends those submitted between two polls in one message.
+SEND_AHEAD = 32
 
 
 @dataclass
@@ -43,8 +46,10 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     started: bool = False
-    # Mini-batches sent and not yet reported on.
+    # Mini-batches submitted and not yet reported on.
     outstanding: int = 0
+    # Those submitted since the last poll(), sent then in one message.
+    unsent: list[MiniBatchTask] = field(default_factory=list)
 
 
 class LocalBackend:
@@ -179,16 +184,21 @@ class LocalBackend:
         return f"pid {self._workers[worker].process.pid}"
 
     def submit(self, worker: int, task: MiniBatchTask) -> None:
-        """Send a mini-batch attempt; the worker runs what it is sent in order."""
+        """Send a mini-batch attempt, with the others submitted to the worker before the next
+        poll(), in one message; the worker runs what it is sent in order."""
         state = self._workers[worker]
         state.outstanding += 1
-        try:
-            state.conn.send(task)
-        except OSError:
-            self._lost.extend(self._collect(worker, dead=True))
+        state.unsent.append(task)
 
     def poll(self, timeout: float) -> list[BackendEvent]:
         """Wait up to `timeout` seconds for messages from workers or for workers to end."""
+        for worker, state in list(self._workers.items()):
+            if state.unsent:
+                tasks, state.unsent = state.unsent, []
+                try:
+                    state.conn.send(tasks)
+                except OSError:
+                    self._lost.extend(self._collect(worker, dead=True))
         events, self._lost = self._lost, []
         # The scheduler has asked for every worker it wants by now.
         for worker in self._ahead.values():

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
-from batchml.backends.local import LocalBackend
+from batchml.backends.local import SEND_AHEAD, LocalBackend
 from batchml.core.errors import UsageError
 from batchml.runner.assembly import check_output
 from batchml.runner.journal import PARTS_DIR, PENDING, Journal, plan_digest
@@ -167,8 +167,10 @@ def run_job(
         cleanup.callback(workers.shutdown)
         code_dir = str(config.scoring.code_dir)
         folders = {code_dir: str(code_source)} if code_source is not None else {}
+        # Local workers whose files are local are sent several mini-batches at once.
+        ahead = SEND_AHEAD if isinstance(workers, LocalBackend) and fetcher is None else 1
         # Only rows need mini-batch order: a summary_only job journals each outcome at once.
-        window = window_size(settings.workers) if output_file is not None else 0
+        window = window_size(settings.workers, ahead) if output_file is not None else 0
         tally = Tally(batches, logs, journal, folders, reuse, window, shown)
         if reuse is not None:
             reuse.start(tally, batches)
@@ -184,7 +186,7 @@ def run_job(
         try:
             scheduler = Scheduler(
                 batches, settings, workers, logs, tally, on_event, cancel,
-                fetches=fetcher is not None,
+                fetches=fetcher is not None, ahead=ahead,
             )  # fmt: skip
             return scheduler.run(started, output_file)
         except BaseException as exc:

@@ -25,9 +25,11 @@ MAX_HELD_BYTES = 64 * 1024 * 1024
 T = TypeVar("T")
 
 
-def window_size(workers: int) -> int:
-    """How many mini-batches may wait for an earlier one, for `workers` workers."""
-    return max(MIN_WINDOW, WINDOW_PER_WORKER * workers)
+def window_size(workers: int, ahead: int = 1) -> int:
+    """How many mini-batches may wait for an earlier one, for `workers` workers each sent up
+    to `ahead` mini-batches ahead (which it runs in order, after those the others were sent
+    before them)."""
+    return max(MIN_WINDOW, (WINDOW_PER_WORKER + ahead - 1) * workers)
 
 
 class InOrder(Generic[T]):

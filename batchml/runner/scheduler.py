@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from batchml.backends.base import FilesFetched, TaskDone, WorkerLost, WorkerStarted
@@ -39,8 +39,12 @@ if TYPE_CHECKING:
 _TICK_SECONDS = 0.2
 # How long the engine waits for workers at most while the input is listed.
 _LISTING_TICK = 0.01
-# A mini-batch is sent ahead to a busy worker only if its paths are this short in all.
+# Mini-batches are sent ahead to a busy worker only while their paths are this short in all.
 _SEND_AHEAD_MAX_CHARS = 16 * 1024
+# How much of a worker's work is sent ahead to it at most, as the time its last mini-batch
+# took: a worker whose mini-batches take no time gets several at once (one message, with a
+# backend that sends them so), and then no wait for this process between them.
+_AHEAD_SECONDS = 0.02
 NO_SUCCEEDED_ITEM = "There is no succeeded mini batch item returned from run()"
 
 
@@ -49,12 +53,14 @@ class _WorkerState:
     slot: int
     label: str
     ready: bool = False
-    # The mini-batch the worker runs, since when (None while its files are fetched), and the
-    # one sent ahead, which it takes next, and whether that one's files are local yet.
+    # The mini-batch the worker runs, since when (None while its files are fetched), and those
+    # sent ahead, which it takes next in order, with those of them whose files are local.
     task: MiniBatchTask | None = None
     started_at: float | None = 0.0
-    queued: MiniBatchTask | None = None
-    queued_fetched: bool = False
+    queued: deque[MiniBatchTask] = field(default_factory=deque)
+    fetched: set[tuple[int, int]] = field(default_factory=set)
+    # How long its last mini-batch's run() took (None: none ran yet).
+    last_elapsed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +140,12 @@ class Scheduler:
         *,
         clock: Callable[[], float] = time.monotonic,
         fetches: bool = False,
+        ahead: int = 1,
     ) -> None:
         """With `fetches`, the backend fetches each attempt's files before its worker gets
-        it and says so (FilesFetched): the attempt's timeout starts then, not before."""
+        it and says so (FilesFetched): the attempt's timeout starts then, not before. A busy
+        worker is sent up to `ahead` mini-batches ahead, as many as it runs in _AHEAD_SECONDS
+        (one until it reported on one)."""
         self._batches = batches
         self._fetches = fetches
         self._settings = settings
@@ -146,6 +155,7 @@ class Scheduler:
         self._on_event = on_event
         self._cancel = cancel
         self._clock = clock
+        self._ahead = ahead
         # (mini-batch index, attempt); retries go to the front so the output can move on.
         self._pending = _Pending(len(batches), tally.is_done)
         self._workers: dict[int, _WorkerState] = {}
@@ -322,17 +332,31 @@ class Scheduler:
                 # (once its files are local, when the backend fetches them).
                 state.started_at = None if self._fetches else self._clock()
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
-        # One more mini-batch is sent ahead to each busy worker, so that it does not wait for
-        # this process between mini-batches; only while workers still starting would not go
-        # short, and only a small one, which never fills the channel to the worker.
+        # Mini-batches are sent ahead to each busy worker, so that it does not wait for this
+        # process between mini-batches; only while workers still starting would not go short,
+        # and only small ones, which never fill the channel to the worker.
+        # Several are sent once half of those sent before were taken, so in one message.
         starting = sum(1 for state in self._workers.values() if not state.ready)
         for _, worker in ready:
             state = self._workers[worker]
-            if state.task is None or state.queued is not None:
+            depth = self._depth(state)
+            if state.task is None or len(state.queued) > depth // 2:
                 continue
-            if len(self._pending) <= starting or not self._small(self._pending.first()):
-                return
-            state.queued, state.queued_fetched = self._submit(worker), False
+            chars = sum(sum(map(len, task.files)) for task in state.queued)
+            while len(state.queued) < depth:
+                if len(self._pending) <= starting:
+                    return
+                chars += sum(map(len, self._files(self._pending.first())))
+                if chars > _SEND_AHEAD_MAX_CHARS:
+                    break
+                state.queued.append(self._submit(worker))
+
+    def _depth(self, state: _WorkerState) -> int:
+        """How many mini-batches `state`'s worker is sent ahead at most."""
+        took = state.last_elapsed
+        if took is None or self._ahead == 1:
+            return 1
+        return max(1, min(self._ahead, int(_AHEAD_SECONDS / max(took, 1e-6))))
 
     def _submit(self, worker: int) -> MiniBatchTask:
         index, attempt = self._pending.popleft()
@@ -357,9 +381,6 @@ class Scheduler:
                 return
             self._pending.drop(head)
 
-    def _small(self, index: int) -> bool:
-        return sum(map(len, self._files(index))) <= _SEND_AHEAD_MAX_CHARS
-
     def _files(self, index: int) -> tuple[str, ...]:
         # The mini-batch looked at to be sent ahead is the one submitted next: its paths are
         # read from the plan (a file, for a listed plan) once, not twice.
@@ -368,10 +389,11 @@ class Scheduler:
         return self._looked_up[1]
 
     def _requeue_sent_ahead(self, state: _WorkerState) -> None:
-        # The worker is gone before it took its queued mini-batch: no attempt was made.
-        if state.queued is not None:
-            self._pending.appendleft((state.queued.index, state.queued.attempt))
-            state.queued = None
+        # The worker is gone before it took its queued mini-batches: no attempt was made.
+        while state.queued:
+            task = state.queued.pop()
+            self._pending.appendleft((task.index, task.attempt))
+        state.fetched.clear()
 
     def _wait_time(self) -> float:
         deadlines = [
@@ -408,12 +430,16 @@ class Scheduler:
                 self._succeeded(task, state, outcome)
             else:
                 self._failed(task, state, outcome.elapsed, outcome.error or "", outcome.detail)
-            # The worker took its queued mini-batch as soon as it sent this outcome (if its
-            # files are local).
-            fetched = state.queued_fetched or not self._fetches
-            state.task, state.queued, state.queued_fetched = state.queued, None, False
-            state.started_at = received if fetched else None
+            state.last_elapsed = outcome.elapsed
+            # The worker took its next queued mini-batch as soon as it sent this outcome (if
+            # its files are local).
+            state.task = state.queued.popleft() if state.queued else None
+            state.started_at = received
             if state.task is not None:
+                attempt = (state.task.index, state.task.attempt)
+                if self._fetches and attempt not in state.fetched:
+                    state.started_at = None
+                state.fetched.discard(attempt)
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
         elif isinstance(event, FilesFetched):
             self._fetched(state, (event.index, event.attempt))
@@ -431,12 +457,12 @@ class Scheduler:
     def _fetched(self, state: _WorkerState, attempt: tuple[int, int]) -> None:
         """The files of `attempt` are local and its worker has it: its timeout starts now if
         the worker runs it, when the worker takes it if it is the one sent ahead."""
-        task, queued = state.task, state.queued
+        task = state.task
         if task is not None and (task.index, task.attempt) == attempt:
             if state.started_at is None:
                 state.started_at = self._clock()
-        elif queued is not None and (queued.index, queued.attempt) == attempt:
-            state.queued_fetched = True
+        elif any((queued.index, queued.attempt) == attempt for queued in state.queued):
+            state.fetched.add(attempt)
 
     def _lost_while_starting(self, slot: int, reason: str) -> None:
         """A worker that died before init() returned (killed, out of memory) is replaced, as

@@ -5,7 +5,7 @@ order (batchml.runner.order). The scheduler decides what runs; this keeps score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from batchml.core import failures as records
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from batchml.runner.logs import JobLogs
     from batchml.runner.reuse import Reuse
     from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask
+
+
+# The counts a Tally keeps (JobCounts' fields).
+_COUNTED = tuple(field.name for field in fields(JobCounts))
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,15 @@ class Tally:
         self.first_failure: str | None = None
         # Totals of 0 while the input is listed: not known yet (see `listed`).
         self.listing = isinstance(batches, StreamedBatches) and journal.plan_pending
-        self.counts = JobCounts(
-            0 if self.listing else len(batches),
-            0 if self.listing else files_total(batches),
+        # The counts as numbers, added to in place (JobCounts is frozen); `counts` builds
+        # a JobCounts of them when asked after a change.
+        self._numbers = dict.fromkeys(_COUNTED, 0)
+        self._numbers.update(
+            mini_batches_total=0 if self.listing else len(batches),
+            files_total=0 if self.listing else files_total(batches),
             mini_batches_resumed=len(journal.outcomes),
         )
+        self._counts: JobCounts | None = None
         for outcome in journal.outcomes.values():
             files = files_in(batches, outcome.index)
             if outcome.succeeded:
@@ -82,14 +90,20 @@ class Tally:
             else:
                 self._count_failure(files)
 
+    @property
+    def counts(self) -> JobCounts:
+        """The counts so far."""
+        if self._counts is None:
+            self._counts = JobCounts(**self._numbers)
+        return self._counts
+
     def listed(self) -> None:
         """The input's listing ended: the totals are known, and the journal's plan digest.
         Raises JournalError."""
         batches = self._batches
         assert isinstance(batches, StreamedBatches) and batches.digest is not None
-        self.counts = replace(
-            self.counts, mini_batches_total=len(batches), files_total=batches.files_total
-        )
+        self._add(mini_batches_total=len(batches) - self._numbers["mini_batches_total"])
+        self._add(files_total=batches.files_total - self._numbers["files_total"])
         self.listing = False
         self.journal.plan_known(batches.digest)
 
@@ -148,8 +162,7 @@ class Tally:
         self._count_success(files_in(self._batches, index), 0, items)
         done = Succeeded(index, 1, None, 0, items, rows, None, keep=False)
         self._journal(self._order.add(index, done, len(rows)))
-        counts = self.counts
-        self.counts = replace(counts, mini_batches_reused=counts.mini_batches_reused + 1)
+        self._add(mini_batches_reused=1)
 
     def failed(
         self,
@@ -236,19 +249,18 @@ class Tally:
         return records.map_paths(path, self._shown) + ": "
 
     def _count_success(self, files: int, shortfall: int, items: int) -> None:
-        counts = self.counts
-        self.counts = replace(
-            counts,
-            mini_batches_succeeded=counts.mini_batches_succeeded + 1,
-            files_succeeded=counts.files_succeeded + files - shortfall,
-            files_failed=counts.files_failed + shortfall,
-            items_succeeded=counts.items_succeeded + items,
+        self._add(
+            mini_batches_succeeded=1,
+            files_succeeded=files - shortfall,
+            files_failed=shortfall,
+            items_succeeded=items,
         )
 
     def _count_failure(self, files: int) -> None:
-        counts = self.counts
-        self.counts = replace(
-            counts,
-            mini_batches_failed=counts.mini_batches_failed + 1,
-            files_failed=counts.files_failed + files,
-        )
+        self._add(mini_batches_failed=1, files_failed=files)
+
+    def _add(self, **more: int) -> None:
+        numbers = self._numbers
+        for name, number in more.items():
+            numbers[name] += number
+        self._counts = None

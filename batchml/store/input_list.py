@@ -44,6 +44,7 @@ _TAIL = 64  # bytes read from the end to find the trailer
 # A folder with more names than this is sorted in runs of this many, merged from disk.
 _RUN = 200_000
 _CHUNK = 1 << 20  # bytes read at a time
+_PATHS_READ = 1 << 16  # bytes `ListFile.paths` reads at a time
 
 # A listed file: its path relative to the root, its cache key, its size (None: not recorded).
 Entry = tuple[str, str, "int | None"]
@@ -295,6 +296,8 @@ class ListFile:
         self.start = len(head)
         # Where the entries end, and whether the trailer follows them.
         self.end, self.complete = self._ending(header["format"])
+        # The last stretch `paths` read: where it starts, and its bytes.
+        self._read: tuple[int, bytes] = (0, b"")
 
     def _ending(self, version: int) -> tuple[int, bool]:
         size = self.path.stat().st_size
@@ -339,10 +342,16 @@ class ListFile:
 
     def paths(self, start: int, end: int) -> list[bytes]:
         """The relative paths of the files from offset `start` to `end` (offsets `chunks`
-        and `entries` gave)."""
-        with self.path.open("rb") as handle:
-            handle.seek(start)
-            return handle.read(end - start).split(b"\0")[:-1][0 :: self.width]
+        and `entries` gave). Read _PATHS_READ bytes at a time: mini-batches are asked for
+        in order, mostly, so the list is opened once for many, not once for each."""
+        at, data = self._read  # one read of it: another thread may ask too
+        if not at <= start <= end <= at + len(data):
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                at, data = start, handle.read(max(end - start, _PATHS_READ))
+            # Bytes written to the list never change (it is written once, in place).
+            self._read = at, data
+        return data[start - at : end - at].split(b"\0")[:-1][0 :: self.width]
 
     def _entry(self, path: bytes, key: bytes, size: bytes) -> Entry:
         try:

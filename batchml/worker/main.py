@@ -51,7 +51,8 @@ def worker_main(
     forked: bool,
     environment: dict[str, str] | None = None,
 ) -> None:
-    """The body of a worker process: start, then one mini-batch per message until told to stop.
+    """The body of a worker process: start, then the mini-batches of each message (a list), in
+    order, until told to stop (None).
 
     forked is True when the process is a fork of the job's process (start method fork).
     environment, when given, is the job's process's, which this process takes first: it was
@@ -84,12 +85,14 @@ def worker_main(
     conn.send(started)
     while started.succeeded:
         try:
-            task = conn.recv()
+            tasks = conn.recv()
         except (EOFError, OSError):
             break
-        if task is None:
+        if tasks is None:
             break
-        conn.send(worker.score(task))
+        # Each outcome as soon as it is known: the next mini-batch's timeout starts with it.
+        for task in tasks:
+            conn.send(worker.score(task))
     _exit(str(config.scoring.code_dir.absolute()), run_exit_handlers=not forked)
 
 

@@ -121,6 +121,8 @@ class FakeBackend:
         self.started_slots: list[int] = []
         self.submitted: list[tuple[int, int]] = []
         self.stopped: list[int] = []
+        # The most mini-batches a worker was sent beyond the one it ran.
+        self.most_sent_ahead = 0
         self.shut_down = False
         self._workers: dict[int, _Worker] = {}
         self._idle_polls = 0
@@ -141,6 +143,7 @@ class FakeBackend:
             state.began = self.clock()
         state.tasks.append(task)
         self.submitted.append((task.index, task.attempt))
+        self.most_sent_ahead = max(self.most_sent_ahead, len(state.tasks) - 1)
 
     def poll(self, timeout: float) -> list[BackendEvent]:
         """Move the clock to the next scripted event if one is due within `timeout`, and

@@ -182,3 +182,24 @@ def test_a_storage_listing_in_neither_order_is_refused_where_it_goes_back() -> N
     assert [next(got)[0] for _ in range(3)] == ["a", "b", "d"]
     with pytest.raises(BatchmlError, match=r"^the storage of azureml://x listed c after d, out "):
         next(got)
+
+
+def test_paths_read_by_stretches_see_what_was_listed_since(tmp_path: Path) -> None:
+    # The list as a listing writes it: `paths` reads ahead of what is asked, and must not
+    # take the end of what it read for the end of the list.
+    writer = input_list.ListWriter(tmp_path, "/data")
+    first = [(f"f{index:05d}", "", None) for index in range(3)]
+    offsets = [writer.size]
+    for entry in first:
+        offsets.append(offsets[-1] + len(writer.add([entry])))
+    listing = ListFile(tmp_path)
+    assert listing.paths(offsets[0], offsets[1]) == [b"f00000"]
+    more = [(f"f{index:05d}", "", None) for index in range(3, 20_000)]
+    for entry in more:
+        offsets.append(offsets[-1] + len(writer.add([entry])))
+    writer.finish()
+
+    names = [path for path, _, _ in first + more]
+    for index in (1, 2, 3, 4, 19_999, 0, 10_000, 10_001):
+        assert listing.paths(offsets[index], offsets[index + 1]) == [names[index].encode()]
+    assert listing.paths(offsets[5], offsets[15_000]) == [name.encode() for name in names[5:15_000]]

@@ -120,6 +120,7 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         cancel: threading.Event | None = None,
         on_event: Callable[[JobEvent], object] | None = None,
         fetch_seconds: float | None = None,
+        ahead: int = 1,
         **settings: Any,
     ) -> Ran:
         settings.setdefault("mini_batch_size", 1)
@@ -149,7 +150,7 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
             tally = Tally(batches, logs, journal)
             scheduler = Scheduler(
                 batches, run_settings, workers, logs, tally, record, cancel, clock=clock,
-                fetches=fetch_seconds is not None,
+                fetches=fetch_seconds is not None, ahead=ahead,
             )  # fmt: skip
             result = scheduler.run(clock(), output_file)
         finally:
@@ -186,6 +187,37 @@ def test_a_retry_goes_before_the_mini_batches_not_yet_started(schedule):
     # Mini-batch 1 was sent ahead while 0 ran; the retry of 0 comes next, before 2 and 3.
     assert ran.backend.submitted == [(0, 1), (1, 1), (0, 2), (2, 1), (3, 1)]
     assert ran.result.status == "Completed"
+
+
+def test_a_fast_worker_is_sent_several_ahead_each_timed_from_when_it_takes_it(schedule):
+    # 8 and 9 take 4 s each, both sent while 1 ran: 9 ends 8 s after it was sent, within
+    # its timeout of 5 s, which starts when the worker takes it.
+    slow = {(8, 1): Succeeds(seconds=4.0), (9, 1): Succeeds(seconds=4.0)}
+    ran = schedule(40, attempts=slow, timeout=5, max_retries=0, ahead=8)
+
+    assert ran.result.status == "Completed"
+    assert ran.backend.most_sent_ahead == 8
+    assert ran.backend.submitted == [(index, 1) for index in range(40)]
+    assert ran.report() == [(str(index), "1", "succeeded", "") for index in range(40)]
+
+
+def test_a_worker_sent_several_ahead_gives_them_back_when_it_dies_or_times_out(schedule):
+    attempts = {(3, 1): Dies(), (20, 1): Hangs()}
+    ran = schedule(40, attempts=attempts, timeout=5, max_retries=1, ahead=8)
+
+    assert ran.result.status == "Completed"
+    assert ran.backend.most_sent_ahead == 8
+    # Those sent behind 3 and 20 were never taken: they run again as first attempts.
+    report = ran.report()
+    assert [row for row in report if row[1] != "1" or row[2] != "succeeded"] == [
+        ("3", "1", "failed", "worker 0 died (exit code 1) while running run()"),
+        ("3", "2", "succeeded", ""),
+        ("20", "1", "failed", "run() exceeded the timeout of 5 s"),
+        ("20", "2", "succeeded", ""),
+    ]
+    assert sorted(int(row[0]) for row in report if row[2] == "succeeded") == list(range(40))
+    counts = ran.result.counts
+    assert (counts.mini_batches_succeeded, counts.files_succeeded) == (40, 40)
 
 
 def test_a_run_past_the_timeout_stops_its_worker_and_is_retried_on_a_new_one(schedule):
