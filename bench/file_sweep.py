@@ -9,7 +9,7 @@ same folder; outputs compared. The first mini-batch is the earliest first run() 
 subreaper, so that the detached runner, orphaned when it detaches, is reaped here: the max RSS
 of the commands and of the Pool (with its workers) comes from wait4; the runner's and a
 worker's, each on its own, from the VmHWM (the kernel's peak RSS) of every process of the job,
-sampled from /proc while it runs. Goals (issue 16): at 1,000,000 files `invoke` under 1 s, the
+sampled from /proc while it runs (PeakSampler says how it tells them apart). Goals (issue 16): at 1,000,000 files `invoke` under 1 s, the
 first mini-batch within 5 s, every batchml process under 150 MiB whatever the number of
 files, end to end at most 1.5x the Pool.
 
@@ -57,11 +57,15 @@ def reap_orphans() -> float:
 
 
 class PeakSampler:
-    """The largest VmHWM (peak RSS, MiB) seen of batchml's runners and workers, by kind."""
+    """The largest VmHWM (peak RSS, MiB) seen of batchml's runners and workers, by kind.
+
+    A runner is forked from `invoke`, so it is known by leading a session of its own (a
+    descendant of this process; `invoke` leads none); its workers, forked by its fork server
+    (or spawned by it), are the leaves of the tree under it, other than the resource tracker.
+    """
 
     def __init__(self) -> None:
-        self.KINDS = {"runner": "batchml.runner", "worker": "multiprocessing.spawn"}
-        self.peaks = dict.fromkeys(self.KINDS, 0.0)
+        self.peaks = {"runner": 0.0, "worker": 0.0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -72,32 +76,43 @@ class PeakSampler:
         return self.peaks
 
     def _sample(self) -> None:
-        # Only this process's descendants (the runner is orphaned to it): other jobs may run.
         while not self._stop.wait(0.05):
-            parents, found = {}, {}
-            for pid in filter(str.isdigit, os.listdir("/proc")):
+            parents, leaders, trackers, peaks = {}, set(), set(), {}
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
                 try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    status = dict(
-                        line.split(":", 1)
-                        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                    )
-                except (OSError, ValueError):
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
                     continue  # gone meanwhile
-                parents[int(pid)] = int(status["PPid"])
-                kind = next((k for k, m in self.KINDS.items() if m.encode() in cmdline), None)
-                if kind is not None and "VmHWM" in status:
-                    found[int(pid)] = (kind, int(status["VmHWM"].split()[0]) / 1024)
-            for pid, (kind, peak) in found.items():
-                if self._descends(pid, parents):
-                    self.peaks[kind] = max(self.peaks[kind], peak)
+                # After the command's name in parentheses: state, ppid, pgrp, session.
+                _, ppid, _, session = stat.rsplit(")", 1)[1].split()[:4]
+                parents[pid] = int(ppid)
+                if int(session) == pid:
+                    leaders.add(pid)
+                if b"resource_tracker" in cmdline:
+                    trackers.add(pid)
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks[pid] = int(line.split()[1]) / 1024
+            me = os.getpid()
+            runners = {pid for pid in leaders if self._under(pid, me, parents)}
+            has_child = set(parents.values())
+            for pid, peak in peaks.items():
+                if pid in runners:
+                    self.peaks["runner"] = max(self.peaks["runner"], peak)
+                elif (
+                    pid not in has_child
+                    and pid not in trackers
+                    and any(self._under(pid, runner, parents) for runner in runners)
+                ):
+                    self.peaks["worker"] = max(self.peaks["worker"], peak)
 
     @staticmethod
-    def _descends(pid: int, parents: dict[int, int]) -> bool:
-        me = os.getpid()
+    def _under(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
         while pid > 1:
             pid = parents.get(pid, 0)
-            if pid == me:
+            if pid == ancestor:
                 return True
         return False
 
