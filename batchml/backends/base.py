@@ -80,7 +80,14 @@ class Backend(Protocol):
         ...
 
     def poll(self, timeout: float) -> list[BackendEvent]:
-        """Wait up to `timeout` seconds for events; return as soon as there is at least one."""
+        """Wait up to `timeout` seconds for events; return as soon as there is at least one,
+        or once wake() was called (since the last poll), with none."""
+        ...
+
+    def wake(self) -> None:
+        """End the poll() under way, or the next one, at once. The one method called from
+        another thread than the scheduler's (the one that lists the input); never after
+        shutdown()."""
         ...
 
     def stop_worker(self, worker: int) -> None:

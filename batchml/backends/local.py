@@ -107,6 +107,9 @@ class LocalBackend:
         self._workers: dict[int, _Worker] = {}
         # Every live worker's pipe and sentinel, registered once: poll() is on the hot path.
         self._selector = selectors.DefaultSelector()
+        # A byte in this pipe ends a poll() at once (wake(), from another thread).
+        self._woken, self._waker = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._selector.register(self._woken, selectors.EVENT_READ, None)
         # Processes asked to stop, with the time at which they get SIGKILL.
         self._stopping: dict[BaseProcess, float] = {}
         # Workers found dead by submit(), reported by the next poll().
@@ -211,6 +214,9 @@ class LocalBackend:
         timeout = max(0.0, min(timeout, next_kill - time.monotonic()))
         readable, dead = [], set()
         for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._drain_wake()
+                continue
             worker, is_sentinel = key.data
             if is_sentinel:
                 dead.add(worker)
@@ -224,6 +230,17 @@ class LocalBackend:
             if worker in self._workers:
                 events += self._collect(worker, dead=True)
         return events
+
+    def wake(self) -> None:
+        """End the poll() under way, or the next one, at once (from any thread, but not
+        after shutdown())."""
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the poll already
+            os.write(self._waker, b"w")
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._woken, 4096):
+                pass
 
     def stop_worker(self, worker: int) -> None:
         """Stop a worker: an idle one exits cleanly, a busy one gets SIGTERM; SIGKILL follows
@@ -244,6 +261,10 @@ class LocalBackend:
         self._selector.close()
         if self._server is not None:
             self._server.close()
+        if self._waker >= 0:  # not closed by an earlier shutdown()
+            os.close(self._woken)
+            os.close(self._waker)
+            self._woken = self._waker = -1
         if self._python is not None:
             self._python.close()
 

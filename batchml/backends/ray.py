@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_SECONDS = 5.0
 # How long shutdown() lets idle actors exit cleanly (atexit handlers) before killing them.
 CLOSE_GRACE_SECONDS = 5.0
+# ray.wait cannot also wait for wake(): poll() waits in slices this long, looking in between.
+_WAKE_SLICE_SECONDS = 0.01
 # The port of `ray://HOST` without one: the Ray Client server's default.
 RAY_CLIENT_PORT = 10001
 INSTALL_HINT = "install Ray with: pip install 'batchml[ray]'"
@@ -203,6 +205,7 @@ class RayBackend:
         self._workers: dict[int, _Actor] = {}
         # Every call not reported on: ref -> (worker, sequence number).
         self._calls: dict[Any, tuple[int, int]] = {}
+        self._woken = threading.Event()
         # Actors asked to exit cleanly, by the ref of their close() call.
         self._closing: dict[Any, Any] = {}
         self._next_id = 0
@@ -310,13 +313,18 @@ class RayBackend:
         self._sequence += 1
 
     def poll(self, timeout: float) -> list[BackendEvent]:
-        """Wait up to `timeout` seconds for calls to return or actors to die."""
-        if not self._calls:
-            return []
+        """Wait up to `timeout` seconds for calls to return or actors to die, or for wake()."""
+        deadline = time.monotonic() + timeout
         refs = list(self._calls)
-        ready, _ = self._ray.wait(refs, num_returns=1, timeout=timeout)
-        if not ready:
-            return []
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            if not refs:
+                self._woken.wait(left)
+            elif self._ray.wait(refs, num_returns=1, timeout=min(left, _WAKE_SLICE_SECONDS))[0]:
+                break
+            if self._woken.is_set() or not left:
+                self._woken.clear()
+                return []
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         events: list[BackendEvent] = []
         for ref in sorted(ready, key=lambda ref: self._calls[ref][1]):
@@ -326,6 +334,10 @@ class RayBackend:
                 if event is not None:
                     events.append(event)
         return events
+
+    def wake(self) -> None:
+        """End the poll() under way, or the next one, within _WAKE_SLICE_SECONDS."""
+        self._woken.set()
 
     def _collect(self, worker: int, ref: Any) -> BackendEvent | None:
         """What the call `ref` of `worker` gave; None for a fetch that failed, which the

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import traceback
 from pathlib import Path
 from typing import TypeVar
@@ -52,7 +51,7 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
     it together with its workers. With `resume`, the runner continues the job from its journal
     (see batchml.runner.journal).
 
-    A process without other threads forks the runner from itself, which has imported most of
+    A process without other threads (C-level ones counted) forks the runner from itself, which has imported most of
     what the runner needs (each import compiled from source is a tenth of a second or more of
     CPU when no .pyc is written). Forking with threads running is not safe (a lock one holds
     stays held in the child), so otherwise the runner is a fresh `python -m batchml.runner
@@ -63,12 +62,20 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
     argv += [flag for flag, on in (("--resume", resume), ("--retry-failed", retry_failed)) if on]
     log = job_folder / DRIVER_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
-    if threading.active_count() == 1:
-        code = _fork(job_folder, argv, log)
-    else:
-        code = _spawn(job_folder, argv, log)
+    start_runner = _fork if _single_threaded() else _spawn
+    code = start_runner(job_folder, argv, log)
     if code != 0:
         raise OSError(f"the job runner exited with code {code}; see {log}")
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread only, counting the threads that C code started
+    (pyarrow's pool after a tabular check, for one), which `threading` does not know of.
+    Without /proc the count is unknown, and so the answer is no."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _spawn(job_folder: Path, argv: list[str], log: Path) -> int:

@@ -26,7 +26,7 @@ from batchml.runner.journal import JournalError, PlanDigest
 from batchml.store.input_list import ListFile, ListWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
     from batchml.store.input_list import Entry
@@ -228,6 +228,7 @@ class StreamedBatches(ListedBatches):
         # is raised again where the plan is used (a bug: the runner records a crash).
         self.error: BaseException | None = None
         self._grown = threading.Condition()
+        self._on_grown: Callable[[], None] | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._list, name="listing", daemon=True)
 
@@ -259,7 +260,7 @@ class StreamedBatches(ListedBatches):
         finally:
             self._writer.close()
             with self._grown:
-                self._grown.notify_all()
+                self._notify()
 
     def _add(self, piece: list[Entry]) -> None:
         offset = self._writer.size
@@ -279,7 +280,7 @@ class StreamedBatches(ListedBatches):
         self._growing.extend(paths[at:])
         self._digest.add(done)
         with self._grown:
-            self._grown.notify_all()
+            self._notify()
 
     def _finish(self) -> None:
         self._digest.add([self._growing] if self._growing else [])
@@ -290,7 +291,18 @@ class StreamedBatches(ListedBatches):
         self.digest = self._digest.digest()
         with self._grown:
             self.listing = False
-            self._grown.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        self._grown.notify_all()
+        if self._on_grown is not None:
+            self._on_grown()
+
+    def call_on_grown(self, call: Callable[[], None] | None) -> None:
+        """Have the listing thread call `call` each time mini-batches are added, the listing
+        ends or it fails (None: no longer; once this returns, no call is under way)."""
+        with self._grown:
+            self._on_grown = call
 
     def keys(self) -> Mapping[str, str]:
         return self._keys

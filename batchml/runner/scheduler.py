@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 # The longest the engine waits before looking at the cancel event again.
 _TICK_SECONDS = 0.2
-# How long the engine waits for workers at most while the input is listed.
-_LISTING_TICK = 0.01
 # Mini-batches are sent ahead to a busy worker only while their paths are this short in all.
 _SEND_AHEAD_MAX_CHARS = 16 * 1024
 # How much of a worker's work is sent ahead to it at most, as the time its last mini-batch
@@ -181,7 +180,8 @@ class Scheduler:
                 f"failed); {len(self._pending)} to run"
             )
         self._emit("job_started")
-        stop = self._loop()
+        with self._woken_by_listing():
+            stop = self._loop()
         if not self._journaled(self._tally.journal_held) and self._fatal is not None:
             stop = self._fatal
         reused = self._tally.counts.mini_batches_reused
@@ -209,6 +209,20 @@ class Scheduler:
         self._backend.shutdown()
         self._emit("job_finished")
         return result
+
+    @contextmanager
+    def _woken_by_listing(self) -> Iterator[None]:
+        """While in this block, the listing thread ends the wait for workers' events when it
+        planned more mini-batches, ended or failed, so that they are handed out at once."""
+        batches = self._batches
+        if not isinstance(batches, StreamedBatches):
+            yield
+            return
+        batches.call_on_grown(self._backend.wake)
+        try:
+            yield
+        finally:
+            batches.call_on_grown(None)
 
     def _note_planned(self) -> None:
         settings = self._settings
@@ -277,9 +291,7 @@ class Scheduler:
                 break
             self._fit_workers(busy)
             self._dispatch()
-            # While the input is listed, more mini-batches are looked for often.
-            wait = self._wait_time()
-            for event in self._backend.poll(min(wait, _LISTING_TICK) if more else wait):
+            for event in self._backend.poll(self._wait_time()):
                 self._handle(event)
             self._journaled(tally.journal.commit_due)
             self._expire()

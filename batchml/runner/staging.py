@@ -109,6 +109,9 @@ class _Wrapped:
     def poll(self, timeout: float) -> list[BackendEvent]:
         return self._inner.poll(timeout)
 
+    def wake(self) -> None:
+        self._inner.wake()
+
     def stop_worker(self, worker: int) -> None:
         self._inner.stop_worker(worker)
 

@@ -53,15 +53,28 @@ def _started_detached_then_canceled(jobs: JobsWorkspace, name: str) -> list[byte
     return command
 
 
-@pytest.mark.slow
-def test_a_command_without_threads_forks_the_runner(jobs: JobsWorkspace) -> None:
-    # A command of its own: this test process may run threads that earlier tests left.
-    command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
+def _invoke_from_a_command(jobs: JobsWorkspace, before: str) -> tuple[list[str], list[bytes]]:
+    """Invoke from a command of its own (this test process may run threads that earlier tests
+    left) that runs Python code `before` first; its command line, and its runner's."""
+    command = [sys.executable, "-c", f"{before}; from batchml.cli.app import main; main()"]
     command += ["batch-endpoint", "invoke", "-n", "jobs-ep", "--query", "name", "-o", "tsv"]
     command += ["--input", str(jobs.inputs(["wait"] * 4))]  # two mini-batches
     invoked = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
-    runner = _started_detached_then_canceled(jobs, invoked.stdout.strip())
+    return command, _started_detached_then_canceled(jobs, invoked.stdout.strip())
+
+
+@pytest.mark.slow
+def test_a_command_without_threads_forks_the_runner(jobs: JobsWorkspace) -> None:
+    command, runner = _invoke_from_a_command(jobs, "pass")
     assert runner == [part.encode() for part in command] + [b""]
+
+
+@pytest.mark.slow
+def test_a_command_with_c_level_threads_starts_a_fresh_runner(jobs: JobsWorkspace) -> None:
+    # Reading a CSV starts pyarrow's thread pool, which `threading` does not count.
+    before = "import io, pyarrow.csv; pyarrow.csv.read_csv(io.BytesIO(b'a\\n1\\n'))"
+    command, runner = _invoke_from_a_command(jobs, before)
+    assert b"batchml.runner" in runner and runner != [part.encode() for part in command] + [b""]
 
 
 @pytest.mark.slow

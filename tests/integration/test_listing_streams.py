@@ -25,6 +25,7 @@ from batchml.runner import JobEvent, RunSettings, ScoringSpec, run_job
 from batchml.runner.inputs import CUT_LIST, job_batches
 from batchml.runner.journal import PENDING, Journal, plan_digest
 from batchml.runner.plan import StreamedBatches, plan_mini_batches
+from batchml.runner.scheduler import _TICK_SECONDS
 from batchml.store import input_list
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def run_listed(
     spec: ScoringSpec,
     settings: RunSettings,
     on_event: Callable[[JobEvent], None] | None = None,
+    backend: type[LocalBackend] = LocalBackend,
 ) -> tuple[StreamedBatches, JobResult]:
     """Run a job of 2 workers on the files `walk` lists from tmp_path/inputs, planned as they
     are listed (as a job's runner plans a local folder)."""
@@ -75,7 +77,7 @@ def run_listed(
         output_dir=job / "out",
         logs_dir=job / "logs",
         on_event=on_event,
-        backend=functools.partial(LocalBackend, start_method="spawn"),
+        backend=functools.partial(backend, start_method="spawn"),
     )
     return batches, result
 
@@ -111,6 +113,48 @@ def test_the_first_mini_batch_runs_before_the_listing_ends(tmp_path: Path, input
     assert header[12:44] == plan_digest(planned, "append_row")
     assert input_list.ListFile(job).complete
     assert list(batches) == planned
+
+
+class _Watched(LocalBackend):
+    """Records how long the scheduler asks each poll() to wait, and counts wake() calls."""
+
+    timeouts: list[float]
+    wakes = 0
+
+    def poll(self, timeout: float) -> list[Any]:
+        self.timeouts.append(timeout)
+        return super().poll(timeout)
+
+    def wake(self) -> None:
+        type(self).wakes += 1
+        super().wake()
+
+
+def test_while_listing_the_scheduler_is_woken_not_polling(tmp_path: Path, inputs: Any) -> None:
+    files = inputs(["ok"] * FILES)
+    log = tmp_path / "scored.log"
+    _Watched.timeouts, _Watched.wakes = [], 0
+    timeouts = _Watched.timeouts
+
+    def walk() -> Iterator[tuple[str, str, None]]:
+        # The listing stops (with idle workers) until the first mini-batch is scored.
+        for count, path in enumerate(files):
+            if count == 30:
+                deadline = time.monotonic() + DEADLINE_SECONDS
+                while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            yield path.name, "", None
+
+    settings = RunSettings(mini_batch_size=10)
+    _, result = run_listed(tmp_path / "job", walk(), scoring(tmp_path), settings, None, _Watched)
+
+    assert result.status == "Completed", result.error
+    assert result.output_file is not None
+    assert result.output_file.read_text().splitlines() == [f"{p.name} ok" for p in files]
+    # No short waits to look for more mini-batches: each wait is the engine's longest one
+    # (no mini-batch is near its timeout), which a wake-up from the listing thread ends.
+    assert set(timeouts) == {_TICK_SECONDS}
+    assert _Watched.wakes >= 2  # a piece listed after the first mini-batch, and the end
 
 
 def crash_while_listing(tmp_path: Path, job: Path, records: int, files: int) -> None:

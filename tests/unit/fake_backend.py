@@ -160,6 +160,9 @@ class FakeBackend:
         self.clock.now = max(self.clock.now, next_due)
         return [self._event(worker) for worker, at in due.items() if at <= self.clock.now]
 
+    def wake(self) -> None:
+        pass  # its plans are complete: nothing is listed on another thread
+
     def stop_worker(self, worker: int) -> None:
         if self._workers.pop(worker, None) is not None:
             self.stopped.append(worker)

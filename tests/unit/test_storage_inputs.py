@@ -126,6 +126,9 @@ class _Recording:
         events, self.events = self.events, []
         return events
 
+    def wake(self) -> None:
+        pass
+
     def stop_worker(self, worker: int) -> None:
         pass
 
