@@ -155,7 +155,10 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
         if kind == "mltable":
             from batchml.runner import tabular
 
-            raise tabular.in_storage(value)
+            storage_inputs.check(workspace, found, value, "uri_folder")
+            table = DataInput(type=kind, path=value, local="", remote=found)
+            tabular.check_storage_table(workspace, table)  # refused up front, as a local one
+            return table
         kind = storage_inputs.check(workspace, found, value, kind)
         return DataInput(type=kind, path=value, local="", remote=found)
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")

@@ -4,7 +4,8 @@ pyarrow and put together as one pandas DataFrame, rows in the order of the items
 CSV columns are named by the file's header line (or the first file's, or Column1, Column2, ...
 without one); types are inferred per mini-batch (all strings with infer_column_types false),
 empty fields are missing values (empty strings with empty_as_string). A `Path` column holds
-the file's path when include_path_column is true. The DataFrame's attrs["row_ranges"] lists
+the file's path when include_path_column is true (a row range staged from storage: the
+blob's, as its `shown` option names it). The DataFrame's attrs["row_ranges"] lists
 each item with its number of rows (the MLflow scorer names the file of each row with it).
 """
 
@@ -74,7 +75,7 @@ def read(part: RowRange, columns: list[str] | None = None) -> pd.DataFrame:
             keep = matches if keep is None else keep & matches
         frame = frame[keep].reset_index(drop=True)
     if columns is None and part.options.get("path_column") == "1":
-        frame[PATH_COLUMN] = part.path
+        frame[PATH_COLUMN] = part.options.get("shown", part.path)  # a blob's, not its cache's
     return frame
 
 
