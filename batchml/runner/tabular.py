@@ -136,14 +136,6 @@ def check_table(folder: Path) -> None:
     _table_sources(mltable.load(folder))
 
 
-def check_storage_table(workspace: Workspace, data: DataInput) -> None:
-    """Refuse, before any job exists, an MLTable in storage that a job could not read: its
-    file, its transformations, the paths it names (exit 3 for one that is not there)."""
-    from batchml.runner.table_storage import open_table
-
-    open_table(workspace, data)
-
-
 def file_of(item: str) -> str:
     """The file an item reads: the file of a row range, else the item itself."""
     return parse(item).path if is_row_range(item) else item
@@ -274,9 +266,9 @@ def _opened(source: _Source) -> Iterator[tuple[Read, int, Iterable[bytes]]]:
         yield source.blob.read, source.blob.size, source.blob.chunks()
         return
     with open(source.path, "rb") as file:
+        read = file_reader(file)
         size = file.seek(0, os.SEEK_END)
-        file.seek(0)
-        yield file_reader(file), size, iter(lambda: file.read(_SCAN), b"")
+        yield read, size, (read(offset, _SCAN) for offset in range(0, size, _SCAN))
 
 
 def _header(source: _Source, delimiter: str, encoding: str) -> list[str]:

@@ -153,11 +153,12 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = options.input_type or (asset.type if asset else None)
     if isinstance(found, RemoteData):
         if kind == "mltable":
-            from batchml.runner import tabular
+            from batchml.runner import table_storage
 
-            storage_inputs.check(workspace, found, value, "uri_folder")
             table = DataInput(type=kind, path=value, local="", remote=found)
-            tabular.check_storage_table(workspace, table)  # refused up front, as a local one
+            table_storage.refuse_http(table)
+            storage_inputs.check(workspace, found, value, "uri_folder")
+            table_storage.open_table(workspace, table)  # refused up front, as a local one
             return table
         kind = storage_inputs.check(workspace, found, value, kind)
         return DataInput(type=kind, path=value, local="", remote=found)
