@@ -212,8 +212,10 @@ def _table_sources(table: mltable.Table, blobs: list[Blob] | None = None) -> lis
         raise NotFoundError(f"the MLTable in {table.folder} names no files")
     by_path = {blob.path: blob for blob in blobs or []}
 
+    pinned = {"convert": json.dumps(table.types, sort_keys=True)} if table.types else {}
+
     def source(path: str, format: str, options: dict[str, str]) -> _Source:
-        return _Source(path, format, options, by_path.get(path))
+        return _Source(path, format, {**options, **pinned}, by_path.get(path))
 
     options = table.options
     path_column = "1" if options["include_path_column"] else "0"
