@@ -54,7 +54,7 @@ def run(frame):
 ROWS = 3000
 
 
-def write_table(folder: Path) -> None:
+def write_table(folder: Path, *, parquet: bool = True) -> None:
     """big.csv (quoted commas and quotes, missing values) and part.parquet (5 row groups)."""
     import numpy as np
     import pandas as pd
@@ -69,7 +69,8 @@ def write_table(folder: Path) -> None:
     )
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(folder / "big.csv", index=False)
-    frame.assign(id=ids + ROWS).to_parquet(folder / "part.parquet", row_group_size=ROWS // 5)
+    if parquet:
+        frame.assign(id=ids + ROWS).to_parquet(folder / "part.parquet", row_group_size=ROWS // 5)
 
 
 def uploaded(project: Project, azurite: Any, folder: Path, prefix: str) -> str:
@@ -135,8 +136,7 @@ def test_an_mltable_in_a_datastore_scores_as_the_same_local_table(
     project: Project, azurite: Any
 ) -> None:
     local = project.root / "table"
-    write_table(local)
-    (local / "part.parquet").unlink()
+    write_table(local, parquet=False)
     (local / "MLTable").write_text(textwrap.dedent(CSV_TABLE))
     uploaded(project, azurite, local, "tables/t")
     deploy(project, mini_batch_size="20kb")
@@ -195,8 +195,7 @@ def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothin
     from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
 
     local = project.root / "tab"
-    write_table(local)
-    (local / "part.parquet").unlink()
+    write_table(local, parquet=False)
     uploaded(project, azurite, local, "tab")
     deploy(project, mini_batch_size="500 rows", wait_from=1500)
     log = project.root / "scored.log"
