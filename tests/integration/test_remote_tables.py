@@ -142,11 +142,14 @@ def test_an_mltable_in_a_datastore_scores_as_the_same_local_table(
     deploy(project, mini_batch_size="20kb")
 
     here = run(project, "--input", local, "--input-type", "mltable")
-    there = run(
-        project, "--input", "azureml://datastores/blobs/paths/tables/t", "--input-type", "mltable"
-    )
+    remote = ("--input", "azureml://datastores/blobs/paths/tables/t", "--input-type", "mltable")
+    there = run(project, *remote)
+    plan = project.cli.ok("batch-endpoint", "invoke", "-n", "tables-ep", *remote, "--dry-run")
 
     assert there == here
+    assert plan["mini_batches"]["count"] == len(there[1])
+    header = len((local / "big.csv").read_bytes().split(b"\n", 1)[0]) + 1
+    assert plan["bytes"] == (local / "big.csv").stat().st_size - header
     assert len(here[1]) >= 6  # split by bytes, not one mini-batch
     assert sum(rows for _, rows, _ in here[1]) == ROWS
 
