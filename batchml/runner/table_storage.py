@@ -66,7 +66,7 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         return None, blobs_under(data.remote, data.path, folder=data.type != "uri_file")
     root = data.remote.root.rstrip("/")
     url = f"{data.path.rstrip('/')}/{mltable.FILE_NAME}"
-    table = _read_table(container, root, url)
+    table = _read_table(container, root, data.path.rstrip("/"))
     blobs: dict[str, Blob] = {}
     for index, item in enumerate(table.paths):
         if item.kind == "pattern":
@@ -86,10 +86,12 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
     return table, list(blobs.values())
 
 
-def _read_table(container: ContainerClient, root: str, url: str) -> mltable.Table:
+def _read_table(container: ContainerClient, root: str, folder: str) -> mltable.Table:
+    """The MLTable file in the folder `root` of `container` (`folder`, as the user named it)."""
     import yaml
     from azure.core.exceptions import ResourceNotFoundError
 
+    url = f"{folder}/{mltable.FILE_NAME}"
     name = f"{root.partition('/')[2]}/{mltable.FILE_NAME}".lstrip("/")
     with remote.storage_errors(url):
         try:
@@ -103,7 +105,7 @@ def _read_table(container: ContainerClient, root: str, url: str) -> mltable.Tabl
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"{url}: not YAML: {str(exc).splitlines()[0]}") from None
-    return mltable.parse(data, url, root)
+    return mltable.parse(data, url, folder)
 
 
 class RangeFetcher(Fetcher):
