@@ -280,3 +280,19 @@ def test_convert_column_types_refusals(tmp_path: Path, conversion: str, message:
     assert raised.value.message.startswith(
         f"{tmp_path / 'MLTable'}: transformations[1].{message}"
     ), raised.value.message
+
+
+def test_convert_column_types_casts_parquet_and_json_lines_columns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"id": [1, 2], "x": [3, 4]}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "t.jsonl").write_text('{"id": 1, "x": 3}\n{"id": 2, "x": 4}\n')
+    conversion = "- convert_column_types: [{columns: [x], column_type: float}, {columns: id, column_type: string}]\n"
+    for folder, reader in ((tmp_path, "read_parquet"), (tmp_path / "j", "read_json_lines")):
+        paths = "[{file: t.parquet}]" if reader == "read_parquet" else "[{file: t.jsonl}]"
+        table = f"paths: {paths}\ntransformations:\n- {reader}\n{conversion}"
+        frame = mini_batch_frame(plan(folder, "1 rows", table))
+
+        assert (str(frame["id"].dtype), str(frame["x"].dtype)) == ("str", "float64"), reader
+        assert frame.values.tolist() == [["1", 3.0], ["2", 4.0]], reader
