@@ -7,9 +7,12 @@ One CSV of --rows rows (5 columns, quoted text, floats) in an MLTable folder:
           pyarrow.csv.read_csv(...).to_pandas() of the whole file (the baseline)
   job     run_job on the planned row ranges (2 workers, run() returns the frame's ids), against
           the same job with the whole file as one mini-batch ("1000gb")
+  storage (--storage) the same plans of the same table in Azurite (a datastore path, ranged
+          downloads), against the plans of the local table in the same run
 Medians of --repeat runs; ratios are against the baseline of the same run.
 
     .venv/bin/python bench/tabular.py [--rows 1000000] [--size 10mb] [--per-batch 100000]
+        [--storage]   (needs azurite-blob: BATCHML_AZURITE, as bench/remote_inputs.py)
 """
 
 from __future__ import annotations
@@ -73,15 +76,65 @@ def job(root: Path, data: DataInput, size: str, tag: str) -> float:
     batches = tabular.plan(data, settings)
     started = time.perf_counter()
     result = run_job(
-        [item for batch in batches for item in batch],
+        batches,
         ScoringSpec(code, "score.py", None),
         settings,
         output_dir=root / f"out-{tag}",
         logs_dir=root / f"logs-{tag}",
-        planned=batches,
     )
     assert result.status == "Completed", result.error
     return time.perf_counter() - started
+
+
+def storage(root: Path, table: Path, sizes: tuple[str, ...], repeat: int) -> None:
+    """The plans of `table` from Azurite against those of the local table, alternately."""
+    import os
+    import signal
+
+    from remote_inputs import ACCOUNT, KEY, batchml, start_azurite
+
+    from batchml.core.batch_job import RemoteData
+    from batchml.services import datastores
+    from batchml.store.workspace import Workspace
+
+    process, port = start_azurite(root / "azurite")
+    try:
+        env = {**os.environ, "BATCHML_WORKSPACE": str(root / "ws")}
+        (root / "blobs.yml").write_text(
+            f"name: blobs\ntype: azure_blob\naccount_name: {ACCOUNT}\ncontainer_name: bench\n"
+            f"protocol: http\naccount_url: http://127.0.0.1:{port}/{ACCOUNT}\n"
+            f"credentials:\n  account_key: {KEY}\n"
+        )
+        batchml(env, "datastore", "create", "-f", root / "blobs.yml", "-o", "none")
+        workspace = Workspace(root / "ws")
+        _, fs = datastores.filesystem(workspace, "blobs")
+        fs.mkdir("bench")
+        fs.pipe({f"bench/t/{path.name}": path.read_bytes() for path in table.iterdir()})
+        local = DataInput("mltable", str(table), str(table))
+        remote = DataInput(
+            "mltable",
+            "azureml://datastores/blobs/paths/t",
+            "",
+            RemoteData("az", "bench/t", datastore="blobs"),
+        )
+        for size in sizes:
+            settings = RunSettings(mini_batch_size=size)
+            times: dict[str, list[float]] = {"local": [], "storage": []}
+            counts = {}
+            for _ in range(repeat):
+                for kind, data in (("local", local), ("storage", remote)):
+                    started = time.perf_counter()
+                    counts[kind] = len(tabular.plan(data, settings, workspace))
+                    times[kind].append(time.perf_counter() - started)
+            assert counts["local"] == counts["storage"], counts
+            here, there = (statistics.median(times[kind]) for kind in ("local", "storage"))
+            print(
+                f"{size:>12} in storage: {counts['storage']} mini-batches, plan {there:.3f} s "
+                f"against {here:.3f} s local ({there / here:.1f} x)"
+            )
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
 
 
 def main() -> None:
@@ -90,6 +143,7 @@ def main() -> None:
     parser.add_argument("--size", default="10mb")
     parser.add_argument("--per-batch", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--storage", action="store_true", help="plan from Azurite too")
     args = parser.parse_args()
     import pyarrow.csv as pacsv
 
@@ -115,6 +169,8 @@ def main() -> None:
                 f"({plan_s / whole:.3f} x baseline), read all {read_s:.3f} s "
                 f"({read_s / whole:.2f} x baseline)"
             )
+        if args.storage:
+            storage(root, csv.parent, (args.size, f"{args.per_batch} rows"), args.repeat)
         split = job(root, data, args.size, "split")
         one = job(root, data, "1000gb", "one")
         print(

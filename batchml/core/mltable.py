@@ -2,8 +2,9 @@
 files and the one read transformation that says how to read them.
 
 batchml reads `paths` of `file`, `folder` and `pattern` (glob) items relative to the MLTable's
-folder, and one of the transformations in READERS with the parameters it lists; any other
-transformation or parameter is refused by name (a usage error: the table is not read at all
+folder, one of the transformations in READERS with the parameters it lists, and any number of
+`convert_column_types` (columns and a COLUMN_TYPES name, applied to every mini-batch so that
+its types do not depend on its rows); any other transformation or parameter is refused by name (a usage error: the table is not read at all
 rather than read differently from Azure). Where the files are is batchml.runner.tabular's work.
 """
 
@@ -44,6 +45,8 @@ READERS: dict[str, dict[str, Any]] = {
     "read_json_lines": {"include_path_column": False, "invalid_lines": "error", "encoding": "utf8"},
 }
 FORMATS = {"read_delimited": "csv", "read_parquet": "parquet", "read_json_lines": "jsonl"}
+CONVERT = "convert_column_types"
+COLUMN_TYPES = ("int", "float", "string", "boolean", "datetime")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Table:
     paths: list[TablePath]
     format: str
     options: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # column: a COLUMN_TYPES name
 
 
 def load(folder: Path) -> Table:
@@ -100,8 +104,13 @@ def parse(data: Any, source: str, folder: str) -> Table:
         raise refuse("transformations", "must be a list")
     supported = ", ".join(READERS)
     readers = []
+    types: dict[str, str] = {}
     for index, step in enumerate(steps):
         name, params = _step(step)
+        if name == CONVERT:
+            conversions = step.get(CONVERT) if isinstance(step, dict) else None
+            types.update(_types(conversions, f"transformations[{index}].{CONVERT}", refuse))
+            continue
         if name not in READERS:
             raise refuse(
                 f"transformations[{index}]",
@@ -111,7 +120,38 @@ def parse(data: Any, source: str, folder: str) -> Table:
     if len(readers) != 1:
         raise refuse("transformations", f"must hold exactly one of {supported}")
     index, name, params = readers[0]
-    return Table(folder, paths, FORMATS[name], _options(name, params, f"{index}", refuse))
+    options = _options(name, params, f"{index}", refuse)
+    return Table(folder, paths, FORMATS[name], options, types)
+
+
+def _types(conversions: Any, where: str, refuse: Any) -> dict[str, str]:
+    """{column: type} of a convert_column_types step: a list of {columns, column_type}."""
+    if not isinstance(conversions, list):
+        raise refuse(where, "must be a list of {columns, column_type}")
+    types: dict[str, str] = {}
+    for index, conversion in enumerate(conversions):
+        at = f"{where}[{index}]"
+        if not isinstance(conversion, dict) or set(conversion) != {"columns", "column_type"}:
+            raise refuse(at, "must have exactly columns and column_type")
+        columns, column_type = conversion["columns"], conversion["column_type"]
+        if isinstance(columns, str):
+            columns = [columns]
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise refuse(f"{at}.columns", "must be a column name or a list of them")
+        if isinstance(column_type, dict):
+            form = ", ".join(map(str, column_type)) or "{}"
+            raise refuse(
+                f"{at}.column_type",
+                f"{{{form}: ...}} is not supported; batchml takes {', '.join(COLUMN_TYPES)} "
+                "(with their default parsing)",
+            )
+        if column_type not in COLUMN_TYPES:
+            raise refuse(
+                f"{at}.column_type",
+                f"must be one of {', '.join(COLUMN_TYPES)}, not {column_type!r}",
+            )
+        types.update(dict.fromkeys(columns, column_type))
+    return types
 
 
 def _path(item: Any, index: int, refuse: Any) -> TablePath:

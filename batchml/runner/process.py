@@ -169,7 +169,7 @@ class Runner:
             by_rows = tabular.applies(job.input, settings)
             try:
                 batches = (
-                    tabular.plan(job.input, settings)
+                    tabular.plan(job.input, settings, self.record.workspace)
                     if by_rows
                     else job_batches(
                         self.record.workspace,
@@ -208,7 +208,7 @@ class Runner:
                 python=python,
                 code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
                 fetcher=fetcher,
-                fetch_on_workers=isinstance(job.backend, RayWorkers),
+                fetch_on_workers=isinstance(job.backend, RayWorkers) and not by_rows,
                 reuse=None if by_rows else self._reuse(job, fetcher.keys if fetcher else None),
                 shown=storage_names(job.input),
             )
@@ -264,7 +264,7 @@ class Runner:
     def _fetcher(self, batches: Sequence[tuple[str, ...]]) -> Fetcher | None:
         """What fetches the job's input files from storage (None for local files)."""
         data = self.record.job.input
-        if data.remote is None or not isinstance(batches, ListedBatches):
+        if data.remote is None or not isinstance(batches, (ListedBatches, tabular.RowBatches)):
             return None
         from batchml.runner.staging import Fetcher
         from batchml.store import remote
@@ -272,6 +272,10 @@ class Runner:
 
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
+        if isinstance(batches, tabular.RowBatches):  # row ranges of blobs, staged by the runner
+            from batchml.runner.table_storage import RangeFetcher
+
+            return RangeFetcher(access, batches.blobs, InputCache(), _say)
         return Fetcher(access, batches.keys(), InputCache(), _say, shown=storage_names(data))
 
     def _prepare(self, job: BatchJob) -> JobEnvironment:

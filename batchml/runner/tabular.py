@@ -20,20 +20,21 @@ mini-batches from the same files (changed files change the plan, and the journal
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import io
 import itertools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.row_ranges import RowRange, is_row_range, parse
-from batchml.runner.line_cuts import byte_cuts, file_reader
+from batchml.runner.line_cuts import byte_cuts, file_reader, line_end
 from batchml.store.input_list import walk
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
     from batchml.core.batch_job import DataInput
     from batchml.core.run_settings import RunSettings
+    from batchml.runner.line_cuts import Read
+    from batchml.store.blob_ranges import Blob
+    from batchml.store.workspace import Workspace
 
 DEFAULT_BYTES = 1000**2
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pqt": "parquet", ".jsonl": "jsonl"}
@@ -49,11 +53,21 @@ _SCAN = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class _Source:
-    """A file of the table and how to read it (a RowRange with no span yet)."""
+    """A file of the table and how to read it (a RowRange with no span yet); `blob`, the blob
+    it is for a table in storage (`path` then the blob's path in its account)."""
 
     path: str
     format: str
     options: dict[str, str]
+    blob: Blob | None = field(default=None, compare=False)
+
+
+class RowBatches(list[tuple[str, ...]]):
+    """A plan of row ranges; `blobs`, by path, those of a table in storage (else empty)."""
+
+    def __init__(self, batches: Iterable[tuple[str, ...]], blobs: dict[str, Blob]) -> None:
+        super().__init__(batches)
+        self.blobs = blobs
 
 
 def applies(data: DataInput, settings: RunSettings) -> bool:
@@ -64,17 +78,18 @@ def applies(data: DataInput, settings: RunSettings) -> bool:
     return data.type in ("uri_folder", "uri_file") and tabular
 
 
-def plan(data: DataInput, settings: RunSettings) -> list[tuple[str, ...]]:
-    """The job's mini-batches of row ranges, in the order of the table's files."""
-    if data.remote is not None:
-        raise in_storage(data.path)
+def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> RowBatches:
+    """The job's mini-batches of row ranges, in the order of the table's files (a table in
+    storage read through `workspace`'s datastores)."""
     try:
-        sources = list(_sources(data))
+        sources = list(_sources(data, workspace))
+        blobs = {source.path: source.blob for source in sources if source.blob is not None}
         if settings.partition_keys:
-            return _partitions(sources, settings.partition_keys)
+            return RowBatches(_partitions(sources, settings.partition_keys), blobs)
         rows = settings.mini_batch_rows
         bound = settings.mini_batch_bytes or DEFAULT_BYTES
-        return [(part.item(),) for source in sources for part in _split(source, rows, bound)]
+        parts = (part for source in sources for part in _split(source, rows, bound))
+        return RowBatches(((part.item(),) for part in parts), blobs)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
 
@@ -85,7 +100,16 @@ def check(data: DataInput, settings: RunSettings) -> None:
     if not applies(data, settings):
         return
     if data.remote is not None:
-        raise in_storage(data.path)
+        from batchml.runner.table_storage import refuse_http
+
+        refuse_http(data)
+        if settings.partition_keys:
+            raise UsageError(
+                f"partition_keys: the tabular input {data.path} is in storage; batchml "
+                "partitions local tables only",
+                hint="copy the table to a local folder and give that",
+            )
+        return
     if not settings.partition_keys:
         return
     from batchml.worker.tabular import columns
@@ -112,45 +136,49 @@ def check_table(folder: Path) -> None:
     _table_sources(mltable.load(folder))
 
 
-def in_storage(path: str) -> UsageError:
-    """The error for a table in storage, which batchml does not split by rows."""
-    return UsageError(
-        f"the tabular input {path} is in storage; batchml splits local files into rows only",
-        hint="copy the table to a local folder and give that",
-    )
-
-
 def file_of(item: str) -> str:
     """The file an item reads: the file of a row range, else the item itself."""
     return parse(item).path if is_row_range(item) else item
 
 
-def item_bytes(item: str) -> int:
+def item_bytes(item: str, blobs: dict[str, Blob] | None = None) -> int:
     """About how many bytes of its file a row range holds (a byte range's length; a parquet
-    row range's share of its file; a whole file's size), as a dry run's plan shows them."""
+    row range's share of its file; a whole file's size), as a dry run's plan shows them
+    (`blobs`: the plan's, for a table in storage)."""
     part = parse(item)
-    size = os.stat(part.path).st_size
+    if part.span is not None and part.span[0] == "bytes":
+        return part.span[2] - part.span[1]
+    blob = (blobs or {}).get(part.path)
+    size = blob.size if blob is not None else os.stat(part.path).st_size
     if part.span is None:
         return size
-    kind, start, end = part.span
-    if kind == "bytes":
-        return end - start
+    _, start, end = part.span
     import pyarrow.parquet as pq
 
-    total = pq.ParquetFile(part.path).metadata.num_rows
+    total = pq.ParquetFile(blob.file() if blob is not None else part.path).metadata.num_rows
     return size * (end - start) // total if total else 0
 
 
-def _sources(data: DataInput) -> Iterator[_Source]:
+def _sources(data: DataInput, workspace: Workspace | None = None) -> Iterator[_Source]:
     """The table's files in order, one at a time (invoke's check looks at the first only)."""
-    if data.type == "mltable":
+    if data.remote is not None:
+        from batchml.runner.table_storage import open_table
+
+        assert workspace is not None
+        table, blobs = open_table(workspace, data)
+        if table is not None:
+            yield from _table_sources(table, blobs)
+            return
+        files: Iterable[str] = (blob.path for blob in blobs)
+        by_path, folder = {blob.path: blob for blob in blobs}, ""
+    elif data.type == "mltable":
         yield from _table_sources(mltable.load(Path(data.local)))
         return
-    if data.type == "uri_file":
-        files: Iterable[str] = [os.path.basename(data.local)]
+    elif data.type == "uri_file":
+        files, by_path = [os.path.basename(data.local)], {}
         folder = os.path.dirname(data.local)
     else:
-        files, folder = walk(data.local), data.local  # walked in order
+        files, folder, by_path = walk(data.local), data.local, {}  # walked in order
     for relative in files:
         suffix = os.path.splitext(relative)[1].lower()
         if suffix not in SUFFIXES:
@@ -160,7 +188,8 @@ def _sources(data: DataInput) -> Iterator[_Source]:
                 "tabular files only"
             )
         options = _CSV_DEFAULTS if SUFFIXES[suffix] == "csv" else {"path_column": "0"}
-        yield _Source(os.path.join(folder, relative), SUFFIXES[suffix], options)
+        path = os.path.join(folder, relative)
+        yield _Source(path, SUFFIXES[suffix], options, by_path.get(path))
 
 
 _CSV_DEFAULTS = {
@@ -173,18 +202,29 @@ _CSV_DEFAULTS = {
 }
 
 
-def _table_sources(table: mltable.Table) -> list[_Source]:
-    files = list(dict.fromkeys(path for item in table.paths for path in _files(table, item)))
+def _table_sources(table: mltable.Table, blobs: list[Blob] | None = None) -> list[_Source]:
+    """The sources of an MLTable's files: on this machine, or `blobs` in storage."""
+    if blobs is None:
+        files = list(dict.fromkeys(path for item in table.paths for path in _files(table, item)))
+    else:
+        files = [blob.path for blob in blobs]
     if not files:
         raise NotFoundError(f"the MLTable in {table.folder} names no files")
+    by_path = {blob.path: blob for blob in blobs or []}
+
+    pinned = {"convert": json.dumps(table.types, sort_keys=True)} if table.types else {}
+
+    def source(path: str, format: str, options: dict[str, str]) -> _Source:
+        return _Source(path, format, {**options, **pinned}, by_path.get(path))
+
     options = table.options
     path_column = "1" if options["include_path_column"] else "0"
     if table.format == "parquet":
-        return [_Source(path, "parquet", {"path_column": path_column}) for path in files]
+        return [source(path, "parquet", {"path_column": path_column}) for path in files]
     encoding = mltable.ENCODINGS[options["encoding"]]
     if table.format == "jsonl":
         read = {"encoding": encoding, "invalid": options["invalid_lines"]}
-        return [_Source(path, "jsonl", {**read, "path_column": path_column}) for path in files]
+        return [source(path, "jsonl", {**read, "path_column": path_column}) for path in files]
     base = {
         "delimiter": options["delimiter"],
         "encoding": encoding,
@@ -194,14 +234,14 @@ def _table_sources(table: mltable.Table) -> list[_Source]:
     }
     header = options["header"]
     if header == "no_header":
-        return [_Source(path, "csv", {**base, "header": "none"}) for path in files]
-    sources = [_Source(files[0], "csv", {**base, "header": "line"})]
+        return [source(path, "csv", {**base, "header": "none"}) for path in files]
+    sources = [source(files[0], "csv", {**base, "header": "line"})]
     if header == "from_first_file":
         # The other files hold no header line: their columns are the first file's.
-        names = json.dumps(_header(files[0], base["delimiter"], encoding))
+        names = json.dumps(_header(sources[0], base["delimiter"], encoding))
         later = {**base, "header": "none", "names": names}
-        return sources + [_Source(path, "csv", later) for path in files[1:]]
-    return sources + [_Source(path, "csv", {**base, "header": "line"}) for path in files[1:]]
+        return sources + [source(path, "csv", later) for path in files[1:]]
+    return sources + [source(path, "csv", {**base, "header": "line"}) for path in files[1:]]
 
 
 def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
@@ -220,38 +260,50 @@ def _files(table: mltable.Table, item: mltable.TablePath) -> list[str]:
     return [path]
 
 
-def _header(path: str, delimiter: str, encoding: str) -> list[str]:
-    with open(path, "rb") as file:
-        line = file.readline().decode(encoding)
+@contextlib.contextmanager
+def _opened(source: _Source) -> Iterator[tuple[Read, int, Iterable[bytes]]]:
+    """(read(offset, length), size, the whole file's bytes in chunks) of a source's file: on
+    disk, or a blob read by ranged downloads."""
+    if source.blob is not None:
+        yield source.blob.read, source.blob.size, source.blob.chunks()
+        return
+    with open(source.path, "rb") as file:
+        read = file_reader(file)
+        size = file.seek(0, os.SEEK_END)
+        yield read, size, (read(offset, _SCAN) for offset in range(0, size, _SCAN))
+
+
+def _header(source: _Source, delimiter: str, encoding: str) -> list[str]:
+    with _opened(source) as (read, size, _):
+        line = read(0, line_end(read, 0, size)).decode(encoding)
     return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
 
 
 def _split(source: _Source, rows: int | None, bound: int) -> list[RowRange]:
     if source.format == "parquet":
-        spans = _parquet_spans(source.path, rows, bound)
+        spans = _parquet_spans(source, rows, bound)
         return [RowRange(source.path, "parquet", source.options, ("rows", *span)) for span in spans]
-    with open(source.path, "rb") as file:
-        start = len(file.readline()) if source.options.get("header") == "line" else 0
-        end = file.seek(0, os.SEEK_END)
-        if rows:
-            cuts = _line_cuts(file, start, end, rows)
-        else:
-            cuts = byte_cuts(file_reader(file), start, end, bound)
+    options = source.options
+    with _opened(source) as (read, end, chunks):
+        start = line_end(read, 0, end) if options.get("header") == "line" else 0
+        cuts = _line_cuts(chunks, start, end, rows) if rows else byte_cuts(read, start, end, bound)
+    if source.blob is not None and start:  # staging puts the header line before each range
+        options = {**options, "head": str(start)}
     edges = [start, *cuts, end] if end > start else [start, end]
     spans = [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(start, end)]
-    return [RowRange(source.path, source.format, source.options, ("bytes", *s)) for s in spans]
+    return [RowRange(source.path, source.format, options, ("bytes", *s)) for s in spans]
 
 
-def _line_cuts(file: io.BufferedReader, start: int, end: int, rows: int) -> list[int]:
-    """Offsets past every `rows`-th line end from `start`."""
+def _line_cuts(chunks: Iterable[bytes], start: int, end: int, rows: int) -> list[int]:
+    """Offsets past every `rows`-th line end from `start` (`chunks`: the file from byte 0)."""
     import numpy as np
 
     cuts: list[int] = []
     seen = 0  # line ends since the last cut
-    file.seek(start)
-    offset = start
-    while chunk := file.read(_SCAN):
+    offset = 0
+    for chunk in chunks:
         ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10) + offset + 1
+        ends = ends[ends > start]
         picked = ends[rows - seen - 1 :: rows]
         cuts.extend(int(cut) for cut in picked if cut < end)
         seen = (seen + len(ends)) % rows
@@ -259,10 +311,10 @@ def _line_cuts(file: io.BufferedReader, start: int, end: int, rows: int) -> list
     return cuts
 
 
-def _parquet_spans(path: str, rows: int | None, bound: int) -> list[tuple[int, int]]:
+def _parquet_spans(source: _Source, rows: int | None, bound: int) -> list[tuple[int, int]]:
     import pyarrow.parquet as pq
 
-    metadata = pq.ParquetFile(path).metadata
+    metadata = pq.ParquetFile(source.blob.file() if source.blob else source.path).metadata
     total = metadata.num_rows
     if rows:
         return [(start, min(start + rows, total)) for start in range(0, total, rows)] or [(0, 0)]

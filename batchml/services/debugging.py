@@ -122,6 +122,7 @@ def test(
     settings = deployment.settings
     data = invocations.resolve_input(workspace, input_value)
     refuse_storage(data, "batch-deployment test")
+    planned: list[tuple[str, ...]]
     if tabular.applies(data, settings):
         planned = tabular.plan(data, settings)
     else:

@@ -153,9 +153,13 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     kind = options.input_type or (asset.type if asset else None)
     if isinstance(found, RemoteData):
         if kind == "mltable":
-            from batchml.runner import tabular
+            from batchml.runner import table_storage
 
-            raise tabular.in_storage(value)
+            table = DataInput(type=kind, path=value, local="", remote=found)
+            table_storage.refuse_http(table)
+            storage_inputs.check(workspace, found, value, "uri_folder")
+            table_storage.open_table(workspace, table)  # refused up front, as a local one
+            return table
         kind = storage_inputs.check(workspace, found, value, kind)
         return DataInput(type=kind, path=value, local="", remote=found)
     kind = kind or ("uri_file" if found.is_file() else "uri_folder")

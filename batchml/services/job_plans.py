@@ -45,10 +45,13 @@ def dry_run(
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
     by_rows = tabular.applies(prepared.input, settings)
+    batches: list[tuple[str, ...]]
     if by_rows:
-        batches = tabular.plan(prepared.input, settings)
-        items = [item for batch in batches for item in batch]
-        listed = inputs.InputFiles(items, sizes=[tabular.item_bytes(item) for item in items])
+        rows = tabular.plan(prepared.input, settings, workspace)
+        batches = rows
+        items = [item for batch in rows for item in batch]
+        sizes = [tabular.item_bytes(item, rows.blobs) for item in items]
+        listed = inputs.InputFiles(items, sizes=sizes)
     else:
         listed = inputs.listed_files(workspace, prepared.input)
         if not listed.files:

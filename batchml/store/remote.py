@@ -285,14 +285,14 @@ def listing(
     name, _, prefix = root.partition("/")
     with storage_errors(url):
         if not folder:
-            info = _blob_info(container.get_blob_client(prefix).get_blob_properties())
+            info = blob_info(container.get_blob_client(prefix).get_blob_properties())
             yield root.rsplit("/", 1)[-1], content_key(root, info), _size(info)
             return
         for blob in _blobs(container, f"{prefix}/" if prefix else None):
             if (blob.metadata or {}).get("hdi_isfolder") == "true":
                 continue  # a folder's marker (a hierarchical namespace's), not a file
             path = f"{name}/{blob.name}"
-            yield path[len(root) + 1 :], content_key(path, _blob_info(blob)), int(blob.size or 0)
+            yield path[len(root) + 1 :], content_key(path, blob_info(blob)), int(blob.size or 0)
 
 
 def _blobs(container: ContainerClient, prefix: str | None) -> Iterator[Any]:
@@ -309,7 +309,7 @@ def _blobs(container: ContainerClient, prefix: str | None) -> Iterator[Any]:
             yield from page
 
 
-def _blob_info(blob: Any) -> dict[str, Any]:
+def blob_info(blob: Any) -> dict[str, Any]:
     """What content_key reads of a blob's properties, as adlfs gives them. The ETag as a
     listing gives it: a response's header quotes it."""
     md5 = blob.content_settings.content_md5 if blob.content_settings else None
@@ -381,7 +381,7 @@ async def _download_listed(
         async with limit, fs.service_client.get_blob_client(container, blob) as client:
             # As adlfs's own get(): one connection per blob, many blobs at once.
             stream = await client.download_blob(max_concurrency=fs.max_concurrency or 1)
-            if content_key(path, _blob_info(stream.properties)) != key:
+            if content_key(path, blob_info(stream.properties)) != key:
                 raise _Changed(path)
             with open(target, "wb") as out:
                 await stream.readinto(out)

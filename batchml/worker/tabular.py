@@ -4,7 +4,8 @@ pyarrow and put together as one pandas DataFrame, rows in the order of the items
 CSV columns are named by the file's header line (or the first file's, or Column1, Column2, ...
 without one); types are inferred per mini-batch (all strings with infer_column_types false),
 empty fields are missing values (empty strings with empty_as_string). A `Path` column holds
-the file's path when include_path_column is true. The DataFrame's attrs["row_ranges"] lists
+the file's path when include_path_column is true (a row range staged from storage: the
+blob's, as its `shown` option names it). The DataFrame's attrs["row_ranges"] lists
 each item with its number of rows (the MLflow scorer names the file of each row with it).
 """
 
@@ -65,8 +66,14 @@ def mini_batch_frame(items: Sequence[str]) -> pd.DataFrame:
 
 def read(part: RowRange, columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of one row range (only `columns`, if given, and then no Path column)."""
-    table = _table(part, columns)
+    pinned = json.loads(part.options.get("convert", "{}"))
+    if columns is not None:  # the planner's read of the partition keys
+        pinned = {name: kind for name, kind in pinned.items() if name in columns}
+    table = _cast(_table(part, columns, pinned), pinned, part.path)
     frame = table.to_pandas()
+    for name, kind in pinned.items():
+        if name in frame and kind in _NULLABLE:  # the same dtype, missing values or not
+            frame[name] = frame[name].astype(_NULLABLE[kind])
     if part.where is not None:
         keep = None
         for key, value in part.where.items():
@@ -74,7 +81,7 @@ def read(part: RowRange, columns: list[str] | None = None) -> pd.DataFrame:
             keep = matches if keep is None else keep & matches
         frame = frame[keep].reset_index(drop=True)
     if columns is None and part.options.get("path_column") == "1":
-        frame[PATH_COLUMN] = part.path
+        frame[PATH_COLUMN] = part.options.get("shown", part.path)  # a blob's, not its cache's
     return frame
 
 
@@ -94,14 +101,37 @@ def columns(part: RowRange) -> list[str]:
     return list(record) if isinstance(record, dict) else []
 
 
-def _table(part: RowRange, columns: list[str] | None) -> pa.Table:
+# convert_column_types' names (batchml.core.mltable.COLUMN_TYPES) as pyarrow and pandas types.
+_ARROW = {"int": "int64", "float": "float64", "string": "string", "boolean": "bool"}
+_NULLABLE = {"int": "Int64", "boolean": "boolean"}
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.timestamp("ns") if kind == "datetime" else pa.type_for_alias(_ARROW[kind])
+
+
+def _cast(table: pa.Table, pinned: dict[str, str], path: str) -> pa.Table:
+    """`table` with the columns convert_column_types names cast to their types."""
+    for name, kind in pinned.items():
+        if name not in table.column_names:
+            if table.num_rows:  # else an empty range, which may have no columns at all
+                raise ValueError(f"convert_column_types: {path} has no column {name}")
+            continue
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, table.column(name).cast(_arrow_type(kind)))
+    return table
+
+
+def _table(part: RowRange, columns: list[str] | None, pinned: dict[str, str]) -> pa.Table:
     if part.format == "parquet":
         return _parquet(part, columns)
     data = _bytes(part)
     encoding = part.options.get("encoding", "utf-8")
     if part.format == "jsonl":
         return _json_lines(data, encoding, part.options.get("invalid") == "drop", columns)
-    return _csv(part, data, encoding, columns)
+    return _csv(part, data, encoding, columns, pinned)
 
 
 def _bytes(part: RowRange) -> bytes:
@@ -116,7 +146,9 @@ def _bytes(part: RowRange) -> bytes:
         return file.read()
 
 
-def _csv(part: RowRange, data: bytes, encoding: str, columns: list[str] | None) -> pa.Table:
+def _csv(
+    part: RowRange, data: bytes, encoding: str, columns: list[str] | None, pinned: dict[str, str]
+) -> pa.Table:
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
@@ -130,7 +162,9 @@ def _csv(part: RowRange, data: bytes, encoding: str, columns: list[str] | None) 
             raise ValueError(f"{part.path} has no column {missing[0]} (it has {', '.join(names)})")
     if not data.strip():
         return pa.table({name: pa.array([], pa.string()) for name in columns or names})
-    types = None if part.options.get("types", "1") == "1" else dict.fromkeys(names, pa.string())
+    types = {} if part.options.get("types", "1") == "1" else dict.fromkeys(names, pa.string())
+    # Pinned columns are parsed from their text as their type, not inferred then cast.
+    types.update({name: _arrow_type(kind) for name, kind in pinned.items() if name in names})
     return pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(
@@ -138,7 +172,7 @@ def _csv(part: RowRange, data: bytes, encoding: str, columns: list[str] | None) 
         ),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=pacsv.ConvertOptions(
-            column_types=types,
+            column_types=types or None,
             strings_can_be_null=part.options.get("empty", "0") == "0",
             include_columns=columns,
         ),

@@ -402,6 +402,56 @@ def test_a_model_saved_with_skops_says_what_is_missing(tmp_path: Path) -> None:
     ) in result.error
 
 
+def _scored_table(cli: Cli, endpoint: Path, name: str, out: str) -> list[str]:
+    """The predictions of job `name` once it ended, with 3 files of 2 rows (or fewer)."""
+    assert cli("job", "stream", "-n", name).code == 0
+    job = cli.ok("job", "show", "-n", name)
+    state = json.loads(Path(job["batch"]["logs"]).parent.joinpath("job.json").read_text())
+    wait_sessions_gone([state["runner_pid"]])
+    assert job["status"] == "Completed"
+    assert job["batch"]["files"] == {"total": 3, "succeeded": 3, "failed": 0}
+    assert cli("job", "download", "-n", name, "-p", endpoint / out).code == 0
+    return (endpoint / out / "predictions.csv").read_text().splitlines()
+
+
+@pytest.mark.azurite
+def test_an_mltable_in_storage_through_a_no_code_deployment_as_the_local_one(
+    cli: Cli, ws: Path, endpoint: Path, azurite: Any
+) -> None:
+    import uuid
+
+    from batchml.services import datastores
+    from batchml.store.workspace import Workspace
+
+    deploy(cli, endpoint, "tree-rows")
+    table = endpoint / "table"
+    write(table, "MLTable", "paths: [{file: a.csv}]\ntransformations: [read_delimited]\n")
+    write(table, "a.csv", "x,n\n0.5,1\n0.5,4\n0.25,2\n0.1,5\n0.9,0\n")
+    container = f"c{uuid.uuid4().hex[:12]}"
+    write(endpoint, "blobs.yml", azurite.datastore_yml("blobs", container))
+    cli.ok("datastore", "create", "-f", endpoint / "blobs.yml", "-o", "none")
+    _, storage = datastores.filesystem(Workspace(ws), "blobs")
+    storage.mkdir(container)
+    storage.pipe({f"{container}/t/{path.name}": path.read_bytes() for path in table.iterdir()})
+    runs = {}
+    for how, value in (("local", str(table)), ("storage", "azureml://datastores/blobs/paths/t")):
+        name = cli.ok("batch-endpoint", "invoke", "-n", "trees", "-d", "tree-rows", "--input",
+                      value, "--input-type", "mltable", "--mini-batch-size", "2 rows")["name"]  # fmt: skip
+        runs[how] = _scored_table(cli, endpoint, str(name), how)
+
+    assert (
+        runs["storage"]
+        == runs["local"]
+        == [
+            "0,False,a.csv",
+            "1,True,a.csv",
+            "0,False,a.csv",
+            "1,True,a.csv",
+            "0,False,a.csv",
+        ]
+    )
+
+
 def test_an_mltable_through_a_no_code_deployment_by_rows(cli: Cli, endpoint: Path) -> None:
     deploy(cli, endpoint, "tree-rows")
     table = endpoint / "table"
@@ -409,15 +459,8 @@ def test_an_mltable_through_a_no_code_deployment_by_rows(cli: Cli, endpoint: Pat
     write(table, "a.csv", "x,n\n0.5,1\n0.5,4\n0.25,2\n0.1,5\n0.9,0\n")
     name = cli.ok("batch-endpoint", "invoke", "-n", "trees", "-d", "tree-rows", "--input", table,
                   "--input-type", "mltable", "--mini-batch-size", "2 rows")["name"]  # fmt: skip
-    assert cli("job", "stream", "-n", name).code == 0
-    job = cli.ok("job", "show", "-n", name)
-    state = json.loads(Path(job["batch"]["logs"]).parent.joinpath("job.json").read_text())
-    wait_sessions_gone([state["runner_pid"]])
-    assert job["status"] == "Completed"
-    assert job["batch"]["files"] == {"total": 3, "succeeded": 3, "failed": 0}
-    assert cli("job", "download", "-n", name, "-p", endpoint / "out").code == 0
     # Rows counted from 0 in each row range, named by its file.
-    assert (endpoint / "out" / "predictions.csv").read_text().splitlines() == [
+    assert _scored_table(cli, endpoint, str(name), "out") == [
         "0,False,a.csv",
         "1,True,a.csv",
         "0,False,a.csv",

@@ -208,3 +208,91 @@ def test_partition_keys_of_dates_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="partition_keys: column day holds Timestamp values"):
         plan(tmp_path, "10", partition_keys=["day"])
+
+
+CONVERTED = """\
+    paths: [{file: t.csv}]
+    transformations:
+      - read_delimited: {header: all_files_same_headers}
+      - convert_column_types:
+          - {columns: [id, code], column_type: int}
+          - {columns: code, column_type: string}
+          - {columns: [ok], column_type: boolean}
+          - {columns: [at], column_type: datetime}
+          - {columns: [x], column_type: float}
+    """
+
+
+def test_convert_column_types_gives_every_mini_batch_the_same_dtypes(tmp_path: Path) -> None:
+    # Inferred per mini-batch, the first range's id is int64 and the second's float64 (a
+    # missing value), code loses its leading zeros, x is int64 then float64.
+    (tmp_path / "t.csv").write_text(
+        "id,code,ok,at,x\n1,007,true,2024-01-02,1\n2,010,false,2024-01-03,2\n"
+        ",011,,2024-01-04 10:00:00,2.5\n4,012,true,,3\n"
+    )
+    items = plan(tmp_path, "2 rows", CONVERTED)
+
+    frames = [mini_batch_frame([item]) for item in items]
+
+    dtypes = [{name: str(dtype) for name, dtype in frame.dtypes.items()} for frame in frames]
+    assert (
+        dtypes
+        == [{"id": "Int64", "code": "str", "ok": "boolean", "at": "datetime64[ns]", "x": "float64"}]
+        * 2
+    )
+    assert frames[0]["code"].tolist() == ["007", "010"]
+    assert frames[1]["id"].isna().tolist() == [True, False]
+    assert frames[1]["ok"].isna().tolist() == [True, False]
+
+
+def test_without_convert_column_types_types_are_inferred_per_mini_batch(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("id,x\n1,1\n,2.5\n")
+    frames = [mini_batch_frame([item]) for item in plan(tmp_path, "1 rows")]
+    assert [str(frame["x"].dtype) for frame in frames] == ["int64", "float64"]
+
+
+@pytest.mark.parametrize(
+    ("conversion", "message"),
+    [
+        (
+            "{columns: [at], column_type: {datetime: {formats: ['%d/%m/%Y']}}}",
+            "convert_column_types[0].column_type: {datetime: ...} is not supported; batchml "
+            "takes int, float, string, boolean, datetime",
+        ),
+        (
+            "{columns: [ok], column_type: {boolean: {true_values: [y]}}}",
+            "convert_column_types[0].column_type: {boolean: ...} is not supported",
+        ),
+        (
+            "{columns: [a], column_type: decimal}",
+            "convert_column_types[0].column_type: must be one of int, float",
+        ),
+        ("{columns: [a]}", "convert_column_types[0]: must have exactly columns and column_type"),
+    ],
+)
+def test_convert_column_types_refusals(tmp_path: Path, conversion: str, message: str) -> None:
+    (tmp_path / "MLTable").write_text(
+        "paths: [{file: a.csv}]\n"
+        f"transformations: [read_delimited, {{convert_column_types: [{conversion}]}}]\n"
+    )
+    with pytest.raises(UsageError) as raised:
+        mltable.load(tmp_path)
+    assert raised.value.message.startswith(
+        f"{tmp_path / 'MLTable'}: transformations[1].{message}"
+    ), raised.value.message
+
+
+def test_convert_column_types_casts_parquet_and_json_lines_columns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"id": [1, 2], "x": [3, 4]}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "t.jsonl").write_text('{"id": 1, "x": 3}\n{"id": 2, "x": 4}\n')
+    conversion = "- convert_column_types: [{columns: [x], column_type: float}, {columns: id, column_type: string}]\n"
+    for folder, reader in ((tmp_path, "read_parquet"), (tmp_path / "j", "read_json_lines")):
+        paths = "[{file: t.parquet}]" if reader == "read_parquet" else "[{file: t.jsonl}]"
+        table = f"paths: {paths}\ntransformations:\n- {reader}\n{conversion}"
+        frame = mini_batch_frame(plan(folder, "1 rows", table))
+
+        assert (str(frame["id"].dtype), str(frame["x"].dtype)) == ("str", "float64"), reader
+        assert frame.values.tolist() == [["1", 3.0], ["2", 4.0]], reader
