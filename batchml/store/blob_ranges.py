@@ -15,7 +15,6 @@ import hashlib
 import io
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import BatchmlError
 from batchml.store import remote
 
 if TYPE_CHECKING:
@@ -55,9 +54,7 @@ class Blob:
     def _stream(self, offset: int, length: int) -> Any:
         stream = self.container.download_blob(self.name, offset=offset, length=length)
         if remote.content_key(self.path, remote.blob_info(stream.properties)) != self.key:
-            raise BatchmlError(
-                f"{self.shown} changed since the job listed it (a new job scores it as it is now)"
-            )
+            raise remote.changed(self.shown)
         return stream
 
 

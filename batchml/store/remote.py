@@ -352,12 +352,16 @@ def download(
     failures = sync(fs.loop, _download_listed, fs, files, targets)
     failure = next((failure for failure in failures if failure is not None), None)
     if isinstance(failure, _Changed):
-        raise BatchmlError(
-            f"{map_paths(failure.path, shown)} changed since the job listed it "
-            "(a new job scores it as it is now)"
-        )
+        raise changed(map_paths(failure.path, shown))
     if failure is not None:
         raise failure
+
+
+def changed(shown: str) -> BatchmlError:
+    """The error of a file (named `shown`) whose bytes are not the ones it was listed with."""
+    return BatchmlError(
+        f"{shown} changed since the job listed it (a new job scores it as it is now)"
+    )
 
 
 class _Changed(Exception):
