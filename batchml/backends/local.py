@@ -76,6 +76,9 @@ class LocalBackend:
     and planned): each starts its interpreter and imports, then waits, before the scoring
     script, until start_worker() hands it out; one never handed out runs no user code.
 
+    server is a fork server started already (batchml.runner.launch.fork_server_first), which
+    this backend uses with start method "server", closes otherwise, and owns either way.
+
     devices are the GPUs the workers share, one per worker slot in turn, in CUDA_VISIBLE_DEVICES
     (see batchml.backends.gpus), found once per backend; empty when none are assigned.
     """
@@ -87,6 +90,7 @@ class LocalBackend:
         start_method: str = "server",
         node: str = "localhost",
         variables_later: Future[dict[str, str]] | None = None,
+        server: ForkServer | None = None,
     ) -> None:
         self._config = config
         self._variables_later = variables_later
@@ -102,7 +106,13 @@ class LocalBackend:
         self.devices = devices_to_assign(config.scoring.environment_variables)
         # Workers in another Python are spawned by it (a server would be of this one).
         self._python = OtherPython(config.python) if config.python is not None else None
-        self._server = ForkServer() if start_method == "server" and self._python is None else None
+        if start_method != "server" or self._python is not None:
+            if server is not None:
+                server.close()
+            server = None
+        elif server is None:
+            server = ForkServer()
+        self._server = server
         self._node = node
         self._workers: dict[int, _Worker] = {}
         # Every live worker's pipe and sentinel, registered once: poll() is on the hot path.

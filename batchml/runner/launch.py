@@ -12,13 +12,22 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from batchml.core.batch_job import BatchJob, LocalWorkers
+from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobRecord, JobStatus
 from batchml.store.job_files import job_dir, save
 from batchml.store.workspace import Workspace
 
+if TYPE_CHECKING:
+    from batchml.backends.fork_server import ForkServer
+
 DRIVER_LOG = Path("azureml-logs") / "70_driver_log.txt"
+# The runner's flag for a job whose workers are local processes of batchml's own interpreter:
+# their fork server is started first, so that its interpreter starts and imports while the
+# runner imports the rest of itself (see fork_server_first).
+FORK_SERVER = "--fork-server"
 
 # Signals whose handlers the invoking process may have set (a test runner's alarms too); the
 # forked runner starts from Python's own defaults, then sets its own (batchml.runner.process).
@@ -34,7 +43,12 @@ def start(
     """Start the recorded job's runner (see `launch`); a job whose runner cannot start is
     recorded Failed. Returns the job as recorded."""
     try:
-        launch(job_dir(workspace, job.name), resume=resume, retry_failed=retry_failed)
+        launch(
+            job_dir(workspace, job.name),
+            resume=resume,
+            retry_failed=retry_failed,
+            fork_server=_forks_workers(job),
+        )
     except OSError as exc:
         job = dataclasses.replace(
             job, status=JobStatus.FAILED, error=f"could not start the runner: {exc}"
@@ -43,13 +57,31 @@ def start(
     return job
 
 
-def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
+def _forks_workers(job: JobRecord) -> bool:
+    """Whether the job's workers are local processes of batchml's own interpreter, which its
+    runner forks from a fork server (batchml.backends.local): not Ray actors, nor processes
+    of a built environment's Python."""
+    return (
+        isinstance(job, BatchJob)
+        and isinstance(job.backend, LocalWorkers)
+        and job.runs_in.manager == LOCAL
+    )
+
+
+def launch(
+    job_folder: Path,
+    *,
+    resume: bool = False,
+    retry_failed: bool = False,
+    fork_server: bool = False,
+) -> None:
     """Start the job's runner (batchml.runner.process) detached, and return once it is.
 
     The runner is nobody's child (no zombie is left to the invoking command) and leads a
     session of its own: Ctrl-C in the invoking shell does not reach it, and `job cancel` stops
     it together with its workers. With `resume`, the runner continues the job from its journal
-    (see batchml.runner.journal).
+    (see batchml.runner.journal). With `fork_server`, the runner starts its workers' fork
+    server before anything else (see fork_server_first).
 
     A process without other threads (C-level ones counted) forks the runner from itself, which has imported most of
     what the runner needs (each import compiled from source is a tenth of a second or more of
@@ -59,7 +91,8 @@ def launch(job_folder: Path, *, resume: bool = False, retry_failed: bool = False
     workers are fresh interpreters either way (batchml.backends.interpreter).
     """
     argv = [str(job_folder)]
-    argv += [flag for flag, on in (("--resume", resume), ("--retry-failed", retry_failed)) if on]
+    flags = (("--resume", resume), ("--retry-failed", retry_failed), (FORK_SERVER, fork_server))
+    argv += [flag for flag, on in flags if on]
     log = job_folder / DRIVER_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     start_runner = _fork if _single_threaded() else _spawn
@@ -134,9 +167,10 @@ def _child(job_folder: Path, argv: list[str], out: int) -> None:
         os.chdir(job_folder)
         runner_main = str(Path(__file__).with_name("__main__.py"))
         sys.argv = [runner_main, *argv]
+        server = fork_server_first(argv)
         from batchml.runner.process import main
 
-        code = main(sys.argv)
+        code = main(sys.argv, server)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -165,3 +199,17 @@ def _forget_multiprocessing() -> None:
     server = sys.modules.get("multiprocessing.forkserver")
     if server is not None:
         server._forkserver.__init__()
+
+
+def fork_server_first(argv: list[str]) -> ForkServer | None:
+    """The fork server of the runner's workers, started now when the runner's `argv` has
+    FORK_SERVER: its interpreter starts and imports the workers' modules (a few tenths of a
+    second of CPU, compiled from source) while the runner imports the rest of itself and
+    plans the job. The runner's backend forks the workers from it, and closes it."""
+    if FORK_SERVER not in argv:
+        return None
+    from batchml.backends.fork_server import ForkServer
+
+    server = ForkServer()
+    server.ensure_running()
+    return server

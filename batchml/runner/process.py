@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from batchml.backends.base import BackendFactory
+    from batchml.backends.fork_server import ForkServer
     from batchml.runner.pipeline import PipelineRunner
     from batchml.runner.reuse import Reuse
     from batchml.runner.staging import Fetcher
@@ -69,8 +70,17 @@ def _say(message: str) -> None:
 class Runner:
     """Runs one job and mirrors its progress into the job record."""
 
-    def __init__(self, folder: Path, *, resume: bool = False, retry_failed: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        resume: bool = False,
+        retry_failed: bool = False,
+        server: ForkServer | None = None,
+    ) -> None:
         self.folder = folder
+        # The workers' fork server, started already (see batchml.runner.launch), if any.
+        self.server = server
         self.record = JobLifecycle(folder, BatchJob, "batch scoring job")
         self.resume = resume
         self.retry_failed = retry_failed
@@ -299,7 +309,9 @@ class Runner:
             journal_dir=self.folder / job_store.JOURNAL_DIR,
             python=python,
         )
-        backend = LocalBackend(config, variables_later=self.record.run_variables())
+        backend = LocalBackend(
+            config, variables_later=self.record.run_variables(), server=self.server
+        )
         if backend.devices:
             _say(
                 f"GPUs {', '.join(backend.devices)}: each worker process gets one, in turn, "
@@ -360,7 +372,17 @@ class _Started:
         return self.backend
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], server: ForkServer | None = None) -> int:
+    """Run the job of the folder `argv` names; `server` is its workers' fork server, started
+    already (see batchml.runner.launch.fork_server_first), closed by the time this returns."""
+    try:
+        return _run(argv, server)
+    finally:
+        if server is not None:  # closed already by the workers' backend, if they started
+            server.close()
+
+
+def _run(argv: list[str], server: ForkServer | None) -> int:
     args = argv[1:]
     folder = Path(args[0]).resolve()
     # Orphans of the job's processes come to this runner, which ends them with the job.
@@ -377,7 +399,7 @@ def main(argv: list[str]) -> int:
 
         runner = PipelineRunner(folder, resume=resume)
     else:
-        runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args)
+        runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args, server=server)
 
     def stop(_signum: int, _frame: object) -> None:
         runner.record.request_cancel()
