@@ -187,7 +187,8 @@ def invoke(
     """
     # Not on the start-up path of every command.
     from batchml.core import invocation
-    from batchml.services import invocations, job_control
+    from batchml.services import invocations
+    from batchml.store.job_files import job_dir
 
     from_file = invocation.load(file) if file else invocation.Invocation()
     from_file = invocation.with_json(from_file, inputs=inputs, outputs=outputs)
@@ -215,7 +216,7 @@ def invoke(
         how = debugging.Foreground(say=app_of(ctx).inform)
         return job_plans.dry_run(workspace, options, sample, how)
     job = invocations.invoke(workspace, options)
-    folder = str(job_control.job_dir(workspace, job.name))
+    folder = str(job_dir(workspace, job.name))
     if not stream:
         return job.batch_view(workspace.name, folder)
     # The job ends as the kind it started as.

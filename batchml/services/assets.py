@@ -13,7 +13,7 @@ from batchml.core import spec as specs
 from batchml.core.errors import BatchmlError, InvalidSpecError, Problem
 from batchml.core.resources import Asset
 from batchml.core.tracking import DATABASE, STORE_DIR
-from batchml.mlflow import mlmodel, tracking
+from batchml.mlflow import mlmodel
 from batchml.mlflow.mlmodel import MLmodel
 from batchml.services import storage_inputs
 from batchml.services.common import as_strings, local_path
@@ -95,6 +95,8 @@ def _store(
 
 def _mirror(workspace: Workspace, asset: Asset, warn: Callable[[str], None]) -> None:
     """The new MLflow model's version in MLflow's registry too (importing MLflow: seconds)."""
+    from batchml.mlflow import tracking  # not on the path of the commands that read assets
+
     if tracking.unavailable() is not None:
         return
     from batchml.mlflow import registry  # not on every command's start-up path
@@ -113,6 +115,8 @@ def sync_models(
     """Make batchml's models and the workspace's MLflow registry agree (for model `name`, or
     all): batchml.mlflow.registry.sync. What it imported and what it registered, each a list
     of {name, version, mlflow_version}; a version it could not import is said to `warn`."""
+    from batchml.mlflow import tracking
+
     if name is not None:
         names.check("model", name)
     why = tracking.unavailable()

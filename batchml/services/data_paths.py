@@ -20,7 +20,7 @@ from batchml.core.errors import ConflictError, NotFoundError, UsageError
 from batchml.core.job_record import JobStatus
 from batchml.services import assets, storage_inputs
 from batchml.services.common import local_path
-from batchml.store import job_files, remote
+from batchml.store import job_files
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ def remote_output(workspace: Workspace, given: str, file_name: str | None) -> st
         return None
     if ".." in where.path.split("/"):
         raise UsageError(f"output path '{given}' leaves the datastore '{where.datastore}'")
+    from batchml.store import remote  # not on the path of a local job's invoke
+
     datastore = remote.read_datastore(workspace, where.datastore)
     secrets = remote.read_secrets(workspace, where.datastore)
     target = refs.DatastorePath(where.datastore, where.path.strip("/"))

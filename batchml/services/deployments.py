@@ -22,7 +22,7 @@ from batchml.core.resources import (
     from_state,
     to_state,
 )
-from batchml.services import deployment_specs, endpoints, job_control
+from batchml.services import deployment_specs, endpoints
 from batchml.services.common import as_strings
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace, current_user, now_iso
@@ -262,6 +262,8 @@ def delete(workspace: Workspace, endpoint: str, name: str) -> list[str]:
     """Delete a deployment; returns warnings: its jobs that are still running (they keep their
     own copy of its code and model, so they go on and can be resumed), and the endpoint's
     default being cleared if it was this one."""
+    from batchml.services import job_control  # not on the path of invoke and show
+
     warnings = []
     with workspace.transaction() as txn:
         get(workspace, endpoint, name)

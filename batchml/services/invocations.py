@@ -21,7 +21,6 @@ from batchml.core.job_record import JobStatus, display_name
 from batchml.core.pipeline_job import PipelineJob
 from batchml.core.resources import Compute, Deployment, PipelineDeployment
 from batchml.core.run_settings import RunSettings
-from batchml.runner.inputs import nothing_to_score
 from batchml.services import (
     computes,
     data_paths,
@@ -169,6 +168,10 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
 
         tabular.check_table(found)  # refused up front, not when the job runs
     if kind != "uri_file" and not input_list.holds_file(str(found)):
+        # Here, not at the top: the runner's input planning is for the runner (forked from
+        # this process, it imports it then, while its workers start).
+        from batchml.runner.inputs import nothing_to_score
+
         raise nothing_to_score(found)
     return DataInput(type=kind, path=value, local=str(found))
 

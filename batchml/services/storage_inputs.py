@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from batchml.core import storage_urls
 from batchml.core.batch_job import RemoteData
 from batchml.core.errors import UsageError
-from batchml.store import remote
 
 if TYPE_CHECKING:
     from batchml.core.datastores import Datastore
@@ -27,6 +26,9 @@ def resolve(workspace: Workspace, value: str) -> RemoteData | None:
     url = storage_urls.parse(value)
     if url is None:
         return None
+    # Here, not at the top: an input that is local (most) needs no storage client code.
+    from batchml.store import remote
+
     if url.kind == storage_urls.DATASTORE:
         name = str(url.datastore)
         if not workspace.datastore_file(name).is_file():
@@ -61,6 +63,8 @@ def in_datastore(
 
 
 def _registered(workspace: Workspace) -> list[Datastore]:
+    from batchml.store import remote
+
     folder = workspace.root / "datastores"
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return [remote.read_datastore(workspace, path.stem) for path in files]
@@ -70,6 +74,8 @@ def check(workspace: Workspace, data: RemoteData, value: str, kind: str | None) 
     """The input's type (`kind`, or uri_file/uri_folder as the storage says), once the storage
     said it is there and of that type. Raises NotFoundError, CredentialsError or UsageError,
     each naming `value`."""
+    from batchml.store import remote
+
     # Asked once, at once: a storage that cannot be reached is an error now, not in a minute.
     found = remote.check(workspace, data, value)
     is_file = found == "file"

@@ -8,9 +8,14 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchml.core.errors import InvalidSpecError
-from batchml.core.storage_urls import StorageAccess
+
+if TYPE_CHECKING:
+    # Only a Ray actor's config holds one (unpickling it imports the module then): a local
+    # worker's start imports less.
+    from batchml.core.storage_urls import StorageAccess
 
 LOGGING_LEVELS = ("warning", "info", "debug")
 
