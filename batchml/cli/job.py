@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import typer
@@ -11,12 +11,8 @@ import typer
 from batchml.cli import complete, tables
 from batchml.cli.context import ALL_RESULTS, MAX_RESULTS, AzCommand, app_of, command_group, shown
 from batchml.cli.follow import STREAM_HELP, follow, follow_started
-from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
 from batchml.services import job_control
-
-if TYPE_CHECKING:
-    pass
 
 app = command_group()
 NAME = typer.Option(..., "-n", "--name", help="Name of the job.", autocompletion=complete.jobs)
@@ -43,7 +39,9 @@ def create(
     Test a pipeline before you deploy it; then deploy the job itself with
     batch-deployment create --set job_definition=azureml:NAME.
     """
-    from batchml.services import pipeline_plan  # not on the start-up path of every command
+    # Not on the start-up path of every command.
+    from batchml.core import spec as specs
+    from batchml.services import pipeline_plan
 
     workspace = app_of(ctx).workspace
     job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
