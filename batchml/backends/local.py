@@ -22,8 +22,8 @@ from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStar
 from batchml.backends.fork_server import ForkServer
 from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
 from batchml.backends.interpreter import OtherPython, spawn_process
+from batchml.worker import start as worker_start
 from batchml.worker.lifetime import kill_descendants
-from batchml.worker.main import worker_main
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class LocalBackend:
             make = self._context.Process
         config = replace(self._worker_config(slot), variables_follow=follow)
         process = make(
-            target=worker_main,
+            target=worker_start,
             args=(child_conn, config, slot, self._node, self._forked, environment),
             name=f"batchml-worker-{slot}",
         )
