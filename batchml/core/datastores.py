@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchml.core.resources import arm_id
+from batchml.core.records import arm_id
 
 BLOB = "azure_blob"
 GEN2 = "azure_data_lake_gen2"

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from batchml.core.resources import arm_id
+from batchml.core.records import arm_id
 from batchml.core.tracking import tracking_uri
 
 

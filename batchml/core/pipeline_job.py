@@ -13,7 +13,7 @@ from typing import Any
 
 from batchml.core.job_environment import JobEnvironment
 from batchml.core.job_record import JobRecord, endpoint_job_view, services
-from batchml.core.resources import arm_id, from_state
+from batchml.core.records import arm_id, from_state
 
 PIPELINE = "pipeline"
 COMMAND = "command"

@@ -9,31 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from batchml.core.records import arm_id, from_state
 from batchml.core.run_settings import RunSettings
 
-LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-LOCAL_GROUP = "local"
 LOCATION = "local"
-
-T = TypeVar("T")
-
-
-def arm_id(workspace: str, *segments: str) -> str:
-    return (
-        f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_GROUP}/providers/"
-        f"Microsoft.MachineLearningServices/workspaces/{workspace}/" + "/".join(segments)
-    )
-
-
-def to_state(resource: Any) -> dict[str, Any]:
-    return dataclasses.asdict(resource)
-
-
-def from_state(cls: type[T], state: dict[str, Any]) -> T:
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in state.items() if k in known})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchml.core.batch_job import DataInput, RemoteData
 from batchml.core.errors import BatchmlError
-from batchml.core.resources import from_state
+from batchml.core.records import from_state
 from batchml.runner.inputs import storage_names
 from batchml.runner.upload import upload
 from batchml.store import input_cache, remote

@@ -17,7 +17,8 @@ from typing import Any
 from batchml.core import command_line, pipeline, refs
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, Problem, UsageError
-from batchml.core.resources import CreationContext, arm_id
+from batchml.core.records import arm_id
+from batchml.core.resources import CreationContext
 from batchml.services import assets, environments
 from batchml.services.common import as_strings, local_path
 from batchml.store import versioned

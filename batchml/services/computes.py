@@ -8,7 +8,8 @@ from typing import Any
 from batchml.core import spec as specs
 from batchml.core.batch_job import LocalWorkers, RayWorkers, Workers
 from batchml.core.errors import InvalidSpecError, NotFoundError, Problem
-from batchml.core.resources import Compute, from_state, to_state
+from batchml.core.records import from_state, to_state
+from batchml.core.resources import Compute
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
 

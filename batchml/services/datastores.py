@@ -15,7 +15,7 @@ from batchml.core import spec as specs
 from batchml.core.datastores import BLOB, GEN2, SECRET_KEYS, Datastore
 from batchml.core.errors import ConflictError, InvalidSpecError
 from batchml.core.names import check
-from batchml.core.resources import to_state
+from batchml.core.records import to_state
 from batchml.services.common import as_strings
 from batchml.store import remote
 from batchml.store.workspace import DEFAULT_DATASTORE, Workspace, now_iso

@@ -15,13 +15,8 @@ from typing import Any
 
 from batchml.core import spec as specs
 from batchml.core.errors import NotFoundError, UsageError
-from batchml.core.resources import (
-    Deployment,
-    ModelBinding,
-    PipelineDeployment,
-    from_state,
-    to_state,
-)
+from batchml.core.records import from_state, to_state
+from batchml.core.resources import Deployment, ModelBinding, PipelineDeployment
 from batchml.services import deployment_specs, endpoints
 from batchml.services.common import as_strings
 from batchml.store.transaction import Transaction

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from batchml.core import refs, yaml_text
 from batchml.core import spec as specs
 from batchml.core.errors import InvalidSpecError, NotFoundError, UsageError
+from batchml.core.records import from_state, to_state
 from batchml.core.refs import AssetRef
-from batchml.core.resources import Environment, from_state, to_state
+from batchml.core.resources import Environment
 from batchml.services.common import as_strings, local_path
 from batchml.store import versioned
 from batchml.store.workspace import Workspace, current_user, iso_time, now_iso

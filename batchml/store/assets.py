@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from batchml.core.resources import Asset, from_state, to_state
+from batchml.core.records import from_state, to_state
+from batchml.core.resources import Asset
 from batchml.store import versioned
 from batchml.store.transaction import Transaction
 from batchml.store.workspace import Workspace

@@ -21,7 +21,7 @@ from batchml.core.batch_job import RemoteData
 from batchml.core.datastores import Datastore
 from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError
 from batchml.core.failures import map_paths
-from batchml.core.resources import from_state
+from batchml.core.records import from_state
 from batchml.core.storage_urls import StorageAccess
 
 if TYPE_CHECKING:

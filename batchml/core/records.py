@@ -1,0 +1,29 @@
+"""What every stored record shares: its state (the dict its JSON file holds) and its ARM-style
+id under the local subscription. A module of its own, so that the job records need none of the
+resource model (batchml.core.resources) to be read: `job stream` and `job show` import less."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+LOCAL_GROUP = "local"
+
+T = TypeVar("T")
+
+
+def arm_id(workspace: str, *segments: str) -> str:
+    return (
+        f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_GROUP}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{workspace}/" + "/".join(segments)
+    )
+
+
+def to_state(resource: Any) -> dict[str, Any]:
+    return dataclasses.asdict(resource)
+
+
+def from_state(cls: type[T], state: dict[str, Any]) -> T:
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in state.items() if k in known})
