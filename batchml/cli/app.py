@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 import traceback
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
@@ -73,13 +75,7 @@ class _Root(TyperGroup):
         if group is not None and cmd_name not in self.commands:
             if self.listing:
                 return click.Group(cmd_name, help=group.help)
-            info = TyperInfo(group.build(), name=cmd_name, help=group.help)
-            self.commands[cmd_name] = typer.main.get_group_from_info(
-                info,
-                pretty_exceptions_short=app.pretty_exceptions_short,
-                suggest_commands=app.suggest_commands,
-                rich_markup_mode=app.rich_markup_mode,
-            )
+            self.commands[cmd_name] = _group(group.build(), cmd_name, group.help)
         return super().get_command(ctx, cmd_name)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -88,6 +84,51 @@ class _Root(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self.listing = False
+
+
+class _Commands(TyperGroup):
+    """A command group whose commands are built when first named: typer builds a command by
+    inspecting its function (milliseconds each), and a command line names one."""
+
+    build: dict[str, Callable[[], click.Command]]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.build)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.build:  # click suggests a name from all of them: build them
+            for name in self.build:
+                self.get_command(ctx, name)
+        elif cmd_name not in self.commands:
+            self.commands[cmd_name] = self.build[cmd_name]()
+        return super().get_command(ctx, cmd_name)
+
+
+def _group(built: typer.Typer, name: str, help: str) -> _Commands:
+    """The click group of the command group `built`, as typer makes it, each command built
+    when first named."""
+    shell = copy.copy(built)
+    shell.registered_commands = []
+    group = typer.main.get_group_from_info(
+        TyperInfo(shell, name=name, help=help, cls=_Commands),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=app.suggest_commands,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+    assert isinstance(group, _Commands) and not built.registered_groups
+    build = partial(
+        typer.main.get_command_from_info,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+    group.build = {
+        command.name or typer.main.get_command_name(command.callback.__name__): partial(
+            build, command
+        )
+        for command in built.registered_commands
+        if command.callback is not None
+    }
+    return group
 
 
 app = typer.Typer(
