@@ -11,7 +11,6 @@ import typer
 from batchml.cli import complete, tables
 from batchml.cli.context import ALL_RESULTS, MAX_RESULTS, AzCommand, app_of, command_group, shown
 from batchml.cli.follow import STREAM_HELP, follow, follow_started
-from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus
 from batchml.services import job_control
 
@@ -43,7 +42,9 @@ def create(
     Test a pipeline before you deploy it; then deploy the job itself with
     batch-deployment create --set job_definition=azureml:NAME.
     """
-    from batchml.services import pipeline_plan  # not on the start-up path of every command
+    # Here, not at the top: not on the start-up path of every command.
+    from batchml.core import spec as specs
+    from batchml.services import pipeline_plan
 
     workspace = app_of(ctx).workspace
     job = pipeline_plan.create(workspace, specs.from_file_and_flags(file, {}, sets), name)
