@@ -2,12 +2,14 @@
 
 One real job is run through the CLI (`invoke`, `job stream`); its record is the template of the
 others, which are written straight into the workspace by batchml's store (job.json each, with
-names and creation times of their own, and the line of batchml's index of jobs), which is far quicker than invoking them. Each command
-runs as a fresh process of the venv's `batchml`: the median wall time and the peak memory
-(max RSS) are printed, with the ratio to the same command at 50 jobs. Goals (issue 16): the
-default page under 0.4 s at 5,000 jobs, and memory that does not grow with the number of jobs.
+names and creation times of their own, and the line of batchml's index of jobs), which is far
+quicker than invoking them. Each command runs as a fresh process of the venv's `batchml`: the
+median wall and CPU time and the peak memory (max RSS) are printed, with the ratio to the same
+command at 50 jobs; with --baseline (a tree such as an export of main), also with PYTHONPATH at
+that tree, in turn with this one, and the ratio to it. Goals (issue 16): the default page under
+0.4 s at 5,000 jobs, and memory that does not grow with the number of jobs.
 
-    .venv/bin/python bench/job_list.py [--jobs 5000] [--repeat 5]
+    .venv/bin/python bench/job_list.py [--jobs 5000] [--repeat 5] [--baseline /tmp/main-export]
 """
 
 from __future__ import annotations
@@ -15,15 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from end_to_end import ENDPOINT, batchml, make_project
+from interleaved import Timing, compared, interleaved, load, trees
 
 from batchml.store import job_files, job_index
 from batchml.store.workspace import Workspace
@@ -43,24 +43,11 @@ def add_jobs(workspace: Workspace, template: str, count: int, start: int) -> Non
         job_index.add(workspace, copy)
 
 
-def measure(command: list[str], repeat: int) -> tuple[float, float]:
-    """(median seconds, largest max RSS in MiB) of `command` over `repeat` runs."""
-    times, peaks = [], []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        times.append(time.perf_counter() - started)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{' '.join(command)} failed")
-        peaks.append(usage.ru_maxrss / 1024)
-    return statistics.median(times), max(peaks)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", help="a tree to compare with (PYTHONPATH), e.g. main's")
     args = parser.parse_args()
     executable = str(Path(sys.executable).parent / "batchml")
     commands = {
@@ -85,21 +72,23 @@ def main() -> int:
         ).strip()  # fmt: skip
         batchml("job", "stream", "-n", template)
         workspace = Workspace(Path(os.environ["BATCHML_WORKSPACE"]))
-        baseline: dict[str, tuple[float, float]] = {}
+        first: dict[str, Timing] = {}
         made = 1
         for total in (50, 500, args.jobs):
             add_jobs(workspace, template, total - made, made)
             made = total
             print(f"{total} jobs (median of {args.repeat}, peak memory):")
             for label, command in commands.items():
-                seconds, peak = measure(command, args.repeat)
-                first = baseline.setdefault(label, (seconds, peak))
+                timings = interleaved(command, trees(args.baseline), args.repeat)
+                mine = timings["this tree"]
+                at_50 = first.setdefault(label, mine)
                 print(
-                    f"  {label:<26} {seconds:6.3f} s  {peak:6.1f} MiB   "
-                    f"{seconds / first[0]:5.2f}x time, {peak / first[1]:5.2f}x memory of 50 jobs"
+                    compared(label, timings)
+                    + f"\n  {'':<28} this tree: {mine.wall / at_50.wall:.2f}x "
+                    f"time, {mine.peak / at_50.peak:.2f}x memory of 50 jobs; load {load()}"
                 )
                 if total == args.jobs and label != "job list --all-results":
-                    on_goal = on_goal and seconds < GOAL_SECONDS
+                    on_goal = on_goal and mine.wall < GOAL_SECONDS
     print(f"default pages {'meet' if on_goal else 'MISS'} the goal of {GOAL_SECONDS} s")
     return 0 if on_goal else 1
 

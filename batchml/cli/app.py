@@ -22,6 +22,7 @@ from typer.models import TyperInfo
 from batchml import __version__
 from batchml.cli import workspace
 from batchml.cli.context import AzCommand
+from batchml.cli.help import load_formatter
 from batchml.core.errors import BatchmlError, ExitStatus
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class _Root(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        load_formatter()
         self.listing = True
         try:
             super().format_help(ctx, formatter)

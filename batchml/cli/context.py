@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import typer
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from batchml.cli.help import load_formatter
 from batchml.core.errors import UsageError
 from batchml.output.formats import FORMATS
 
@@ -195,7 +196,15 @@ def _print_examples(examples: tuple[str, ...]) -> None:
 def command_group() -> typer.Typer:
     """A group of commands (its help is in batchml.cli.app's GROUPS): its help when given no
     command, and one suggestion for a mistyped command (click's; Typer's own would repeat it)."""
-    return typer.Typer(no_args_is_help=True, suggest_commands=False)
+    return typer.Typer(cls=_Group, no_args_is_help=True, suggest_commands=False)
+
+
+class _Group(TyperGroup):
+    """A command group, whose help is formatted as batchml.cli.help has it."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        load_formatter()
+        super().format_help(ctx, formatter)
 
 
 class AzCommand(TyperCommand):
@@ -207,6 +216,7 @@ class AzCommand(TyperCommand):
         self.params.extend(o for o in _global_options() if not own.intersection(o.opts))
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        load_formatter()
         super().format_help(ctx, formatter)
         examples = getattr(self.callback, "examples", ())
         if examples:

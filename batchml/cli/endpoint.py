@@ -20,7 +20,6 @@ from batchml.cli.context import (
     shown,
 )
 from batchml.cli.follow import STREAM_HELP, follow_started
-from batchml.core import spec as specs
 from batchml.core.errors import ExitStatus, UsageError
 from batchml.services import endpoints
 
@@ -59,6 +58,8 @@ def create(
     sets: list[str] = SETS,
 ) -> dict[str, Any]:
     """Create a batch endpoint (an existing one of that name is overwritten)."""
+    from batchml.core import spec as specs  # here, not at the top: show and list need none of it
+
     spec = specs.load_file(file)
     if name:
         spec.data["name"] = name
@@ -75,6 +76,8 @@ def update(
     ctx: typer.Context, name: str = NAME, file: Path | None = FILE, sets: list[str] = SETS
 ) -> dict[str, Any]:
     """Update description, tags or the default deployment (--set defaults.deployment_name=DEP)."""
+    from batchml.core import spec as specs
+
     return endpoints.update(app_of(ctx).workspace, name, specs.from_file_and_flags(file, {}), sets)
 
 

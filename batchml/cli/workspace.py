@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from batchml.cli.context import AzCommand, app_of, command_group, shown
-from batchml.store import locate
 
 app = command_group()
 
@@ -16,8 +15,10 @@ app = command_group()
 @shown("batchml workspace show")
 def show(ctx: typer.Context) -> dict[str, Any]:
     """Show which workspace commands use, why, and what it holds."""
-    # Here, not at the top: the root imports this module for `configure`, which needs none of it.
+    # Here, not at the top: the root imports this module for `configure`, and `batchml --help`
+    # lists it, which need none of these.
     from batchml.services import workspaces
+    from batchml.store import locate
 
     workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
     return workspaces.describe(workspace, reason)
@@ -37,6 +38,7 @@ def update(
 ) -> dict[str, Any]:
     """Set the workspace's defaults, e.g. batchml workspace update --set env_manager=local."""
     from batchml.services import workspaces
+    from batchml.store import locate
 
     workspace, reason = locate.resolve_workspace(app_of(ctx).workspace_flag)
     return workspaces.update(workspace, sets, reason)
@@ -55,6 +57,8 @@ def configure(
     ),
 ) -> dict[str, str] | None:
     """Set defaults for every command, e.g. batchml configure --defaults workspace=PATH."""
+    from batchml.store import locate
+
     if defaults:
         changed = locate.set_defaults(defaults)
         return changed if list_defaults else None

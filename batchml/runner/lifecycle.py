@@ -90,10 +90,15 @@ class JobLifecycle(Generic[_Job]):
         def known(run: tracking.TrackedRun | None) -> None:
             variables.set_result(run.variables() if run is not None else {})
 
+        def opened(opening: Future[tracking.TrackedRun | None]) -> None:
+            # Even if opening failed outside `guarded` (its error comes out of `run`): the
+            # workers wait for this, and a callback's error would be dropped, not raised.
+            known(None if opening.exception() is not None else opening.result())
+
         if self._opening is None:
             known(self._run)
         else:
-            self._opening.add_done_callback(lambda opening: known(opening.result()))
+            self._opening.add_done_callback(opened)
         return variables
 
     def settle_run(self) -> None:

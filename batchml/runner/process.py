@@ -392,6 +392,11 @@ def _run(argv: list[str], server: ForkServer | None) -> int:
     except ConflictError as exc:
         _say(f"not started: {exc.message}")
         return 1
+    # From the moment the job is held: until the first beat, its silence is counted from when
+    # the command that made it wrote its record.
+    threading.Thread(
+        target=job_store.keep_beating, args=(folder,), name="heartbeat", daemon=True
+    ).start()
     resume = "--resume" in args
     runner: Runner | PipelineRunner
     if job_store.kind(folder) == PIPELINE:
@@ -406,9 +411,6 @@ def _run(argv: list[str], server: ForkServer | None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    threading.Thread(
-        target=job_store.keep_beating, args=(folder,), name="heartbeat", daemon=True
-    ).start()
     try:
         return runner.run()
     except Exception as exc:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchml.core import spec as specs
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.records import from_state, to_state
 from batchml.core.resources import Endpoint
 from batchml.services.common import as_strings
 from batchml.store.workspace import Workspace, now_iso
+
+if TYPE_CHECKING:
+    from batchml.core.spec import Spec
 
 SCHEMA = "batchEndpoint.schema.json"
 UPDATABLE = ("description", "tags", "defaults")
@@ -45,8 +47,10 @@ def _check_default(workspace: Workspace, endpoint: str, deployment: str | None) 
         )
 
 
-def create(workspace: Workspace, spec: specs.Spec) -> dict[str, Any]:
+def create(workspace: Workspace, spec: Spec) -> dict[str, Any]:
     """Create a batch endpoint, or overwrite the one of that name (as `az ml` does)."""
+    from batchml.core import spec as specs  # not on the path of show and list
+
     data = specs.validate(spec, SCHEMA)
     name = data["name"]
     default = (data.get("defaults") or {}).get("deployment_name")
@@ -75,8 +79,10 @@ def save(workspace: Workspace, txn: Any, endpoint: Endpoint) -> None:
     )
 
 
-def update(workspace: Workspace, name: str, spec: specs.Spec, sets: list[str]) -> dict[str, Any]:
+def update(workspace: Workspace, name: str, spec: Spec, sets: list[str]) -> dict[str, Any]:
     """Change description, tags or defaults.deployment_name; other fields are read-only."""
+    from batchml.core import spec as specs
+
     with workspace.transaction() as txn:
         current = get(workspace, name)
         merged = specs.Spec(

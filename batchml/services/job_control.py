@@ -23,7 +23,6 @@ from batchml.core.errors import ConflictError, NotFoundError, UsageError
 from batchml.core.job_record import STARTING, JobStatus
 from batchml.core.jobs import AnyJob
 from batchml.core.pipeline_job import PipelineJob, StepJob
-from batchml.services import failures
 from batchml.store.job_files import (
     CANCEL_FILE,
     HEARTBEAT_TIMEOUT,
@@ -72,6 +71,8 @@ def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> 
 
 def show(workspace: Workspace, name: str) -> dict[str, Any]:
     """The `job show` shape; a batch scoring job with failures says what failed, and why."""
+    from batchml.services import failures  # here, not at the top: `job list` needs none of it
+
     job = observe(workspace, get(workspace, name))
     view = job.view(workspace.name, str(job_dir(workspace, name)))
     failed = failures.summary(workspace, job) if isinstance(job, BatchJob) else None

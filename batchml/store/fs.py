@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchml.core.errors import BatchmlError
-from batchml.store.snapshot import copy_tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,6 +76,8 @@ def read_json(path: Path) -> Any:
 def copy_into(source: Path, folder: Path, *, link: bool = False) -> None:
     """Copy `source` (a file or folder) into `folder` (batchml.store.snapshot's rules; hard
     links with `link`); a failed copy names the file."""
+    from batchml.store.snapshot import copy_tree  # only commands that snapshot need it
+
     try:
         copy_tree(source, folder / source.name, link=link)
     except OSError as exc:

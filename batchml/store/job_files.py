@@ -207,9 +207,12 @@ def beat(folder: Path) -> None:
 
 def keep_beating(folder: Path) -> None:
     """Give a sign of life every HEARTBEAT_INTERVAL seconds, for as long as the process lives
-    (a runner runs it in a daemon thread)."""
+    (a runner runs it in a daemon thread). A beat that fails (the folder briefly unwritable, a
+    full disk for the file's first touch) is tried again at the next: an error must not end
+    the heartbeat, or the job would read NotResponding HEARTBEAT_TIMEOUT later while it runs."""
     while True:
-        beat(folder)
+        with contextlib.suppress(OSError):
+            beat(folder)
         time.sleep(HEARTBEAT_INTERVAL)
 
 

@@ -98,28 +98,62 @@ def add(workspace: Workspace, job: AnyJob) -> None:
         os.close(fd)
 
 
-def entries(workspace: Workspace) -> tuple[list[Entry], list[tuple[str, CorruptStateError]]]:
-    """Every job of the workspace, newest first (as far as the index and the folders tell),
-    and why the records of unindexed jobs that cannot be read cannot be."""
+def entries(
+    workspace: Workspace,
+) -> tuple[list[tuple[str, str, bytes | Entry]], list[tuple[str, CorruptStateError]]]:
+    """Every job of the workspace, newest first (as far as the index and the folders tell), as
+    (created_at, name, its index line or, for an unindexed job, its Entry), and why the records
+    of unindexed jobs that cannot be read cannot be. Index lines are parsed whole only when a
+    listing reaches them (`_parse`): a page of 50 parses 50 of them, not every one."""
     folder = workspace.jobs_dir()
-    found: dict[str, Entry] = {}
+    found: dict[str, tuple[str, str, bytes | Entry]] = {}
     with contextlib.suppress(FileNotFoundError), open(folder / INDEX_FILE, "rb") as index:
         for raw in index:
-            with contextlib.suppress(ValueError, TypeError):
-                line = Entry(**json.loads(raw))
-                found[line.name] = line
+            key = _key(raw.rstrip(b"\n"))
+            if key is not None:
+                found[key[0]] = (key[1], key[0], raw)
     unindexed: list[str] = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as names:
         unindexed = [e.name for e in names if e.name not in found and e.is_dir()]
     unreadable: list[tuple[str, CorruptStateError]] = []
     for name in sorted(unindexed):
         try:
-            found[name] = entry(get(workspace, name))
+            line = entry(get(workspace, name))
         except (NotFoundError, UsageError):
             continue
         except CorruptStateError as exc:
             unreadable.append((name, exc))
-    return sorted(found.values(), key=lambda line: line.created_at, reverse=True), unreadable
+            continue
+        found[name] = (line.created_at, name, line)
+    return sorted(found.values(), key=lambda item: item[0], reverse=True), unreadable
+
+
+# How `add` writes a line: its name and creation time first, neither of which needs escaping
+# in JSON (batchml.core.names, ISO 8601).
+_NAME = b'{"name":"'
+_CREATED = b'","created_at":"'
+
+
+def _key(line: bytes) -> tuple[str, str] | None:
+    """(name, created_at) of an index line, read without parsing the rest of it when it is as
+    `add` writes it; None for a line that is not a job's (torn by a crash)."""
+    if line.startswith(_NAME) and line.endswith(b"}"):
+        end = line.find(b'"', len(_NAME))
+        if line.startswith(_CREATED, end):
+            stamp = line.find(b'"', end + len(_CREATED))
+            if stamp > 0:
+                return line[len(_NAME) : end].decode(), line[end + len(_CREATED) : stamp].decode()
+    parsed = _parse(line)
+    return None if parsed is None else (parsed.name, parsed.created_at)
+
+
+def _parse(line: bytes | Entry) -> Entry | None:
+    if isinstance(line, Entry):
+        return line
+    try:
+        return Entry(**json.loads(line))
+    except (ValueError, TypeError):
+        return None
 
 
 def jobs(
@@ -133,15 +167,18 @@ def jobs(
     lines, unreadable = entries(workspace)
     for name, exc in unreadable:
         _unreadable(name, exc, on_unreadable)
-    for line in lines:
-        if not wanted(line):
-            continue
+    for _created, name, raw in lines:
+        line, job = _parse(raw), None
         try:
-            yield get(workspace, line.name)
+            if line is None:  # its name and time only are as this batchml writes them
+                job = get(workspace, name)
+                line = entry(job)
+            if wanted(line):
+                yield job if job is not None else get(workspace, name)
         except NotFoundError:
             continue
         except CorruptStateError as exc:
-            _unreadable(line.name, exc, on_unreadable)
+            _unreadable(name, exc, on_unreadable)
 
 
 def _unreadable(

@@ -26,13 +26,15 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchml.core.errors import CorruptStateError, NotFoundError, WorkspaceVersionError
 from batchml.core.names import check
 from batchml.store.fs import read_json, write_json
 from batchml.store.lock import workspace_lock
-from batchml.store.transaction import Transaction
+
+if TYPE_CHECKING:
+    from batchml.store.transaction import Transaction
 
 FORMAT_VERSION = 1
 DEFAULT_DATASTORE = "workspaceblobstore"
@@ -179,6 +181,9 @@ class Workspace:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Transaction]:
+        # Here, not at the top: commands that only read (show, list) need no undo log.
+        from batchml.store.transaction import Transaction
+
         with workspace_lock(self.root):
             # A command killed while it held the lock left its undo log: undo it first.
             Transaction.recover(self.root / TRANSACTION_LOG, self.root.absolute())

@@ -83,3 +83,39 @@ def test_root_help_lists_every_group_and_builds_none() -> None:
             line.split()[1:2] == [name] and group.help in line
             for line in result.stdout.splitlines()
         ), name
+
+
+def _help(argv: list[str], first: str = "") -> tuple[str, str]:
+    """The help `argv` prints in a fresh interpreter (after the statement `first`), and which
+    of rich's markdown and traceback modules it then has, and whether they are the real ones."""
+    code = (
+        "import contextlib, io, sys\n"
+        f"{first}\n"
+        "from batchml.cli.app import run\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    run({argv!r})\n"
+        "loaded = sorted(m for m in sys.modules if m in ('rich.markdown', 'rich.traceback'))\n"
+        "import rich.markdown, rich.traceback\n"
+        "real = [rich.markdown.Markdown.__module__, rich.traceback.Traceback.__module__]\n"
+        "print(out.getvalue() + repr((loaded, real)))\n"
+    )
+    env = {**os.environ, "COLUMNS": "100", "FORCE_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+        env=env,
+    )  # fmt: skip
+    text, _, modules = result.stdout.rstrip("\n").rpartition("\n")
+    return text, modules
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["batch-endpoint", "--help"], ["batch-endpoint", "show", "--help"]]
+)
+def test_help_is_typers_own_without_markdown_or_tracebacks(argv: list[str]) -> None:
+    lean, modules = _help(argv)
+    assert modules == "([], ['rich.markdown', 'rich.traceback'])"
+    # The same bytes, colours included, as with typer.rich_utils imported the usual way.
+    usual, _ = _help(argv, first="import typer.rich_utils")
+    assert lean == usual
+    assert "Usage:" in lean
