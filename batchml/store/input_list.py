@@ -27,13 +27,13 @@ import re
 import tempfile
 import threading
 from itertools import chain, islice
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from batchml.core.errors import BatchmlError, CorruptStateError
 from batchml.store.fs import fsync_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 LIST_FILE = "inputs.list"
@@ -44,10 +44,13 @@ _TAIL = 64  # bytes read from the end to find the trailer
 # A folder with more names than this is sorted in runs of this many, merged from disk.
 _RUN = 200_000
 _CHUNK = 1 << 20  # bytes read at a time
+# Bytes read at a time of the runs being merged, in all, and of each at least.
+_MERGED_READ, _RUN_READ = 1 << 20, 1 << 14
 _PATHS_READ = 1 << 16  # bytes `ListFile.paths` reads at a time
 
 # A listed file: its path relative to the root, its cache key, its size (None: not recorded).
 Entry = tuple[str, str, "int | None"]
+_T = TypeVar("_T")
 
 
 def walk(root: str) -> Iterator[str]:
@@ -109,20 +112,35 @@ def _sorted_names(folder: str) -> Iterator[str]:
             with open(runs[-1], "wb") as out:
                 out.write("\0".join(run).encode() + b"\0")
             run = list(islice(names, _RUN))
-        handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
-        try:
-            yield from heapq.merge(*(_names_in(handle) for handle in handles))
-        finally:
-            for handle in handles:
-                handle.close()
+        yield from _merged(runs, _names_in)
 
 
-def _names_in(handle: BinaryIO) -> Iterator[str]:
-    """The NUL-ended names of an open file, read a chunk at a time."""
+def _merged(runs: list[str], read: Callable[[BinaryIO, int], Iterator[_T]]) -> Iterator[_T]:
+    """The items of the sorted run files `runs`, merged, each read by `read` a slice of
+    _MERGED_READ at a time: what the merge holds is bounded whatever the number of runs (a
+    chunk of each run held at once grew with the number of files)."""
+    size = max(_RUN_READ, _MERGED_READ // len(runs))
+    # Unbuffered: a buffer per run would be what grows with them.
+    handles = [open(path, "rb", buffering=0) for path in runs]  # noqa: SIM115 (closed below)
+    try:
+        yield from heapq.merge(*(read(handle, size) for handle in handles))
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _names_in(handle: BinaryIO, size: int) -> Iterator[str]:
+    """The NUL-ended names of an open file, read `size` bytes at a time."""
     rest = b""
-    while chunk := handle.read(_CHUNK):
-        *names, rest = (rest + chunk).split(b"\0")
-        yield from b"\0".join(names).decode().split("\0") if names else ()
+    while chunk := handle.read(size):
+        data = rest + chunk
+        end = data.rfind(b"\0")
+        if end >= 0:
+            whole, rest = data[:end], data[end + 1 :]
+            del data
+            yield from whole.decode().split("\0")
+        else:
+            rest = data
 
 
 def holds_file(root: str) -> bool:
@@ -191,12 +209,7 @@ def _sorted(files: Iterator[Entry]) -> Iterator[Entry]:
             runs.append(os.path.join(spill, str(len(runs))))
             with open(runs[-1], "wb") as out:
                 out.write(_encoded(run))
-        handles = [open(path, "rb") for path in runs]  # noqa: SIM115 (closed below)
-        try:
-            yield from heapq.merge(*(_entries_in(handle) for handle in handles))
-        finally:
-            for handle in handles:
-                handle.close()
+        yield from _merged(runs, _entries_in)
 
 
 def _encoded(files: Iterable[Entry]) -> bytes:
@@ -205,8 +218,8 @@ def _encoded(files: Iterable[Entry]) -> bytes:
     ).encode()
 
 
-def _entries_in(handle: BinaryIO) -> Iterator[Entry]:
-    fields = _names_in(handle)
+def _entries_in(handle: BinaryIO, size: int) -> Iterator[Entry]:
+    fields = _names_in(handle, size)
     for path, key, size in zip(fields, fields, fields, strict=True):
         yield path, key, int(size) if size else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tracemalloc
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -162,6 +163,28 @@ def test_a_storage_listing_in_utf16_order_comes_in_utf8_order(
     assert list(input_list.in_order(entries, "azureml://x")) == [
         (n, f"k{n}", len(n)) for n in names
     ]
+
+
+def test_merging_many_runs_holds_a_slice_of_each_not_a_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 runs of 1,000 entries: read whole, as a chunk of each run was, the merge held all
+    # of them (what held 53 bytes per file at a million files); read by slices, a few of each.
+    monkeypatch.setattr(input_list, "_RUN", 1000)
+    monkeypatch.setattr(input_list, "_MERGED_READ", 2000)
+    monkeypatch.setattr(input_list, "_RUN_READ", 10)
+    count = 20_000
+    listed = ((f"\U0001f600/{i:05d}" + "x" * 40, "", i) for i in reversed(range(count)))
+    merged = input_list.in_order(listed, "azureml://x")
+    tracemalloc.start()
+    try:
+        assert next(merged)[2] == 0
+        held = tracemalloc.get_traced_memory()[0]
+        assert [size for _, _, size in merged] == list(range(1, count))
+    finally:
+        tracemalloc.stop()
+
+    assert held < 1_000_000  # all 20,000 entries are over 4 MB
 
 
 def test_a_storage_listing_in_order_comes_as_it_is_listed() -> None:
