@@ -50,7 +50,7 @@ _PATHS_READ = 1 << 16  # bytes `ListFile.paths` reads at a time
 
 # A listed file: its path relative to the root, its cache key, its size (None: not recorded).
 Entry = tuple[str, str, "int | None"]
-_T = TypeVar("_T")
+_T = TypeVar("_T", str, Entry)  # what a run holds
 
 
 def walk(root: str) -> Iterator[str]:
@@ -129,10 +129,10 @@ def _merged(runs: list[str], read: Callable[[BinaryIO, int], Iterator[_T]]) -> I
             handle.close()
 
 
-def _names_in(handle: BinaryIO, size: int) -> Iterator[str]:
-    """The NUL-ended names of an open file, read `size` bytes at a time."""
+def _names_in(handle: BinaryIO, at_once: int) -> Iterator[str]:
+    """The NUL-ended names of an open file, read `at_once` bytes at a time."""
     rest = b""
-    while chunk := handle.read(size):
+    while chunk := handle.read(at_once):
         data = rest + chunk
         end = data.rfind(b"\0")
         if end >= 0:
@@ -218,8 +218,8 @@ def _encoded(files: Iterable[Entry]) -> bytes:
     ).encode()
 
 
-def _entries_in(handle: BinaryIO, size: int) -> Iterator[Entry]:
-    fields = _names_in(handle, size)
+def _entries_in(handle: BinaryIO, at_once: int) -> Iterator[Entry]:
+    fields = _names_in(handle, at_once)
     for path, key, size in zip(fields, fields, fields, strict=True):
         yield path, key, int(size) if size else None
 
