@@ -20,7 +20,7 @@ a time (a huge one sorted in runs on disk), written as it is walked, and read ba
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import json
 import os
 import re
@@ -115,22 +115,46 @@ def _sorted_names(folder: str) -> Iterator[str]:
         yield from _merged(runs, _names_in)
 
 
-def _merged(runs: list[str], read: Callable[[BinaryIO, int], Iterator[_T]]) -> Iterator[_T]:
-    """The items of the sorted run files `runs`, merged, each read by `read` a slice of
-    _MERGED_READ at a time: what the merge holds is bounded whatever the number of runs (a
-    chunk of each run held at once grew with the number of files)."""
-    size = max(_RUN_READ, _MERGED_READ // len(runs))
+def _merged(runs: list[str], read: Callable[[BinaryIO, int], Iterator[list[_T]]]) -> Iterator[_T]:
+    """The items of the sorted run files `runs`, merged; `read` gives a run's items a block
+    at a time, of a slice of _MERGED_READ bytes: what the merge holds is bounded whatever the
+    number of runs (a chunk of each run held at once grew with the number of files)."""
+    size = max(_RUN_READ, _MERGED_READ // max(1, len(runs)))
     # Unbuffered: a buffer per run would be what grows with them.
     handles = [open(path, "rb", buffering=0) for path in runs]  # noqa: SIM115 (closed below)
     try:
-        yield from heapq.merge(*(read(handle, size) for handle in handles))
+        for block in _merged_blocks([read(handle, size) for handle in handles]):
+            yield from block
     finally:
         for handle in handles:
             handle.close()
 
 
-def _names_in(handle: BinaryIO, at_once: int) -> Iterator[str]:
-    """The NUL-ended names of an open file, read `at_once` bytes at a time."""
+def _merged_blocks(runs: list[Iterator[list[_T]]]) -> Iterator[list[_T]]:
+    """Sorted runs, each given a sorted block at a time, merged a block at a time: what is
+    not above the least of the blocks' last items comes next, in the runs' blocks' order, and
+    is sorted at once (a merge in C: heapq.merge, item by item, took most of a listing's time
+    at a million files)."""
+    blocks = [(block, 0, run) for run in runs if (block := next(run, []))]
+    while blocks:
+        bound = min(block[-1] for block, _, _ in blocks)
+        merged: list[_T] = []
+        left = []
+        for block, start, run in blocks:
+            cut = bisect.bisect_right(block, bound, start)
+            merged += block[start:cut]
+            if cut < len(block):
+                left.append((block, cut, run))
+            elif more := next(run, []):
+                left.append((more, 0, run))
+        blocks = left
+        merged.sort()
+        yield merged
+
+
+def _names_in(handle: BinaryIO, at_once: int) -> Iterator[list[str]]:
+    """The NUL-ended names of an open file, a block at a time, read `at_once` bytes at a
+    time."""
     rest = b""
     while chunk := handle.read(at_once):
         data = rest + chunk
@@ -138,7 +162,7 @@ def _names_in(handle: BinaryIO, at_once: int) -> Iterator[str]:
         if end >= 0:
             whole, rest = data[:end], data[end + 1 :]
             del data
-            yield from whole.decode().split("\0")
+            yield whole.decode().split("\0")
         else:
             rest = data
 
@@ -218,10 +242,19 @@ def _encoded(files: Iterable[Entry]) -> bytes:
     ).encode()
 
 
-def _entries_in(handle: BinaryIO, at_once: int) -> Iterator[Entry]:
-    fields = _names_in(handle, at_once)
-    for path, key, size in zip(fields, fields, fields, strict=True):
-        yield path, key, int(size) if size else None
+def _entries_in(handle: BinaryIO, at_once: int) -> Iterator[list[Entry]]:
+    """The entries of an open file (as _encoded wrote them), a block at a time."""
+    rest: list[str] = []
+    for names in _names_in(handle, at_once):
+        fields = rest + names
+        whole = len(fields) // 3 * 3
+        rest = fields[whole:]
+        paths, keys, sizes = fields[0:whole:3], fields[1:whole:3], fields[2:whole:3]
+        if paths:
+            yield [
+                (path, key, int(size) if size else None)
+                for path, key, size in zip(paths, keys, sizes, strict=True)
+            ]
 
 
 class ListWriter:
