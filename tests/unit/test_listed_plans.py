@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import tracemalloc
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
+from batchml.runner import plan
 from batchml.runner.journal import plan_digest
 from batchml.runner.plan import (
     ListedBatches,
@@ -226,3 +228,26 @@ def test_paths_read_by_stretches_see_what_was_listed_since(tmp_path: Path) -> No
     for index in (1, 2, 3, 4, 19_999, 0, 10_000, 10_001):
         assert listing.paths(offsets[index], offsets[index + 1]) == [names[index].encode()]
     assert listing.paths(offsets[5], offsets[15_000]) == [name.encode() for name in names[5:15_000]]
+
+
+def test_the_listing_thread_lets_the_gil_go_often_while_it_lists(tmp_path: Path) -> None:
+    # The scheduler's thread waits for the GIL after each system call: by default up to 5 ms.
+    seen = []
+
+    def entries() -> Iterator[input_list.Entry]:
+        for index in range(100):
+            seen.append(sys.getswitchinterval())
+            yield f"f{index:03d}", "", None
+
+    before = sys.getswitchinterval()
+    (tmp_path / "job").mkdir()
+    streamed = StreamedBatches(
+        tmp_path / "job", "/data", entries(), 10, local=True, output_action="summary_only"
+    )
+    streamed.start()
+    streamed.listed()
+
+    assert len(seen) == 100
+    assert max(seen) == pytest.approx(plan._SWITCH_SECONDS)
+    assert max(seen) < before
+    assert sys.getswitchinterval() == before
