@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
 from batchml.backends.fork_server import ForkServer
 from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
+from batchml.backends.inbox import Inbox
 from batchml.backends.interpreter import OtherPython, spawn_process
 from batchml.worker import start as worker_start
 from batchml.worker.lifetime import kill_descendants
@@ -45,6 +46,8 @@ SEND_AHEAD = 32
 class _Worker:
     process: BaseProcess
     conn: Connection
+    # What reads the worker's messages from conn, all those there at once.
+    inbox: Inbox
     started: bool = False
     # Mini-batches submitted and not yet reported on.
     outstanding: int = 0
@@ -178,7 +181,7 @@ class LocalBackend:
         child_conn.close()
         worker = self._next_id
         self._next_id += 1
-        self._workers[worker] = _Worker(process, parent_conn)
+        self._workers[worker] = _Worker(process, parent_conn, Inbox(parent_conn))
         self._selector.register(parent_conn, selectors.EVENT_READ, (worker, False))
         self._selector.register(process.sentinel, selectors.EVENT_READ, (worker, True))
         return worker
@@ -232,7 +235,7 @@ class LocalBackend:
                 dead.add(worker)
             else:
                 readable.append(worker)
-        # One message per readable pipe: if there are more, the next poll() sees them at once.
+        # Every message in a readable pipe, so that outcomes sent one by one come in together.
         for worker in readable:
             if worker in self._workers and worker not in dead:
                 events += self._collect(worker, dead=False)
@@ -308,11 +311,11 @@ class LocalBackend:
         events: list[BackendEvent] = []
         try:
             if not dead:
-                events.append(self._on_message(worker, state, state.conn.recv()))
+                events += self._messages(worker, state)
             else:
                 # A worker may have sent its last messages just before it died: read them.
                 while worker in self._workers and state.conn.poll():
-                    events.append(self._on_message(worker, state, state.conn.recv()))
+                    events += self._messages(worker, state)
         except (EOFError, OSError):
             dead = True
         if dead and self._remove(worker) is not None:
@@ -322,6 +325,15 @@ class LocalBackend:
                 state.process.kill()
                 state.process.join()
             events.append(WorkerLost(worker, _exit_reason(state.process.exitcode)))
+        return events
+
+    def _messages(self, worker: int, state: _Worker) -> list[BackendEvent]:
+        """The events of the messages in the worker's pipe (it must be readable)."""
+        events = []
+        for message in state.inbox.read():
+            if worker not in self._workers:
+                break  # stopped by one of them: a failed start, after which nothing comes
+            events.append(self._on_message(worker, state, message))
         return events
 
     def _on_message(self, worker: int, state: _Worker, message: object) -> BackendEvent:

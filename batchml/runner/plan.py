@@ -14,6 +14,7 @@ paths in storage, or whatever a list holds.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from array import array
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 # mini-batches go out at once, then twice as many each time up to LISTED_AT_ONCE.
 FIRST_PIECE = 16
 LISTED_AT_ONCE = 4096
+# The GIL switch interval while the listing thread runs.
+_SWITCH_SECONDS = 0.0002
 
 
 class _Cut:
@@ -246,6 +249,11 @@ class StreamedBatches(ListedBatches):
 
     def _list(self) -> None:
         piece = FIRST_PIECE
+        # While this thread lists, the scheduler's waits for the GIL after each of its system
+        # calls (a worker's outcome read, a journal write) until this one lets it go: the
+        # switch interval (5 ms by default) a call, most of the job's time at a million files.
+        switching = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_SECONDS)
         try:
             while not self._stopping:
                 entries = list(islice(self._entries, piece))
@@ -258,6 +266,7 @@ class StreamedBatches(ListedBatches):
         except BaseException as exc:  # handed to the thread that uses the plan
             self.error = exc
         finally:
+            sys.setswitchinterval(switching)
             self._writer.close()
             with self._grown:
                 self._notify()

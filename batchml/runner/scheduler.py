@@ -270,17 +270,16 @@ class Scheduler:
         ), None
 
     def _loop(self) -> _Stop:
-        threshold = self._settings.error_threshold
         tally = self._tally
         while True:
             if self._cancel is not None and self._cancel.is_set():
                 return _Stop(JobStatus.CANCELED)
             if self._fatal is not None:
                 return self._fatal
-            if threshold >= 0 and tally.counts.files_failed > threshold:
+            if self._over_threshold():
                 error = (
                     f"error_threshold exceeded: {tally.counts.files_failed} failed files "
-                    f"> {threshold}"
+                    f"> {self._settings.error_threshold}"
                 )
                 return _Stop(JobStatus.FAILED, error, self._logs.errors_text() or None)
             self._list_more()
@@ -293,6 +292,10 @@ class Scheduler:
             self._dispatch()
             for event in self._backend.poll(self._wait_time()):
                 self._handle(event)
+                # A poll gives every outcome a worker sent: none counts once the job ends
+                # (it runs again on resume), as when each came in a poll of its own.
+                if self._fatal is not None or self._over_threshold():
+                    break
             self._journaled(tally.journal.commit_due)
             self._expire()
         if tally.counts.items_succeeded == 0:
@@ -301,6 +304,10 @@ class Scheduler:
                 JobStatus.FAILED, NO_SUCCEEDED_ITEM + cause, self._logs.errors_text() or None
             )
         return _Stop(JobStatus.COMPLETED)
+
+    def _over_threshold(self) -> bool:
+        threshold = self._settings.error_threshold
+        return threshold >= 0 and self._tally.counts.files_failed > threshold
 
     def _journaled(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
         """Call a method that writes the journal; if it fails, the job fails with its error."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+import tracemalloc
 from itertools import islice
 from typing import TYPE_CHECKING
 
 import pytest
 
 from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
+from batchml.runner import plan
 from batchml.runner.journal import plan_digest
 from batchml.runner.plan import (
     ListedBatches,
@@ -164,6 +167,28 @@ def test_a_storage_listing_in_utf16_order_comes_in_utf8_order(
     ]
 
 
+def test_merging_many_runs_holds_a_slice_of_each_not_a_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 runs of 1,000 entries: read whole, as a chunk of each run was, the merge held all
+    # of them (what held 53 bytes per file at a million files); read by slices, a few of each.
+    monkeypatch.setattr(input_list, "_RUN", 1000)
+    monkeypatch.setattr(input_list, "_MERGED_READ", 2000)
+    monkeypatch.setattr(input_list, "_RUN_READ", 10)
+    count = 20_000
+    listed = ((f"\U0001f600/{i:05d}" + "x" * 40, "", i) for i in reversed(range(count)))
+    merged = input_list.in_order(listed, "azureml://x")
+    tracemalloc.start()
+    try:
+        assert next(merged)[2] == 0
+        held = tracemalloc.get_traced_memory()[0]
+        assert [size for _, _, size in merged] == list(range(1, count))
+    finally:
+        tracemalloc.stop()
+
+    assert held < 1_000_000  # all 20,000 entries are over 4 MB
+
+
 def test_a_storage_listing_in_order_comes_as_it_is_listed() -> None:
     def listing() -> Iterator[input_list.Entry]:
         yield from ((f"f{i:04d}", "k", 1) for i in range(100))
@@ -203,3 +228,26 @@ def test_paths_read_by_stretches_see_what_was_listed_since(tmp_path: Path) -> No
     for index in (1, 2, 3, 4, 19_999, 0, 10_000, 10_001):
         assert listing.paths(offsets[index], offsets[index + 1]) == [names[index].encode()]
     assert listing.paths(offsets[5], offsets[15_000]) == [name.encode() for name in names[5:15_000]]
+
+
+def test_the_listing_thread_lets_the_gil_go_often_while_it_lists(tmp_path: Path) -> None:
+    # The scheduler's thread waits for the GIL after each system call: by default up to 5 ms.
+    seen = []
+
+    def entries() -> Iterator[input_list.Entry]:
+        for index in range(100):
+            seen.append(sys.getswitchinterval())
+            yield f"f{index:03d}", "", None
+
+    before = sys.getswitchinterval()
+    (tmp_path / "job").mkdir()
+    streamed = StreamedBatches(
+        tmp_path / "job", "/data", entries(), 10, local=True, output_action="summary_only"
+    )
+    streamed.start()
+    streamed.listed()
+
+    assert len(seen) == 100
+    assert max(seen) == pytest.approx(plan._SWITCH_SECONDS)
+    assert max(seen) < before
+    assert sys.getswitchinterval() == before
