@@ -5,10 +5,10 @@ the up-front check, the listing and uploads. That client is what `invoke` and a 
 has not fetched anything yet import: adlfs's own import (its async clients, fsspec, aiohttp)
 costs about as much again.
 
-Only the runner and the services open one; workers never do (they see local files). The secrets
-are read here and go only to the storage client, never into a message or a log. Storage errors
-become batchml errors naming the URL: exit 3 for what is not there, 4 for credentials that the
-storage refuses.
+Only the runner, the services and Ray actors (for their own mini-batches) open one; local
+workers never do (they see local files). The secrets are read here and go only to the storage
+client, never into a log. Storage errors become batchml errors naming the URL: exit 3 for
+what is not there, 4 for credentials that the storage refuses.
 """
 
 from __future__ import annotations
@@ -131,30 +131,33 @@ def open_container(
 ) -> ContainerClient:
     """A client of `datastore`'s container, for what fsspec does not offer (staged blocks) or
     does slowly; `retries`, how often it tries a request again (default: the client's)."""
+    return container_client(_access(datastore, secrets), datastore.container, retries=retries)
+
+
+def container_client(
+    access: StorageAccess, container: str, *, retries: int | None = None
+) -> ContainerClient:
+    """A client of `container` in the Azure storage `access` reaches (see open_container): a
+    Ray actor, which gets the access and not the datastore, reads row ranges with one."""
     try:
         from azure.storage.blob import ContainerClient
     except ImportError:
         raise BatchmlError(
-            f"datastore '{datastore.name}' is Azure storage, which needs azure-storage-blob",
+            f"datastore '{access.name}' is Azure storage, which needs azure-storage-blob",
             hint=_AZURE_HINT,
         ) from None
     options: dict[str, Any] = {} if retries is None else {"retry_total": retries}
-    if "client_secret" in secrets:
+    given = access.options
+    if "client_secret" in given:
         from azure.identity import ClientSecretCredential
 
         credential = ClientSecretCredential(
-            datastore.credentials.get("tenant_id", ""),
-            datastore.credentials.get("client_id", ""),
-            secrets["client_secret"],
+            given.get("tenant_id") or "", given.get("client_id") or "", given["client_secret"]
         )
-        return ContainerClient(
-            datastore.blob_url, datastore.container, credential=credential, **options
-        )
-    if secrets:
-        return ContainerClient.from_connection_string(
-            _connection_string(datastore, secrets), datastore.container, **options
-        )
-    return ContainerClient(datastore.blob_url, datastore.container, **options)
+        # adlfs reads the account over https://<account_host> too.
+        url = f"https://{given['account_host']}"
+        return ContainerClient(url, container, credential=credential, **options)
+    return ContainerClient.from_connection_string(given["connection_string"], container, **options)
 
 
 def container_path(datastore: Datastore, path: str) -> str:
