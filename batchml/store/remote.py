@@ -245,9 +245,10 @@ def check(workspace: Workspace, data: RemoteData, url: str) -> str:
         return "directory" if info.get("type") == "directory" else "file"
     from azure.core.exceptions import ResourceNotFoundError
 
-    container = data_container(workspace, data, retries=0)
+    datastore, secrets = _datastore_of(workspace, data)
+    container = open_container(datastore, secrets, retries=0)
     path = data.root.partition("/")[2].strip("/")
-    with storage_errors(url):
+    with storage_errors(url), _anonymously(url, data, datastore, secrets):
         try:
             container.get_container_properties()
         except ResourceNotFoundError:
@@ -259,6 +260,50 @@ def check(workspace: Workspace, data: RemoteData, url: str) -> str:
         if _first(container.list_blobs(name_starts_with=path + "/", results_per_page=1)):
             return "directory"
     raise NotFoundError(f"{url}: no such path in storage")
+
+
+@contextlib.contextmanager
+def _anonymously(
+    url: str, data: RemoteData, datastore: Datastore, secrets: dict[str, str]
+) -> Iterator[None]:
+    """For storage read with no credentials (a URL of an account no datastore is registered
+    for, or a datastore without any), what the storage says, told as that: an account that
+    cannot be reached is exit 3, one that refuses anonymous reads exit 4, each with a hint to
+    register the credentials (or check the account's name); a container that seems missing
+    may be private."""
+    if secrets:
+        yield
+        return
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    if data.datastore is None:
+        where = f"account '{datastore.account_name}' and container '{datastore.container}'"
+        hint = (
+            f"no datastore is registered for {where}, so it was read anonymously: check the "
+            "account's name, or register it with its credentials (account_key or sas_token): "
+            "batchml datastore create -f <datastore.yml>"
+        )
+    else:
+        hint = (
+            f"datastore '{datastore.name}' has no credentials, so it was read anonymously: "
+            f"give it an account_key or sas_token: batchml datastore create -f <{datastore.name}.yml>"
+        )
+    try:
+        yield
+    except ServiceRequestError as exc:  # no answer at all: a name that does not resolve, say
+        raise NotFoundError(
+            f"{url}: the storage account {datastore.blob_url} cannot be reached ({reason(exc)})",
+            hint=hint,
+        ) from None
+    except HttpResponseError as exc:
+        if exc.status_code not in (401, 403, 409):  # 409: PublicAccessNotPermitted
+            raise
+        raise CredentialsError(
+            f"{url}: the storage refused to be read anonymously ({reason(exc)})", hint=hint
+        ) from None
+    except NotFoundError as exc:
+        # Azure answers an anonymous read of a private container as if it were not there.
+        raise NotFoundError(exc.message, hint=hint) from None
 
 
 def _first(blobs: Iterable[Any]) -> bool:
