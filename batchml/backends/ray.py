@@ -5,7 +5,9 @@ and reports what happened. What reaches the actors through Ray: batchml itself (
 runtime_env py_modules, when this process opens the connection), the job's requirements (the
 actors' runtime_env, built on each node by Ray: see ray_env), the deployment's code and model
 (zip bytes in the object store, unpacked by each actor), the mini-batches and outcomes.
-Inputs, outputs and the job's logs are paths, so they must be on a path every node sees.
+Inputs in storage, whole files or row ranges of a table, each actor fetches itself into its
+node's input cache; local inputs, outputs and the job's logs are paths, so they must be on a
+path every node sees.
 
 Ray cannot interrupt a running actor call: a mini-batch past its timeout is ended by killing
 the actor (ray.kill), and the scheduler starts a new one, which runs init() again. An actor

@@ -3,7 +3,9 @@
 The actor gets the deployment's code and model folders as zip bytes from the object store and
 unpacks them into a folder of its own, so a node needs no shared folder for them; inputs in
 storage it fetches itself, mini-batch by mini-batch, into its machine's input cache
-(batchml.store.input_cache; the node's Python needs the `azure` extra for that). Each worker
+(batchml.store.input_cache; the node's Python needs the `azure` extra for that): whole files,
+or the row ranges of a table's blobs (batchml.store.blob_ranges), as the runner stages them
+for local workers. Each worker
 then runs as the local backend's do: fd 1 and 2 go to the job's log files, init() once, run()
 per mini-batch. This module is imported by Ray inside the actor's process; it never imports
 ray at the top, so that batchml can import it without the extra.
@@ -26,7 +28,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from batchml.core.errors import BatchmlError
 from batchml.core.failures import map_paths
+from batchml.core.row_ranges import is_row_range, parse
 from batchml.store import input_cache, remote
+from batchml.store.blob_ranges import Blob, local_item
 from batchml.store.input_cache import InputCache
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
@@ -34,8 +38,10 @@ from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from azure.storage.blob import ContainerClient
     from fsspec import AbstractFileSystem
 
+    from batchml.core.storage_urls import StorageAccess
     from batchml.worker.messages import MiniBatchTask, WorkerConfig
 
 _P = ParamSpec("_P")
@@ -145,7 +151,11 @@ class ScoringActor:
         self._worker: ScoringWorker | None = None
         self._folder: Path | None = None
         self._exit_handlers = _ScriptExitHandlers()
-        self._storage: tuple[AbstractFileSystem, InputCache] | None = None
+        # Opened on first use: the input cache, the filesystem that downloads whole files and
+        # the clients that read row ranges, by container.
+        self._cache: InputCache | None = None
+        self._fs: AbstractFileSystem | None = None
+        self._containers: dict[str, ContainerClient] = {}
         # By (index, attempt): the local paths fetch() gave, or why it could not.
         self._fetched: dict[tuple[int, int], tuple[str, ...] | str] = {}
 
@@ -249,12 +259,18 @@ class ScoringActor:
         access = self._config.storage
         if access is None:
             raise RuntimeError("a mini-batch in storage, but no storage to fetch it from")
-        if self._storage is None:
-            self._storage = (remote.filesystem(access), InputCache())
-        fs, cache = self._storage
+        cache = self._cache = self._cache or InputCache()
         stored, hits = cache.stored, cache.hits
-        pairs = list(zip(task.files, task.keys, strict=True))
-        files = input_cache.fetch(cache, fs, pairs, access.name, self._config.storage_names)
+        if is_row_range(task.files[0]):
+            files = tuple(
+                local_item(cache, self._blob(access, parse(item).path, key), item)
+                for item, key in zip(task.files, task.keys, strict=True)
+            )
+        else:
+            self._fs = self._fs or remote.filesystem(access)
+            pairs = list(zip(task.files, task.keys, strict=True))
+            names = self._config.storage_names
+            files = input_cache.fetch(cache, self._fs, pairs, access.name, names)
         print(
             f"mini-batch {task.index}: {cache.stored - stored} input files downloaded, "
             f"{cache.hits - hits} found in the cache {cache.root}",
@@ -262,6 +278,16 @@ class ScoringActor:
             flush=True,
         )
         return files
+
+    def _blob(self, access: StorageAccess, path: str, key: str) -> Blob:
+        """The blob at `path` (`<container>/<name>`), whose row ranges this actor reads itself
+        by ranged downloads, as the runner does for local workers."""
+        name = path.partition("/")[0]
+        if name not in self._containers:
+            self._containers[name] = remote.container_client(access, name)
+        size = self._config.blob_sizes[path]
+        shown = map_paths(path, self._config.storage_names)
+        return Blob(self._containers[name], path, key, size, shown)
 
     def close(self) -> None:
         """Exit as a worker process does, and finish before this call returns: the script's

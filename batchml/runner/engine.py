@@ -22,7 +22,7 @@ from batchml.worker.messages import WorkerConfig
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from batchml.backends.base import BackendFactory
@@ -44,11 +44,12 @@ def worker_config(
     python: Path | None = None,
     storage: StorageAccess | None = None,
     storage_names: dict[str, str] | None = None,
+    blob_sizes: Mapping[str, int] | None = None,
 ) -> WorkerConfig:
     """What run_job starts its workers with; a runner that starts them before it calls
     run_job (batchml.runner.process) makes the same with this. Workers that fetch their
     files from `storage` name them in messages as `storage_names` says (see run_job's
-    `shown`)."""
+    `shown`), and read row ranges of the blobs `blob_sizes` gives the sizes of."""
     # Absolute before they reach workers, which change directory (and may run elsewhere).
     model_dir = scoring.model_dir.absolute() if scoring.model_dir is not None else None
     scoring = replace(scoring, code_dir=scoring.code_dir.absolute(), model_dir=model_dir)
@@ -59,7 +60,7 @@ def worker_config(
     output_dir, logs_dir = output_dir.absolute(), logs_dir.absolute()
     return WorkerConfig(
         scoring, output_dir, logs_dir, parts_dir, python, storage,
-        storage_names=storage_names or {},
+        storage_names=storage_names or {}, blob_sizes=blob_sizes or {},
     )  # fmt: skip
 
 
@@ -162,6 +163,7 @@ def run_job(
             python=python,
             storage=storage,
             storage_names=shown if storage is not None else None,
+            blob_sizes=fetcher.sizes if fetcher is not None and storage is not None else None,
         )
         workers = backend(config)
         cleanup.callback(workers.shutdown)

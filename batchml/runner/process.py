@@ -218,7 +218,7 @@ class Runner:
                 python=python,
                 code_source=Path(job.scoring.code_source) if job.scoring.code_source else None,
                 fetcher=fetcher,
-                fetch_on_workers=isinstance(job.backend, RayWorkers) and not by_rows,
+                fetch_on_workers=isinstance(job.backend, RayWorkers),
                 reuse=None if by_rows else self._reuse(job, fetcher.keys if fetcher else None),
                 shown=storage_names(job.input),
             )
@@ -272,8 +272,10 @@ class Runner:
         return Reuse(key, cache, keys)
 
     def _fetcher(self, batches: Sequence[tuple[str, ...]]) -> Fetcher | None:
-        """What fetches the job's input files from storage (None for local files)."""
-        data = self.record.job.input
+        """What fetches the job's input files from storage (None for local files). Ray actors
+        fetch their own, row ranges too, into their node's cache: the runner's is not theirs."""
+        job = self.record.job
+        data = job.input
         if data.remote is None or not isinstance(batches, (ListedBatches, tabular.RowBatches)):
             return None
         from batchml.runner.staging import Fetcher
@@ -282,6 +284,10 @@ class Runner:
 
         access = remote.data_access(self.record.workspace, data.remote)
         access = dataclasses.replace(access, name=data.path)
+        if isinstance(batches, tabular.RowBatches) and isinstance(job.backend, RayWorkers):
+            keys = {path: blob.key for path, blob in batches.blobs.items()}
+            sizes = {path: blob.size for path, blob in batches.blobs.items()}
+            return Fetcher(access, keys, InputCache(), _say, sizes=sizes)
         if isinstance(batches, tabular.RowBatches):  # row ranges of blobs, staged by the runner
             from batchml.runner.table_storage import RangeFetcher
 

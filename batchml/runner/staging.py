@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from batchml.backends.base import FilesFetched, TaskDone, WorkerLost
 from batchml.core.errors import BatchmlError
 from batchml.core.failures import map_paths
+from batchml.core.row_ranges import is_row_range, parse
 from batchml.store import input_cache, remote
 from batchml.worker.messages import MiniBatchOutcome, Status
 
@@ -53,10 +54,14 @@ class Fetcher:
         log: Callable[[str], None],
         fs: AbstractFileSystem | None = None,
         shown: Mapping[str, str] | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
         """`fs` is a filesystem on `access` already open (by default one is opened on first
-        use); `shown` maps folders in storage to how the user named them, for errors."""
+        use); `shown` maps folders in storage to how the user named them, for errors. When
+        the mini-batches are row ranges of blobs that workers read themselves, `keys` and
+        `sizes` are those blobs', by path (see KeyedBackend)."""
         self.access, self.keys = access, keys
+        self.sizes = sizes or {}
         self._shown = shown or {}
         self._cache, self._log = cache, log
         self._fs = fs
@@ -121,14 +126,17 @@ class _Wrapped:
 
 class KeyedBackend(_Wrapped):
     """A backend whose workers fetch their mini-batches' files themselves (Ray actors, each
-    into the cache of its own machine): an attempt goes with its files' cache keys."""
+    into the cache of its own machine): an attempt goes with its files' cache keys; a row
+    range, with the key of the blob it is rows of."""
 
     def __init__(self, inner: Backend, keys: Mapping[str, str]) -> None:
         super().__init__(inner)
         self._keys = keys
 
     def submit(self, worker: int, task: MiniBatchTask) -> None:
-        keys = tuple(self._keys[path] for path in task.files)
+        keys = tuple(
+            self._keys[parse(item).path if is_row_range(item) else item] for item in task.files
+        )
         self._inner.submit(worker, dataclasses.replace(task, keys=keys))
 
 

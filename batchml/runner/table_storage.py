@@ -2,8 +2,8 @@
 MLTable file in storage and the paths it names, relative to its folder), and the fetcher that
 stages each row range into the input cache for the workers (batchml.store.blob_ranges).
 
-Workers never open storage: a row range of a blob goes to its worker as a row range of a local
-file in the cache, keyed by the blob's content key and the span (and the CSV header line put
+Local workers never open storage (Ray actors stage their own, batchml.backends.ray_actor): a
+row range of a blob goes to its worker as a row range of a local file in the cache, keyed by the blob's content key and the span (and the CSV header line put
 before it), so a retry or a resume downloads nothing again. Errors and failures name the blob
 as the user named its folder, never the cache.
 """
@@ -18,12 +18,12 @@ from batchml.core import mltable
 from batchml.core.batch_job import RemoteData
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.failures import map_paths
-from batchml.core.row_ranges import RowRange, parse
+from batchml.core.row_ranges import parse
 from batchml.core.storage_urls import StorageAccess
 from batchml.runner.inputs import storage_names
 from batchml.runner.staging import Fetcher
 from batchml.store import remote
-from batchml.store.blob_ranges import Blob, cached_range
+from batchml.store.blob_ranges import Blob, local_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -121,18 +121,3 @@ class RangeFetcher(Fetcher):
     def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
         self._used = True
         return tuple(local_item(self._cache, self._blobs[parse(item).path], item) for item in files)
-
-
-def local_item(cache: InputCache, blob: Blob, item: str) -> str:
-    """The row range `item` of `blob` as the same rows of a file in the cache: a CSV or JSON
-    lines range as the whole of a file of its bytes (after the header line), a parquet range
-    as the same rows of the whole blob, cached once."""
-    part = parse(item)
-    options = {key: value for key, value in part.options.items() if key != "head"}
-    options["shown"] = blob.shown  # the Path column names the blob, not the cache
-    if part.format == "parquet" or part.span is None:
-        path = cached_range(cache, blob, None)
-        return RowRange(path, part.format, options, part.span, part.where).item()
-    _, start, end = part.span
-    path = cached_range(cache, blob, (start, end), int(part.options.get("head", "0")))
-    return RowRange(path, part.format, options, None, part.where).item()

@@ -4,9 +4,10 @@ runner's planning and staging of tables in storage: `read(offset, length)` for t
 cutter, a seekable file for pyarrow's parquet footer, the chunks of a whole blob for counting
 its lines, and a range copied into the input cache.
 
-Only the runner reads them, as batchml.store.remote says; a blob's content key (from its
-listing) is checked against every response's, so bytes of a blob changed since it was listed
-are never planned from nor cached under the old key.
+The runner reads them (for local workers), and so does a Ray actor staging the row ranges
+of its own mini-batches into its node's cache (batchml.backends.ray_actor); a blob's content
+key (from its listing) is checked against every response's, so bytes of a blob changed since
+it was listed are never planned from nor cached under the old key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import io
 from typing import TYPE_CHECKING, Any
 
+from batchml.core.row_ranges import RowRange, parse
 from batchml.store import remote
 
 if TYPE_CHECKING:
@@ -126,3 +128,18 @@ def cached_range(cache: InputCache, blob: Blob, span: tuple[int, int] | None, he
         temporary.unlink(missing_ok=True)
     cache.trim(keep={stored})
     return str(stored)
+
+
+def local_item(cache: InputCache, blob: Blob, item: str) -> str:
+    """The row range `item` of `blob` as the same rows of a file in the cache: a CSV or JSON
+    lines range as the whole of a file of its bytes (after the header line), a parquet range
+    as the same rows of the whole blob, cached once."""
+    part = parse(item)
+    options = {key: value for key, value in part.options.items() if key != "head"}
+    options["shown"] = blob.shown  # the Path column names the blob, not the cache
+    if part.format == "parquet" or part.span is None:
+        path = cached_range(cache, blob, None)
+        return RowRange(path, part.format, options, part.span, part.where).item()
+    _, start, end = part.span
+    path = cached_range(cache, blob, (start, end), int(part.options.get("head", "0")))
+    return RowRange(path, part.format, options, None, part.where).item()

@@ -5,10 +5,10 @@ the up-front check, the listing and uploads. That client is what `invoke` and a 
 has not fetched anything yet import: adlfs's own import (its async clients, fsspec, aiohttp)
 costs about as much again.
 
-Only the runner and the services open one; workers never do (they see local files). The secrets
-are read here and go only to the storage client, never into a message or a log. Storage errors
-become batchml errors naming the URL: exit 3 for what is not there, 4 for credentials that the
-storage refuses.
+Only the runner, the services and Ray actors (for their own mini-batches) open one; local
+workers never do (they see local files). The secrets are read here and go only to the storage
+client, never into a log. Storage errors become batchml errors naming the URL: exit 3 for
+what is not there, 4 for credentials that the storage refuses.
 """
 
 from __future__ import annotations
@@ -131,30 +131,33 @@ def open_container(
 ) -> ContainerClient:
     """A client of `datastore`'s container, for what fsspec does not offer (staged blocks) or
     does slowly; `retries`, how often it tries a request again (default: the client's)."""
+    return container_client(_access(datastore, secrets), datastore.container, retries=retries)
+
+
+def container_client(
+    access: StorageAccess, container: str, *, retries: int | None = None
+) -> ContainerClient:
+    """A client of `container` in the Azure storage `access` reaches (see open_container): a
+    Ray actor, which gets the access and not the datastore, reads row ranges with one."""
     try:
         from azure.storage.blob import ContainerClient
     except ImportError:
         raise BatchmlError(
-            f"datastore '{datastore.name}' is Azure storage, which needs azure-storage-blob",
+            f"datastore '{access.name}' is Azure storage, which needs azure-storage-blob",
             hint=_AZURE_HINT,
         ) from None
     options: dict[str, Any] = {} if retries is None else {"retry_total": retries}
-    if "client_secret" in secrets:
+    given = access.options
+    if "client_secret" in given:
         from azure.identity import ClientSecretCredential
 
         credential = ClientSecretCredential(
-            datastore.credentials.get("tenant_id", ""),
-            datastore.credentials.get("client_id", ""),
-            secrets["client_secret"],
+            given.get("tenant_id") or "", given.get("client_id") or "", given["client_secret"]
         )
-        return ContainerClient(
-            datastore.blob_url, datastore.container, credential=credential, **options
-        )
-    if secrets:
-        return ContainerClient.from_connection_string(
-            _connection_string(datastore, secrets), datastore.container, **options
-        )
-    return ContainerClient(datastore.blob_url, datastore.container, **options)
+        # adlfs reads the account over https://<account_host> too.
+        url = f"https://{given['account_host']}"
+        return ContainerClient(url, container, credential=credential, **options)
+    return ContainerClient.from_connection_string(given["connection_string"], container, **options)
 
 
 def container_path(datastore: Datastore, path: str) -> str:
@@ -242,9 +245,10 @@ def check(workspace: Workspace, data: RemoteData, url: str) -> str:
         return "directory" if info.get("type") == "directory" else "file"
     from azure.core.exceptions import ResourceNotFoundError
 
-    container = data_container(workspace, data, retries=0)
+    datastore, secrets = _datastore_of(workspace, data)
+    container = open_container(datastore, secrets, retries=0)
     path = data.root.partition("/")[2].strip("/")
-    with storage_errors(url):
+    with storage_errors(url), _anonymously(url, data, datastore, secrets):
         try:
             container.get_container_properties()
         except ResourceNotFoundError:
@@ -256,6 +260,50 @@ def check(workspace: Workspace, data: RemoteData, url: str) -> str:
         if _first(container.list_blobs(name_starts_with=path + "/", results_per_page=1)):
             return "directory"
     raise NotFoundError(f"{url}: no such path in storage")
+
+
+@contextlib.contextmanager
+def _anonymously(
+    url: str, data: RemoteData, datastore: Datastore, secrets: dict[str, str]
+) -> Iterator[None]:
+    """For storage read with no credentials (a URL of an account no datastore is registered
+    for, or a datastore without any), what the storage says, told as that: an account that
+    cannot be reached is exit 3, one that refuses anonymous reads exit 4, each with a hint to
+    register the credentials (or check the account's name); a container that seems missing
+    may be private."""
+    if secrets:
+        yield
+        return
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    if data.datastore is None:
+        where = f"account '{datastore.account_name}' and container '{datastore.container}'"
+        hint = (
+            f"no datastore is registered for {where}, so it was read anonymously: check the "
+            "account's name, or register it with its credentials (account_key or sas_token): "
+            "batchml datastore create -f <datastore.yml>"
+        )
+    else:
+        hint = (
+            f"datastore '{datastore.name}' has no credentials, so it was read anonymously: "
+            f"give it an account_key or sas_token: batchml datastore create -f <{datastore.name}.yml>"
+        )
+    try:
+        yield
+    except ServiceRequestError as exc:  # no answer at all: a name that does not resolve, say
+        raise NotFoundError(
+            f"{url}: the storage account {datastore.blob_url} cannot be reached ({reason(exc)})",
+            hint=hint,
+        ) from None
+    except HttpResponseError as exc:
+        if exc.status_code not in (401, 403, 409):  # 409: PublicAccessNotPermitted
+            raise
+        raise CredentialsError(
+            f"{url}: the storage refused to be read anonymously ({reason(exc)})", hint=hint
+        ) from None
+    except NotFoundError as exc:
+        # Azure answers an anonymous read of a private container as if it were not there.
+        raise NotFoundError(exc.message, hint=hint) from None
 
 
 def _first(blobs: Iterable[Any]) -> bool:

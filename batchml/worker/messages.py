@@ -75,6 +75,9 @@ class WorkerConfig:
     storage: StorageAccess | None = None
     variables_follow: bool = False
     storage_names: Mapping[str, str] = field(default_factory=dict)
+    # With storage, when the mini-batches are row ranges of a table's blobs: each blob's size,
+    # by path, for the ranged downloads the workers read them with (batchml.store.blob_ranges).
+    blob_sizes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,41 @@ def test_a_job_input_in_storage_that_cannot_be_reached_makes_no_job(
     assert not (ws / "jobs").exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://nosuchaccount.blob.invalid/data/in",
+        "wasbs://data@nosuchaccount.blob.invalid/in",
+        "abfss://data@nosuchaccount.dfs.invalid/in",
+    ],
+)
+def test_a_storage_url_of_an_account_that_cannot_be_reached_is_exit_3_with_a_hint(
+    cli: Cli, ws: Path, deployed: Project, url: str
+) -> None:
+    # No datastore is registered for the account, so it is read anonymously; `.invalid`
+    # never resolves (RFC 2606), so this needs no network.
+    for command in (
+        ["batch-endpoint", "invoke", "-n", "mnist-batch", "-d", "mnist-torch", "--input", url],
+        ["data", "create", "-n", "remote", "-v", "1", "-p", url, "-t", "uri_folder"],
+    ):
+        result = cli(*command)
+        assert (result.code, result.out) == (3, ""), result.err
+        error, hint = result.err.splitlines()
+        # The resolver's own words end the line: glibc's, macOS's ...
+        assert error.startswith(
+            f"ERROR: {url}: the storage account https://nosuchaccount.blob.invalid cannot be "
+            "reached (HTTPSConnection(host='nosuchaccount.blob.invalid', port=443): Failed to "
+            "resolve 'nosuchaccount.blob.invalid' ("
+        ), error
+        assert hint == (
+            "Hint: no datastore is registered for account 'nosuchaccount' and container 'data', "
+            "so it was read anonymously: check the account's name, or register it with its "
+            "credentials (account_key or sas_token): batchml datastore create -f <datastore.yml>"
+        )
+    assert not (ws / "jobs").exists()
+    assert cli.ok("data", "list") == []
+
+
 def test_a_mistaken_secret_is_not_repeated_in_the_error(
     cli: Cli, ws: Path, project: Project
 ) -> None:

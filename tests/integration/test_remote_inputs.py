@@ -154,6 +154,11 @@ def test_what_storage_refuses_is_one_line_and_no_job(jobs: Any, azurite: Any) ->
     gone = jobs.root / "gone.yml"
     gone.write_text(azurite.datastore_yml("gone", "nocontainer"))
     jobs.cli.ok("datastore", "create", "-f", gone, "-o", "none")
+    # A datastore with no credentials is read anonymously; the emulator's containers are private.
+    private = upload(jobs, azurite, files_of(["a"]), datastore="private")
+    anonymous = jobs.root / "anonymous.yml"
+    anonymous.write_text(azurite.datastore_yml("anonymous", private).split("credentials:")[0])
+    jobs.cli.ok("datastore", "create", "-f", anonymous, "-o", "none")
     cases = {
         "azureml://datastores/wrong_key/paths/in": (4, "the storage refused the credentials"),
         "azureml://datastores/nowhere/paths/in": (3, "datastore 'nowhere' not found"),
@@ -163,6 +168,10 @@ def test_what_storage_refuses_is_one_line_and_no_job(jobs: Any, azurite: Any) ->
             "no such path in storage",
         ),
         "azureml://datastores/gone/paths/in": (3, "no such container in storage"),
+        "azureml://datastores/anonymous/paths/in": (
+            4,
+            "the storage refused to be read anonymously",
+        ),
         f"http://127.0.0.1:{azurite.port}/no/such/file.csv": (3, "no such path in storage"),
     }
     for value, (code, message) in cases.items():
@@ -170,6 +179,11 @@ def test_what_storage_refuses_is_one_line_and_no_job(jobs: Any, azurite: Any) ->
         assert result.code == code, (value, result.err)
         first = result.err.splitlines()[0]
         assert first.startswith("ERROR: ") and message in first, (value, result.err)
+        if "anonymous" in value:
+            assert result.err.splitlines()[1] == (
+                "Hint: datastore 'anonymous' has no credentials, so it was read anonymously: "
+                "give it an account_key or sas_token: batchml datastore create -f <anonymous.yml>"
+            )
         assert KEY[:-4] not in result.err
     assert not (jobs.ws / "jobs").exists() or not any((jobs.ws / "jobs").iterdir())
 
