@@ -116,11 +116,10 @@ class RangeFetcher(Fetcher):
         log: Callable[[str], None],
     ) -> None:  # fmt: skip
         super().__init__(access, {path: blob.key for path, blob in blobs.items()}, cache, log)
-        self._blobs, self._cache = blobs, cache
+        self._blobs = blobs
 
-    def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
-        self._used = True
-        return tuple(local_item(self._cache, self._blobs[parse(item).path], item) for item in files)
+    def local(self, files: Sequence[str]) -> tuple[str, ...]:
+        return tuple(local_item(self.cache, self._blobs[parse(item).path], item) for item in files)
 
 
 def local_item(cache: InputCache, blob: Blob, item: str) -> str:
