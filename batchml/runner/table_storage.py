@@ -1,5 +1,6 @@
 """Tables in Azure storage, split by rows: which blobs a table is (a folder's listing, or an
-MLTable file in storage and the paths it names, relative to its folder), and the fetcher that
+MLTable file in storage and the paths it names, relative to its folder, a pattern matched over
+the container's listing as glob matches local files), and the fetcher that
 stages each row range into the input cache for the workers (batchml.store.blob_ranges).
 
 Workers never open storage: a row range of a blob goes to its worker as a row range of a local
@@ -15,7 +16,6 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from batchml.core import mltable
-from batchml.core.batch_job import RemoteData
 from batchml.core.errors import NotFoundError, UsageError
 from batchml.core.failures import map_paths
 from batchml.core.row_ranges import RowRange, parse
@@ -48,13 +48,16 @@ def refuse_http(data: DataInput) -> None:
 def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | None, list[Blob]]:
     """The MLTable of an `mltable` input in storage (None for a folder or file of tabular
     files) and the table's blobs in order. A path it names that is not there is exit 3."""
-    assert data.remote is not None
+    located = data.remote
+    assert located is not None
     refuse_http(data)
     shown = storage_names(data)
-    container = remote.data_container(workspace, data.remote)
+    container = remote.data_container(workspace, located)
 
-    def blobs_under(where: RemoteData, url: str, *, folder: bool) -> list[Blob]:
-        root = where.root.rstrip("/")
+    def blobs_under(path: str, url: str, *, folder: bool) -> list[Blob]:
+        """The blobs of the folder or file `path` (`<container>/...`), `url` naming it."""
+        root = path.rstrip("/")
+        where = dataclasses.replace(located, root=root)
         base = root if folder else root.rsplit("/", 1)[0]
         listed = sorted(remote.listing(workspace, where, url, folder=folder))
         return [
@@ -63,27 +66,43 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         ]
 
     if data.type != "mltable":
-        return None, blobs_under(data.remote, data.path, folder=data.type != "uri_file")
-    root = data.remote.root.rstrip("/")
+        return None, blobs_under(located.root, data.path, folder=data.type != "uri_file")
+    root = located.root.rstrip("/")
     url = f"{data.path.rstrip('/')}/{mltable.FILE_NAME}"
     table = _read_table(container, root, data.path.rstrip("/"))
     blobs: dict[str, Blob] = {}
     for index, item in enumerate(table.paths):
-        if item.kind == "pattern":
-            raise UsageError(
-                f"{url}: paths[{index}].pattern is not supported for an MLTable in storage; "
-                "name its files or folders"
-            )
         path = posixpath.normpath(f"{root}/{item.value}")
         if not path.startswith(root.split("/", 1)[0] + "/"):
             raise UsageError(f"{url}: paths[{index}].{item.kind} {item.value} leaves its container")
-        where = dataclasses.replace(data.remote, root=path)
-        shown_path = map_paths(path, shown)
-        found = blobs_under(where, shown_path, folder=item.kind == "folder")
-        if not found:
-            raise NotFoundError(f"{url}: paths[{index}].{item.kind} {shown_path} holds no files")
+        if item.kind == "pattern":
+            found = _matching(
+                path, lambda folder: blobs_under(folder, map_paths(folder, shown), folder=True)
+            )
+        else:
+            shown_path = map_paths(path, shown)
+            found = blobs_under(path, shown_path, folder=item.kind == "folder")
+            if not found:
+                raise NotFoundError(
+                    f"{url}: paths[{index}].{item.kind} {shown_path} holds no files"
+                )
         blobs.update((blob.path, blob) for blob in found)
+    if not blobs:  # patterns that match nothing, as on this machine
+        raise mltable.no_files(table)
     return table, list(blobs.values())
+
+
+def _matching(pattern: str, listed: Callable[[str], list[Blob]]) -> list[Blob]:
+    """The blobs whose paths match the glob `pattern` (`<container>/...`, normalised), as a
+    local pattern matches files: those `listed` under its folder before the first wildcard."""
+    parts = pattern.split("/")
+    literal = max(1, mltable.pattern_folder(parts))  # never above the container
+    folder = "/".join(parts[:literal])
+    return [
+        blob
+        for blob in listed(folder)
+        if mltable.matches(parts[literal:], blob.path[len(folder) + 1 :].split("/"))
+    ]
 
 
 def _read_table(container: ContainerClient, root: str, folder: str) -> mltable.Table:

@@ -340,7 +340,7 @@ def prepare(
         # Here, not at the top: a job of local files (most) needs none of the tabular planner.
         from batchml.runner import tabular
 
-        tabular.check(job_input, settings)
+        tabular.check(job_input, settings, workspace)
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"
