@@ -261,10 +261,14 @@ def test_partition_keys_on_a_folder_in_storage_score_as_the_same_local_folder(
 
     here = run(project, "--input", local)
     there = run(project, "--input", url)
+    plan = project.cli.ok(
+        "batch-endpoint", "invoke", "-n", "tables-ep", "--input", url, "--dry-run"
+    )
 
     assert there == here
     # One mini-batch per key, each with its 500 CSV rows and its 500 parquet rows.
     assert here[1] == [[500 * key, 1000, "float64"] for key in range(6)]
+    assert plan["mini_batches"]["count"] == 6
     # A key the table lacks is refused at invoke, naming the first blob's columns.
     result = project.cli(
         "batch-endpoint", "invoke", "-n", "tables-ep", "--input", url,
