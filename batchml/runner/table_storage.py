@@ -1,7 +1,8 @@
-"""Tables in Azure storage, split by rows: which blobs a table is (a folder's listing, or an
-MLTable file in storage and the paths it names, relative to its folder, a pattern matched over
-the container's listing as glob matches local files), and the fetcher that
-stages each row range into the input cache for the workers (batchml.store.blob_ranges).
+"""Tables in storage (Azure storage, or a public http(s) server that honours Range requests),
+split by rows: which files a table is (a folder's listing, or an MLTable file in storage and
+the paths it names, relative to its folder, a pattern matched over the folder's listing as glob
+matches local files), and the fetcher that stages each row range into the input cache for the
+workers (batchml.store.blob_ranges).
 
 Workers never open storage: a row range of a blob goes to its worker as a row range of a local
 file in the cache, keyed by the blob's content key and the span (and the CSV header line put
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
@@ -23,61 +25,72 @@ from batchml.core.storage_urls import StorageAccess
 from batchml.runner.inputs import storage_names
 from batchml.runner.staging import Fetcher
 from batchml.store import remote
-from batchml.store.blob_ranges import Blob, cached_range
+from batchml.store.blob_ranges import (
+    AzureBlob,
+    Blob,
+    HttpFile,
+    cached_range,
+    http_file,
+    http_get,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-    from azure.storage.blob import ContainerClient
 
     from batchml.core.batch_job import DataInput
     from batchml.store.input_cache import InputCache
     from batchml.store.workspace import Workspace
 
 
-def refuse_http(data: DataInput) -> None:
-    """A table at a public http(s) URL is refused (exit 2): its rows are read from Azure
-    storage by ranged downloads only."""
-    if data.remote is not None and data.remote.protocol != remote.AZURE:
-        raise UsageError(
-            f"the tabular input {data.path} is at an http URL; batchml splits tables into rows "
-            "from local files or Azure storage (a datastore path, a storage account URL)"
-        )
-
-
 def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | None, list[Blob]]:
     """The MLTable of an `mltable` input in storage (None for a folder or file of tabular
-    files) and the table's blobs in order. A path it names that is not there is exit 3."""
+    files) and the table's files in order: blobs in Azure storage, or files at an http(s)
+    URL, each asked its size (an index page gives none). A path it names that is not there is
+    exit 3."""
     located = data.remote
     assert located is not None
-    refuse_http(data)
     shown = storage_names(data)
-    container = remote.data_container(workspace, located)
+    container = (
+        remote.data_container(workspace, located) if located.protocol == remote.AZURE else None
+    )
+
+    def blob(path: str, key: str, size: int) -> Blob:
+        if container is not None:
+            return AzureBlob(container, path, key, size, map_paths(path, shown))
+        with remote.storage_errors(map_paths(path, shown)):
+            return http_file(path, map_paths(path, shown))
 
     def blobs_under(path: str, url: str, *, folder: bool) -> list[Blob]:
-        """The blobs of the folder or file `path` (`<container>/...`), `url` naming it."""
+        """The files of the folder or file `path`, `url` naming it."""
         root = path.rstrip("/")
+        if container is None and not folder:
+            return [blob(root, "", 0)]
         where = dataclasses.replace(located, root=root)
         base = root if folder else root.rsplit("/", 1)[0]
         listed = sorted(remote.listing(workspace, where, url, folder=folder))
-        return [
-            Blob(container, f"{base}/{relative}", key, size, map_paths(f"{base}/{relative}", shown))
-            for relative, key, size in listed
-        ]
+        return [blob(f"{base}/{relative}", key, size) for relative, key, size in listed]
 
     if data.type != "mltable":
-        return None, blobs_under(located.root, data.path, folder=data.type != "uri_file")
+        return None, _ranged(blobs_under(located.root, data.path, folder=data.type != "uri_file"))
     root = located.root.rstrip("/")
+    top, rest = _top(root, container is not None)
     url = f"{data.path.rstrip('/')}/{mltable.FILE_NAME}"
-    table = _read_table(container, root, data.path.rstrip("/"))
+    if container is not None:
+        name = f"{rest}/{mltable.FILE_NAME}".lstrip("/")
+        table = _read_table(lambda: container.download_blob(name).readall(), data.path)
+    else:
+        table = _read_table(lambda: http_get(f"{root}/{mltable.FILE_NAME}"), data.path)
     blobs: dict[str, Blob] = {}
     for index, item in enumerate(table.paths):
-        path = posixpath.normpath(f"{root}/{item.value}")
-        if not path.startswith(root.split("/", 1)[0] + "/"):
-            raise UsageError(f"{url}: paths[{index}].{item.kind} {item.value} leaves its container")
+        relative = posixpath.normpath(f"{rest}/{item.value}").lstrip("/")
+        if relative == ".." or relative.startswith("../"):
+            raise UsageError(f"{url}: paths[{index}].{item.kind} {item.value} leaves {top}")
+        path = f"{top}/{relative}"
         if item.kind == "pattern":
             found = _matching(
-                path, lambda folder: blobs_under(folder, map_paths(folder, shown), folder=True)
+                path,
+                len(top.split("/")),
+                lambda folder: blobs_under(folder, map_paths(folder, shown), folder=True),
             )
         else:
             shown_path = map_paths(path, shown)
@@ -89,14 +102,35 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         blobs.update((blob.path, blob) for blob in found)
     if not blobs:  # patterns that match nothing, as on this machine
         raise mltable.no_files(table)
-    return table, list(blobs.values())
+    return table, _ranged(list(blobs.values()))
 
 
-def _matching(pattern: str, listed: Callable[[str], list[Blob]]) -> list[Blob]:
-    """The blobs whose paths match the glob `pattern` (`<container>/...`, normalised), as a
-    local pattern matches files: those `listed` under its folder before the first wildcard."""
+def _ranged(files: list[Blob]) -> list[Blob]:
+    """`files`, once the first of them at an http URL answered a Range request as it must (a
+    server that ignores ranges is refused before any job exists, or when a job plans)."""
+    first = next(iter(files), None)
+    if isinstance(first, HttpFile):
+        with remote.storage_errors(first.shown):
+            first.read(0, 1)
+    return files
+
+
+def _top(root: str, azure: bool) -> tuple[str, str]:
+    """(what a table's paths may not leave, the rest of `root`): an Azure container, else
+    an http server (its scheme and host)."""
+    if azure:
+        container, _, rest = root.partition("/")
+        return container, rest
+    parts = urlsplit(root)
+    return f"{parts.scheme}://{parts.netloc}", parts.path.strip("/")
+
+
+def _matching(pattern: str, top: int, listed: Callable[[str], list[Blob]]) -> list[Blob]:
+    """The files whose paths match the glob `pattern` (normalised), as a local pattern
+    matches files: those `listed` under its folder before the first wildcard (never above its
+    first `top` components, the container or server)."""
     parts = pattern.split("/")
-    literal = max(1, mltable.pattern_folder(parts))  # never above the container
+    literal = max(top, mltable.pattern_folder(parts))
     folder = "/".join(parts[:literal])
     return [
         blob
@@ -105,17 +139,21 @@ def _matching(pattern: str, listed: Callable[[str], list[Blob]]) -> list[Blob]:
     ]
 
 
-def _read_table(container: ContainerClient, root: str, folder: str) -> mltable.Table:
-    """The MLTable file in the folder `root` of `container` (`folder`, as the user named it)."""
+def _read_table(read: Callable[[], bytes], folder: str) -> mltable.Table:
+    """The MLTable file that `read` downloads, in the `folder` (as the user named it)."""
+    import urllib.error
+
     import yaml
     from azure.core.exceptions import ResourceNotFoundError
 
+    folder = folder.rstrip("/")
     url = f"{folder}/{mltable.FILE_NAME}"
-    name = f"{root.partition('/')[2]}/{mltable.FILE_NAME}".lstrip("/")
     with remote.storage_errors(url):
         try:
-            text = container.download_blob(name).readall()
-        except ResourceNotFoundError:
+            text = read()
+        except (ResourceNotFoundError, urllib.error.HTTPError) as exc:
+            if isinstance(exc, urllib.error.HTTPError) and exc.code != 404:
+                raise
             raise UsageError(
                 f"{url} is not there; an mltable input is a folder with an MLTable file",
                 hint="pass --input-type uri_folder to score the folder's files as they are",

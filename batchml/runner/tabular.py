@@ -96,16 +96,10 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
 
 
 def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> None:
-    """Refuse at invoke, before any job exists, what planning would refuse later: a table at
-    an http URL, partition_keys naming a column the table's first file lacks (a table in
-    storage read through `workspace`'s datastores: its first blob's header or footer)."""
-    if not applies(data, settings):
-        return
-    if data.remote is not None:
-        from batchml.runner.table_storage import refuse_http
-
-        refuse_http(data)
-    if not settings.partition_keys:
+    """Refuse at invoke, before any job exists, what planning would refuse later:
+    partition_keys naming a column the table's first file lacks (a table in storage read
+    through `workspace`'s datastores: its first file's header or footer, by ranges)."""
+    if not applies(data, settings) or not settings.partition_keys:
         return
     from batchml.worker.tabular import columns
 
