@@ -201,15 +201,21 @@ def test_a_path_of_an_mltable_in_storage_that_is_not_there_is_exit_3_and_no_job(
     assert project.cli.ok("job", "list") == []
 
 
-def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothing_again(
-    project: Project, azurite: Any
+# By rows or by partition (keys of 500 rows each), the mini-batches begin at the same rows.
+@pytest.mark.parametrize(
+    "settings",
+    [{"mini_batch_size": "500 rows"}, {"partition_keys": ["key"]}],
+    ids=["rows", "partitions"],
+)
+def test_a_resumed_storage_table_job_scores_each_mini_batch_once_and_downloads_nothing_again(
+    project: Project, azurite: Any, settings: dict[str, Any]
 ) -> None:
     from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
 
     local = project.root / "tab"
     write_table(local, parquet=False)
     uploaded(project, azurite, local, "tab")
-    deploy(project, mini_batch_size="500 rows", wait_from=1500)
+    deploy(project, wait_from=1500, **settings)
     log = project.root / "scored.log"
     name = str(
         project.cli.ok(
@@ -217,8 +223,8 @@ def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothin
             "--input", "azureml://datastores/blobs/paths/tab",
         )["name"]
     )  # fmt: skip
-    # The ranges from row 1500 on wait: the three before them are journaled, then the runner
-    # is killed.
+    # The mini-batches from row 1500 on wait: the three before them are journaled, then the
+    # runner is killed.
     journal = project.folder(name) / "journal" / "journal.bin"
     try:
         wait_for(
@@ -336,47 +342,3 @@ def test_a_pattern_matching_nothing_in_storage_is_the_error_it_is_locally(
         (3, "", f"ERROR: the MLTable in {where} names no files") for where in (local, url)
     ]
     assert project.cli.ok("job", "list") == []
-
-
-def test_a_resumed_partitioned_storage_job_scores_each_partition_once(
-    project: Project, azurite: Any
-) -> None:
-    from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
-
-    local = project.root / "tab"
-    write_table(local, parquet=False)
-    uploaded(project, azurite, local, "tab")
-    deploy(project, partition_keys=["key"], wait_from=1500)
-    log = project.root / "scored.log"
-    name = str(
-        project.cli.ok(
-            "batch-endpoint", "invoke", "-n", "tables-ep",
-            "--input", "azureml://datastores/blobs/paths/tab",
-        )["name"]
-    )  # fmt: skip
-    # The partitions of keys 3 to 5 wait: those of 0 to 2 are journaled, then the runner is
-    # killed.
-    journal = project.folder(name) / "journal" / "journal.bin"
-    try:
-        wait_for(
-            lambda: journal.exists() and (journal.stat().st_size - HEADER_SIZE) // RECORD_SIZE >= 3,
-            "three outcomes in the journal",
-        )
-        assert project.show(name)["status"] == "Running", project.show(name)
-        pid = next(iter(project.runners))
-        os.killpg(pid, signal.SIGKILL)
-        wait_for_status(project.show, name, "NotResponding")
-        wait_sessions_gone({pid})
-        before = [json.loads(line)[0] for line in log.read_text().splitlines()]
-        project.cli.ok("job", "resume", "-n", name, "-o", "none")
-    finally:
-        (project.root / "gate").touch()
-    job = project.wait(name)
-
-    assert job["status"] == "Completed", job.get("error")
-    assert job["batch"]["mini_batches"]["resumed"] == 3
-    firsts = [json.loads(line)[0] for line in log.read_text().splitlines()]
-    assert not {0, 500, 1000} & set(firsts[len(before) :]), firsts
-    assert sorted(set(firsts)) == list(range(0, ROWS, 500))
-    output = project.ws / "datastores/workspaceblobstore/azureml" / name / "score"
-    assert len((output / "predictions.csv").read_text().splitlines()) == ROWS
