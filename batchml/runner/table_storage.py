@@ -60,15 +60,22 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         with remote.storage_errors(map_paths(path, shown)):
             return http_file(path, map_paths(path, shown))
 
-    def blobs_under(path: str, url: str, *, folder: bool) -> list[Blob]:
-        """The files of the folder or file `path`, `url` naming it."""
+    def blobs_under(
+        path: str, url: str, *, folder: bool, keep: Callable[[str], bool] | None = None
+    ) -> list[Blob]:
+        """The files of the folder or file `path`, `url` naming it (those of a folder whose
+        relative paths `keep` keeps, if given)."""
         root = path.rstrip("/")
         if container is None and not folder:
             return [blob(root, "", 0)]
         where = dataclasses.replace(located, root=root)
         base = root if folder else root.rsplit("/", 1)[0]
         listed = sorted(remote.listing(workspace, where, url, folder=folder))
-        return [blob(f"{base}/{relative}", key, size) for relative, key, size in listed]
+        return [
+            blob(f"{base}/{relative}", key, size)
+            for relative, key, size in listed
+            if keep is None or keep(relative)
+        ]
 
     if data.type != "mltable":
         return None, _ranged(blobs_under(located.root, data.path, folder=data.type != "uri_file"))
@@ -87,11 +94,8 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
             raise UsageError(f"{url}: paths[{index}].{item.kind} {item.value} leaves {top}")
         path = f"{top}/{relative}"
         if item.kind == "pattern":
-            found = _matching(
-                path,
-                len(top.split("/")),
-                lambda folder: blobs_under(folder, map_paths(folder, shown), folder=True),
-            )
+            folder, keep = _pattern(path, len(top.split("/")))
+            found = blobs_under(folder, map_paths(folder, shown), folder=True, keep=keep)
         else:
             shown_path = map_paths(path, shown)
             found = blobs_under(path, shown_path, folder=item.kind == "folder")
@@ -125,18 +129,14 @@ def _top(root: str, azure: bool) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.path.strip("/")
 
 
-def _matching(pattern: str, top: int, listed: Callable[[str], list[Blob]]) -> list[Blob]:
-    """The files whose paths match the glob `pattern` (normalised), as a local pattern
-    matches files: those `listed` under its folder before the first wildcard (never above its
-    first `top` components, the container or server)."""
+def _pattern(pattern: str, top: int) -> tuple[str, Callable[[str], bool]]:
+    """The folder to list for the glob `pattern` (normalised): the part before its first
+    wildcard, never above its first `top` components (the container or server); and whether a
+    path listed under it matches, as a local pattern matches files."""
     parts = pattern.split("/")
     literal = max(top, mltable.pattern_folder(parts))
-    folder = "/".join(parts[:literal])
-    return [
-        blob
-        for blob in listed(folder)
-        if mltable.matches(parts[literal:], blob.path[len(folder) + 1 :].split("/"))
-    ]
+    rest = parts[literal:]
+    return "/".join(parts[:literal]), lambda relative: mltable.matches(rest, relative.split("/"))
 
 
 def _read_table(read: Callable[[], bytes], folder: str) -> mltable.Table:
