@@ -8,7 +8,9 @@ One CSV of --rows rows (5 columns, quoted text, floats) in an MLTable folder:
   job     run_job on the planned row ranges (2 workers, run() returns the frame's ids), against
           the same job with the whole file as one mini-batch ("1000gb")
   storage (--storage) the same plans of the same table in Azurite (a datastore path, ranged
-          downloads), against the plans of the local table in the same run
+          downloads), and its plan by partition_keys ("key": the blob downloaded into the
+          input cache once, then found there), against the plans of the local table in the
+          same run
 Medians of --repeat runs; ratios are against the baseline of the same run.
 
     .venv/bin/python bench/tabular.py [--rows 1000000] [--size 10mb] [--per-batch 100000]
@@ -117,8 +119,9 @@ def storage(root: Path, table: Path, sizes: tuple[str, ...], repeat: int) -> Non
             "",
             RemoteData("az", "bench/t", datastore="blobs"),
         )
-        for size in sizes:
-            settings = RunSettings(mini_batch_size=size)
+        cases = [(size, RunSettings(mini_batch_size=size)) for size in sizes]
+        cases.append(("key", RunSettings(partition_keys=["key"])))
+        for size, settings in cases:
             times: dict[str, list[float]] = {"local": [], "storage": []}
             counts = {}
             for _ in range(repeat):

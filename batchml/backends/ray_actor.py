@@ -30,7 +30,7 @@ from batchml.core.errors import BatchmlError
 from batchml.core.failures import map_paths
 from batchml.core.row_ranges import is_row_range, parse
 from batchml.store import input_cache, remote
-from batchml.store.blob_ranges import Blob, local_item
+from batchml.store.blob_ranges import AzureBlob, Blob, HttpFile, local_item
 from batchml.store.input_cache import InputCache
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
@@ -281,13 +281,16 @@ class ScoringActor:
 
     def _blob(self, access: StorageAccess, path: str, key: str) -> Blob:
         """The blob at `path` (`<container>/<name>`), whose row ranges this actor reads itself
-        by ranged downloads, as the runner does for local workers."""
+        by ranged downloads, as the runner does for local workers (a file at an http URL by
+        Range requests)."""
+        size = self._config.blob_sizes[path]
+        shown = map_paths(path, self._config.storage_names)
+        if access.protocol == remote.HTTP:
+            return HttpFile(path, key, size, shown)
         name = path.partition("/")[0]
         if name not in self._containers:
             self._containers[name] = remote.container_client(access, name)
-        size = self._config.blob_sizes[path]
-        shown = map_paths(path, self._config.storage_names)
-        return Blob(self._containers[name], path, key, size, shown)
+        return AzureBlob(self._containers[name], path, key, size, shown)
 
     def close(self) -> None:
         """Exit as a worker process does, and finish before this call returns: the script's

@@ -2,7 +2,8 @@
 files and the one read transformation that says how to read them.
 
 batchml reads `paths` of `file`, `folder` and `pattern` (glob) items relative to the MLTable's
-folder, one of the transformations in READERS with the parameters it lists, and any number of
+folder (a pattern matches files as glob.glob(recursive=True) does: on this machine it is
+glob's, in storage `matches` over the container's listing), one of the transformations in READERS with the parameters it lists, and any number of
 `convert_column_types` (columns and a COLUMN_TYPES name, applied to every mini-batch so that
 its types do not depend on its rows); any other transformation or parameter is refused by name (a usage error: the table is not read at all
 rather than read differently from Azure). Where the files are is batchml.runner.tabular's work.
@@ -10,12 +11,15 @@ rather than read differently from Azure). Where the files are is batchml.runner.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from batchml.core.errors import UsageError
+from batchml.core.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 FILE_NAME = "MLTable"
@@ -46,6 +50,7 @@ READERS: dict[str, dict[str, Any]] = {
 }
 FORMATS = {"read_delimited": "csv", "read_parquet": "parquet", "read_json_lines": "jsonl"}
 CONVERT = "convert_column_types"
+_WILDCARD = re.compile(r"[*?[]")  # what makes a pattern's component a wildcard, as in glob
 COLUMN_TYPES = ("int", "float", "string", "boolean", "datetime")
 
 
@@ -67,6 +72,43 @@ class Table:
     format: str
     options: dict[str, Any] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)  # column: a COLUMN_TYPES name
+
+
+def no_files(table: Table) -> NotFoundError:
+    """The error of an MLTable whose paths name no file (patterns that match nothing)."""
+    return NotFoundError(f"the MLTable in {table.folder} names no files")
+
+
+def pattern_folder(parts: Sequence[str]) -> int:
+    """How many of a glob pattern's components (a normalised posix path's) are literal
+    folders before its first wildcard, the last component never counted: the folder to list."""
+    literal = next((i for i, part in enumerate(parts) if _WILDCARD.search(part)), len(parts))
+    return min(literal, len(parts) - 1)
+
+
+def matches(parts: Sequence[str], names: Sequence[str]) -> bool:
+    """Whether a file's path (its components `names`) matches a glob pattern's components
+    `parts` as glob.glob(recursive=True) matches files: `*`, `?` and `[...]` (`[!...]`)
+    within a component, `**` alone as a component any number of folders (none too); a name
+    that starts with "." only by a component that starts with one, never by `**`."""
+    if not parts:
+        return not names
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        for skipped in range(len(names) + 1):
+            if matches(rest, names[skipped:]):
+                return True
+            if skipped < len(names) and names[skipped].startswith("."):
+                return False
+        return False
+    if not names:
+        return False
+    name = names[0]
+    if not _WILDCARD.search(part):
+        return name == part and matches(rest, names[1:])
+    if name.startswith(".") and not part.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, part) and matches(rest, names[1:])
 
 
 def load(folder: Path) -> Table:

@@ -63,7 +63,7 @@ class Fetcher:
         self.access, self.keys = access, keys
         self.sizes = sizes or {}
         self._shown = shown or {}
-        self._cache, self._log = cache, log
+        self.cache, self._log = cache, log
         self._fs = fs
         self._used = False
         self._pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
@@ -74,13 +74,18 @@ class Fetcher:
         return self._pool.submit(self.fetch, files)
 
     def fetch(self, files: Sequence[str]) -> tuple[str, ...]:
-        """The local paths of `files`, downloading those not in the cache."""
+        """The local items of a mini-batch's `files`, downloading what is not in the cache."""
+        self._used = True
+        return self.local(files)
+
+    def local(self, files: Sequence[str]) -> tuple[str, ...]:
+        """The local paths of `files` (what a fetcher of other items overrides): each file
+        from the cache, else downloaded into it."""
         with self._opening:
-            self._used = True
             if self._fs is None:
                 self._fs = remote.filesystem(self.access)
         pairs = [(path, self.keys[path]) for path in files]
-        return input_cache.fetch(self._cache, self._fs, pairs, self.access.name, self._shown)
+        return input_cache.fetch(self.cache, self._fs, pairs, self.access.name, self._shown)
 
     def close(self) -> None:
         if self._closed:
@@ -89,7 +94,7 @@ class Fetcher:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if not self._used:
             return  # it fetched nothing (the workers fetch their own files)
-        cache = self._cache
+        cache = self.cache
         self._log(
             f"input files from storage: {cache.stored} downloaded ({cache.bytes_stored} bytes), "
             f"{cache.hits} found in the cache {cache.root}"

@@ -29,7 +29,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchml.core import mltable
 from batchml.core.errors import NotFoundError, UsageError
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 DEFAULT_BYTES = 1000**2
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pqt": "parquet", ".jsonl": "jsonl"}
 _SCAN = 16 * 1024 * 1024
+_PROBE = 64 * 1024  # what invoke reads of a blob at a time for its columns
 
 
 @dataclass(frozen=True)
@@ -94,40 +95,42 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
 
 
-def check(data: DataInput, settings: RunSettings) -> None:
-    """Refuse at invoke, before any job exists, what planning would refuse later: a table in
-    storage, partition_keys naming a column the table's first file lacks."""
-    if not applies(data, settings):
-        return
-    if data.remote is not None:
-        from batchml.runner.table_storage import refuse_http
-
-        refuse_http(data)
-        if settings.partition_keys:
-            raise UsageError(
-                f"partition_keys: the tabular input {data.path} is in storage; batchml "
-                "partitions local tables only",
-                hint="copy the table to a local folder and give that",
-            )
-        return
-    if not settings.partition_keys:
+def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> None:
+    """Refuse at invoke, before any job exists, what planning would refuse later:
+    partition_keys naming a column the table's first file lacks (a table in storage read
+    through `workspace`'s datastores: its first file's header or footer, by ranges)."""
+    if not applies(data, settings) or not settings.partition_keys:
         return
     from batchml.worker.tabular import columns
 
-    first = next(_sources(data), None)
+    first = next(_sources(data, workspace), None)
     if first is None:  # an empty folder: invoke says so itself
         return
+    shown = first.blob.shown if first.blob is not None else first.path
     try:
-        there = columns(RowRange(first.path, first.format, first.options))
+        with _columns_file(first) as file:
+            there = columns(RowRange(first.path, first.format, first.options), file)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read the columns of {first.path}: {exc}") from None
+        raise UsageError(f"cannot read the columns of {shown}: {exc}") from None
     for key in settings.partition_keys:
         if key not in there:
             raise UsageError(
                 f"partition_keys: the tabular input {data.path} has no column {key} "
-                f"({first.path} has {', '.join(there) or 'no columns'})",
+                f"({shown} has {', '.join(there) or 'no columns'})",
                 hint="name columns the table has in partition_keys",
             )
+
+
+@contextlib.contextmanager
+def _columns_file(source: _Source) -> Iterator[BinaryIO | None]:
+    """A blob's bytes as a buffered file read by ranged downloads (None for a local file)."""
+    if source.blob is None:
+        yield None
+        return
+    from batchml.store import remote
+
+    with remote.storage_errors(source.blob.shown):
+        yield io.BufferedReader(source.blob.file(), _PROBE)
 
 
 def check_table(folder: Path) -> None:
@@ -209,7 +212,7 @@ def _table_sources(table: mltable.Table, blobs: list[Blob] | None = None) -> lis
     else:
         files = [blob.path for blob in blobs]
     if not files:
-        raise NotFoundError(f"the MLTable in {table.folder} names no files")
+        raise mltable.no_files(table)
     by_path = {blob.path: blob for blob in blobs or []}
 
     pinned = {"convert": json.dumps(table.types, sort_keys=True)} if table.types else {}
@@ -333,13 +336,25 @@ def _parquet_spans(source: _Source, rows: int | None, bound: int) -> list[tuple[
 
 def _partitions(sources: list[_Source], keys: list[str]) -> list[tuple[str, ...]]:
     """One mini-batch per distinct combination of the keys' values, in their sorted order: the
-    row ranges (whole files, filtered) of each file that holds it."""
+    row ranges (whole files, filtered) of each file that holds it (a blob read from the input
+    cache, where planning puts it whole and staging then finds it)."""
     from batchml.worker.tabular import read
 
     holders: dict[str, list[str]] = {}
+    cache = None
     for source in sources:
-        whole = RowRange(source.path, source.format, source.options)
-        frame = read(whole, columns=keys)
+        if source.blob is None:
+            frame = read(RowRange(source.path, source.format, source.options), columns=keys)
+        else:
+            from batchml.store.blob_ranges import cached_range
+            from batchml.store.input_cache import InputCache
+
+            cache = cache or InputCache()
+            local = cached_range(cache, source.blob, None)
+            try:
+                frame = read(RowRange(local, source.format, source.options), columns=keys)
+            except ValueError as exc:  # it names the blob, not the cache
+                raise ValueError(str(exc).replace(local, source.blob.shown)) from None
         for values in frame.drop_duplicates().itertuples(index=False, name=None):
             where = {key: _plain(value, key) for key, value in zip(keys, values, strict=True)}
             part = RowRange(source.path, source.format, source.options, where=where)

@@ -153,10 +153,11 @@ def _input(workspace: Workspace, options: InvokeOptions) -> DataInput:
     if isinstance(found, RemoteData):
         if kind == "mltable":
             from batchml.runner import table_storage
+            from batchml.store.remote import AZURE
 
             table = DataInput(type=kind, path=value, local="", remote=found)
-            table_storage.refuse_http(table)
-            storage_inputs.check(workspace, found, value, "uri_folder")
+            if found.protocol == AZURE:  # an http folder may have no index page
+                storage_inputs.check(workspace, found, value, "uri_folder")
             table_storage.open_table(workspace, table)  # refused up front, as a local one
             return table
         kind = storage_inputs.check(workspace, found, value, kind)
@@ -343,7 +344,7 @@ def prepare(
         # Here, not at the top: a job of local files (most) needs none of the tabular planner.
         from batchml.runner import tabular
 
-        tabular.check(job_input, settings)
+        tabular.check(job_input, settings, workspace)
     output = _output(workspace, options, name, settings)
     backend = computes.backend_record(
         compute, deployment.resource_properties, f"deployment {deployment.name}"

@@ -1,43 +1,53 @@
-"""Parts of a blob in Azure storage, read by ranged downloads (azure-storage-blob's
-`download_blob(offset, length)` on a container client of batchml.store.remote), for the
-runner's planning and staging of tables in storage: `read(offset, length)` for the line
-cutter, a seekable file for pyarrow's parquet footer, the chunks of a whole blob for counting
-its lines, and a range copied into the input cache.
+"""Parts of a file in storage, read by ranged downloads, for the runner's planning and staging
+of tables in storage: a blob in Azure storage (azure-storage-blob's `download_blob(offset,
+length)` on a container client of batchml.store.remote), or a file at a public http(s) URL
+(HTTP Range requests, answered 206 by a server that honours them). Each gives `read(offset,
+length)` for the line cutter, a seekable file for pyarrow's parquet footer, the chunks of the
+whole file for counting its lines, and a range copied into the input cache.
 
-The runner reads them (for local workers), and so does a Ray actor staging the row ranges
-of its own mini-batches into its node's cache (batchml.backends.ray_actor); a blob's content
-key (from its listing) is checked against every response's, so bytes of a blob changed since
-it was listed are never planned from nor cached under the old key.
+The runner reads them (for local workers, and `invoke` a table's first columns), and so does
+a Ray actor staging the row ranges of its own mini-batches into its node's cache
+(batchml.backends.ray_actor); a file's content key (from its listing) is checked against every response's, so
+bytes of a file changed since it was listed are never planned from nor cached under the old
+key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from typing import TYPE_CHECKING, Any
+import urllib.request
+from typing import TYPE_CHECKING, Any, Protocol
 
+from batchml.core.errors import UsageError
 from batchml.core.row_ranges import RowRange, parse
 from batchml.store import remote
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from http.client import HTTPResponse
 
     from azure.storage.blob import ContainerClient
 
     from batchml.store.input_cache import InputCache
 
+_TIMEOUT = 60.0  # seconds an http server may take to answer
+_CHUNK = 1024 * 1024
+
+
+class _Answer(Protocol):
+    def readall(self) -> bytes: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
 
 class Blob:
-    """One blob: `name` in its container, `path` (`<container>/<name>`, as listings give it),
-    `key` and `size` from the listing."""
+    """One file in storage: `path` (as listings give it), `name` (its file name last), `key`
+    and `size` from the listing, `shown` (how errors name it, as the user named its folder)."""
 
-    def __init__(
-        self, container: ContainerClient, path: str, key: str, size: int, shown: str
-    ) -> None:
-        """`shown` names the blob in errors, as the user named its folder."""
-        self.container, self.path, self.key, self.size = container, path, key, size
+    def __init__(self, path: str, key: str, size: int, shown: str) -> None:
+        self.path, self.key, self.size, self.shown = path, key, size, shown
         self.name = path.partition("/")[2]
-        self.shown = shown
 
     def read(self, offset: int, length: int) -> bytes:
         """`length` bytes from `offset` (fewer at the blob's end)."""
@@ -53,11 +63,98 @@ class Blob:
     def file(self) -> BlobFile:
         return BlobFile(self)
 
+    def _stream(self, offset: int, length: int) -> _Answer:
+        """The answer to a request for `length` bytes from `offset`, of the listed content."""
+        raise NotImplementedError
+
+
+class AzureBlob(Blob):
+    """A blob in a container of Azure storage (`path` is `<container>/<name>`)."""
+
+    def __init__(
+        self, container: ContainerClient, path: str, key: str, size: int, shown: str
+    ) -> None:
+        super().__init__(path, key, size, shown)
+        self.container = container
+
     def _stream(self, offset: int, length: int) -> Any:
         stream = self.container.download_blob(self.name, offset=offset, length=length)
         if remote.content_key(self.path, remote.blob_info(stream.properties)) != self.key:
             raise remote.changed(self.shown)
         return stream
+
+
+class HttpFile(Blob):
+    """A file at a public http(s) URL (`path`), its key from its ETag, else its size and
+    Last-Modified. Every read is a Range request, which must be answered 206 with the bytes
+    asked: a server that ignores ranges (200, the whole file) is refused, not read whole."""
+
+    def _stream(self, offset: int, length: int) -> _Answer:
+        request = urllib.request.Request(
+            self.path,
+            headers={
+                "Range": f"bytes={offset}-{offset + length - 1}",
+                "Accept-Encoding": "identity",
+            },
+        )
+        answer: HTTPResponse = urllib.request.urlopen(request, timeout=_TIMEOUT)
+        got = answer.headers.get("Content-Range", "")
+        if answer.status != 206 or not got.startswith(f"bytes {offset}-"):
+            answer.close()
+            raise UsageError(
+                f"{self.shown}: the server answered a Range request with {answer.status} "
+                f"{answer.reason} ({got or 'no Content-Range'}); batchml reads a table at an "
+                "http URL by ranges, so its server must honour them"
+            )
+        if http_key(self.path, int(got.rpartition("/")[2]), answer.headers) != self.key:
+            answer.close()
+            raise remote.changed(self.shown)
+        return _HttpAnswer(answer)
+
+
+class _HttpAnswer:
+    def __init__(self, answer: HTTPResponse) -> None:
+        self._answer = answer
+
+    def readall(self) -> bytes:
+        with self._answer:
+            return self._answer.read()
+
+    def chunks(self) -> Iterator[bytes]:
+        with self._answer:
+            while chunk := self._answer.read(_CHUNK):
+                yield chunk
+
+
+def http_key(url: str, size: int, headers: Any) -> str:
+    """The content key of the file at `url` from an answer's headers."""
+    info = {
+        "ETag": headers.get("ETag"),
+        "size": size,
+        "last_modified": headers.get("Last-Modified"),
+    }
+    return remote.content_key(url, info)
+
+
+def http_file(url: str, shown: str) -> HttpFile:
+    """The file at `url`, its size and key asked of its server (HEAD; an index page lists
+    neither). Errors are the storage clients' (batchml.store.remote.storage_errors maps them)."""
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept-Encoding": "identity"})
+    with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:
+        size = answer.headers.get("Content-Length")
+        if size is None or answer.headers.get("Accept-Ranges") == "none":
+            raise UsageError(
+                f"{shown}: the server says no {'size' if size is None else 'ranges'} for it; "
+                "batchml reads a table at an http URL by ranges of a file of known size"
+            )
+        return HttpFile(url, http_key(url, int(size), answer.headers), int(size), shown)
+
+
+def http_get(url: str) -> bytes:
+    """The whole of a small file at `url` (an MLTable file)."""
+    with urllib.request.urlopen(url, timeout=_TIMEOUT) as answer:
+        data: bytes = answer.read()
+        return data
 
 
 class BlobFile(io.RawIOBase):

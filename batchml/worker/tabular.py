@@ -11,11 +11,12 @@ each item with its number of rows (the MLflow scorer names the file of each row 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchml.core.row_ranges import RowRange, is_row_range, parse
 
@@ -85,18 +86,19 @@ def read(part: RowRange, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
-def columns(part: RowRange) -> list[str]:
+def columns(part: RowRange, file: BinaryIO | None = None) -> list[str]:
     """The names of a file's columns, from as little of it as says them: a CSV's header line
-    (or its given names), a parquet footer's schema, a JSON lines file's first record."""
+    (or its given names), a parquet footer's schema, a JSON lines file's first record; read
+    from `file` if given (a seekable one, such as a blob's in storage), else from the path."""
     if part.format == "parquet":
         import pyarrow.parquet as pq
 
-        return list(pq.read_schema(part.path).names)
+        return list(pq.read_schema(part.path if file is None else file).names)
     encoding = part.options.get("encoding", "utf-8")
     if part.format == "csv":
-        return _names(part, part.options.get("delimiter", ","), encoding)
-    with open(part.path, "rb") as file:
-        first = file.readline().decode(encoding).strip()
+        return _names(part, part.options.get("delimiter", ","), encoding, file)
+    with _opened(part, file) as opened:
+        first = opened.readline().decode(encoding).strip()
     record = json.loads(first) if first else {}
     return list(record) if isinstance(record, dict) else []
 
@@ -179,16 +181,23 @@ def _csv(
     )
 
 
-def _names(part: RowRange, delimiter: str, encoding: str) -> list[str]:
+def _names(
+    part: RowRange, delimiter: str, encoding: str, file: BinaryIO | None = None
+) -> list[str]:
     """The CSV's column names: given, the header line's, or Column1... as many as fields."""
     if "names" in part.options:
         return list(json.loads(part.options["names"]))
-    with open(part.path, "rb") as file:
-        line = file.readline().decode(encoding)
+    with _opened(part, file) as opened:
+        line = opened.readline().decode(encoding)
     fields = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
     if part.options.get("header") == "line":
         return fields
     return [f"Column{index}" for index in range(1, len(fields) + 1)]
+
+
+def _opened(part: RowRange, file: BinaryIO | None) -> contextlib.AbstractContextManager[BinaryIO]:
+    """`file` (left open), else the part's file opened."""
+    return contextlib.nullcontext(file) if file is not None else open(part.path, "rb")
 
 
 def _json_lines(data: bytes, encoding: str, drop: bool, columns: list[str] | None) -> pa.Table:

@@ -1,7 +1,9 @@
 """Tables in storage split by rows (a real Azure Blob Storage emulator, the `azurite` fixture):
-an MLTable in a datastore and a folder of tabular files at a storage account URL score the
-same mini-batches, with the same output bytes, as the same job on local files; a path of an
-MLTable that is not there is refused before any job exists."""
+an MLTable in a datastore (its paths files or glob patterns) and a folder of tabular files at a
+storage account URL (split by rows or by partition_keys) score the same mini-batches, with the
+same output bytes, as the same job on local files; a path of an MLTable that is not there, a
+pattern matching nothing and a partition key the table lacks are refused before any job
+exists; a resumed job scores no journaled mini-batch again."""
 
 from __future__ import annotations
 
@@ -65,12 +67,15 @@ def write_table(folder: Path, *, parquet: bool = True) -> None:
             "id": ids,
             "name": [f'item "{i}", size {i % 7}' for i in ids],
             "value": [None if i % 5 == 0 else i / 8 for i in ids],
+            "key": ids // 500,  # six partitions; the parquet file's rows are in the first six
         }
     )
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(folder / "big.csv", index=False)
     if parquet:
-        frame.assign(id=ids + ROWS).to_parquet(folder / "part.parquet", row_group_size=ROWS // 5)
+        frame.assign(id=ids + ROWS, key=ids % 6).to_parquet(
+            folder / "part.parquet", row_group_size=ROWS // 5
+        )
 
 
 def uploaded(project: Project, azurite: Any, folder: Path, prefix: str) -> str:
@@ -82,7 +87,11 @@ def uploaded(project: Project, azurite: Any, folder: Path, prefix: str) -> str:
     _, storage = datastores.filesystem(Workspace(project.ws), "blobs")
     storage.mkdir(container)
     storage.pipe(
-        {f"{container}/{prefix}/{path.name}": path.read_bytes() for path in folder.iterdir()}
+        {
+            f"{container}/{prefix}/{path.relative_to(folder).as_posix()}": path.read_bytes()
+            for path in folder.rglob("*")
+            if path.is_file()
+        }
     )
     return container
 
@@ -192,15 +201,21 @@ def test_a_path_of_an_mltable_in_storage_that_is_not_there_is_exit_3_and_no_job(
     assert project.cli.ok("job", "list") == []
 
 
-def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothing_again(
-    project: Project, azurite: Any
+# By rows or by partition (keys of 500 rows each), the mini-batches begin at the same rows.
+@pytest.mark.parametrize(
+    "settings",
+    [{"mini_batch_size": "500 rows"}, {"partition_keys": ["key"]}],
+    ids=["rows", "partitions"],
+)
+def test_a_resumed_storage_table_job_scores_each_mini_batch_once_and_downloads_nothing_again(
+    project: Project, azurite: Any, settings: dict[str, Any]
 ) -> None:
     from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
 
     local = project.root / "tab"
     write_table(local, parquet=False)
     uploaded(project, azurite, local, "tab")
-    deploy(project, mini_batch_size="500 rows", wait_from=1500)
+    deploy(project, wait_from=1500, **settings)
     log = project.root / "scored.log"
     name = str(
         project.cli.ok(
@@ -208,8 +223,8 @@ def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothin
             "--input", "azureml://datastores/blobs/paths/tab",
         )["name"]
     )  # fmt: skip
-    # The ranges from row 1500 on wait: the three before them are journaled, then the runner
-    # is killed.
+    # The mini-batches from row 1500 on wait: the three before them are journaled, then the
+    # runner is killed.
     journal = project.folder(name) / "journal" / "journal.bin"
     try:
         wait_for(
@@ -239,3 +254,91 @@ def test_a_resumed_storage_table_job_scores_each_range_once_and_downloads_nothin
     driver = (project.folder(name) / "azureml-logs/70_driver_log.txt").read_text()
     fetched = [line for line in driver.splitlines() if "input files from storage" in line]
     assert fetched and "0 found in the cache" not in fetched[-1], fetched
+
+
+def test_partition_keys_on_a_folder_in_storage_score_as_the_same_local_folder(
+    project: Project, azurite: Any
+) -> None:
+    local = project.root / "tab"
+    write_table(local)
+    container = uploaded(project, azurite, local, "tab")
+    deploy(project, partition_keys=["key"])
+    url = f"https://{ACCOUNT}.blob.core.windows.net/{container}/tab"
+
+    here = run(project, "--input", local)
+    there = run(project, "--input", url)
+    plan = project.cli.ok(
+        "batch-endpoint", "invoke", "-n", "tables-ep", "--input", url, "--dry-run"
+    )
+
+    assert there == here
+    # One mini-batch per key, each with its 500 CSV rows and its 500 parquet rows.
+    assert here[1] == [[500 * key, 1000, "float64"] for key in range(6)]
+    assert plan["mini_batches"]["count"] == 6
+    # A key the table lacks is refused at invoke, naming the first blob's columns.
+    result = project.cli(
+        "batch-endpoint", "invoke", "-n", "tables-ep", "--input", url,
+        "--set", 'partition_keys=["key", "region"]',
+    )  # fmt: skip
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: partition_keys: the tabular input {url} has no column region "
+        f"({url}/big.csv has id, name, value, key)"
+    )
+
+
+PATTERN_TABLE = """\
+    paths:
+      - pattern: ./**/*.csv
+      - file: ./top.csv
+    transformations:
+      - read_delimited: {header: all_files_same_headers}
+    """
+
+
+def test_a_pattern_in_an_mltable_in_storage_matches_as_on_this_machine(
+    project: Project, azurite: Any
+) -> None:
+    local = project.root / "table"
+    write_table(local / "a" / "b", parquet=False)
+    write_table(local / "c", parquet=False)
+    (local / ".skip").mkdir()  # hidden names, which glob skips (their rows would fail)
+    (local / ".skip" / "x.csv").write_text("id,name,value,key\nbad\n")
+    (local / "c" / ".skip.csv").write_text("id,name,value,key\nbad\n")
+    (local / "c" / "notes.txt").write_text("not a table")
+    (local / "top.csv").write_bytes((local / "c" / "big.csv").read_bytes())
+    (local / "MLTable").write_text(textwrap.dedent(PATTERN_TABLE))
+    uploaded(project, azurite, local, "t")
+    deploy(project, mini_batch_size="1000 rows")
+
+    here = run(project, "--input", local, "--input-type", "mltable")
+    there = run(project, "--input", "azureml://datastores/blobs/paths/t", "--input-type", "mltable")
+
+    # a/b/big.csv, c/big.csv, top.csv (also matched by the pattern, read once): 3 x 3 ranges.
+    assert [rows for _, rows, _ in here[1]] == [1000] * 9
+    assert there == here
+
+
+def test_a_pattern_matching_nothing_in_storage_is_the_error_it_is_locally(
+    project: Project, azurite: Any
+) -> None:
+    local = project.root / "table"
+    write_table(local, parquet=False)
+    (local / "MLTable").write_text(
+        "paths: [{pattern: ./*.parquet}, {pattern: ./gone/**/*.csv}]\n"
+        "transformations: [read_parquet]\n"
+    )
+    uploaded(project, azurite, local, "t")
+    deploy(project)
+    url = "azureml://datastores/blobs/paths/t"
+
+    results = [
+        project.cli("batch-endpoint", "invoke", "-n", "tables-ep", "--input-type", "mltable",
+                    "--input", where)
+        for where in (local, url)
+    ]  # fmt: skip
+
+    assert [(r.code, r.out, r.err.splitlines()[0]) for r in results] == [
+        (3, "", f"ERROR: the MLTable in {where} names no files") for where in (local, url)
+    ]
+    assert project.cli.ok("job", "list") == []

@@ -355,18 +355,6 @@ def test_a_dry_run_plans_the_row_ranges_the_job_runs(project: Project, cli: Cli)
     assert plan["bytes"] == (data / "big.csv").stat().st_size - header
 
 
-def test_an_mltable_at_an_http_url_is_refused_without_a_request(project: Project, cli: Cli) -> None:
-    deploy(project)
-    url = "https://example.org/tables/sales/"
-    result = cli("batch-endpoint", "invoke", "-n", "rows-ep", "--input", url, "--input-type",
-                 "mltable")  # fmt: skip
-    assert (result.code, result.out) == (2, "")
-    assert result.err.splitlines()[0] == (
-        f"ERROR: the tabular input {url} is at an http URL; batchml splits tables into rows "
-        "from local files or Azure storage (a datastore path, a storage account URL)"
-    )
-
-
 def test_a_row_range_that_cannot_be_read_fails_its_mini_batch(project: Project) -> None:
     deploy(project, mini_batch_size="2 rows")
     data = project.root / "csvs"

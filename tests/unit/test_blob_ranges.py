@@ -12,7 +12,7 @@ import pytest
 from batchml.core.errors import BatchmlError
 from batchml.runner.line_cuts import byte_cuts
 from batchml.store import remote
-from batchml.store.blob_ranges import Blob, cached_range
+from batchml.store.blob_ranges import AzureBlob, Blob, cached_range
 from batchml.store.input_cache import InputCache
 
 ETAG = "0x8DC"
@@ -61,7 +61,7 @@ def blob(container: Container) -> Blob:
     info = {"etag": ETAG, "size": len(container.data)}
     key = remote.content_key("c/dir/t.csv", info)
     shown = "azureml://datastores/d/paths/dir/t.csv"
-    return Blob(container, "c/dir/t.csv", key, len(container.data), shown)  # type: ignore[arg-type]
+    return AzureBlob(container, "c/dir/t.csv", key, len(container.data), shown)  # type: ignore[arg-type]
 
 
 def test_reads_ask_only_for_what_is_there() -> None:

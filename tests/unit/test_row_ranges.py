@@ -4,6 +4,7 @@ planner's read chunks, the item strings, MLTable parsing and its refusals."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -296,3 +297,37 @@ def test_convert_column_types_casts_parquet_and_json_lines_columns(tmp_path: Pat
 
         assert (str(frame["id"].dtype), str(frame["x"].dtype)) == ("str", "float64"), reader
         assert frame.values.tolist() == [["1", 3.0], ["2", 4.0]], reader
+
+
+GLOB_TREE = [
+    "a.csv", "b.CSV", ".hidden.csv", "x[1].csv", "n/c.csv", "n/d.txt", "n/m/e.csv",
+    "n/.h/f.csv", ".dot/g.csv", "q/r/s/t.csv", "ab", "n/m/.i.csv",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*.csv", "**/*.csv", "**", "n/**", "n/**/*.csv", "**/m/*", "?.csv", "[ab].*",
+        "[!a].csv", "x[[]1].csv", ".*", "n/.*/*.csv", "**/.*.csv", "*/*/*", "n/*/e.csv",
+        "a.csv", "n", "gone/*.csv", "*[", "a*", "q/**/t.csv", "**/**/*.csv", ".dot/*",
+    ],
+)  # fmt: skip
+def test_a_pattern_matches_a_listing_as_glob_matches_files(tmp_path: Path, pattern: str) -> None:
+    import glob
+
+    for relative in GLOB_TREE:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("x")
+    found = glob.glob(str(tmp_path / pattern), recursive=True)
+    # (glob gives a file twice for two ways of matching it; the planner keeps it once)
+    local = sorted({os.path.relpath(path, tmp_path) for path in found if os.path.isfile(path)})
+
+    parts = f"{tmp_path}/{pattern}".split("/")
+    literal = mltable.pattern_folder(parts)
+    folder = "/".join(parts[:literal])
+    listed = [f"{tmp_path}/{relative}" for relative in GLOB_TREE]
+    under = [path[len(folder) + 1 :] for path in listed if path.startswith(folder + "/")]
+    matched = sorted(path for path in under if mltable.matches(parts[literal:], path.split("/")))
+
+    assert [os.path.relpath(f"{folder}/{path}", tmp_path) for path in matched] == local
