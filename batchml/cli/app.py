@@ -21,7 +21,7 @@ from typer.models import TyperInfo
 
 from batchml import __version__
 from batchml.cli import workspace
-from batchml.cli.context import AzCommand
+from batchml.cli.context import AzCommand, HelpGroup
 from batchml.cli.help import load_formatter
 from batchml.core.errors import BatchmlError, ExitStatus
 
@@ -91,7 +91,7 @@ class _Root(TyperGroup):
             self.listing = False
 
 
-class _Commands(TyperGroup):
+class _Commands(HelpGroup):
     """A command group whose commands are built when first named: typer builds a command by
     inspecting its function (milliseconds each), and a command line names one."""
 

@@ -196,10 +196,10 @@ def _print_examples(examples: tuple[str, ...]) -> None:
 def command_group() -> typer.Typer:
     """A group of commands (its help is in batchml.cli.app's GROUPS): its help when given no
     command, and one suggestion for a mistyped command (click's; Typer's own would repeat it)."""
-    return typer.Typer(cls=_Group, no_args_is_help=True, suggest_commands=False)
+    return typer.Typer(cls=HelpGroup, no_args_is_help=True, suggest_commands=False)
 
 
-class _Group(TyperGroup):
+class HelpGroup(TyperGroup):
     """A command group, whose help is formatted as batchml.cli.help has it."""
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
