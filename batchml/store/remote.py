@@ -268,9 +268,10 @@ def _anonymously(
 ) -> Iterator[None]:
     """For storage read with no credentials (a URL of an account no datastore is registered
     for, or a datastore without any), what the storage says, told as that: an account that
-    cannot be reached is exit 3, one that refuses anonymous reads exit 4, each with a hint to
+    cannot be reached (a URL's) is exit 3, one that refuses anonymous reads exit 4, each with a hint to
     register the credentials (or check the account's name); a container that seems missing
-    may be private."""
+    may be private. A registered datastore that cannot be reached is a storage error (exit 1),
+    with credentials or without."""
     if secrets:
         yield
         return
@@ -291,6 +292,8 @@ def _anonymously(
     try:
         yield
     except ServiceRequestError as exc:  # no answer at all: a name that does not resolve, say
+        if data.datastore is not None:  # a registered address, as with credentials (exit 1)
+            raise
         raise NotFoundError(
             f"{url}: the storage account {datastore.blob_url} cannot be reached ({reason(exc)})",
             hint=hint,
