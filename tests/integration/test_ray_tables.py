@@ -11,23 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from azurite import ACCOUNT
-from projects import project_at
 from ray_cluster import actors
-from test_remote_tables import deploy, run, uploaded, write_table
+from test_remote_tables import deploy, project, run, uploaded, write_table
 from waiting import wait_for
 
 from batchml.store.input_cache import InputCache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from projects import Project
 
-    from tests.conftest import Cli
-
 if importlib.util.find_spec("ray") is None:
     pytest.skip("the ray extra is not installed", allow_module_level=True)
+
+__all__ = ["project"]  # the fixture, shared with test_remote_tables
 
 pytestmark = [
     pytest.mark.azurite,
@@ -36,14 +34,6 @@ pytestmark = [
     pytest.mark.timeout(240),
     pytest.mark.usefixtures("no_actor_left"),
 ]
-
-
-@pytest.fixture
-def project(
-    cli: Cli, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Project]:
-    with project_at(cli, ws, tmp_path, monkeypatch, "tables-ep") as project:
-        yield project
 
 
 @pytest.fixture
