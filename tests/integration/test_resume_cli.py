@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from waiting import wait_for
 
 from batchml.services import job_control as job_service
 
@@ -20,7 +22,18 @@ def expected_rows(contents: list[str]) -> list[str]:
 
 
 def kill(pid: int, *, group: bool = False) -> None:
+    """SIGKILL `pid` (its process group) and wait until it has ended, so its locks are let go:
+    on a busy machine a killed runner can still hold the job a moment after the signal."""
     (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+    wait_for(lambda: _ended(pid), f"process {pid} to end after SIGKILL", timeout=30)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")  # a zombie holds no files
 
 
 def resume_to_the_end(jobs, name: str, *flags: str) -> dict:
