@@ -25,7 +25,15 @@ from batchml.core.storage_urls import StorageAccess
 from batchml.runner.inputs import storage_names
 from batchml.runner.staging import Fetcher
 from batchml.store import remote
-from batchml.store.blob_ranges import AzureBlob, Blob, HttpFile, http_file, http_get, local_item
+from batchml.store.blob_ranges import (
+    AzureBlob,
+    Blob,
+    HttpFile,
+    each,
+    http_file,
+    http_get,
+    local_item,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,11 +72,9 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         where = dataclasses.replace(located, root=root)
         base = root if folder else root.rsplit("/", 1)[0]
         listed = sorted(remote.listing(workspace, where, url, folder=folder))
-        return [
-            blob(f"{base}/{relative}", key, size)
-            for relative, key, size in listed
-            if keep is None or keep(relative)
-        ]
+        kept = [item for item in listed if keep is None or keep(item[0])]
+        # An http file is asked its size, each a request: a few at once.
+        return each(lambda item: blob(f"{base}/{item[0]}", item[1], item[2]), kept)
 
     if data.type != "mltable":
         return None, _ranged(blobs_under(located.root, data.path, folder=data.type != "uri_file"))

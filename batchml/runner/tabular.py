@@ -89,8 +89,15 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
             return RowBatches(_partitions(sources, settings.partition_keys), blobs)
         rows = settings.mini_batch_rows
         bound = settings.mini_batch_bytes or DEFAULT_BYTES
-        parts = (part for source in sources for part in _split(source, rows, bound))
-        return RowBatches(((part.item(),) for part in parts), blobs)
+        if blobs:  # each cut a ranged read: a few files at once
+            from batchml.store.blob_ranges import each
+
+            splits: Iterable[list[RowRange]] = each(
+                lambda source: _split(source, rows, bound), sources
+            )
+        else:
+            splits = (_split(source, rows, bound) for source in sources)
+        return RowBatches(((part.item(),) for split in splits for part in split), blobs)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
 
