@@ -11,6 +11,8 @@ import http.server
 import io
 import os
 import re
+import ssl
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,15 +81,36 @@ class _Ranged(http.server.SimpleHTTPRequestHandler):
         return io.BytesIO(data)
 
 
+def certificate(folder: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 and its key, in one file in `folder`: clients
+    trust it with SSL_CERT_FILE."""
+    path = folder / "127.0.0.1.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", path, "-out", path.with_suffix(".crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    path.write_bytes(path.read_bytes() + path.with_suffix(".crt").read_bytes())
+    return path
+
+
 @contextlib.contextmanager
-def served(folder: Path, *, honour: bool = True, drop: bool = False) -> Iterator[Site]:
-    """A server of `folder` on 127.0.0.1 (see _Ranged), stopped on exit."""
+def served(
+    folder: Path, *, honour: bool = True, drop: bool = False, tls: Path | None = None
+) -> Iterator[Site]:
+    """A server of `folder` on 127.0.0.1 (see _Ranged), stopped on exit; https with the
+    `tls` certificate (see `certificate`) if given."""
     site = Site("")
     handler = type("Handler", (_Ranged,), {"honour": honour, "drop": drop, "site": site})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
     )
-    site.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    site.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
