@@ -108,6 +108,26 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
     return table, _ranged(list(blobs.values()))
 
 
+def check_ranges(workspace: Workspace, data: DataInput) -> None:
+    """Refuse, before any job exists, a folder or file of tabular files at an http server
+    that ignores Range requests (exit 2, naming the file): one of its files is asked for a
+    byte. The folder is listed, but its files are not asked their sizes (open_table does
+    that when the job plans; an MLTable's are at invoke, as it looks up every path)."""
+    located = data.remote
+    if located is None or located.protocol != remote.HTTP:
+        return  # Azure storage serves ranges
+    root = located.root.rstrip("/")
+    if data.type != "uri_file":
+        listed = remote.listing(workspace, located, data.path, folder=True)
+        first = next(iter(listed), None)
+        if first is None:
+            return  # an empty folder: invoke says so itself
+        root = f"{root}/{first[0]}"
+    shown = map_paths(root, storage_names(data))
+    with remote.storage_errors(shown):
+        _ranged([http_file(root, shown)])
+
+
 def _ranged(files: list[Blob]) -> list[Blob]:
     """`files`, once the first of them at an http URL answered a Range request as it must (a
     server that ignores ranges is refused before any job exists, or when a job plans)."""

@@ -105,8 +105,16 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
 def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> None:
     """Refuse at invoke, before any job exists, what planning would refuse later:
     partition_keys naming a column the table's first file lacks (a table in storage read
-    through `workspace`'s datastores: its first file's header or footer, by ranges)."""
-    if not applies(data, settings) or not settings.partition_keys:
+    through `workspace`'s datastores: its first file's header or footer, by ranges); a
+    folder or file at an http server that ignores ranges (an MLTable's: open_table)."""
+    if not applies(data, settings):
+        return
+    if not settings.partition_keys:
+        if data.remote is not None and data.type != "mltable":
+            from batchml.runner.table_storage import check_ranges
+
+            assert workspace is not None
+            check_ranges(workspace, data)
         return
     from batchml.worker.tabular import columns
 

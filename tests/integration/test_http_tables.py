@@ -86,6 +86,27 @@ def test_a_server_that_ignores_ranges_is_refused_before_any_job(project: Project
     assert project.cli.ok("job", "list") == []
 
 
+@pytest.mark.parametrize("path", ["tab/", "tab/big.csv"])
+def test_a_folder_or_file_at_a_server_that_ignores_ranges_is_refused_before_any_job(
+    project: Project, path: str
+) -> None:
+    write_table(project.root / "site" / "tab", parquet=False)
+    deploy(project, mini_batch_size="700 rows")
+
+    with served(project.root / "site", honour=False) as site:
+        result = project.cli(
+            "batch-endpoint", "invoke", "-n", "tables-ep", "--input", f"{site.url}/{path}"
+        )  # fmt: skip
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: {site.url}/tab/big.csv: the server answered a Range request with 200 OK "
+        "(no Content-Range); batchml reads a table at an http URL by ranges, so its server "
+        "must honour them"
+    )
+    assert project.cli.ok("job", "list") == []
+
+
 def test_what_is_not_at_an_http_url_is_refused_before_any_job(project: Project) -> None:
     site = project.root / "site"
     (site / "empty").mkdir(parents=True)
