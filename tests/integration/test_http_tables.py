@@ -132,3 +132,27 @@ def test_what_is_not_at_an_http_url_is_refused_before_any_job(project: Project) 
         (3, "", f"ERROR: {url}/table/gone.csv: not found in storage (404)"),
     ]  # fmt: skip
     assert project.cli.ok("job", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [("http://127.0.0.1:1", "connection refused"), ("http://nosuch.invalid", "name not resolved")],
+)
+@pytest.mark.parametrize("kind", ["mltable", "uri_folder"])
+def test_an_http_table_that_cannot_be_reached_is_refused_before_any_job(
+    project: Project, server: str, why: str, kind: str
+) -> None:
+    # Port 1 has no server on this machine; `.invalid` never resolves (RFC 2606).
+    deploy(project, mini_batch_size="700 rows")
+
+    result = project.cli(
+        "batch-endpoint", "invoke", "-n", "tables-ep", "--input", f"{server}/table/",
+        "--input-type", kind,
+    )  # fmt: skip
+
+    assert (result.code, result.out) == (1, "")
+    shown = f"{server}/table/MLTable" if kind == "mltable" else f"{server}/table/"
+    assert result.err == (
+        f"ERROR: {shown}: storage error: the server {server} cannot be reached ({why})\n"
+    )
+    assert project.cli.ok("job", "list") == []
