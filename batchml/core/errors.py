@@ -12,7 +12,9 @@ class ExitStatus(IntEnum):
     """How a batchml command exits (also in the README); every exit goes through one of these."""
 
     SUCCESS = 0
-    FAILED = 1  # a command failed (generic error); a streamed job that did not complete
+    # A command failed (generic error); a streamed job that did not complete; storage, a
+    # server or a cluster that cannot be reached (UnreachableError, ComputeUnavailableError).
+    FAILED = 1
     USAGE = 2  # bad flag, bad --query, missing argument
     NOT_FOUND = 3  # a resource, a file, a path
     INVALID_SPEC = 4  # a YAML file or --set value that does not validate
@@ -67,6 +69,12 @@ class UsageError(BatchmlError):
 
 class ComputeUnavailableError(BatchmlError):
     """A compute cannot run jobs: its engine is not installed, or its cluster is unreachable."""
+
+
+class UnreachableError(BatchmlError):
+    """Storage or a server that cannot be reached (no network, a connection refused, a name
+    that does not resolve): exit 1, as a compute whose cluster is unreachable. It may be
+    there: trying again later can succeed, so it is not a NotFoundError."""
 
 
 class NotFoundError(BatchmlError):

@@ -128,8 +128,8 @@ def load(folder: Path) -> Table:
 def parse(data: Any, source: str, folder: str) -> Table:
     """An MLTable's content (`data`, read from `source`) as a Table."""
 
-    def refuse(where: str, message: str) -> UsageError:
-        return UsageError(f"{source}: {where}: {message}")
+    def refuse(where: str, message: str, hint: str | None = None) -> UsageError:
+        return UsageError(f"{source}: {where}: {message}", hint=hint)
 
     if not isinstance(data, dict):
         raise refuse("(file)", "must be a mapping with paths and transformations")
@@ -203,10 +203,14 @@ def _path(item: Any, index: int, refuse: Any) -> TablePath:
     if not isinstance(value, str) or not value:
         raise refuse(f"paths[{index}].{kind}", "must be a path")
     if "://" in value:
+        # A table's files are read through one storage (its folder's): a URL here could
+        # name another account, datastore or server, each with its own credentials.
         raise refuse(
             f"paths[{index}].{kind}",
-            f"{value} is in storage; batchml reads MLTable paths on this machine only "
-            "(relative to the MLTable's folder, or absolute)",
+            f"{value} is a URL; batchml reads an MLTable's paths relative to its folder (a "
+            "local MLTable's may also be absolute paths on this machine), not URLs",
+            hint="put the MLTable file in the storage folder with the table's files, its paths "
+            "relative to it, and pass that folder: --input <folder URL> --input-type mltable",
         )
     return TablePath(kind, value)
 

@@ -25,7 +25,15 @@ from batchml.core.storage_urls import StorageAccess
 from batchml.runner.inputs import storage_names
 from batchml.runner.staging import Fetcher
 from batchml.store import remote
-from batchml.store.blob_ranges import AzureBlob, Blob, HttpFile, http_file, http_get, local_item
+from batchml.store.blob_ranges import (
+    AzureBlob,
+    Blob,
+    HttpFile,
+    each,
+    http_file,
+    http_get,
+    local_item,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,11 +72,9 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
         where = dataclasses.replace(located, root=root)
         base = root if folder else root.rsplit("/", 1)[0]
         listed = sorted(remote.listing(workspace, where, url, folder=folder))
-        return [
-            blob(f"{base}/{relative}", key, size)
-            for relative, key, size in listed
-            if keep is None or keep(relative)
-        ]
+        kept = [item for item in listed if keep is None or keep(item[0])]
+        # An http file is asked its size, each a request: a few at once.
+        return each(lambda item: blob(f"{base}/{item[0]}", item[1], item[2]), kept)
 
     if data.type != "mltable":
         return None, _ranged(blobs_under(located.root, data.path, folder=data.type != "uri_file"))
@@ -100,6 +106,26 @@ def open_table(workspace: Workspace, data: DataInput) -> tuple[mltable.Table | N
     if not blobs:  # patterns that match nothing, as on this machine
         raise mltable.no_files(table)
     return table, _ranged(list(blobs.values()))
+
+
+def check_ranges(workspace: Workspace, data: DataInput) -> None:
+    """Refuse, before any job exists, a folder or file of tabular files at an http server
+    that ignores Range requests (exit 2, naming the file): one of its files is asked for a
+    byte. The folder is listed, but its files are not asked their sizes (open_table does
+    that when the job plans; an MLTable's are at invoke, as it looks up every path)."""
+    located = data.remote
+    if located is None or located.protocol != remote.HTTP:
+        return  # Azure storage serves ranges
+    root = located.root.rstrip("/")
+    if data.type != "uri_file":
+        listed = remote.listing(workspace, located, data.path, folder=True)
+        first = next(iter(listed), None)
+        if first is None:
+            return  # an empty folder: invoke says so itself
+        root = f"{root}/{first[0]}"
+    shown = map_paths(root, storage_names(data))
+    with remote.storage_errors(shown):
+        _ranged([http_file(root, shown)])
 
 
 def _ranged(files: list[Blob]) -> list[Blob]:

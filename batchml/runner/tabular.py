@@ -89,8 +89,15 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
             return RowBatches(_partitions(sources, settings.partition_keys), blobs)
         rows = settings.mini_batch_rows
         bound = settings.mini_batch_bytes or DEFAULT_BYTES
-        parts = (part for source in sources for part in _split(source, rows, bound))
-        return RowBatches(((part.item(),) for part in parts), blobs)
+        if blobs:  # each cut a ranged read: a few files at once
+            from batchml.store.blob_ranges import each
+
+            splits: Iterable[list[RowRange]] = each(
+                lambda source: _split(source, rows, bound), sources
+            )
+        else:
+            splits = (_split(source, rows, bound) for source in sources)
+        return RowBatches(((part.item(),) for split in splits for part in split), blobs)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"cannot split the tabular input {data.path} into rows: {exc}") from None
 
@@ -98,8 +105,16 @@ def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = N
 def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> None:
     """Refuse at invoke, before any job exists, what planning would refuse later:
     partition_keys naming a column the table's first file lacks (a table in storage read
-    through `workspace`'s datastores: its first file's header or footer, by ranges)."""
-    if not applies(data, settings) or not settings.partition_keys:
+    through `workspace`'s datastores: its first file's header or footer, by ranges); a
+    folder or file at an http server that ignores ranges (an MLTable's: open_table)."""
+    if not applies(data, settings):
+        return
+    if not settings.partition_keys:
+        if data.remote is not None and data.type != "mltable":
+            from batchml.runner.table_storage import check_ranges
+
+            assert workspace is not None
+            check_ranges(workspace, data)
         return
     from batchml.worker.tabular import columns
 

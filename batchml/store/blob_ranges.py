@@ -16,23 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import io
-import urllib.request
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from batchml.core.errors import UsageError
 from batchml.core.row_ranges import RowRange, parse
-from batchml.store import remote
+from batchml.store import http_connections, remote
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from http.client import HTTPResponse
+    from collections.abc import Callable, Iterable, Iterator
 
     from azure.storage.blob import ContainerClient
 
     from batchml.store.input_cache import InputCache
 
-_TIMEOUT = 60.0  # seconds an http server may take to answer
 _CHUNK = 1024 * 1024
+_AT_ONCE = 8  # files asked about at once (each request waits on the network, not the CPU)
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+_IDENTITY = {"Accept-Encoding": "identity"}
 
 
 class _Answer(Protocol):
@@ -86,18 +87,14 @@ class AzureBlob(Blob):
 
 class HttpFile(Blob):
     """A file at a public http(s) URL (`path`), its key from its ETag, else its size and
-    Last-Modified. Every read is a Range request, which must be answered 206 with the bytes
-    asked: a server that ignores ranges (200, the whole file) is refused, not read whole."""
+    Last-Modified. Every read is a Range request (on a kept-alive connection,
+    batchml.store.http_connections), which must be answered 206 with the bytes asked: a
+    server that ignores ranges (200, the whole file) is refused, not read whole."""
 
     def _stream(self, offset: int, length: int) -> _Answer:
-        request = urllib.request.Request(
-            self.path,
-            headers={
-                "Range": f"bytes={offset}-{offset + length - 1}",
-                "Accept-Encoding": "identity",
-            },
+        answer = http_connections.request(
+            "GET", self.path, {"Range": f"bytes={offset}-{offset + length - 1}", **_IDENTITY}
         )
-        answer: HTTPResponse = urllib.request.urlopen(request, timeout=_TIMEOUT)
         got = answer.headers.get("Content-Range", "")
         if answer.status != 206 or not got.startswith(f"bytes {offset}-"):
             answer.close()
@@ -113,17 +110,14 @@ class HttpFile(Blob):
 
 
 class _HttpAnswer:
-    def __init__(self, answer: HTTPResponse) -> None:
+    def __init__(self, answer: http_connections.Answer) -> None:
         self._answer = answer
 
     def readall(self) -> bytes:
-        with self._answer:
-            return self._answer.read()
+        return self._answer.readall()
 
     def chunks(self) -> Iterator[bytes]:
-        with self._answer:
-            while chunk := self._answer.read(_CHUNK):
-                yield chunk
+        return self._answer.chunks(_CHUNK)
 
 
 def http_key(url: str, size: int, headers: Any) -> str:
@@ -139,8 +133,7 @@ def http_key(url: str, size: int, headers: Any) -> str:
 def http_file(url: str, shown: str) -> HttpFile:
     """The file at `url`, its size and key asked of its server (HEAD; an index page lists
     neither). Errors are the storage clients' (batchml.store.remote.storage_errors maps them)."""
-    request = urllib.request.Request(url, method="HEAD", headers={"Accept-Encoding": "identity"})
-    with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:
+    with http_connections.request("HEAD", url, _IDENTITY) as answer:
         size = answer.headers.get("Content-Length")
         if size is None or answer.headers.get("Accept-Ranges") == "none":
             raise UsageError(
@@ -152,9 +145,19 @@ def http_file(url: str, shown: str) -> HttpFile:
 
 def http_get(url: str) -> bytes:
     """The whole of a small file at `url` (an MLTable file)."""
-    with urllib.request.urlopen(url, timeout=_TIMEOUT) as answer:
-        data: bytes = answer.read()
-        return data
+    return http_connections.request("GET", url, _IDENTITY).readall()
+
+
+def each(function: Callable[[_In], _Out], items: Iterable[_In]) -> list[_Out]:
+    """`function` of each of `items` (files in storage), in order, a few at once: planning
+    a table's files is mostly waiting for answers. The first error, in order, is raised."""
+    items = list(items)
+    if len(items) < 2:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(_AT_ONCE, len(items)), thread_name_prefix="plan") as pool:
+        return list(pool.map(function, items))
 
 
 class BlobFile(io.RawIOBase):

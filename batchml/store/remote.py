@@ -14,12 +14,15 @@ what is not there, 4 for credentials that the storage refuses.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import socket
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from batchml.core.batch_job import RemoteData
 from batchml.core.datastores import Datastore
-from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError
+from batchml.core.errors import BatchmlError, CredentialsError, NotFoundError, UnreachableError
 from batchml.core.failures import map_paths
 from batchml.core.records import from_state
 from batchml.core.storage_urls import StorageAccess
@@ -201,24 +204,30 @@ def open_data(workspace: Workspace, data: RemoteData, *, retries: int = 2) -> Ab
 
 
 @contextlib.contextmanager
-def storage_errors(url: str) -> Iterator[None]:
-    """Turn what storage raises into a one-line batchml error about `url`."""
+def storage_errors(url: str, where: str | None = None) -> Iterator[None]:
+    """Turn what storage raises into a one-line batchml error about `url`; storage that
+    cannot be reached is named `where` (default: the server of an http(s) `url`)."""
     try:
         yield
     except FileNotFoundError as exc:
         cause = exc.__cause__  # fsspec's http says FileNotFoundError for any failure
         status = getattr(cause, "status", None) or getattr(cause, "status_code", None)
         if isinstance(cause, Exception) and status != 404:
-            raise _storage_error(url, cause) from None
+            raise _storage_error(url, cause, where) from None
         missing = "container" if "No such container" in str(exc) else "path"
         raise NotFoundError(f"{url}: no such {missing} in storage") from None
     except BatchmlError:
         raise
     except Exception as exc:  # the storage clients' own errors (azure.core, aiohttp)
-        raise _storage_error(url, exc) from None
+        raise _storage_error(url, exc, where) from None
 
 
-def _storage_error(url: str, exc: Exception) -> BatchmlError:
+def _storage_error(url: str, exc: Exception, where: str | None = None) -> BatchmlError:
+    why = unreachable(exc)
+    if why is not None:
+        return UnreachableError(
+            f"{url}: storage error: {where or _server(url)} cannot be reached ({why})"
+        )
     status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if status in (401, 403) or "authenticate" in text or "Authorization" in text:
@@ -229,6 +238,41 @@ def _storage_error(url: str, exc: Exception) -> BatchmlError:
     if status == 404:
         return NotFoundError(f"{url}: not found in storage (404)")
     return BatchmlError(f"{url}: storage error: {text}")
+
+
+def _server(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return f"the server {parts.scheme}://{parts.netloc}"
+    return "the storage"
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """Why `exc` (any storage client's: azure.core's, aiohttp's, http.client's) says its
+    server was not reached, in a few words, or None if it was (or it is not known)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        found = pending.pop()
+        if not isinstance(found, BaseException) or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if isinstance(found, socket.gaierror):
+            return "name not resolved"
+        if isinstance(found, OSError) and found.errno in _UNREACHABLE:
+            return _UNREACHABLE[found.errno]
+        # What wraps the cause: azure.core's inner_exception, aiohttp's os_error, urllib's
+        # reason, and the chain.
+        pending += [getattr(found, name, None) for name in ("inner_exception", "os_error")]
+        pending += [getattr(found, "reason", None), found.__cause__, found.__context__]
+    return None
+
+
+_UNREACHABLE = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+}
 
 
 def check(workspace: Workspace, data: RemoteData, url: str) -> str:
@@ -248,7 +292,8 @@ def check(workspace: Workspace, data: RemoteData, url: str) -> str:
     datastore, secrets = _datastore_of(workspace, data)
     container = open_container(datastore, secrets, retries=0)
     path = data.root.partition("/")[2].strip("/")
-    with storage_errors(url), _anonymously(url, data, datastore, secrets):
+    where = f"datastore '{datastore.name}' at {datastore.blob_url}" if data.datastore else None
+    with storage_errors(url, where), _anonymously(url, data, datastore, secrets):
         try:
             container.get_container_properties()
         except ResourceNotFoundError:
@@ -295,7 +340,8 @@ def _anonymously(
         if data.datastore is not None:  # a registered address, as with credentials (exit 1)
             raise
         raise NotFoundError(
-            f"{url}: the storage account {datastore.blob_url} cannot be reached ({reason(exc)})",
+            f"{url}: the storage account {datastore.blob_url} cannot be reached "
+            f"({unreachable(exc) or reason(exc)})",
             hint=hint,
         ) from None
     except HttpResponseError as exc:
@@ -459,7 +505,7 @@ def reason(exc: BaseException) -> str:
 def probe(datastore: Datastore, secrets: dict[str, str], blob: str | None = None) -> bool:
     """Whether `blob` exists in `datastore`'s container (False if no blob is named); refuses,
     before a job is made, storage that does not take the datastore's credentials (exit 4) or
-    has no such container (exit 3); unreachable storage fails (exit 1)."""
+    has no such container (exit 3); unreachable storage fails (exit 1, saying why)."""
     from azure.core.exceptions import (
         AzureError,
         ClientAuthenticationError,
@@ -486,4 +532,6 @@ def probe(datastore: Datastore, secrets: dict[str, str], blob: str | None = None
             raise CredentialsError(
                 f"{where} refused its credentials: {reason(exc)}", hint=fix
             ) from None
-        raise BatchmlError(f"{where} cannot be reached: {reason(exc)}") from None
+        raise UnreachableError(
+            f"{where} cannot be reached: {unreachable(exc) or reason(exc)}"
+        ) from None

@@ -400,8 +400,8 @@ def test_data_in_storage_is_looked_at_before_it_is_registered(cli: Cli, ws: Path
     result = cli("data", "create", "-n", "d1", "-p", "http://127.0.0.1:1/data.csv")
     assert (result.code, result.out) == (1, "")
     assert result.err == (
-        "ERROR: http://127.0.0.1:1/data.csv: storage error: Cannot connect to host 127.0.0.1:1 "
-        "ssl:default [Connect call failed ('127.0.0.1', 1)]\n"
+        "ERROR: http://127.0.0.1:1/data.csv: storage error: the server http://127.0.0.1:1 "
+        "cannot be reached (connection refused)\n"
     )
     assert cli("data", "show", "-n", "d1").code == 3
 

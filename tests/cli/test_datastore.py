@@ -295,8 +295,8 @@ def test_a_job_input_in_storage_that_cannot_be_reached_makes_no_job(
     )
     assert (result.code, result.out) == (1, "")
     assert result.err == (
-        f"ERROR: {uri}: storage error: HTTPConnection(host='127.0.0.1', port=1): Failed to "
-        "establish a new connection: [Errno 111] Connection refused\n"
+        f"ERROR: {uri}: storage error: datastore 'blob_example' at "
+        "http://127.0.0.1:1/mytestblobstore cannot be reached (connection refused)\n"
     )
     assert not (ws / "jobs").exists()
 
@@ -321,12 +321,10 @@ def test_a_storage_url_of_an_account_that_cannot_be_reached_is_exit_3_with_a_hin
         result = cli(*command)
         assert (result.code, result.out) == (3, ""), result.err
         error, hint = result.err.splitlines()
-        # The resolver's own words end the line: glibc's, macOS's ...
-        assert error.startswith(
+        assert error == (
             f"ERROR: {url}: the storage account https://nosuchaccount.blob.invalid cannot be "
-            "reached (HTTPSConnection(host='nosuchaccount.blob.invalid', port=443): Failed to "
-            "resolve 'nosuchaccount.blob.invalid' ("
-        ), error
+            "reached (name not resolved)"
+        )
         assert hint == (
             "Hint: no datastore is registered for account 'nosuchaccount' and container 'data', "
             "so it was read anonymously: check the account's name, or register it with its "

@@ -5,80 +5,19 @@ no table file is downloaded whole; a server that ignores ranges is refused befor
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import io
-import os
-import re
 import shutil
 import textwrap
-import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 import pytest
+from ranged_http import served
 from test_remote_tables import deploy, project, run, write_table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
     from projects import Project
 
 pytestmark = [pytest.mark.timeout(180)]
 __all__ = ["project"]  # the fixture, shared with test_remote_tables
-
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
-
-
-class _Ranged(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder (index pages list its files) and answers a Range request of a file
-    with 206 and those bytes, unless `honour` is off (then 200 and the whole file, as a server
-    that ignores ranges does). `asked` records each GET of a file: (path, its Range header)."""
-
-    honour = True
-    asked: ClassVar[list[tuple[str, str | None]]] = []
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def send_head(self) -> Any:
-        path = self.translate_path(self.path)
-        if os.path.isfile(path) and self.command == "GET":
-            self.asked.append((self.path, self.headers.get("Range")))
-        found = _RANGE.match(self.headers.get("Range") or "")
-        if not (self.honour and found and os.path.isfile(path)):
-            return super().send_head()
-        with open(path, "rb") as file:
-            data = file.read()
-        start = int(found.group(1))
-        end = min(int(found.group(2) or len(data) - 1), len(data) - 1)
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Last-Modified", self.date_time_string(int(os.stat(path).st_mtime)))
-        self.end_headers()
-        return io.BytesIO(data[start : end + 1])
-
-
-@contextlib.contextmanager
-def served(
-    folder: Path, *, honour: bool = True
-) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    """A server of `folder` on 127.0.0.1 (see _Ranged): its URL, and what it was asked."""
-    handler = type("Handler", (_Ranged,), {"honour": honour, "asked": []})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.asked
-    finally:
-        server.shutdown()
-        server.server_close()
-
 
 TABLE = """\
     paths:
@@ -99,13 +38,13 @@ def test_an_mltable_at_an_http_url_is_read_by_ranges_as_the_same_local_table(
     deploy(project, mini_batch_size="20kb")
 
     here = run(project, "--input", local, "--input-type", "mltable")
-    with served(project.root / "site") as (url, asked):
-        there = run(project, "--input", f"{url}/table", "--input-type", "mltable")
+    with served(project.root / "site") as site:
+        there = run(project, "--input", f"{site.url}/table", "--input-type", "mltable")
 
     assert there == here
     assert len(here[1]) >= 12  # each file split by bytes, not one mini-batch
     # Every read of a table file was a Range request: none was downloaded whole.
-    files = [(path, ranged) for path, ranged in asked if path.endswith(".csv")]
+    files = [(path, ranged) for path, ranged in site.asked if path.endswith(".csv")]
     assert {path for path, _ in files} == {"/table/big.csv", "/table/sub/more.csv"}
     assert all(ranged is not None for _, ranged in files), files
 
@@ -118,8 +57,8 @@ def test_a_folder_at_an_http_url_split_by_rows_scores_as_the_same_local_folder(
     deploy(project, mini_batch_size="700 rows")
 
     here = run(project, "--input", local)
-    with served(project.root / "site") as (url, _):
-        there = run(project, "--input", f"{url}/tab/")
+    with served(project.root / "site") as site:
+        there = run(project, "--input", f"{site.url}/tab/")
 
     assert there == here
     assert [rows for _, rows, _ in here[1]] == [700] * 4 + [200] + [700] * 4 + [200]
@@ -131,7 +70,8 @@ def test_a_server_that_ignores_ranges_is_refused_before_any_job(project: Project
     (local / "MLTable").write_text(textwrap.dedent(TABLE))
     deploy(project)
 
-    with served(project.root / "site", honour=False) as (url, _):
+    with served(project.root / "site", honour=False) as site:
+        url = site.url
         result = project.cli(
             "batch-endpoint", "invoke", "-n", "tables-ep", "--input", f"{url}/table",
             "--input-type", "mltable",
@@ -140,6 +80,27 @@ def test_a_server_that_ignores_ranges_is_refused_before_any_job(project: Project
     assert (result.code, result.out) == (2, "")
     assert result.err.splitlines()[0] == (
         f"ERROR: {url}/table/big.csv: the server answered a Range request with 200 OK "
+        "(no Content-Range); batchml reads a table at an http URL by ranges, so its server "
+        "must honour them"
+    )
+    assert project.cli.ok("job", "list") == []
+
+
+@pytest.mark.parametrize("path", ["tab/", "tab/big.csv"])
+def test_a_folder_or_file_at_a_server_that_ignores_ranges_is_refused_before_any_job(
+    project: Project, path: str
+) -> None:
+    write_table(project.root / "site" / "tab", parquet=False)
+    deploy(project, mini_batch_size="700 rows")
+
+    with served(project.root / "site", honour=False) as site:
+        result = project.cli(
+            "batch-endpoint", "invoke", "-n", "tables-ep", "--input", f"{site.url}/{path}"
+        )  # fmt: skip
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[0] == (
+        f"ERROR: {site.url}/tab/big.csv: the server answered a Range request with 200 OK "
         "(no Content-Range); batchml reads a table at an http URL by ranges, so its server "
         "must honour them"
     )
@@ -156,7 +117,8 @@ def test_what_is_not_at_an_http_url_is_refused_before_any_job(project: Project) 
     deploy(project)
 
     invoke = ("batch-endpoint", "invoke", "-n", "tables-ep")
-    with served(site) as (url, _):
+    with served(site) as served_site:
+        url = served_site.url
         results = [
             project.cli(*invoke, "--input", f"{url}/{folder}", "--input-type", "mltable")
             for folder in ("empty", "table")
@@ -169,4 +131,28 @@ def test_what_is_not_at_an_http_url_is_refused_before_any_job(project: Project) 
         ),
         (3, "", f"ERROR: {url}/table/gone.csv: not found in storage (404)"),
     ]  # fmt: skip
+    assert project.cli.ok("job", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [("http://127.0.0.1:1", "connection refused"), ("http://nosuch.invalid", "name not resolved")],
+)
+@pytest.mark.parametrize("kind", ["mltable", "uri_folder"])
+def test_an_http_table_that_cannot_be_reached_is_refused_before_any_job(
+    project: Project, server: str, why: str, kind: str
+) -> None:
+    # Port 1 has no server on this machine; `.invalid` never resolves (RFC 2606).
+    deploy(project, mini_batch_size="700 rows")
+
+    result = project.cli(
+        "batch-endpoint", "invoke", "-n", "tables-ep", "--input", f"{server}/table/",
+        "--input-type", kind,
+    )  # fmt: skip
+
+    assert (result.code, result.out) == (1, "")
+    shown = f"{server}/table/MLTable" if kind == "mltable" else f"{server}/table/"
+    assert result.err == (
+        f"ERROR: {shown}: storage error: the server {server} cannot be reached ({why})\n"
+    )
     assert project.cli.ok("job", "list") == []

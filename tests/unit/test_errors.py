@@ -26,6 +26,7 @@ def test_each_error_exits_with_its_status() -> None:
         "BatchmlError": ExitStatus.FAILED,
         "UsageError": ExitStatus.USAGE,
         "ComputeUnavailableError": ExitStatus.FAILED,
+        "UnreachableError": ExitStatus.FAILED,
         "NotFoundError": ExitStatus.NOT_FOUND,
         "InvalidSpecError": ExitStatus.INVALID_SPEC,
         "CredentialsError": ExitStatus.INVALID_SPEC,

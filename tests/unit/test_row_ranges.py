@@ -153,7 +153,8 @@ def test_mini_batch_size_in_rows() -> None:
         (
             "paths: [{file: 'azureml://datastores/d/paths/a.csv'}]\n"
             "transformations: [read_parquet]\n",
-            "paths[0].file: azureml://datastores/d/paths/a.csv is in storage",
+            "paths[0].file: azureml://datastores/d/paths/a.csv is a URL; batchml reads an "
+            "MLTable's paths relative to its folder",
         ),
         ("paths: []\ntransformations: [read_parquet]\n", "paths: must list at least one"),
         ("paths: [{file: a.csv}]\n", "transformations: must hold exactly one of"),
@@ -164,6 +165,24 @@ def test_mltable_refusals(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(UsageError) as raised:
         mltable.load(tmp_path)
     assert raised.value.message.startswith(f"{tmp_path / 'MLTable'}: {message}")
+
+
+def test_a_url_in_mltable_paths_is_refused_with_the_way_to_read_the_table(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "MLTable").write_text(
+        "paths: [{file: a.csv}, {folder: 'https://example.com/t/'}]\n"
+        "transformations: [read_parquet]\n"
+    )
+    with pytest.raises(UsageError) as raised:
+        mltable.load(tmp_path)
+    assert (raised.value.message, raised.value.hint) == (
+        f"{tmp_path / 'MLTable'}: paths[1].folder: https://example.com/t/ is a URL; batchml "
+        "reads an MLTable's paths relative to its folder (a local MLTable's may also be "
+        "absolute paths on this machine), not URLs",
+        "put the MLTable file in the storage folder with the table's files, its paths "
+        "relative to it, and pass that folder: --input <folder URL> --input-type mltable",
+    )
 
 
 def test_a_folder_without_an_mltable_file(tmp_path: Path) -> None:

@@ -1,0 +1,120 @@
+"""A folder served over HTTP/1.1 on 127.0.0.1, answering Range requests of a file with 206
+Partial Content (as a table at a public http URL needs), for tests/integration/test_http_*.py
+and bench/http_tables.py. What it was asked is recorded: each GET of a file with its Range
+header, and each connection opened to it."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import io
+import os
+import re
+import ssl
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+@dataclass
+class Site:
+    """A served folder: its URL, each GET of a file as (path, its Range header), and how
+    many connections clients opened."""
+
+    url: str
+    asked: list[tuple[str, str | None]] = field(default_factory=list)
+    connections: list[int] = field(default_factory=list)
+
+
+class _Ranged(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder (index pages list its files) over kept-alive connections and answers
+    a Range request of a file with 206 and those bytes, unless `honour` is off (then 200 and
+    the whole file, as a server that ignores ranges does). With `drop`, it closes each
+    connection after one answer without saying so, as a server whose keep-alive timeout
+    passed between two requests."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as servers do: an answer's headers and body, at once
+    honour = True
+    drop = False
+    site: Site
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.site.connections.append(1)
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        if self.drop:
+            self.close_connection = True
+
+    def send_head(self) -> Any:
+        path = self.translate_path(self.path)
+        if os.path.isfile(path) and self.command == "GET":
+            self.site.asked.append((self.path, self.headers.get("Range")))
+        found = _RANGE.match(self.headers.get("Range") or "")
+        if not (self.honour and found and os.path.isfile(path)):
+            return super().send_head()
+        size = os.stat(path).st_size
+        start = int(found.group(1))
+        end = min(int(found.group(2) or size - 1), size - 1)
+        with open(path, "rb") as file:
+            file.seek(start)
+            data = file.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Last-Modified", self.date_time_string(int(os.stat(path).st_mtime)))
+        self.end_headers()
+        return io.BytesIO(data)
+
+
+def certificate(folder: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 and its key, in one file in `folder`: clients
+    trust it with SSL_CERT_FILE."""
+    path = folder / "127.0.0.1.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", path, "-out", path.with_suffix(".crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    path.write_bytes(path.read_bytes() + path.with_suffix(".crt").read_bytes())
+    return path
+
+
+@contextlib.contextmanager
+def served(
+    folder: Path, *, honour: bool = True, drop: bool = False, tls: Path | None = None
+) -> Iterator[Site]:
+    """A server of `folder` on 127.0.0.1 (see _Ranged), stopped on exit; https with the
+    `tls` certificate (see `certificate`) if given."""
+    site = Site("")
+    handler = type("Handler", (_Ranged,), {"honour": honour, "drop": drop, "site": site})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+    )
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    site.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
