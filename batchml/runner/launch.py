@@ -203,13 +203,13 @@ def _forget_multiprocessing() -> None:
 
 def fork_server_first(argv: list[str]) -> ForkServer | None:
     """The fork server of the runner's workers, started now when the runner's `argv` has
-    FORK_SERVER: its interpreter starts and imports the workers' modules (a few tenths of a
-    second of CPU, compiled from source) while the runner imports the rest of itself and
+    FORK_SERVER: forked from the runner (no thread runs yet, its signal handlers are Python's
+    defaults), it imports the workers' modules while the runner imports the rest of itself and
     plans the job. The runner's backend forks the workers from it, and closes it."""
     if FORK_SERVER not in argv:
         return None
     from batchml.backends.fork_server import ForkServer
 
     server = ForkServer()
-    server.ensure_running()
+    server.fork_now()
     return server
