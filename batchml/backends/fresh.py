@@ -24,12 +24,13 @@ def as_fresh() -> None:
     worker's modules.
 
     What its parent had (the invoking command's, or a test runner's) goes: modules but the
-    standard library's and batchml.core's (a user's script imports its own pyyaml, say), the
-    main module, import hooks, the exit handlers and pending finalizers (which would remove the parent's
-    temporary folders when a worker exits), the logging handlers, excepthooks, the fault
-    handler (its file is closed here) and the resource tracker's descriptor. A fresh server's
-    own exit handlers are registered again. What goes is kept referenced (_PARENTS), never
-    freed: a file object freed would close a descriptor number that this process reuses.
+    standard library's, batchml.core's and batchml.worker's (a user's script imports its own
+    pyyaml, say), the main module, import hooks, the exit handlers and pending finalizers
+    (which would remove the parent's temporary folders when a worker exits), the logging
+    handlers, excepthooks, the fault handler (its file is closed here) and the resource
+    tracker's descriptor. A fresh server's own exit handlers are registered again. What goes
+    is kept referenced (_PARENTS), never freed: a file object freed would close a descriptor
+    number that this process reuses.
     """
     for name in list(sys.modules):
         if not _fresh_has(name):
@@ -69,9 +70,10 @@ def as_fresh() -> None:
 
 
 def _fresh_has(module: str) -> bool:
-    """Whether a fresh server may have imported `module` before the worker's modules: of the
-    standard library, site's hooks (a leading underscore), batchml and batchml.core."""
+    """Whether a fresh server may have imported `module`: of the standard library, site's
+    hooks (a leading underscore), batchml, batchml.core and batchml.worker (a runner forked
+    ahead imports those first: see batchml.runner.launch.Ahead)."""
     parts = module.split(".")
     if parts[0] == "batchml":
-        return len(parts) == 1 or parts[1] == "core"
+        return len(parts) == 1 or parts[1] in ("core", "worker")
     return parts[0] in sys.stdlib_module_names or module.startswith("_")
