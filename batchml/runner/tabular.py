@@ -71,14 +71,6 @@ class RowBatches(list[tuple[str, ...]]):
         self.blobs = blobs
 
 
-def applies(data: DataInput, settings: RunSettings) -> bool:
-    """Whether the job's mini-batches are rows (else files)."""
-    if data.type == "mltable":
-        return True
-    tabular = settings.mini_batch_rows is not None or bool(settings.partition_keys)
-    return data.type in ("uri_folder", "uri_file") and tabular
-
-
 def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> RowBatches:
     """The job's mini-batches of row ranges, in the order of the table's files (a table in
     storage read through `workspace`'s datastores)."""
@@ -99,7 +91,7 @@ def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = 
     """Refuse at invoke, before any job exists, what planning would refuse later:
     partition_keys naming a column the table's first file lacks (a table in storage read
     through `workspace`'s datastores: its first file's header or footer, by ranges)."""
-    if not applies(data, settings) or not settings.partition_keys:
+    if not data.in_rows(settings) or not settings.partition_keys:
         return
     from batchml.worker.tabular import columns
 
