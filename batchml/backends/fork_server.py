@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchml.backends.fresh import as_fresh
 from batchml.backends.interpreter import pickled_start
+from batchml.worker.lifetime import alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -143,18 +144,8 @@ def remove_stale_folders() -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(root):
             found = _FOLDER.match(name)
-            if found is not None and not _alive(int(found.group(1))):
+            if found is not None and not alive(int(found.group(1))):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's
-    return True
 
 
 def _spawn(listener: int, alive_r: int, alive_w: int, folder: str) -> int:

@@ -93,12 +93,14 @@ def launch(
     (see batchml.runner.journal). With `fork_server`, the runner starts its workers' fork
     server before anything else (see fork_server_first).
 
-    A process without other threads (C-level ones counted) forks the runner from itself, which has imported most of
-    what the runner needs (each import compiled from source is a tenth of a second or more of
-    CPU when no .pyc is written). Forking with threads running is not safe (a lock one holds
-    stays held in the child), so otherwise the runner is a fresh `python -m batchml.runner
-    --detach` (see batchml.runner.__main__). The runner imports no user code itself: its
-    workers are fresh interpreters either way (batchml.backends.interpreter).
+    A process without other threads (C-level ones counted) forks the runner from itself, which
+    has imported most of what the runner needs (each import compiled from source is a tenth of
+    a second or more of CPU when no .pyc is written); `invoke` does so as it starts
+    (fork_ahead), so that the runner imports the rest meanwhile. Forking with threads running
+    is not safe (a lock one holds stays held in the child), so otherwise the runner is a fresh
+    `python -m batchml.runner --detach` (see batchml.runner.__main__). The runner imports no
+    user code itself, and its workers see nothing of the invoking process's (see
+    batchml.backends.fork_server and batchml.backends.interpreter).
     """
     argv = [str(job_folder)]
     flags = (("--resume", resume), ("--retry-failed", retry_failed), (FORK_SERVER, fork_server))
