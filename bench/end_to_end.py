@@ -7,8 +7,11 @@ same script in each worker (init() once) and map run() over the same mini-batche
 outputs must be byte-identical. Also printed: when the first mini-batch started, counted from
 `invoke` starting (each worker's first run() call notes the time in a file of its own). Goals
 (issue 16): at most 2x the spawn pool and 5x the fork pool; the first mini-batch within 0.5 s.
+With --baseline (a tree such as an export of main), each round also runs the job with
+PYTHONPATH at that tree, in turn with this one, and the ratios between the two are printed.
 
     .venv/bin/python bench/end_to_end.py [--files 2000] [--repeat 7] [--tracked]
+        [--baseline /tmp/main-export]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from interleaved import load, trees
 
 # Each worker notes when its first run() started, in a file of BENCH_MARKS of its own.
 SCRIPT = """\
@@ -122,22 +126,24 @@ def first_mark(marks: Path) -> float:
     return min(times)
 
 
-def time_batchml(root: Path, marks: Path) -> tuple[float, float, bytes]:
-    """One job: (seconds end to end, seconds to the first mini-batch, the output)."""
+def time_batchml(root: Path, marks: Path, env: dict[str, str]) -> tuple[float, float, bytes]:
+    """One job, its commands run with `env`: (seconds end to end, seconds to the first
+    mini-batch, the output)."""
     started_wall = time.time()
-    elapsed, output = time_job(root)
+    elapsed, output = time_job(root, env=env)
     return elapsed, first_mark(marks) - started_wall, output
 
 
-def time_job(root: Path, *args: str) -> tuple[float, bytes]:
-    """One job on root/data, `invoke` (with `args`) + `job stream`: (seconds, the output)."""
+def time_job(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[float, bytes]:
+    """One job on root/data, `invoke` (with `args`) + `job stream`, run with `env` (this
+    process's if None): (seconds, the output)."""
     started = time.perf_counter()
     name = batchml(
         "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
-        "--query", "name", "-o", "tsv", *args,
+        "--query", "name", "-o", "tsv", *args, env=env,
     ).strip()  # fmt: skip
     stream = [Path(sys.executable).parent / "batchml", "job", "stream", "-n", name]
-    streamed = subprocess.run(stream, capture_output=True, text=True)
+    streamed = subprocess.run(stream, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     workspace = Path(os.environ["BATCHML_WORKSPACE"])
     if streamed.returncode != 0:
@@ -165,6 +171,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--tracked", action="store_true", help="jobs tracked in MLflow")
+    parser.add_argument("--baseline", help="a tree to compare with (PYTHONPATH), e.g. main's")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="batchml-bench-") as temporary:
@@ -180,9 +187,13 @@ def main() -> int:
         )
         make_project(root, args.files, args.mini_batch_size, args.workers)
         (root / "pool.py").write_text(POOL)
-        runs: dict[str, list[tuple[float, float, bytes]]] = {"batchml": [], "fork": [], "spawn": []}
+        envs = trees(args.baseline)
+        labels = ["batchml", *(["baseline"] if args.baseline else []), "fork", "spawn"]
+        runs: dict[str, list[tuple[float, float, bytes]]] = {label: [] for label in labels}
         for rep in range(args.repeat + 1):
-            results = {"batchml": time_batchml(root, marks)}
+            results = {"batchml": time_batchml(root, marks, envs["this tree"])}
+            if args.baseline:
+                results["baseline"] = time_batchml(root, marks, envs["baseline"])
             for method in ("fork", "spawn"):
                 results[method] = time_pool(root, method, args, marks)
             if len({output for _, _, output in results.values()}) != 1:
@@ -196,11 +207,13 @@ def main() -> int:
 
     print(
         f"{args.files} files, mini_batch_size {args.mini_batch_size}, {args.workers} workers"
-        f"{', tracked' if args.tracked else ''}; medians of {args.repeat}; outputs identical"
+        f"{', tracked' if args.tracked else ''}; medians of {args.repeat}; outputs identical; "
+        f"load {load()} at the end"
     )
     total = median("batchml", 0)
-    for label in ("batchml", "fork", "spawn"):
-        what = "invoke + job stream" if label == "batchml" else f"multiprocessing.Pool {label}"
+    whats = {"batchml": "invoke + job stream", "baseline": "  the same, baseline tree"}
+    for label in labels:
+        what = whats.get(label, f"multiprocessing.Pool {label}")
         print(
             f"  {what:<28} {median(label, 0):7.3f} s   first mini-batch at "
             f"{median(label, 1):6.3f} s"
@@ -209,6 +222,11 @@ def main() -> int:
     first = median("batchml", 1)
     print(f"  ratio: {fork:.1f}x fork (goal 5x), {spawn:.1f}x spawn (goal 2x)")
     print(f"  first mini-batch {first:.3f} s after invoke started (goal 0.5 s)")
+    if args.baseline:
+        ratio, first_ratio = total / median("baseline", 0), first / median("baseline", 1)
+        print(
+            f"  this tree / baseline: {ratio:.2f}x end to end, {first_ratio:.2f}x first mini-batch"
+        )
     return 0 if fork <= 5 and spawn <= 2 and first <= 0.5 else 1
 
 

@@ -32,6 +32,7 @@ from batchml.core.row_ranges import is_row_range, parse
 from batchml.store import input_cache, remote
 from batchml.store.blob_ranges import AzureBlob, Blob, HttpFile, local_item
 from batchml.store.input_cache import InputCache
+from batchml.worker.lifetime import alive
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
 
@@ -75,21 +76,11 @@ def unpack(data: bytes, folder: Path) -> None:
                 path.chmod(mode & 0o7777)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep(parent: Path) -> None:
     """Remove the folders of this node's actors that are gone: ray.kill gives them no time to."""
     for folder in parent.glob(f"{_PREFIX}*"):
         pid = folder.name[len(_PREFIX) :].partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 

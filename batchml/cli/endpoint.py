@@ -189,6 +189,12 @@ def invoke(
     data input).
     """
     # Not on the start-up path of every command.
+    from batchml.runner.launch import fork_ahead
+
+    # The job's runner first: it imports itself while the job is planned (see fork_ahead).
+    ahead = None if dry_run else fork_ahead()
+    if ahead is not None:
+        ctx.call_on_close(ahead.close)
     from batchml.core import invocation
     from batchml.services import invocations
     from batchml.store.job_files import job_dir
@@ -218,7 +224,7 @@ def invoke(
 
         how = debugging.Foreground(say=app_of(ctx).inform)
         return job_plans.dry_run(workspace, options, sample, how)
-    job = invocations.invoke(workspace, options)
+    job = invocations.invoke(workspace, options, ahead)
     folder = str(job_dir(workspace, job.name))
     if not stream:
         return job.batch_view(workspace.name, folder)

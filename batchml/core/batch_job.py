@@ -72,6 +72,14 @@ class DataInput:
     local: str
     remote: RemoteData | None = None
 
+    def in_rows(self, settings: RunSettings) -> bool:
+        """Whether a job of this input with `settings` scores mini-batches of rows (planned by
+        batchml.runner.tabular), not of files."""
+        if self.type == "mltable":
+            return True
+        tabular = settings.mini_batch_rows is not None or bool(settings.partition_keys)
+        return self.type in ("uri_folder", "uri_file") and tabular
+
 
 @dataclass(frozen=True)
 class ScoreOutput:

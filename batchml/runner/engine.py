@@ -16,7 +16,6 @@ from batchml.runner.logs import JobLogs
 from batchml.runner.order import window_size
 from batchml.runner.plan import ListedBatches, StreamedBatches, listing, plan_mini_batches
 from batchml.runner.scheduler import Scheduler
-from batchml.runner.staging import KeyedBackend, StagedBackend
 from batchml.runner.tally import Tally
 from batchml.worker.messages import WorkerConfig
 
@@ -177,6 +176,10 @@ def run_job(
         if reuse is not None:
             reuse.start(tally, batches)
             cleanup.callback(reuse.close)
+        if fetcher is not None:
+            # Not on the way to a local-file job's first mini-batch (tens of milliseconds
+            # compiled from source, with the storage modules it needs).
+            from batchml.runner.staging import KeyedBackend, StagedBackend
         if fetcher is not None and fetch_on_workers:
             cleanup.callback(fetcher.close)
             workers = KeyedBackend(workers, fetcher.keys)

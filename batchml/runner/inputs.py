@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from batchml.core.errors import BatchmlError, UsageError
 from batchml.runner.plan import ListedBatches, StreamedBatches, plan_mini_batches
-from batchml.store import input_list, remote
+from batchml.store import input_list
 from batchml.store import job_files as job_store
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ def _listed(
         if not sizes:
             return data.local, ((path, "", None) for path in paths)
         return data.local, ((path, "", size) for path, size in input_list.sized(data.local, paths))
+    from batchml.store import remote  # not imported by a job of local files
+
     entries = remote.listing(workspace, data.remote, data.path, folder=data.type != "uri_file")
     return _storage_root(data.remote, data.type), input_list.in_order(entries, data.path)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import importlib
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from batchml.core.batch_job import BatchJob, LocalWorkers
 from batchml.core.job_environment import LOCAL
@@ -38,16 +40,22 @@ _Job = TypeVar("_Job", bound=JobRecord)
 
 
 def start(
-    workspace: Workspace, job: _Job, *, resume: bool = False, retry_failed: bool = False
+    workspace: Workspace,
+    job: _Job,
+    *,
+    resume: bool = False,
+    retry_failed: bool = False,
+    ahead: Ahead | None = None,
 ) -> _Job:
-    """Start the recorded job's runner (see `launch`); a job whose runner cannot start is
-    recorded Failed. Returns the job as recorded."""
+    """Start the recorded job's runner (see `launch`; `ahead`'s, forked already, if given); a
+    job whose runner cannot start is recorded Failed. Returns the job as recorded."""
     try:
         launch(
             job_dir(workspace, job.name),
             resume=resume,
             retry_failed=retry_failed,
             fork_server=_forks_workers(job),
+            ahead=ahead,
         )
     except OSError as exc:
         job = dataclasses.replace(
@@ -74,8 +82,10 @@ def launch(
     resume: bool = False,
     retry_failed: bool = False,
     fork_server: bool = False,
+    ahead: Ahead | None = None,
 ) -> None:
-    """Start the job's runner (batchml.runner.process) detached, and return once it is.
+    """Start the job's runner (batchml.runner.process) detached, and return once it is: the
+    runner `ahead` forked already, given the job (a fresh start if it is gone), if any.
 
     The runner is nobody's child (no zombie is left to the invoking command) and leads a
     session of its own: Ctrl-C in the invoking shell does not reach it, and `job cancel` stops
@@ -83,18 +93,22 @@ def launch(
     (see batchml.runner.journal). With `fork_server`, the runner starts its workers' fork
     server before anything else (see fork_server_first).
 
-    A process without other threads (C-level ones counted) forks the runner from itself, which has imported most of
-    what the runner needs (each import compiled from source is a tenth of a second or more of
-    CPU when no .pyc is written). Forking with threads running is not safe (a lock one holds
-    stays held in the child), so otherwise the runner is a fresh `python -m batchml.runner
-    --detach` (see batchml.runner.__main__). The runner imports no user code itself: its
-    workers are fresh interpreters either way (batchml.backends.interpreter).
+    A process without other threads (C-level ones counted) forks the runner from itself, which
+    has imported most of what the runner needs (each import compiled from source is a tenth of
+    a second or more of CPU when no .pyc is written); `invoke` does so as it starts
+    (fork_ahead), so that the runner imports the rest meanwhile. Forking with threads running
+    is not safe (a lock one holds stays held in the child), so otherwise the runner is a fresh
+    `python -m batchml.runner --detach` (see batchml.runner.__main__). The runner imports no
+    user code itself, and its workers see nothing of the invoking process's (see
+    batchml.backends.fork_server and batchml.backends.interpreter).
     """
     argv = [str(job_folder)]
     flags = (("--resume", resume), ("--retry-failed", retry_failed), (FORK_SERVER, fork_server))
     argv += [flag for flag, on in flags if on]
     log = job_folder / DRIVER_LOG
     log.parent.mkdir(parents=True, exist_ok=True)
+    if ahead is not None and ahead.hand(job_folder, argv):
+        return
     start_runner = _fork if _single_threaded() else _spawn
     code = start_runner(job_folder, argv, log)
     if code != 0:
@@ -146,38 +160,136 @@ def _child(job_folder: Path, argv: list[str], out: int) -> None:
     try:
         if os.fork() > 0:
             os._exit(0)
-        os.setsid()
-        # What the caller's objects hold (a workspace lock's file among them) is not the
-        # runner's: every descriptor but the log is closed. Those objects are never collected
-        # (frozen, and this process never returns to them), so none closes a reused number.
-        gc.freeze()
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        _forget_multiprocessing()
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for signum in _RESET:
-            signal.signal(signum, signal.SIG_DFL)
-        os.chdir(job_folder)
-        runner_main = str(Path(__file__).with_name("__main__.py"))
-        sys.argv = [runner_main, *argv]
-        server = fork_server_first(argv)
-        from batchml.runner.process import main
-
-        code = main(sys.argv, server)
+        _detached(out)
+        code = _run(job_folder, argv)
     except BaseException:
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)
+        _end(code)
+
+
+def _detached(out: int, keep: int | None = None) -> None:
+    """Make this fork of the caller a runner's process: the leader of a new session, with
+    Python's own signal handlers, `out` as its stdout and stderr, and no other descriptor
+    than those (and `keep`, moved to descriptor 3)."""
+    os.setsid()
+    # What the caller's objects hold (a workspace lock's file among them) is not the
+    # runner's: every descriptor but the log is closed. Those objects are never collected
+    # (frozen, and this process never returns to them), so none closes a reused number.
+    gc.freeze()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    if keep is not None:
+        os.dup2(keep, 3)
+    os.closerange(3 if keep is None else 4, os.sysconf("SC_OPEN_MAX"))
+    _forget_multiprocessing()
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in _RESET:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _run(job_folder: Path, argv: list[str]) -> int:
+    """Run the job (this process detached already); the runner's exit code."""
+    os.chdir(job_folder)
+    runner_main = str(Path(__file__).with_name("__main__.py"))
+    sys.argv = [runner_main, *argv]
+    server = fork_server_first(argv)
+    from batchml.runner.process import main
+
+    return main(sys.argv, server)
+
+
+def _end(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+class Ahead:
+    """A runner forked before its job is recorded (see fork_ahead): it imports itself (a
+    fifth of a second of CPU, compiled from source) while the invoking command plans and
+    records the job, then runs the job that hand() gives it. Given none (close(), or the
+    invoking process ends), it exits."""
+
+    def __init__(self, pipe: int) -> None:
+        self._pipe: int | None = pipe
+
+    def hand(self, job_folder: Path, argv: list[str]) -> bool:
+        """Give the runner its job (see `launch`); False if the runner is gone."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is None:
+            return False
+        try:
+            os.write(pipe, json.dumps([str(job_folder), *argv]).encode())
+        except OSError:
+            return False
+        finally:
+            os.close(pipe)
+        return True
+
+    def close(self) -> None:
+        """Let the runner go without a job, if it has none."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            os.close(pipe)
+
+
+def fork_ahead() -> Ahead | None:
+    """A runner forked now, detached (as by `launch`), to be handed its job later; None in a
+    process with other threads (see launch)."""
+    if not _single_threaded():
+        return None
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    given, giver = os.pipe()
+    try:
+        child = os.fork()
+        if child == 0:
+            _ahead(given)
+    finally:
+        os.close(given)
+    if os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) != 0:
+        os.close(giver)
+        return None
+    return Ahead(giver)
+
+
+def _ahead(given: int) -> NoReturn:
+    """Fork the runner ahead (see Ahead), which waits for its job on `given`."""
+    code = 1
+    try:
+        if os.fork() > 0:
+            os._exit(0)
+        _detached(os.open(os.devnull, os.O_WRONLY), keep=given)
+        # Its own modules, and its workers' (which the fork server it forks later keeps).
+        # A failure to import is reported in the job's log, by _run's import.
+        with contextlib.suppress(Exception):
+            from batchml.backends.fork_server import PRELOAD
+
+            for module in ("batchml.runner.process", *PRELOAD):
+                importlib.import_module(module)
+        with os.fdopen(3, "rb") as pipe:
+            job = pipe.read()
+        code = 0 if not job else _run_given(*json.loads(job))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        _end(code)
+
+
+def _run_given(job_folder: str, *argv: str) -> int:
+    out = os.open(Path(job_folder) / DRIVER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    return _run(Path(job_folder), list(argv))
 
 
 def _forget_multiprocessing() -> None:
@@ -203,13 +315,13 @@ def _forget_multiprocessing() -> None:
 
 def fork_server_first(argv: list[str]) -> ForkServer | None:
     """The fork server of the runner's workers, started now when the runner's `argv` has
-    FORK_SERVER: its interpreter starts and imports the workers' modules (a few tenths of a
-    second of CPU, compiled from source) while the runner imports the rest of itself and
+    FORK_SERVER: forked from the runner (no thread runs yet, its signal handlers are Python's
+    defaults), it imports the workers' modules while the runner imports the rest of itself and
     plans the job. The runner's backend forks the workers from it, and closes it."""
     if FORK_SERVER not in argv:
         return None
     from batchml.backends.fork_server import ForkServer
 
     server = ForkServer()
-    server.ensure_running()
+    server.fork_now()
     return server

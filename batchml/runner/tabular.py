@@ -71,14 +71,6 @@ class RowBatches(list[tuple[str, ...]]):
         self.blobs = blobs
 
 
-def applies(data: DataInput, settings: RunSettings) -> bool:
-    """Whether the job's mini-batches are rows (else files)."""
-    if data.type == "mltable":
-        return True
-    tabular = settings.mini_batch_rows is not None or bool(settings.partition_keys)
-    return data.type in ("uri_folder", "uri_file") and tabular
-
-
 def plan(data: DataInput, settings: RunSettings, workspace: Workspace | None = None) -> RowBatches:
     """The job's mini-batches of row ranges, in the order of the table's files (a table in
     storage read through `workspace`'s datastores)."""
@@ -107,7 +99,7 @@ def check(data: DataInput, settings: RunSettings, workspace: Workspace | None = 
     partition_keys naming a column the table's first file lacks (a table in storage read
     through `workspace`'s datastores: its first file's header or footer, by ranges); a
     folder or file at an http server that ignores ranges (an MLTable's: open_table)."""
-    if not applies(data, settings):
+    if not data.in_rows(settings):
         return
     if not settings.partition_keys:
         if data.remote is not None and data.type != "mltable":

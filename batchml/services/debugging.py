@@ -123,7 +123,7 @@ def test(
     data = invocations.resolve_input(workspace, input_value)
     refuse_storage(data, "batch-deployment test")
     planned: list[tuple[str, ...]]
-    if tabular.applies(data, settings):
+    if data.in_rows(settings):
         planned = tabular.plan(data, settings)
     else:
         listed = inputs.listed_files(workspace, data)
@@ -182,7 +182,7 @@ def replay(
     settings = job.settings
     refuse_storage(job.input, "job replay")
     batches: Sequence[tuple[str, ...]]
-    if tabular.applies(job.input, settings):
+    if job.input.in_rows(settings):
         batches = tabular.plan(job.input, settings)
     else:
         batches = inputs.job_batches(

@@ -44,6 +44,7 @@ from batchml.store.workspace import Workspace, current_user, now_iso
 if TYPE_CHECKING:
     from batchml.core.batch_job import Workers
     from batchml.core.job_environment import JobEnvironment
+    from batchml.runner.launch import Ahead
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,10 @@ def _scoring(deployment: Deployment, txn: Transaction, folder: Path) -> Scoring:
 
 
 def _invoke_pipeline(
-    workspace: Workspace, deployment: PipelineDeployment, options: InvokeOptions
+    workspace: Workspace,
+    deployment: PipelineDeployment,
+    options: InvokeOptions,
+    ahead: Ahead | None = None,
 ) -> PipelineJob:
     """Run the deployment's pipeline component as a pipeline job with the invocation's inputs."""
     # Here, not at the top: the invocations of model deployments need none of these modules.
@@ -302,7 +306,7 @@ def _invoke_pipeline(
     with workspace.transaction() as txn:
         parent, children = pipeline_plan.plan(workspace, deployment.component, request)
         pipeline_plan.record(workspace, txn, parent, children)
-    return start(workspace, parent)
+    return start(workspace, parent, ahead=ahead)
 
 
 @dataclass(frozen=True)
@@ -359,13 +363,16 @@ def _refuse_taken(workspace: Workspace, name: str) -> None:
         raise ConflictError(f"job '{name}' already exists", hint="choose another --job-name")
 
 
-def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJob:
-    """Plan a job, record it, and start its detached runner. Returns the job as recorded."""
+def invoke(
+    workspace: Workspace, options: InvokeOptions, ahead: Ahead | None = None
+) -> BatchJob | PipelineJob:
+    """Plan a job, record it, and start its detached runner (`ahead`'s, forked already, if
+    given: see batchml.runner.launch.fork_ahead). Returns the job as recorded."""
     from batchml.runner.launch import start
 
     options, deployment = route(workspace, options)
     if isinstance(deployment, PipelineDeployment):
-        return _invoke_pipeline(workspace, deployment, options)
+        return _invoke_pipeline(workspace, deployment, options, ahead)
     name = options.job_name or f"batchjob-{uuid.uuid4()}"
     prepared = prepare(workspace, options, deployment, name)
     folder = job_dir(workspace, name)
@@ -390,4 +397,4 @@ def invoke(workspace: Workspace, options: InvokeOptions) -> BatchJob | PipelineJ
         )
         txn.write_json(folder / JOB_FILE, document(workspace, job))
         job_index.add(workspace, job)
-    return start(workspace, job)
+    return start(workspace, job, ahead=ahead)

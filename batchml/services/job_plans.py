@@ -44,7 +44,7 @@ def dry_run(
     name = options.job_name or "<job-name>"
     prepared = invocations.prepare(workspace, options, deployment, name)
     settings = prepared.settings
-    by_rows = tabular.applies(prepared.input, settings)
+    by_rows = prepared.input.in_rows(settings)
     batches: list[tuple[str, ...]]
     if by_rows:
         rows = tabular.plan(prepared.input, settings, workspace)

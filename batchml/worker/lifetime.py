@@ -93,6 +93,17 @@ def end_descendants() -> int:
     return len(killed)
 
 
+def alive(pid: int) -> bool:
+    """Whether a process `pid` exists (another user's too; a zombie too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 def _reaped(pid: int) -> bool:
     """Reap `pid` if it is this process's child and has ended; whether it is gone (a zombie
     that is not ours counts as gone: its parent reaps it)."""

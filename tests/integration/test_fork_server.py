@@ -1,10 +1,14 @@
 """Workers forked by the backend's fork server (batchml.backends.fork_server): what they see is
 the job's process's of when each starts (its folder is the code's, see batchml.worker.scoring),
-and nothing of the user's code comes from the server."""
+nothing of the user's code comes from the server, and nothing of its parent's from a server
+forked from a runner; a killed server's folder does not stay."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +52,61 @@ def test_closing_the_server_ends_it_and_removes_its_socket():
     assert not folder.exists()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+# Starts a fork server (forked from this process with `fork`), prints its folder and pid, then
+# runs FORKED's worker and waits for a line on stdin.
+_MAKER = """
+import atexit, sys, tempfile
+from pathlib import Path
+from batchml.backends.fork_server import ForkServer
+
+marker, fork = Path(sys.argv[1]), sys.argv[2] == "fork"
+kept = tempfile.TemporaryDirectory(dir=marker.parent)
+atexit.register(marker.write_text, "the parent's exit handler ran")
+server = ForkServer()
+server.fork_now() if fork else server.ensure_running()
+print(server._folder, server._forkserver_pid, kept.name, flush=True)
+worker = server.process(target=atexit._run_exitfuncs, name="exits")
+worker.start()
+worker.join(60)
+print(worker.exitcode, flush=True)
+sys.stdin.readline()
+"""
+
+
+def _maker(tmp_path: Path, how: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """A process that started a server (`how`: fork or spawn) and ran a worker that ran its
+    exit handlers: the process, and what it printed (folder, server pid, a temporary folder
+    it holds, the worker's exit code)."""
+    command = [sys.executable, "-c", _MAKER, str(tmp_path / "marker"), how]
+    maker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert maker.stdout is not None
+    return maker, [*maker.stdout.readline().split(), maker.stdout.readline().strip()]
+
+
+def test_a_forked_server_gives_its_workers_nothing_of_its_parents_exit(tmp_path):
+    maker, (_, _, kept, exitcode) = _maker(tmp_path, "fork")
+    try:
+        assert exitcode == "0"
+        # Neither the parent's exit handler nor its temporary folder's finalizer ran.
+        assert not (tmp_path / "marker").exists()
+        assert Path(kept).is_dir()
+    finally:
+        maker.communicate("\n", timeout=60)
+    assert maker.returncode == 0
+
+
+def test_a_new_server_removes_the_folders_that_killed_servers_left(tmp_path):
+    maker, (folder, pid, _, _) = _maker(tmp_path, "spawn")
+    os.kill(int(pid), signal.SIGKILL)
+    maker.kill()
+    maker.wait(60)
+    assert Path(folder).is_dir()  # left behind: neither could remove it
+
+    server = ForkServer()
+    try:
+        server.ensure_running()
+        assert not Path(folder).exists()
+    finally:
+        server.close()

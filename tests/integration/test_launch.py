@@ -83,3 +83,30 @@ def test_a_command_with_threads_starts_a_fresh_runner(jobs: JobsWorkspace) -> No
     name = jobs.invoke("--input", jobs.inputs(["wait"] * 4))
     command = _started_detached_then_canceled(jobs, name)
     assert b"batchml.runner" in command and command != _command(os.getpid())
+
+
+def _runners_of(command: list[str]) -> list[int]:
+    """Live session leaders whose command line is `command`'s: runners it forked."""
+    expected = b"\0".join(part.encode() for part in command) + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # not a process, or exited while we looked
+        if cmdline == expected and stat[0] != "Z" and int(stat[3]) == int(entry.name):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_an_invoke_that_fails_leaves_no_runner_forked_ahead(jobs: JobsWorkspace) -> None:
+    # The runner forked as the command starts (batchml.runner.launch.fork_ahead) is given no
+    # job: the input does not exist.
+    command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
+    command += ["batch-endpoint", "invoke", "-n", "jobs-ep", "--input", str(jobs.root / "none")]
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and "none" in failed.stderr
+    wait_for(lambda: not _runners_of(command), "the runner forked ahead to exit")
+    assert not (jobs.ws / "jobs").exists() or not any((jobs.ws / "jobs").iterdir())

@@ -201,8 +201,8 @@ def test_a_uri_file_split_by_rows(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("x\n1\n2\n3\n")
     data = DataInput("uri_file", str(tmp_path / "a.csv"), str(tmp_path / "a.csv"))
     settings = RunSettings(mini_batch_size="2 rows")
-    assert tabular.applies(data, settings)
-    assert not tabular.applies(data, RunSettings(mini_batch_size="2mb"))
+    assert data.in_rows(settings)
+    assert not data.in_rows(RunSettings(mini_batch_size="2mb"))
     batches = tabular.plan(data, settings)
     assert [len(mini_batch_frame(batch)) for batch in batches] == [2, 1]
 
