@@ -93,8 +93,7 @@ def make_project(
         (root / name).mkdir()
     (root / "code" / "score.py").write_text(SCRIPT)
     (root / "model" / "weights.txt").write_text("w")
-    for index in range(files):
-        (root / "data" / f"file{index:07d}.txt").write_text(f"{index}\n")
+    write_files(root / "data", files)
     (root / "endpoint.yml").write_text(f"name: {ENDPOINT}\n")
     deployment = {
         "name": "bench",
@@ -115,6 +114,12 @@ def make_project(
     batchml("batch-endpoint", "create", "-f", root / "endpoint.yml", "-o", "none")
     batchml("batch-deployment", "create", "-f", root / "deployment.yml", "--set-default", "-o",
             "none")  # fmt: skip
+
+
+def write_files(data: Path, files: int) -> None:
+    """The inputs: `files` tiny files in the folder `data`, which exists."""
+    for index in range(files):
+        (data / f"file{index:07d}.txt").write_text(f"{index}\n")
 
 
 def first_mark(marks: Path) -> float:

@@ -1,6 +1,6 @@
 """Jobs of 1,000, 10,000 and 100,000 tiny files (1,000,000 with --million) end to end, with the
 time to the first mini-batch and the peak memory of `invoke`, the job's runner and its workers,
-against the bare Pool script of end_to_end.py.
+against the bare Pool script of end_to_end.py, and with --baseline against another tree.
 
 Each size: a project as end_to_end.py makes it (no-op run(), mini_batch_size 10, 2 workers),
 then `invoke` (timed on its own), `job stream` until it exits, and the fork Pool script on the
@@ -13,47 +13,72 @@ sampled from /proc while it runs (PeakSampler says how it tells them apart). Goa
 first mini-batch within 5 s, every batchml process under 150 MiB whatever the number of
 files, end to end at most 1.5x the Pool.
 
-    .venv/bin/python bench/file_sweep.py [--million] [--files N ...]
+With --data DIR the input folders are kept in DIR (DIR/<N>-files, made when missing), so that a
+1,000,000-file run can be repeated without writing and deleting a million files each time.
+With --baseline TREE (an export of main) each job is also run with PYTHONPATH at TREE; the
+trees and the Pool take turns, --repeat times, and the medians and ratios are printed with the
+load average. CPU is user + system time of the runner and its workers (wait4 of the orphaned
+runner counts the workers it reaped), which load inflates far less than wall time.
+
+    .venv/bin/python bench/file_sweep.py [--million] [--files N ...] [--data DIR]
+        [--baseline /tmp/main-export] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from end_to_end import ENDPOINT, POOL, first_mark, make_project
+from end_to_end import ENDPOINT, POOL, first_mark, make_project, write_files
+from interleaved import load, trees
 
 from batchml.worker.lifetime import become_subreaper
 
 
-def run(command: list[str | Path]) -> tuple[float, float, str]:
-    """(seconds, max RSS in MiB, stdout) of a command run to its end."""
+@dataclass(frozen=True)
+class Ran:
+    """A process run to its end: wall seconds, max RSS (MiB), CPU seconds, stdout."""
+
+    seconds: float
+    peak: float
+    cpu: float
+    out: str = ""
+
+
+def run(command: list[str | Path], env: dict[str, str] | None = None) -> Ran:
+    """A command run to its end (with its children, waited for, in its CPU and memory)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} exited with {process.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, out
+    seconds = time.perf_counter() - started
+    return Ran(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out)
 
 
-def reap_orphans() -> float:
-    """Wait for the orphans that came to this process (the runner); their largest max RSS."""
-    peak = 0.0
+def reap_orphans() -> Ran:
+    """Wait for the orphans that came to this process (the runner): their largest max RSS and
+    their CPU, with that of the children they waited for (the workers)."""
+    peak = cpu = 0.0
     while True:
         try:
             _, _, usage = os.wait4(-1, 0)
         except ChildProcessError:
-            return peak
+            return Ran(0.0, peak, cpu)
         peak = max(peak, usage.ru_maxrss / 1024)
+        cpu += usage.ru_utime + usage.ru_stime
 
 
 class PeakSampler:
@@ -117,55 +142,136 @@ class PeakSampler:
         return False
 
 
-def sweep(root: Path, files: int) -> None:
+@dataclass(frozen=True)
+class Measured:
+    """One run of a job or of the Pool; the memory figures are MiB."""
+
+    seconds: float
+    cpu: float  # the runner's and its workers' (the Pool's and its workers')
+    # The output's SHA-256, not its bytes: a child forked from this process counts the pages
+    # it holds in its own peak memory until it execs (the commands' figures grew by them).
+    output: str
+    invoke: float = 0.0
+    first: float = 0.0
+    invoke_peak: float = 0.0
+    runner_peak: float = 0.0
+    worker_peak: float = 0.0
+    job_peak: float = 0.0
+
+
+def inputs(root: Path, files: int, kept: Path | None) -> Path:
+    """The folder of `files` inputs: made in `root`, or, with `kept`, in kept/<files>-files,
+    made there only when a marker beside it does not say it was made whole."""
+    if kept is None:
+        write_files(root / "data", files)
+        return root / "data"
+    data, done = kept / f"{files}-files", kept / f"{files}-files.done"
+    if not done.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        print(f"writing {files} files in {data} (kept for the next runs)", flush=True)
+        write_files(data, files)
+        done.touch()
+    return data
+
+
+def job(root: Path, data: Path, env: dict[str, str]) -> Measured:
+    """One job on `data` through the CLI of the tree `env` names: `invoke`, `job stream`."""
+    batchml = Path(sys.executable).parent / "batchml"
+    invoke = [batchml, "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", data,
+              "--query", "name", "-o", "tsv"]  # fmt: skip
+    sampler = PeakSampler()
+    started_wall = time.time()
+    invoked = run(invoke, env)
+    name = invoked.out.strip()
+    streamed = run([batchml, "job", "stream", "-n", name], env)
+    orphans = reap_orphans()
+    peaks = sampler.stop()
+    output = root / "ws/datastores/workspaceblobstore/azureml" / name / "score"
+    return Measured(
+        seconds=invoked.seconds + streamed.seconds,
+        cpu=orphans.cpu,
+        output=digest(output / "predictions.csv"),
+        invoke=invoked.seconds,
+        first=first_mark(root / "marks") - started_wall,
+        invoke_peak=invoked.peak,
+        runner_peak=peaks["runner"],
+        worker_peak=peaks["worker"],
+        job_peak=orphans.peak,
+    )
+
+
+def pool(root: Path, data: Path) -> Measured:
+    """The fork Pool script on `data`."""
+    out = root / "pool.csv"
+    script = root / "code" / "score.py"
+    ran = run([sys.executable, root / "pool.py", "fork", "2", "10", script, data, out])
+    first_mark(root / "marks")
+    return Measured(ran.seconds, ran.cpu, digest(out), job_peak=ran.peak)
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file, read a chunk at a time."""
+    with path.open("rb") as data:
+        return hashlib.file_digest(data, "sha256").hexdigest()
+
+
+def described(label: str, measured: Measured) -> str:
+    if label == "Pool":
+        return (
+            f"  {label:<9} {measured.seconds:7.2f} s, CPU {measured.cpu:6.2f} s, "
+            f"peak {measured.job_peak:6.1f} MiB"
+        )
+    return (
+        f"  {label:<9} {measured.seconds:7.2f} s, CPU {measured.cpu:6.2f} s (runner and "
+        f"workers); invoke {measured.invoke:5.2f} s; first mini-batch {measured.first:5.2f} s; "
+        f"peak MiB: invoke {measured.invoke_peak:5.1f}, runner {measured.runner_peak:5.1f}, "
+        f"worker {measured.worker_peak:5.1f}, runner and workers {measured.job_peak:5.1f}"
+    )
+
+
+def sweep(root: Path, files: int, args: argparse.Namespace) -> None:
     os.environ.update(
         BATCHML_WORKSPACE=str(root / "ws"),
         BATCHML_CONFIG_DIR=str(root / "config"),
         BENCH_MARKS=str(root / "marks"),
     )
     (root / "marks").mkdir()
-    make_project(root, files, 10, 2)
+    make_project(root, 0, 10, 2)
     (root / "pool.py").write_text(POOL)
-    batchml = Path(sys.executable).parent / "batchml"
-    invoke = [batchml, "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", root / "data",
-              "--query", "name", "-o", "tsv"]  # fmt: skip
-    sampler = PeakSampler()
-    started_wall = time.time()
-    invoke_time, invoke_peak, name = run(invoke)
-    stream_time, _, _ = run([batchml, "job", "stream", "-n", name.strip()])
-    job_peak = reap_orphans()
-    peaks = sampler.stop()
-    total = invoke_time + stream_time
-    first = first_mark(root / "marks") - started_wall
-    out = root / "pool.csv"
-    pool_time, pool_peak, _ = run(
-        [
-            sys.executable,
-            root / "pool.py",
-            "fork",
-            "2",
-            "10",
-            root / "code" / "score.py",
-            root / "data",
-            out,
-        ]
-    )
-    output = root / "ws/datastores/workspaceblobstore/azureml" / name.strip() / "score"
-    if (output / "predictions.csv").read_bytes() != out.read_bytes():
-        raise SystemExit("batchml and the pool wrote different outputs")
-    print(
-        f"{files:>9} files: end to end {total:7.2f} s ({total / pool_time:5.2f}x the fork Pool, "
-        f"{pool_time:6.2f} s); invoke {invoke_time:6.2f} s; first mini-batch {first:6.2f} s; "
-        f"peak memory (MiB): invoke {invoke_peak:6.1f}, runner {peaks['runner']:6.1f}, worker "
-        f"{peaks['worker']:6.1f}, runner and workers {job_peak:6.1f}, Pool {pool_peak:6.1f}",
-        flush=True,
-    )
+    data = inputs(root, files, args.data)
+    envs = trees(args.baseline)
+    runs: dict[str, list[Measured]] = {label: [] for label in [*envs, "Pool"]}
+    for round_ in range(1, args.repeat + 1):
+        measured = {label: job(root, data, env) for label, env in envs.items()}
+        measured["Pool"] = pool(root, data)
+        if len({one.output for one in measured.values()}) != 1:
+            raise SystemExit("the trees and the Pool wrote different outputs")
+        print(f"{files} files, round {round_} of {args.repeat}, load {load()}:", flush=True)
+        for label, one in measured.items():
+            runs[label].append(one)
+            print(described(label, one), flush=True)
+
+    def median(label: str, field: str) -> float:
+        return statistics.median(getattr(one, field) for one in runs[label])
+
+    print(f"{files} files, medians of {args.repeat}; outputs identical; load {load()} now:")
+    for label in envs:
+        ratio = median(label, "seconds") / median("Pool", "seconds")
+        cpu = median(label, "cpu") / median("Pool", "cpu")
+        print(f"  {label:<9} {ratio:5.2f}x the fork Pool's wall time, {cpu:5.2f}x its CPU")
+    if "baseline" in runs:
+        wall = median("this tree", "seconds") / median("baseline", "seconds")
+        cpu = median("this tree", "cpu") / median("baseline", "cpu")
+        print(f"  this tree / baseline: {wall:5.2f}x wall, {cpu:5.2f}x CPU", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--million", action="store_true", help="also 1,000,000 files")
     parser.add_argument("--files", type=int, nargs="+", help="these numbers of files instead")
+    parser.add_argument("--data", type=Path, help="keep the input folders here between runs")
+    parser.add_argument("--baseline", help="a tree to compare with (PYTHONPATH), e.g. main's")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per number of files")
     args = parser.parse_args()
     if not become_subreaper():
         raise SystemExit("this benchmark needs Linux (a child subreaper)")
@@ -173,7 +279,7 @@ def main() -> None:
     sizes = args.files or [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
     for files in sizes:
         with tempfile.TemporaryDirectory(prefix="batchml-bench-") as temporary:
-            sweep(Path(temporary), files)
+            sweep(Path(temporary), files, args)
 
 
 if __name__ == "__main__":

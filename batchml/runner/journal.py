@@ -365,9 +365,7 @@ class Journal:
             self._unsynced_since = time.monotonic()
         if kind != _PUBLISHED:
             succeeded = kind == _SUCCEEDED
-            self.outcomes.set(
-                Outcome(index, succeeded, attempt, files_failed, items, offset, length)
-            )
+            self.outcomes.put(index, succeeded, attempt, files_failed, items, offset, length)
 
     def _own_rows(self) -> None:
         """Put a copy of rows.bin's first _rows_size bytes in its place, on disk, so that
@@ -517,7 +515,11 @@ def _parse(raw: bytes) -> tuple[int, Outcome, int] | None:
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     # A write may be cut short (a file size limit, a full disk): the next one says why.
-    view = memoryview(data)
+    written = os.pwrite(fd, data, offset) if data else 0
+    if written == len(data):  # as nearly always: one call, no view
+        return
+    view = memoryview(data)[written:]
+    offset += written
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written

@@ -176,6 +176,10 @@ class JobLifecycle(Generic[_Job]):
         """As update(build(), throttled=True), but build() (which may read `job`) is called
         only when the record is read or written: progress comes far more often than the
         record is written (twice per mini-batch), and most records built would never be."""
+        # Held back already, by this same build: the save that is due calls it then, with
+        # the latest progress (before it builds, a save clears _flush, which is read first).
+        if self._flush is not None and self._build == build:
+            return
         with self._saving:
             self._build = build
         self._write(throttled=True)

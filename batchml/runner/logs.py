@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from batchml.core import failures as failure_records
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
     from pathlib import Path
     from typing import Any
 
@@ -107,12 +107,13 @@ class JobLogs:
         """Add a timestamped line to the progress overview."""
         self._overview.write(f"{_stamp()} {message}\n")
 
-    def progress(self, counts: JobCounts) -> None:
-        """Note the counts, unless a progress line was written less than a moment ago."""
+    def progress(self, counts: Callable[[], JobCounts]) -> None:
+        """Note the counts (asked for only then), unless a progress line was written less
+        than a moment ago."""
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_INTERVAL_SECONDS:
             self._last_progress = now
-            self.note(describe_counts(counts))
+            self.note(describe_counts(counts()))
 
     def attempt(
         self,

@@ -46,17 +46,32 @@ class Outcomes(Mapping[int, Outcome]):
 
     def set(self, outcome: Outcome) -> None:
         """Record `outcome` for its mini-batch, replacing an earlier one."""
-        index = outcome.index
+        self.put(
+            outcome.index, outcome.succeeded, outcome.attempt, outcome.files_failed,
+            outcome.items, outcome.offset, outcome.length,
+        )  # fmt: skip
+
+    def put(
+        self,
+        index: int,
+        succeeded: bool,
+        attempt: int,
+        files_failed: int = 0,
+        items: int = 0,
+        offset: int = 0,
+        length: int = 0,
+    ) -> None:
+        """As set() of the Outcome of these fields, without making one (once a mini-batch)."""
         if index >= len(self._state):
             self._grow(index + 1)
         if self._state[index] == _NONE:
             self._count += 1
-        self._state[index] = _SUCCEEDED if outcome.succeeded else _FAILED
-        self._attempt[index] = outcome.attempt
-        self._files_failed[index] = outcome.files_failed
-        self._items[index] = outcome.items
-        self._offset[index] = outcome.offset
-        self._length[index] = outcome.length
+        self._state[index] = _SUCCEEDED if succeeded else _FAILED
+        self._attempt[index] = attempt
+        self._files_failed[index] = files_failed
+        self._items[index] = items
+        self._offset[index] = offset
+        self._length[index] = length
 
     def forget_failed(self) -> None:
         """Drop the outcomes of the mini-batches that failed."""

@@ -388,6 +388,8 @@ class Scheduler:
         """Done without running: the mini-batches next in line that an earlier job left an
         outcome for (batchml.runner.reuse), looked up as they come, not all before the first
         runs; a retry is never one."""
+        if not self._tally.reuses:
+            return
         while self._pending and self._fatal is None:
             head = self._pending.peek()
             if head[1] != 1:

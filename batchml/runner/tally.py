@@ -97,6 +97,14 @@ class Tally:
             self._counts = JobCounts(**self._numbers)
         return self._counts
 
+    def _counts_now(self) -> JobCounts:
+        return self.counts
+
+    @property
+    def reuses(self) -> bool:
+        """Whether mini-batches may be done with an earlier job's outcome (take_reused)."""
+        return self._reuse is not None
+
     def listed(self) -> None:
         """The input's listing ended: the totals are known, and the journal's plan digest.
         Raises JournalError."""
@@ -116,7 +124,6 @@ class Tally:
     ) -> None:
         """Report, count and journal (or hold) a successful attempt. Raises JournalError."""
         files, items = len(task.files), outcome.items
-        where = f"mini-batch {task.index}, attempt {task.attempt}"
         if outcome.failed_files is None:
             # Azure: inputs minus returned items count as failures; extra items are allowed.
             shortfall = max(0, files - items)
@@ -135,13 +142,13 @@ class Tally:
                 message = failure[len(self._named(path)) :] if path is not None else failure
                 self._record(records.FILE, task, slot, message, None, [path] if path else [])
         if error is not None and self.first_failure is None:
-            self.first_failure = f"{where}: {error}"
+            self.first_failure = f"mini-batch {task.index}, attempt {task.attempt}: {error}"
         self._logs.attempt(
             task.index, task.attempt, slot, label, outcome.elapsed,
             succeeded=True, items_succeeded=items, items_failed=shortfall, error=error,
         )  # fmt: skip
         self._count_success(files, shortfall, items)
-        self._logs.progress(self.counts)
+        self._logs.progress(self._counts_now)
         rows, part, keep = outcome.rows, outcome.part, error is None
         done = Succeeded(task.index, task.attempt, slot, shortfall, items, rows, part, keep)
         self._journal(self._order.add(task.index, done, len(rows)))
@@ -190,7 +197,7 @@ class Tally:
         if final:
             self.journal.failed(task.index, task.attempt)
             self._count_failure(files)
-            self._logs.progress(self.counts)
+            self._logs.progress(self._counts_now)
 
     def journal_due(self) -> None:
         """Journal the succeeded mini-batches that waited only for those that failed since.
@@ -249,12 +256,13 @@ class Tally:
         return records.map_paths(path, self._shown) + ": "
 
     def _count_success(self, files: int, shortfall: int, items: int) -> None:
-        self._add(
-            mini_batches_succeeded=1,
-            files_succeeded=files - shortfall,
-            files_failed=shortfall,
-            items_succeeded=items,
-        )
+        # Added in place, not through _add's keywords: this comes once per mini-batch.
+        numbers = self._numbers
+        numbers["mini_batches_succeeded"] += 1
+        numbers["files_succeeded"] += files - shortfall
+        numbers["files_failed"] += shortfall
+        numbers["items_succeeded"] += items
+        self._counts = None
 
     def _count_failure(self, files: int) -> None:
         self._add(mini_batches_failed=1, files_failed=files)

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status
-from batchml.worker.rows import FileResults, count_items, describe_bad_return, iter_lines
+from batchml.worker.rows import (
+    FileResults,
+    count_items,
+    describe_bad_return,
+    iter_lines,
+    plain_text,
+)
 from batchml.worker.tabular import context_of, is_tabular, mini_batch_frame
 
 if TYPE_CHECKING:
@@ -289,6 +295,9 @@ class ScoringWorker:
     ) -> tuple[bytes, str | None]:
         # Small outputs travel back with the outcome: a file per mini-batch would cost more
         # than the mini-batch. Past the limit, the lines go to a part file as they are made.
+        text = plain_text(result)
+        if text is not None and len(text) <= INLINE_ROWS_LIMIT:
+            return text.encode("utf-8", "backslashreplace"), None
         buffer = io.StringIO()
         size = 0
         lines = iter_lines(result)

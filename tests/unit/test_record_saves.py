@@ -98,3 +98,19 @@ def test_a_record_built_later_is_built_when_read(
     assert made.job == "counts 1" and saved == []
     made.update("Completed")  # type: ignore[arg-type]
     assert saved == ["Completed"]
+
+
+def test_the_same_build_asked_for_after_a_read_is_written_with_the_latest(
+    record: tuple[JobLifecycle, list[str], Timers],
+) -> None:
+    made, saved, timers = record
+    progress = ["counts 1"]
+    made.update_later(lambda: progress[-1])  # type: ignore[arg-type,return-value]
+    build = made._build
+    assert made.job == "counts 1" and saved == []  # read: built, the timer still due
+    progress.append("counts 2")
+    made.update_later(build)  # type: ignore[arg-type]
+    made.update_later(build)  # type: ignore[arg-type]  # held back already: nothing more
+    assert len(timers.made) == 1
+    timers.made[0].fire()
+    assert saved == ["counts 2"]
