@@ -111,6 +111,13 @@ def to_plain(value: Any) -> Any:
     Dataclasses and named tuples become dicts (fields starting with `_` left out), enums their
     value, dates ISO strings, durations and paths strings, tuples and sets lists.
     """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # first, without the ABC checks below: most of a listing is these
+    if kind is dict:
+        return {key: to_plain(item) for key, item in value.items()}
+    if kind is list:
+        return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
         return {key: to_plain(item) for key, item in value.items()}
     if isinstance(value, Enum):
