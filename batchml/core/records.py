@@ -26,11 +26,11 @@ def to_state(resource: Any) -> dict[str, Any]:
 
 
 def from_state(cls: type[T], state: dict[str, Any]) -> T:
-    known = field_names(cls)
+    known = field_names(cls)  # type: ignore[arg-type]
     return cls(**{k: v for k, v in state.items() if k in known})
 
 
 @functools.cache
-def field_names(cls: type) -> frozenset[str]:
+def field_names(cls: Any) -> frozenset[str]:
     """The names of a dataclass's fields (dataclasses.fields is slow for every record read)."""
     return frozenset(f.name for f in dataclasses.fields(cls))
