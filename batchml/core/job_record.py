@@ -116,7 +116,7 @@ class JobRecord:
     @classmethod
     def _values(cls, state: dict[str, Any]) -> dict[str, Any]:
         """The fields of this kind in a state file, the status as a JobStatus."""
-        known = field_names(cls)
+        known = field_names(cls)  # type: ignore[arg-type]
         values = {k: v for k, v in state.items() if k in known}
         values["status"] = JobStatus(values["status"])
         return values
