@@ -204,7 +204,7 @@ def beat(folder: Path) -> None:
     fixed width at the start of the file: a reader sees the old beat or the new one."""
     fd = os.open(folder / HEARTBEAT_FILE, os.O_WRONLY | os.O_CREAT, 0o666)
     try:
-        os.pwrite(fd, f"{time.monotonic():>20.3f} {_boot_id():>36}\n".encode(), 0)
+        os.pwrite(fd, f"{time.monotonic_ns():>20} {_boot_id():>36}\n".encode(), 0)
     finally:
         os.close(fd)
 
@@ -234,7 +234,7 @@ def silence(workspace: Workspace, name: str) -> float:
             silences.append(time.time() - path.stat().st_mtime)
     with contextlib.suppress(OSError, ValueError):
         beaten, boot = (folder / HEARTBEAT_FILE).read_bytes().split()
-        since = time.monotonic() - float(beaten)
+        since = (time.monotonic_ns() - int(beaten)) / 1e9  # in whole ns: never ahead
         if boot.decode() == _boot_id() and since >= 0:
             silences[0] = since  # the heartbeat's wall-clock silence, replaced
     return min(silences, default=time.time())

@@ -83,14 +83,16 @@ def test_workers_get_no_variables_when_opening_the_run_failed_outside_its_guard(
 
 
 class _Clock:
-    """time.time and time.monotonic as job_files reads them, each moved on at will: the seam
+    """time.time and time.monotonic_ns as job_files reads them, each moved on at will: the seam
     through which a step of the wall clock (or time passing) is simulated."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.wall_step = self.elapsed = 0.0
-        wall, monotonic = time.time, time.monotonic
+        wall, monotonic = time.time, time.monotonic_ns
         monkeypatch.setattr(job_files.time, "time", lambda: wall() + self.wall_step + self.elapsed)
-        monkeypatch.setattr(job_files.time, "monotonic", lambda: monotonic() + self.elapsed)
+        monkeypatch.setattr(
+            job_files.time, "monotonic_ns", lambda: monotonic() + int(self.elapsed * 1e9)
+        )
 
 
 def _beaten_job(tmp_path: Path) -> Workspace:
