@@ -242,13 +242,13 @@ class AzCommand(TyperCommand):
         _refuse_empty(self.params, ctx.params)
         result = super().invoke(ctx)
         if result is not None:
-            from batchml.output.render import render
+            from batchml.output.render import pieces
 
             row_of: RowOf | None = getattr(self.callback, "table_row", None)
             rows = None if row_of is None else (lambda item: row_of(item, app))
             color = sys.stdout.isatty()
-            text = render(result, app.output, query=app.query, color=color, rows=rows)
-            if text:
+            # A listing's items are made as they are written (batchml.output.render.pieces).
+            for text in pieces(result, app.output, query=app.query, color=color, rows=rows):
                 sys.stdout.write(text)
         if app.exit_status:
             raise typer.Exit(app.exit_status)

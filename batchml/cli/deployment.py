@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def list_jobs(
     endpoint: str = ENDPOINT,
     max_results: int = MAX_RESULTS,
     all_results: bool = ALL_RESULTS,
-) -> list[dict[str, Any]]:
+) -> Iterable[dict[str, Any]]:
     """List the jobs that ran on a deployment, newest first."""
     workspace = app_of(ctx).workspace
     deployments.get(workspace, endpoint, name)

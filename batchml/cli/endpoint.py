@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -243,7 +244,7 @@ def list_jobs(
     name: str = NAME,
     max_results: int = MAX_RESULTS,
     all_results: bool = ALL_RESULTS,
-) -> list[dict[str, Any]]:
+) -> Iterable[dict[str, Any]]:
     """List the jobs submitted to a batch endpoint, newest first."""
     from batchml.services import job_control
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def list_(
     ),
     max_results: int = MAX_RESULTS,
     all_results: bool = ALL_RESULTS,
-) -> list[dict[str, Any]]:
+) -> Iterable[dict[str, Any]]:
     """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
     if parent_job_name:
         return job_control.list_children(app_of(ctx).workspace, parent_job_name)

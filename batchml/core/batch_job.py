@@ -8,7 +8,6 @@ as their fields.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -238,7 +237,7 @@ class BatchJob(JobRecord):
             },
             "runs_in": self.runs_in.view(),
             "services": services(job_dir, self.mlflow_run_id),
-            "settings": dataclasses.asdict(self.settings),
+            "settings": self.settings.view(),
             "type": "pipeline",
         }
         if self.error:

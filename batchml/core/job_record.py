@@ -7,14 +7,15 @@ The kinds are in batchml.core.batch_job (batch scoring jobs) and batchml.core.pi
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import os
 import random
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from batchml.core.records import arm_id
+from batchml.core.records import arm_id, field_names
 from batchml.core.tracking import tracking_uri
 
 
@@ -115,7 +116,7 @@ class JobRecord:
     @classmethod
     def _values(cls, state: dict[str, Any]) -> dict[str, Any]:
         """The fields of this kind in a state file, the status as a JobStatus."""
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = field_names(cls)  # type: ignore[arg-type]
         values = {k: v for k, v in state.items() if k in known}
         values["status"] = JobStatus(values["status"])
         return values
@@ -182,12 +183,18 @@ def services(job_dir: str, run_id: str | None = None) -> dict[str, Any]:
     """Where to look at a job (Azure's Studio and Tracking links): its folder, and the
     workspace's MLflow tracking store with the id of the job's run there (named after the
     job), once it has one."""
-    workspace_root = Path(job_dir).parent.parent
-    tracking = {"endpoint": tracking_uri(workspace_root), "job_service_type": "Tracking"}
+    tracking = {"endpoint": _tracking_uri(os.path.dirname(job_dir)), "job_service_type": "Tracking"}
     return {
         "Studio": {"endpoint": f"file://{job_dir}", "job_service_type": "Studio"},
         "Tracking": {**tracking, **({"run_id": run_id} if run_id else {})},
     }
+
+
+@functools.lru_cache(maxsize=4)
+def _tracking_uri(jobs_folder: str) -> str:
+    """The tracking store of the workspace of the jobs in `jobs_folder`, made once for a
+    listing of all of them: each path made costs as much as the rest of a job's services."""
+    return tracking_uri(Path(jobs_folder).parent)
 
 
 def interaction_endpoints(job_dir: str) -> dict[str, Any]:

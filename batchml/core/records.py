@@ -5,6 +5,7 @@ resource model (batchml.core.resources) to be read: `job stream` and `job show` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, TypeVar
 
 LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -25,5 +26,11 @@ def to_state(resource: Any) -> dict[str, Any]:
 
 
 def from_state(cls: type[T], state: dict[str, Any]) -> T:
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = field_names(cls)  # type: ignore[arg-type]
     return cls(**{k: v for k, v in state.items() if k in known})
+
+
+@functools.cache
+def field_names(cls: Any) -> frozenset[str]:
+    """The names of a dataclass's fields (dataclasses.fields is slow for every record read)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))

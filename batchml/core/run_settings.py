@@ -51,6 +51,15 @@ class RunSettings:
     reuse: bool = True
     partition_keys: list[str] = field(default_factory=list)
 
+    def view(self) -> dict[str, object]:
+        """What dataclasses.asdict makes of the settings, without its deep copy of every
+        value, which costs a listing of every job more than the rest of the job's shape: the
+        fields are flat, so copying the one dict and the one list copies all there is."""
+        values = dict(vars(self))
+        values["environment_variables"] = dict(self.environment_variables)
+        values["partition_keys"] = list(self.partition_keys)
+        return values
+
     @property
     def mini_batch_bytes(self) -> int | None:
         """The bound on a mini-batch's bytes, if mini_batch_size is a size; else None."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from batchml.core.errors import UsageError
+from batchml.output import json_text
 from batchml.output.formats import FORMATS
-from batchml.output.tables import format_table, format_tsv
+from batchml.output.tables import format_table, format_tsv, tsv_row
 
 if TYPE_CHECKING:
     from batchml.output.query import Query
@@ -31,28 +32,77 @@ def render(
     table transformer (knack's table_transformer): one row of `-o table` per item, used when
     no --query shaped the result.
     """
+    return "".join(pieces(data, output, query=query, color=color, rows=rows))
+
+
+def pieces(
+    data: Any,
+    output: str,
+    *,
+    query: Query | None = None,
+    color: bool = False,
+    rows: Callable[[Any], dict[str, Any]] | None = None,
+) -> Iterator[str]:
+    """The text of `render`, in pieces to write as they come. A command's result that is an
+    iterator is a list whose items are made as the renderer asks for them: json, yaml, tsv
+    and none write each item as it comes and keep none of them, so that a listing's memory
+    does not grow with it; a table keeps its rows only (its widths need every row), and
+    --query and colour need the whole list (a JMESPath expression is applied to all of it)."""
     if output not in FORMATS:
         choices = ", ".join(repr(name) for name in FORMATS)
         raise UsageError(
             f"argument --output/-o: invalid choice: {output!r} (choose from {choices})"
         )
+    if isinstance(data, Iterator):
+        if query is None and not (color and output in ("jsonc", "yamlc")):
+            yield from _streamed(data, output, rows)
+            return
+        data = list(data)
     result = to_plain(data)
     if query is not None:
         result = query.search(result)
     if result is None or output == "none":
-        return ""
+        return
     if output in ("json", "jsonc"):
-        text = _format_json(result)
-        return _highlight(text, "json") if output == "jsonc" and color else text
-    if output in ("yaml", "yamlc"):
+        text = json_text.dumps(result) + "\n"
+        yield _highlight(text, "json") if output == "jsonc" and color else text
+    elif output in ("yaml", "yamlc"):
         text = _format_yaml(result)
-        return _highlight(text, "yaml") if output == "yamlc" and color else text
-    if output == "table":
+        yield _highlight(text, "yaml") if output == "yamlc" and color else text
+    elif output == "table":
         if rows is not None and query is None:
             items = result if isinstance(result, list) else [result]
-            return format_table([rows(item) for item in items], sort_keys=False)
-        return format_table(result, sort_keys=query is None)
-    return format_tsv(result)
+            yield format_table([rows(item) for item in items], sort_keys=False)
+        else:
+            yield format_table(result, sort_keys=query is None)
+    else:
+        yield format_tsv(result)
+
+
+def _streamed(
+    data: Iterator[Any], output: str, rows: Callable[[Any], dict[str, Any]] | None
+) -> Iterator[str]:
+    """The pieces of a list made item by item, as `pieces` has them with no query or colour."""
+    plain = (to_plain(item) for item in data)
+    if output in ("json", "jsonc"):
+        yield from json_text.items(plain)
+        yield "\n"
+    elif output in ("yaml", "yamlc"):
+        empty = True
+        for item in plain:
+            empty = False
+            yield _format_yaml([item])  # a block sequence is its items' blocks, one after another
+        if empty:
+            yield "[]\n"
+    elif output == "table":
+        # Without the command's rows, the items themselves (no listing of batchml is so).
+        table = list(plain) if rows is None else [rows(item) for item in plain]
+        yield format_table(table, sort_keys=rows is None)
+    elif output == "tsv":
+        yield from map(tsv_row, plain)
+    else:
+        for _item in plain:  # made all the same: what they say on stderr is said
+            pass
 
 
 def to_plain(value: Any) -> Any:
@@ -61,6 +111,13 @@ def to_plain(value: Any) -> Any:
     Dataclasses and named tuples become dicts (fields starting with `_` left out), enums their
     value, dates ISO strings, durations and paths strings, tuples and sets lists.
     """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # first, without the ABC checks below: most of a listing is these
+    if kind is dict:
+        return {key: to_plain(item) for key, item in value.items()}
+    if kind is list:
+        return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
         return {key: to_plain(item) for key, item in value.items()}
     if isinstance(value, Enum):
@@ -83,11 +140,6 @@ def to_plain(value: Any) -> Any:
         return value.decode()
     # timedelta, paths and anything else without a JSON form: its text, as json's default=str.
     return str(value)
-
-
-def _format_json(result: Any) -> str:
-    # knack sorts keys even for a --query projection: `az ... -o json` is always sorted.
-    return json.dumps(result, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
 def _format_yaml(result: Any) -> str:

@@ -88,10 +88,15 @@ def _layout(cells: list[str], widths: list[int], *, min_height: int) -> list[str
 def format_tsv(result: Any) -> str:
     """Render a result as tab-separated rows: one per item of a top-level list, else one."""
     items = result if isinstance(result, list) else [result]
-    return "".join(_tsv_row(item) + "\n" for item in items)
+    return "".join(tsv_row(item) for item in items)
 
 
-def _tsv_row(item: Any) -> str:
+def tsv_row(item: Any) -> str:
+    """One line of TSV: an item of a list, or the whole of any other result."""
+    return _tsv_fields(item) + "\n"
+
+
+def _tsv_fields(item: Any) -> str:
     if isinstance(item, OrderedDict):
         # A --query projection: keep the order the user wrote.
         return "\t".join(_tsv_field(value) for value in item.values())

@@ -83,15 +83,13 @@ def show(workspace: Workspace, name: str) -> dict[str, Any]:
 
 def list_all(
     workspace: Workspace, max_results: int | None, warn: Callable[[str], None]
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
     a job whose record cannot be read is left out and said to `warn`. Only the records of the
-    jobs shown are read."""
+    jobs shown are read, one at a time, as the caller takes them."""
     listed = jobs(workspace, lambda line: line.listed, warn)
-    return [
-        observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
-        for job in itertools.islice(listed, max_results)
-    ]
+    for job in itertools.islice(listed, max_results):
+        yield observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
 
 
 def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
@@ -114,13 +112,13 @@ def list_for(
     deployment: str | None,
     warn: Callable[[str], None],
     max_results: int | None = None,
-) -> list[dict[str, Any]]:
-    """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first."""
+) -> Iterator[dict[str, Any]]:
+    """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first, made
+    one at a time as the caller takes them."""
     found = itertools.islice(_endpoint_jobs(workspace, endpoint, deployment, warn), max_results)
-    return [
-        observe(workspace, job).batch_view(workspace.name, str(job_dir(workspace, job.name)))  # type: ignore[union-attr]
-        for job in found
-    ]
+    for job in found:
+        folder = str(job_dir(workspace, job.name))
+        yield observe(workspace, job).batch_view(workspace.name, folder)  # type: ignore[union-attr]
 
 
 def _endpoint_jobs(

@@ -3,8 +3,8 @@
 Every write of job.json is atomic (readers never see half of it) and made under the job's lock
 (`.lock`), so that writers never undo each other. While a runner lives it holds `runner.lock`
 (the kernel lets go of it when the runner dies, however it dies) and is the only writer;
-`job cancel` and `job resume` write only when no runner holds the job. The runner touches
-`heartbeat` every HEARTBEAT_INTERVAL seconds.
+`job cancel` and `job resume` write only when no runner holds the job. The runner beats
+`heartbeat` every HEARTBEAT_INTERVAL seconds (`beat`, `silence`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import os
 import time
 from pathlib import Path
@@ -197,12 +198,15 @@ def _start_time(pid: int) -> str | None:
 
 
 def beat(folder: Path) -> None:
-    """A sign of life from the job's runner."""
-    path = folder / HEARTBEAT_FILE
+    """A sign of life from the job's runner: the heartbeat file, modified now, holds the
+    monotonic clock's time and the boot it counts from, so that a reader on this machine
+    judges the silence with a clock that steps of the wall clock do not move. One write of a
+    fixed width at the start of the file: a reader sees the old beat or the new one."""
+    fd = os.open(folder / HEARTBEAT_FILE, os.O_WRONLY | os.O_CREAT, 0o666)
     try:
-        os.utime(path)
-    except FileNotFoundError:
-        path.touch()
+        os.pwrite(fd, f"{time.monotonic_ns():>20} {_boot_id():>36}\n".encode(), 0)
+    finally:
+        os.close(fd)
 
 
 def keep_beating(folder: Path) -> None:
@@ -217,10 +221,29 @@ def keep_beating(folder: Path) -> None:
 
 
 def silence(workspace: Workspace, name: str) -> float:
-    """Seconds since the job last gave a sign of life (its heartbeat, or a write of job.json)."""
+    """Seconds since the job last gave a sign of life (its heartbeat, or a write of job.json).
+
+    A heartbeat of this boot is judged by the monotonic clock, so that a step of the wall
+    clock (NTP, a suspended VM set right) does not make a live job look silent; a write of
+    job.json, and the heartbeat of a runner that wrote none (an earlier batchml), by their
+    modification times and the wall clock."""
     folder = job_dir(workspace, name)
-    times = []
+    silences = []
     for path in (folder / HEARTBEAT_FILE, folder / JOB_FILE):
         with contextlib.suppress(FileNotFoundError):
-            times.append(path.stat().st_mtime)
-    return time.time() - max(times, default=0.0)
+            silences.append(time.time() - path.stat().st_mtime)
+    with contextlib.suppress(OSError, ValueError):
+        beaten, boot = (folder / HEARTBEAT_FILE).read_bytes().split()
+        since = (time.monotonic_ns() - int(beaten)) / 1e9  # in whole ns: never ahead
+        if boot.decode() == _boot_id() and since >= 0:
+            silences[0] = since  # the heartbeat's wall-clock silence, replaced
+    return min(silences, default=time.time())
+
+
+@functools.cache
+def _boot_id() -> str:
+    """This boot of the machine (the monotonic clock counts from it); "-" without /proc."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or "-"
+    except OSError:
+        return "-"

@@ -26,6 +26,7 @@ from batchml.store.job_files import get
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import BinaryIO
 
     from batchml.core.jobs import AnyJob
     from batchml.store.workspace import Workspace
@@ -100,18 +101,21 @@ def add(workspace: Workspace, job: AnyJob) -> None:
 
 def entries(
     workspace: Workspace,
-) -> tuple[list[tuple[str, str, bytes | Entry]], list[tuple[str, CorruptStateError]]]:
+) -> tuple[list[tuple[str, str, int | Entry]], list[tuple[str, CorruptStateError]]]:
     """Every job of the workspace, newest first (as far as the index and the folders tell), as
-    (created_at, name, its index line or, for an unindexed job, its Entry), and why the records
-    of unindexed jobs that cannot be read cannot be. Index lines are parsed whole only when a
-    listing reaches them (`_parse`): a page of 50 parses 50 of them, not every one."""
+    (created_at, name, where its index line starts or, for an unindexed job, its Entry), and
+    why the records of unindexed jobs that cannot be read cannot be. Index lines are read again
+    and parsed whole only when a listing reaches them (`_line`): a page of 50 parses 50 of
+    them, and no line is kept meanwhile, so that a listing holds a few short strings a job."""
     folder = workspace.jobs_dir()
-    found: dict[str, tuple[str, str, bytes | Entry]] = {}
+    found: dict[str, tuple[str, str, int | Entry]] = {}
     with contextlib.suppress(FileNotFoundError), open(folder / INDEX_FILE, "rb") as index:
+        offset = 0
         for raw in index:
             key = _key(raw.rstrip(b"\n"))
             if key is not None:
-                found[key[0]] = (key[1], key[0], raw)
+                found[key[0]] = (key[1], key[0], offset)
+            offset += len(raw)
     unindexed: list[str] = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as names:
         unindexed = [e.name for e in names if e.name not in found and e.is_dir()]
@@ -126,6 +130,14 @@ def entries(
             continue
         found[name] = (line.created_at, name, line)
     return sorted(found.values(), key=lambda item: item[0], reverse=True), unreadable
+
+
+def _line(index: BinaryIO | None, where: int | Entry) -> Entry | None:
+    """The Entry of an unindexed job, or of the index line that starts at `where`."""
+    if isinstance(where, Entry) or index is None:
+        return where if isinstance(where, Entry) else None
+    index.seek(where)
+    return _parse(index.readline().rstrip(b"\n"))
 
 
 # How `add` writes a line: its name and creation time first, neither of which needs escaping
@@ -147,9 +159,7 @@ def _key(line: bytes) -> tuple[str, str] | None:
     return None if parsed is None else (parsed.name, parsed.created_at)
 
 
-def _parse(line: bytes | Entry) -> Entry | None:
-    if isinstance(line, Entry):
-        return line
+def _parse(line: bytes) -> Entry | None:
     try:
         return Entry(**json.loads(line))
     except (ValueError, TypeError):
@@ -167,8 +177,23 @@ def jobs(
     lines, unreadable = entries(workspace)
     for name, exc in unreadable:
         _unreadable(name, exc, on_unreadable)
-    for _created, name, raw in lines:
-        line, job = _parse(raw), None
+    with contextlib.ExitStack() as stack:
+        index = None
+        with contextlib.suppress(FileNotFoundError):
+            index = stack.enter_context(open(workspace.jobs_dir() / INDEX_FILE, "rb"))
+        yield from _records(workspace, lines, index, wanted, on_unreadable)
+
+
+def _records(
+    workspace: Workspace,
+    lines: list[tuple[str, str, int | Entry]],
+    index: BinaryIO | None,
+    wanted: Callable[[Entry], bool],
+    on_unreadable: Callable[[str], None] | None,
+) -> Iterator[AnyJob]:
+    """The records of `jobs`, from its `lines` and the open `index` they start in."""
+    for _created, name, where in lines:
+        line, job = _line(index, where), None
         try:
             if line is None:  # its name and time only are as this batchml writes them
                 job = get(workspace, name)
