@@ -6,18 +6,22 @@ A request takes an idle connection to its host (or opens one) and its answer giv
 once its body is read to the end, so each thread asking a host at a time has its own. A
 connection the server dropped while idle (its keep-alive timeout) is closed and the request
 sent again on another, a new one last; a redirect is followed. A forked process forgets its
-parent's connections. Answers of 400 and above raise urllib's HTTPError, which
+parent's connections. The proxy the environment names for a URL (`http_proxy`, `https_proxy`,
+`no_proxy`, as urllib reads them) is used as urllib would: https through a CONNECT tunnel,
+http by asking the proxy for the whole URL. Answers of 400 and above raise urllib's HTTPError, which
 batchml.store.remote.storage_errors maps as for any storage client.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import threading
 import urllib.error
+import urllib.request
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -30,7 +34,7 @@ _REDIRECTS = 5
 # What a kept-alive connection the server closed meanwhile raises at the next request.
 _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
-_Key = tuple[str, str]  # (scheme, host[:port])
+_Key = tuple[str, str, str]  # (scheme, host[:port], the proxy's URL or "")
 _idle: dict[_Key, list[http.client.HTTPConnection]] = {}
 _lock = threading.Lock()
 
@@ -98,12 +102,17 @@ def request(method: str, url: str, headers: Mapping[str, str]) -> Answer:
 
 def _send(method: str, url: str, headers: Mapping[str, str]) -> Answer:
     parts = urlsplit(url)
-    key = (parts.scheme, parts.netloc)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = _proxy(parts.scheme, parts.hostname or "")
+    key = (parts.scheme, parts.netloc, proxy or "")
+    sent = dict(headers)
+    if proxy is not None and parts.scheme == "http":  # the proxy is asked for the whole URL
+        target = f"http://{parts.netloc}{target}"
+        sent.update(_credentials(proxy))
     while True:
         connection, reused = _take(key)
         try:
-            connection.request(method, target, headers=dict(headers))
+            connection.request(method, target, headers=sent)
             return Answer(connection.getresponse(), connection, key)
         except _DROPPED:
             connection.close()
@@ -115,14 +124,41 @@ def _send(method: str, url: str, headers: Mapping[str, str]) -> Answer:
 
 
 def _take(key: _Key) -> tuple[http.client.HTTPConnection, bool]:
-    """An idle connection to the host of `key` and True, or a new one and False."""
+    """An idle connection to the host of `key` (through its proxy, if any) and True, or a new
+    one and False."""
     with _lock:
         idle = _idle.get(key)
         if idle:
             return idle.pop(), True
-    scheme, netloc = key
-    kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    return kind(netloc, timeout=TIMEOUT), False
+    scheme, netloc, proxy = key
+    if not proxy:
+        kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        return kind(netloc, timeout=TIMEOUT), False
+    via = urlsplit(proxy)
+    address = via.netloc.rpartition("@")[2]
+    if scheme == "http":
+        return http.client.HTTPConnection(address, timeout=TIMEOUT), False
+    connection = http.client.HTTPSConnection(address, timeout=TIMEOUT)
+    connection.set_tunnel(netloc, headers=_credentials(proxy))
+    return connection, False
+
+
+def _proxy(scheme: str, host: str) -> str | None:
+    """The proxy URL the environment names for `scheme` at `host`, None for none."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _credentials(proxy: str) -> dict[str, str]:
+    """The Proxy-Authorization header of a proxy URL with a user name, as urllib sends it."""
+    via = urlsplit(proxy)
+    if via.username is None:
+        return {}
+    pair = f"{unquote(via.username)}:{unquote(via.password or '')}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
 def _give(key: _Key, connection: http.client.HTTPConnection) -> None:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import http.server
 import io
 import os
 import re
+import select
+import socket
 import ssl
 import subprocess
 import sys
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +128,77 @@ def served(
     thread.start()
     try:
         yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Proxy:
+    """A proxy's URL and what it was asked: each CONNECT's host:port, each whole URL."""
+
+    url: str
+    tunnels: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
+
+
+class _Proxying(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy: CONNECT opens a tunnel to the host asked (https), a GET or HEAD of a
+    whole URL is asked of its server and the answer passed back (http)."""
+
+    protocol_version = "HTTP/1.1"
+    proxy: Proxy
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_CONNECT(self) -> None:
+        self.proxy.tunnels.append(self.path)
+        host, _, port = self.path.rpartition(":")
+        with socket.create_connection((host, int(port))) as upstream:
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            sockets = [self.connection, upstream]
+            while True:
+                ready, _, _ = select.select(sockets, [], [])
+                for source in ready:
+                    data = source.recv(65536)
+                    if not data:
+                        self.close_connection = True
+                        return
+                    (upstream if source is self.connection else self.connection).sendall(data)
+
+    def _forward(self) -> None:
+        self.proxy.forwarded.append(self.path)
+        parts = urllib.parse.urlsplit(self.path)
+        upstream = http.client.HTTPConnection(parts.netloc)
+        asked = {k: v for k, v in self.headers.items() if k.lower() == "range"}
+        upstream.request(self.command, parts.path or "/", headers=asked)
+        answer = upstream.getresponse()
+        body = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("connection", "keep-alive", "transfer-encoding"):
+                self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        upstream.close()
+
+    do_GET = do_HEAD = _forward
+
+
+@contextlib.contextmanager
+def proxied() -> Iterator[Proxy]:
+    """An HTTP proxy on 127.0.0.1 (see _Proxying), stopped on exit."""
+    proxy = Proxy("")
+    handler = type("Handler", (_Proxying,), {"proxy": proxy})
+    server = _Server(("127.0.0.1", 0), handler)
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
     finally:
         server.shutdown()
         server.server_close()

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from ranged_http import certificate, served
+from ranged_http import certificate, proxied, served
 
 from batchml.core.batch_job import DataInput, RemoteData
 from batchml.core.row_ranges import parse
@@ -100,3 +100,38 @@ def test_an_answer_left_half_read_does_not_reach_the_next_one(tmp_path: Path) ->
 
     # The half-read answer's connection was closed; the read one was used again.
     assert len(site.connections) == 2
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_ranged_reads_go_through_the_proxy_the_environment_names(
+    tmp_path: Path, scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = None
+    if scheme == "https":
+        tls = certificate(tmp_path)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with proxied() as proxy:
+        monkeypatch.setenv(f"{scheme}_proxy", proxy.url)
+        here, there, gets, _ = _plans(tmp_path, tls=tls)
+
+    assert there == here
+    if scheme == "https":  # a tunnel to the server, then TLS inside it
+        assert proxy.tunnels and set(proxy.tunnels) == {proxy.tunnels[0]}
+        assert not proxy.forwarded
+    else:  # every request asked of the proxy, by its whole URL
+        assert len(proxy.forwarded) >= gets
+        assert all(url.startswith("http://127.0.0.1:") for url in proxy.forwarded)
+
+
+def test_no_proxy_names_the_hosts_asked_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with proxied() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        here, there, _, _ = _plans(tmp_path)
+
+    assert there == here
+    assert not proxy.forwarded and not proxy.tunnels
