@@ -111,6 +111,17 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
+def _running(server: _Server) -> Iterator[None]:
+    """`server` serving on a thread of its own, shut down and closed on exit."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
 def served(
     folder: Path, *, honour: bool = True, drop: bool = False, tls: Path | None = None
 ) -> Iterator[Site]:
@@ -124,13 +135,8 @@ def served(
         context.load_cert_chain(tls)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     site.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _running(server):
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -195,10 +201,5 @@ def proxied() -> Iterator[Proxy]:
     handler = type("Handler", (_Proxying,), {"proxy": proxy})
     server = _Server(("127.0.0.1", 0), handler)
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _running(server):
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
