@@ -89,9 +89,9 @@ class ForkServer(forkserver.ForkServer):
         Python's defaults (those the server's workers get)."""
         self._start(_fork)
 
-    def _start(self, start: Callable[[int, int, int, str], int]) -> None:
-        """Start the server by `start(listener, alive_r, alive_w, folder)`, which returns its
-        pid; `alive_w` is the write end of the pipe whose EOF ends the server."""
+    def _start(self, start: Callable[[int, int, str], int]) -> None:
+        """Start the server by `start(listener, alive_r, folder)`, which returns its pid;
+        `alive_r` is the read end of the pipe whose EOF ends the server."""
         with self._lock:  # type: ignore[attr-defined]
             if self._forkserver_pid is not None:
                 return
@@ -104,7 +104,7 @@ class ForkServer(forkserver.ForkServer):
                 listener.listen()
                 alive_r, alive_w = os.pipe()
                 try:
-                    pid = start(listener.fileno(), alive_r, alive_w, self._folder)
+                    pid = start(listener.fileno(), alive_r, self._folder)
                 except BaseException:
                     os.close(alive_w)
                     shutil.rmtree(self._folder, ignore_errors=True)
@@ -148,7 +148,7 @@ def remove_stale_folders() -> None:
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def _spawn(listener: int, alive_r: int, alive_w: int, folder: str) -> int:
+def _spawn(listener: int, alive_r: int, folder: str) -> int:
     # Not `multiprocessing.forkserver` in its command line: that names the helper processes
     # shared by a whole process, which tests do not count as left behind. The server removes
     # its folder when it ends (this process was killed, and its workers have ended).
@@ -157,7 +157,7 @@ def _spawn(listener: int, alive_r: int, alive_w: int, folder: str) -> int:
     return util.spawnv_passfds(os.fsencode(sys.executable), args, [listener, alive_r])
 
 
-def _fork(listener: int, alive_r: int, alive_w: int, folder: str) -> int:
+def _fork(listener: int, alive_r: int, folder: str) -> int:
     pid = os.fork()
     if pid > 0:
         return pid
