@@ -134,8 +134,10 @@ def entries(
 
 def _line(index: BinaryIO | None, where: int | Entry) -> Entry | None:
     """The Entry of an unindexed job, or of the index line that starts at `where`."""
-    if isinstance(where, Entry) or index is None:
-        return where if isinstance(where, Entry) else None
+    if isinstance(where, Entry):
+        return where
+    if index is None:  # the index went between the listing and this read
+        return None
     index.seek(where)
     return _parse(index.readline().rstrip(b"\n"))
 
