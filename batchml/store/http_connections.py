@@ -8,7 +8,7 @@ connection the server dropped while idle (its keep-alive timeout) is closed and 
 sent again on another, a new one last; a redirect is followed. A forked process forgets its
 parent's connections. The proxy the environment names for a URL (`http_proxy`, `https_proxy`,
 `no_proxy`, as urllib reads them) is used as urllib would: https through a CONNECT tunnel,
-http by asking the proxy for the whole URL. Answers of 400 and above raise urllib's HTTPError, which
+http by asking the proxy for the whole URL; a proxy that cannot be reached raises ProxyError. Answers of 400 and above raise urllib's HTTPError, which
 batchml.store.remote.storage_errors maps as for any storage client.
 """
 
@@ -118,9 +118,25 @@ def _send(method: str, url: str, headers: Mapping[str, str]) -> Answer:
             connection.close()
             if not reused:
                 raise
+        except OSError as exc:
+            connected = connection.sock is not None
+            connection.close()
+            if proxy is not None and not connected:  # the proxy itself was not reached
+                raise ProxyError(proxy, exc) from exc
+            raise
         except BaseException:
             connection.close()
             raise
+
+
+class ProxyError(OSError):
+    """The proxy of a request could not be reached: `proxy` is its URL (without credentials),
+    errno and strerror those of the failed connection."""
+
+    def __init__(self, proxy: str, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        parts = urlsplit(proxy)  # shown without the credentials it may hold
+        self.proxy = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _take(key: _Key) -> tuple[http.client.HTTPConnection, bool]:

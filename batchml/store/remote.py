@@ -225,9 +225,9 @@ def storage_errors(url: str, where: str | None = None) -> Iterator[None]:
 def _storage_error(url: str, exc: Exception, where: str | None = None) -> BatchmlError:
     why = unreachable(exc)
     if why is not None:
-        return UnreachableError(
-            f"{url}: storage error: {where or _server(url)} cannot be reached ({why})"
-        )
+        proxy = getattr(exc, "proxy", None)  # http_connections.ProxyError's
+        where = f"the proxy {proxy}" if isinstance(proxy, str) else where or _server(url)
+        return UnreachableError(f"{url}: storage error: {where} cannot be reached ({why})")
     status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if status in (401, 403) or "authenticate" in text or "Authorization" in text:

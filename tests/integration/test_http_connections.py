@@ -14,6 +14,7 @@ import pytest
 from ranged_http import certificate, proxied, served
 
 from batchml.core.batch_job import DataInput, RemoteData
+from batchml.core.errors import UnreachableError
 from batchml.core.row_ranges import parse
 from batchml.runner import RunSettings, tabular
 from batchml.store import http_connections
@@ -135,3 +136,21 @@ def test_no_proxy_names_the_hosts_asked_directly(
 
     assert there == here
     assert not proxy.forwarded and not proxy.tunnels
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_without_its_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "site" / "table"
+    _table(local)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("http_proxy", "http://user:secret@127.0.0.1:1")
+    with served(tmp_path / "site") as site:
+        url = f"{site.url}/table"
+        with pytest.raises(UnreachableError) as raised:
+            _spans(DataInput("mltable", url, "", RemoteData("http", url)), Workspace(tmp_path))
+
+    assert raised.value.message.endswith(
+        "storage error: the proxy http://127.0.0.1:1 cannot be reached (connection refused)"
+    )
