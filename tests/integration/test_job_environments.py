@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from processes import wait_sessions_gone
 from projects import Project, project_at
 from wheels import make_wheel
 
@@ -309,6 +310,8 @@ def test_prune_keeps_the_environment_of_a_job_that_may_resume_not_of_a_completed
     for name in ("failing", "plain"):  # only the jobs are left to use the environments
         deleted = project.cli("batch-deployment", "delete", "-n", name, "-e", "env-ep", "--yes")
         assert deleted.code == 0, deleted.err
+    # A runner records its job's end before it ends, and holds its environment till then.
+    wait_sessions_gone(project.runners)
 
     result = project.cli.ok("environment", "prune", "--yes")
     resumable, done = (jobs[name]["runs_in"] for name in (failed, completed))
