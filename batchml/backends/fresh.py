@@ -72,7 +72,7 @@ def as_fresh() -> None:
 def _fresh_has(module: str) -> bool:
     """Whether a fresh server may have imported `module`: of the standard library, site's
     hooks (a leading underscore), batchml, batchml.core and batchml.worker (a runner forked
-    ahead imports those first: see batchml.runner.launch.Ahead)."""
+    ahead imports those before its server: see batchml.runner.detach.Ahead)."""
     parts = module.split(".")
     if parts[0] == "batchml":
         return len(parts) == 1 or parts[1] in ("core", "worker")

@@ -1,168 +1,34 @@
-"""The root of the batchml CLI: its command groups, and the one place errors become exit codes
-(the ExitStatus of batchml.core.errors).
+"""The `batchml` command: its entry point, and the one place errors become exit codes (the
+ExitStatus of batchml.core.errors). Its command groups are batchml.cli.root's.
+
+Nothing but the standard library is imported before main() has read the command line:
+`batch-endpoint invoke` forks its job's runner first (batchml.runner.detach), which imports
+itself and starts its workers' fork server on the other core while this process imports the
+CLI (typer, click and the command's own modules: about a third of a second of CPU, compiled
+from source) and records the job.
 """
 
 from __future__ import annotations
 
 import atexit
-import copy
-import importlib
 import os
 import sys
 import threading
 import traceback
-from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
-
-import click
-import typer
-from typer.core import TyperGroup
-from typer.models import TyperInfo
-
-from batchml import __version__
-from batchml.cli import workspace
-from batchml.cli.context import AzCommand, HelpGroup
-from batchml.cli.help import load_formatter
-from batchml.core.errors import BatchmlError, ExitStatus
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from batchml.core.errors import ExitStatus
+    from batchml.runner.detach import Ahead
 
-
-class _Group(NamedTuple):
-    """A command group: the help that lists it, and how to build it."""
-
-    help: str
-    build: Callable[[], typer.Typer]
-
-
-# The command groups, in the order help lists them: each module is imported only when its
-# group is used (a command, its help, completion), so that a command compiles and builds its
-# own group's commands only (PYTHONDONTWRITEBYTECODE: every module is compiled from source);
-# `batchml --help` lists them from here, importing none.
-GROUPS: dict[str, _Group] = {
-    "batch-endpoint": _Group("Manage batch endpoints.", lambda: _cli("endpoint").app),
-    "batch-deployment": _Group("Manage batch deployments.", lambda: _cli("deployment").app),
-    "model": _Group("Manage model assets (versioned).", lambda: _cli("assets").build("model")),
-    "data": _Group("Manage data assets (versioned).", lambda: _cli("assets").build("data")),
-    "environment": _Group(
-        "Manage Azure ML environments and their virtualenvs, built with uv in a per-user cache.",
-        lambda: _cli("environment").app,
-    ),
-    "component": _Group("Manage components (command and pipeline).", lambda: _cli("component").app),
-    "compute": _Group("Manage compute targets.", lambda: _cli("compute").app),
-    "datastore": _Group("Manage datastores.", lambda: _cli("datastore").app),
-    "job": _Group("Manage jobs: batch scoring jobs and pipeline jobs.", lambda: _cli("job").app),
-    "workspace": _Group("Inspect the workspace folder.", lambda: workspace.app),
-    "cache": _Group(
-        "Manage the per-user cache of mini-batch results that jobs reuse.",
-        lambda: _cli("cache").app,
-    ),
-}
-
-
-def _cli(module: str) -> Any:
-    return importlib.import_module(f"batchml.cli.{module}")
-
-
-class _Root(TyperGroup):
-    """The root group, whose command groups are built from GROUPS when first named; its own
-    help lists them by their help in GROUPS, without building them."""
-
-    listing = False
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*(name for name in super().list_commands(ctx) if name not in GROUPS), *GROUPS]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        group = GROUPS.get(cmd_name)
-        if group is not None and cmd_name not in self.commands:
-            if self.listing:
-                return click.Group(cmd_name, help=group.help)
-            self.commands[cmd_name] = _group(group.build(), cmd_name, group.help)
-        return super().get_command(ctx, cmd_name)
-
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        load_formatter()
-        self.listing = True
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self.listing = False
-
-
-class _Commands(HelpGroup):
-    """A command group whose commands are built when first named: typer builds a command by
-    inspecting its function (milliseconds each), and a command line names one."""
-
-    build: dict[str, Callable[[], click.Command]]
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.build)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.build:  # click suggests a name from all of them: build them
-            for name in self.build:
-                self.get_command(ctx, name)
-        elif cmd_name not in self.commands:
-            self.commands[cmd_name] = self.build[cmd_name]()
-        return super().get_command(ctx, cmd_name)
-
-
-def _group(built: typer.Typer, name: str, help: str) -> _Commands:
-    """The click group of the command group `built`, as typer makes it, each command built
-    when first named."""
-    shell = copy.copy(built)
-    shell.registered_commands = []
-    group = typer.main.get_group_from_info(
-        TyperInfo(shell, name=name, help=help, cls=_Commands),
-        pretty_exceptions_short=app.pretty_exceptions_short,
-        suggest_commands=app.suggest_commands,
-        rich_markup_mode=app.rich_markup_mode,
-    )
-    assert isinstance(group, _Commands) and not built.registered_groups
-    build = partial(
-        typer.main.get_command_from_info,
-        pretty_exceptions_short=app.pretty_exceptions_short,
-        rich_markup_mode=app.rich_markup_mode,
-    )
-    group.build = {
-        command.name or typer.main.get_command_name(command.callback.__name__): partial(
-            build, command
-        )
-        for command in built.registered_commands
-        if command.callback is not None
-    }
-    return group
-
-
-app = typer.Typer(
-    name="batchml",
-    cls=_Root,
-    help="Azure ML batch endpoints, on your machine: the az ml commands over a local workspace.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    suggest_commands=False,
-)
-app.command("configure", cls=AzCommand)(workspace.configure)
-
-
-def _version(value: bool) -> None:
-    if value:
-        click.echo(f"batchml {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version."
-    ),
-) -> None:
-    """Azure ML batch endpoints, on your machine."""
+# The words of a command line that may run a job, after `batch-endpoint invoke`: help and a
+# dry run do not.
+_NO_JOB = frozenset(("--help", "-h", "--dry-run"))
 
 
 def _fail(message: str, code: ExitStatus, hint: str | None = None) -> ExitStatus:
+    import click
+
     lines = message.splitlines() or [""]
     click.echo(f"ERROR: {lines[0]}", err=True)
     for line in lines[1:]:
@@ -172,13 +38,23 @@ def _fail(message: str, code: ExitStatus, hint: str | None = None) -> ExitStatus
     return code
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (tests call this; `main` exits with it)."""
+def run(argv: list[str] | None = None, ahead: Ahead | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this; `main` exits with it). `ahead`
+    is the runner forked for the job the command line invokes, if any (see main)."""
+    import click
+    import typer
+
+    from batchml.cli.context import App
+    from batchml.cli.root import app
+    from batchml.core.errors import BatchmlError, ExitStatus
+
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=args, prog_name="batchml", standalone_mode=False)
+        result = command.main(
+            args=args, prog_name="batchml", standalone_mode=False, obj=App(ahead=ahead)
+        )
     except click.exceptions.Abort:
         return _fail("aborted", ExitStatus.INTERRUPTED)
     except KeyboardInterrupt:
@@ -205,7 +81,20 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    _exit(run())
+    args = sys.argv[1:]
+    _exit(run(args, _runner_ahead(args)))
+
+
+def _runner_ahead(args: list[str]) -> Ahead | None:
+    """The runner of the job that the command line `args` invokes, forked now (see the
+    module's docstring); None for any other command, and when it cannot be forked. A command
+    line taken for an invoke that is not (`batch-endpoint invoke --name --help`) costs the
+    runner's imports: it exits when this process does, given no job."""
+    if args[:2] != ["batch-endpoint", "invoke"] or not _NO_JOB.isdisjoint(args[2:]):
+        return None
+    from batchml.runner.detach import fork_ahead
+
+    return fork_ahead()
 
 
 def _exit(code: int) -> NoReturn:

@@ -23,6 +23,7 @@ from batchml.output.formats import FORMATS
 
 if TYPE_CHECKING:
     from batchml.output.query import Query
+    from batchml.runner.detach import Ahead
     from batchml.store.workspace import Workspace
 
 # Options that take several space-separated values after one flag, as in `az --set a=1 b=2`.
@@ -39,12 +40,24 @@ class App:
     debug: bool = False
     # The exit status after the result is rendered, for a command whose result says it failed.
     exit_status: int = 0
+    # The runner forked for the job this command invokes as the command started, if any.
+    ahead: Ahead | None = None
 
     @property
     def workspace(self) -> Workspace:
         from batchml.store.locate import resolve_workspace
 
         return resolve_workspace(self.workspace_flag)[0]
+
+    def runner_ahead(self) -> Ahead | None:
+        """The runner of the job this command invokes: the one forked as the command started
+        (batchml.cli.app.main), else one forked now; None if it cannot be (see
+        batchml.runner.detach.fork_ahead)."""
+        if self.ahead is None:
+            from batchml.runner.detach import fork_ahead
+
+            self.ahead = fork_ahead()
+        return self.ahead
 
     def warn(self, message: str) -> None:
         """Messages go to stderr, so that stdout stays data only."""
@@ -194,7 +207,7 @@ def _print_examples(examples: tuple[str, ...]) -> None:
 
 
 def command_group() -> typer.Typer:
-    """A group of commands (its help is in batchml.cli.app's GROUPS): its help when given no
+    """A group of commands (its help is in batchml.cli.root's GROUPS): its help when given no
     command, and one suggestion for a mistyped command (click's; Typer's own would repeat it)."""
     return typer.Typer(cls=HelpGroup, no_args_is_help=True, suggest_commands=False)
 

@@ -189,11 +189,8 @@ def invoke(
     inputs its pipeline declares (-f inputs.yml, --set inputs.NAME..., or --input for its one
     data input).
     """
-    # Not on the start-up path of every command.
-    from batchml.runner.launch import fork_ahead
-
-    # The job's runner first: it imports itself while the job is planned (see fork_ahead).
-    ahead = None if dry_run else fork_ahead()
+    # The job's runner first: it imports itself while the job is planned (see App.runner_ahead).
+    ahead = None if dry_run else app_of(ctx).runner_ahead()
     if ahead is not None:
         ctx.call_on_close(ahead.close)
     from batchml.core import invocation

@@ -1,6 +1,6 @@
 """Typer's help formatter (typer.rich_utils), imported without the two parts of rich that
 batchml's help never uses: rich.markdown (help in markdown markup; batchml's is rich markup)
-and rich.traceback (pretty exceptions, turned off in batchml.cli.app). Together they are about
+and rich.traceback (pretty exceptions, turned off in batchml.cli.root). Together they are about
 a third of the CPU time of `batchml --help` (markdown-it, pygments, attrs, compiled from source
 when there are no .pyc files).
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-import importlib
-import io
-import json
 import os
-import signal
 import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from batchml.core.batch_job import BatchJob, LocalWorkers
 from batchml.core.job_environment import LOCAL
 from batchml.core.job_record import JobRecord, JobStatus
+from batchml.runner.detach import Ahead, detached, end, single_threaded
 from batchml.store.job_files import job_dir, save
 from batchml.store.workspace import Workspace
 
@@ -30,11 +25,6 @@ DRIVER_LOG = Path("azureml-logs") / "70_driver_log.txt"
 # their fork server is started first, so that its interpreter starts and imports while the
 # runner imports the rest of itself (see fork_server_first).
 FORK_SERVER = "--fork-server"
-
-# Signals whose handlers the invoking process may have set (a test runner's alarms too); the
-# forked runner starts from Python's own defaults, then sets its own (batchml.runner.process).
-_RESET = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-          signal.SIGALRM, signal.SIGCHLD)  # fmt: skip
 
 _Job = TypeVar("_Job", bound=JobRecord)
 
@@ -95,8 +85,9 @@ def launch(
 
     A process without other threads (C-level ones counted) forks the runner from itself, which
     has imported most of what the runner needs (each import compiled from source is a tenth of
-    a second or more of CPU when no .pyc is written); `invoke` does so as it starts
-    (fork_ahead), so that the runner imports the rest meanwhile. Forking with threads running
+    a second or more of CPU when no .pyc is written); `invoke` forks it as the command starts
+    (batchml.runner.detach.fork_ahead), so that the runner imports itself and starts its
+    workers' fork server meanwhile. Forking with threads running
     is not safe (a lock one holds stays held in the child), so otherwise the runner is a fresh
     `python -m batchml.runner --detach` (see batchml.runner.__main__). The runner imports no
     user code itself, and its workers see nothing of the invoking process's (see
@@ -109,20 +100,10 @@ def launch(
     log.parent.mkdir(parents=True, exist_ok=True)
     if ahead is not None and ahead.hand(job_folder, argv):
         return
-    start_runner = _fork if _single_threaded() else _spawn
+    start_runner = _fork if single_threaded() else _spawn
     code = start_runner(job_folder, argv, log)
     if code != 0:
         raise OSError(f"the job runner exited with code {code}; see {log}")
-
-
-def _single_threaded() -> bool:
-    """Whether this process runs one thread only, counting the threads that C code started
-    (pyarrow's pool after a tabular check, for one), which `threading` does not know of.
-    Without /proc the count is unknown, and so the answer is no."""
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
 
 
 def _spawn(job_folder: Path, argv: list[str], log: Path) -> int:
@@ -160,157 +141,39 @@ def _child(job_folder: Path, argv: list[str], out: int) -> None:
     try:
         if os.fork() > 0:
             os._exit(0)
-        _detached(out)
+        detached(out)
         code = _run(job_folder, argv)
     except BaseException:
         traceback.print_exc()
     finally:
-        _end(code)
+        end(code)
 
 
-def _detached(out: int, keep: int | None = None) -> None:
-    """Make this fork of the caller a runner's process: the leader of a new session, with
-    Python's own signal handlers, `out` as its stdout and stderr, and no other descriptor
-    than those (and `keep`, moved to descriptor 3)."""
-    os.setsid()
-    # What the caller's objects hold (a workspace lock's file among them) is not the
-    # runner's: every descriptor but the log is closed. Those objects are never collected
-    # (frozen, and this process never returns to them), so none closes a reused number.
-    gc.freeze()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    if keep is not None:
-        os.dup2(keep, 3)
-    os.closerange(3 if keep is None else 4, os.sysconf("SC_OPEN_MAX"))
-    _forget_multiprocessing()
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in _RESET:
-        signal.signal(signum, signal.SIG_DFL)
-
-
-def _run(job_folder: Path, argv: list[str]) -> int:
-    """Run the job (this process detached already); the runner's exit code."""
+def _run(job_folder: Path, argv: list[str], server: ForkServer | None = None) -> int:
+    """Run the job (this process detached already); the runner's exit code. `server` is a
+    fork server started ahead (see batchml.runner.detach), for the job's workers if its
+    `argv` has FORK_SERVER, else closed."""
     os.chdir(job_folder)
     runner_main = str(Path(__file__).with_name("__main__.py"))
     sys.argv = [runner_main, *argv]
-    server = fork_server_first(argv)
+    if server is not None and FORK_SERVER not in argv:  # Ray actors, or another Python's
+        server.close()
+        server = None
+    if server is None:
+        server = fork_server_first(argv)
     from batchml.runner.process import main
 
     return main(sys.argv, server)
 
 
-def _end(code: int) -> NoReturn:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
-class Ahead:
-    """A runner forked before its job is recorded (see fork_ahead): it imports itself (a
-    fifth of a second of CPU, compiled from source) while the invoking command plans and
-    records the job, then runs the job that hand() gives it. Given none (close(), or the
-    invoking process ends), it exits."""
-
-    def __init__(self, pipe: int) -> None:
-        self._pipe: int | None = pipe
-
-    def hand(self, job_folder: Path, argv: list[str]) -> bool:
-        """Give the runner its job (see `launch`); False if the runner is gone."""
-        pipe, self._pipe = self._pipe, None
-        if pipe is None:
-            return False
-        try:
-            os.write(pipe, json.dumps([str(job_folder), *argv]).encode())
-        except OSError:
-            return False
-        finally:
-            os.close(pipe)
-        return True
-
-    def close(self) -> None:
-        """Let the runner go without a job, if it has none."""
-        pipe, self._pipe = self._pipe, None
-        if pipe is not None:
-            os.close(pipe)
-
-
-def fork_ahead() -> Ahead | None:
-    """A runner forked now, detached (as by `launch`), to be handed its job later; None in a
-    process with other threads (see launch)."""
-    if not _single_threaded():
-        return None
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    given, giver = os.pipe()
-    try:
-        child = os.fork()
-        if child == 0:
-            _ahead(given)
-    finally:
-        os.close(given)
-    if os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) != 0:
-        os.close(giver)
-        return None
-    return Ahead(giver)
-
-
-def _ahead(given: int) -> NoReturn:
-    """Fork the runner ahead (see Ahead), which waits for its job on `given`."""
-    code = 1
-    try:
-        if os.fork() > 0:
-            os._exit(0)
-        _detached(os.open(os.devnull, os.O_WRONLY), keep=given)
-        # Its own modules, and its workers' (which the fork server it forks later keeps).
-        # A failure to import is reported in the job's log, by _run's import.
-        with contextlib.suppress(Exception):
-            from batchml.backends.fork_server import PRELOAD
-
-            for module in ("batchml.runner.process", *PRELOAD):
-                importlib.import_module(module)
-        with os.fdopen(3, "rb") as pipe:
-            job = pipe.read()
-        code = 0 if not job else _run_given(*json.loads(job))
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        _end(code)
-
-
-def _run_given(job_folder: str, *argv: str) -> int:
+def run_given(server: ForkServer | None, job_folder: str, *argv: str) -> int:
+    """Run the job a runner forked ahead was given (see batchml.runner.detach.Ahead), its
+    output in the job's log from now on; `server` is the fork server it started meanwhile."""
     out = os.open(Path(job_folder) / DRIVER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
-    return _run(Path(job_folder), list(argv))
-
-
-def _forget_multiprocessing() -> None:
-    """Drop what multiprocessing knows of the caller's helpers, children and temporary folder.
-
-    Those are the caller's: its resource tracker's pipe is closed here (a descriptor number a
-    later file may reuse, which the tracker's liveness probe would write to), its children are
-    not this process's, and its temporary folder goes when the caller exits. The runner's
-    workers start a resource tracker and a folder of their own (batchml.backends.fork_server).
-    """
-    from multiprocessing import process
-
-    process._children.clear()  # type: ignore[attr-defined]
-    process.current_process()._config.pop("tempdir", None)  # type: ignore[attr-defined]
-    tracker = sys.modules.get("multiprocessing.resource_tracker")
-    if tracker is not None:
-        tracker._resource_tracker._fd = None
-        tracker._resource_tracker._pid = None
-    server = sys.modules.get("multiprocessing.forkserver")
-    if server is not None:
-        server._forkserver.__init__()
+    return _run(Path(job_folder), list(argv), server)
 
 
 def fork_server_first(argv: list[str]) -> ForkServer | None:

@@ -44,7 +44,7 @@ from batchml.store.workspace import Workspace, current_user, now_iso
 if TYPE_CHECKING:
     from batchml.core.batch_job import Workers
     from batchml.core.job_environment import JobEnvironment
-    from batchml.runner.launch import Ahead
+    from batchml.runner.detach import Ahead
 
 
 @dataclass(frozen=True)
@@ -367,7 +367,7 @@ def invoke(
     workspace: Workspace, options: InvokeOptions, ahead: Ahead | None = None
 ) -> BatchJob | PipelineJob:
     """Plan a job, record it, and start its detached runner (`ahead`'s, forked already, if
-    given: see batchml.runner.launch.fork_ahead). Returns the job as recorded."""
+    given: see batchml.runner.detach.fork_ahead). Returns the job as recorded."""
     from batchml.runner.launch import start
 
     options, deployment = route(workspace, options)

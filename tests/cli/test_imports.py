@@ -61,7 +61,7 @@ def test_python_dash_m_batchml_is_the_batchml_command() -> None:
 def test_root_help_lists_every_group_and_builds_none() -> None:
     code = (
         "import sys\n"
-        "from batchml.cli.app import GROUPS, run\n"
+        "from batchml.cli.app import run\nfrom batchml.cli.root import GROUPS\n"
         "run(['--help'])\n"
         "built = sorted(m for m in sys.modules if m.startswith('batchml.cli.') and\n"
         "    m.rsplit('.', 1)[1] in {'endpoint', 'deployment', 'assets', 'job', 'datastore'})\n"
@@ -76,7 +76,7 @@ def test_root_help_lists_every_group_and_builds_none() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.stdout.splitlines()[-1] == "built []"
-    from batchml.cli.app import GROUPS
+    from batchml.cli.root import GROUPS
 
     for name, group in GROUPS.items():
         assert any(
@@ -119,3 +119,32 @@ def test_help_is_typers_own_without_markdown_or_tracebacks(argv: list[str]) -> N
     usual, _ = _help(argv, first="import typer.rich_utils")
     assert lean == usual
     assert "Usage:" in lean
+
+
+@pytest.mark.parametrize(
+    ("argv", "forks"),
+    [
+        (["batch-endpoint", "invoke", "-n", "ep", "--input", "data"], True),
+        (["batch-endpoint", "invoke", "-n", "ep", "--dry-run"], False),
+        (["batch-endpoint", "invoke", "--help"], False),
+        (["batch-endpoint", "show", "-n", "ep"], False),
+        (["job", "stream", "-n", "invoke"], False),
+    ],
+)
+def test_invoke_forks_its_runner_before_the_cli_is_imported(argv: list[str], forks: bool) -> None:
+    # `batchml` forks the runner of the job a command line invokes as its first instruction
+    # (batchml.cli.app.main): with only the standard library and these modules imported.
+    code = (
+        "import sys\n"
+        "from batchml.cli import app\n"
+        f"ahead = app._runner_ahead({argv!r})\n"
+        "print(ahead is not None, sorted(m for m in sys.modules if m.startswith('batchml')),\n"
+        "      [m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names\n"
+        "       and not m.startswith(('_', 'batchml'))])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    imported = ["batchml", "batchml.cli", "batchml.cli.app"]
+    imported += ["batchml.runner", "batchml.runner.detach"] if forks else []
+    assert result.stdout.splitlines()[-1] == f"{forks} {sorted(imported)} []"

@@ -10,7 +10,7 @@ import click
 import pytest
 import typer
 
-from batchml.cli.app import app
+from batchml.cli.root import app
 
 if TYPE_CHECKING:
     from tests.conftest import Cli, Project

@@ -102,11 +102,23 @@ def _runners_of(command: list[str]) -> list[int]:
 
 @pytest.mark.slow
 def test_an_invoke_that_fails_leaves_no_runner_forked_ahead(jobs: JobsWorkspace) -> None:
-    # The runner forked as the command starts (batchml.runner.launch.fork_ahead) is given no
+    # The runner forked as the command starts (batchml.runner.detach.fork_ahead) is given no
     # job: the input does not exist.
     command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
     command += ["batch-endpoint", "invoke", "-n", "jobs-ep", "--input", str(jobs.root / "none")]
     failed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert failed.returncode != 0 and "none" in failed.stderr
+    wait_for(lambda: not _runners_of(command), "the runner forked ahead to exit")
+    assert not (jobs.ws / "jobs").exists() or not any((jobs.ws / "jobs").iterdir())
+
+
+@pytest.mark.slow
+def test_an_invoke_that_click_refuses_leaves_no_runner_forked_ahead(jobs: JobsWorkspace) -> None:
+    # Forked before click has read the command line (batchml.cli.app.main), the runner is
+    # given no job when an option is unknown: it exits with the command.
+    command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
+    command += ["batch-endpoint", "invoke", "-n", "jobs-ep", "--no-such-option"]
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "--no-such-option" in failed.stderr
     wait_for(lambda: not _runners_of(command), "the runner forked ahead to exit")
     assert not (jobs.ws / "jobs").exists() or not any((jobs.ws / "jobs").iterdir())
