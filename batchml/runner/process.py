@@ -25,9 +25,7 @@ from batchml.core.batch_job import BatchJob, JobCounts, RayWorkers
 from batchml.core.errors import BatchmlError, ConflictError
 from batchml.core.job_environment import LOCAL, UV, JobEnvironment
 from batchml.core.job_record import JobStatus
-from batchml.core.pipeline_job import PIPELINE
 from batchml.envs.packages import mismatches, pip_requirements
-from batchml.envs.requirements import Requirements
 from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
 from batchml.runner.events import JobEvent, JobResult
@@ -344,6 +342,7 @@ class Runner:
         assert isinstance(workers, RayWorkers), "local workers are started by _start_workers"
         from batchml.backends.ray import RayOptions, factory
         from batchml.backends.ray_env import install_options_from_env
+        from batchml.envs.requirements import Requirements
 
         options = RayOptions.from_record(dataclasses.asdict(workers))
         if job.runs_in.manager == UV:
@@ -415,12 +414,12 @@ def _run(argv: list[str], server: ForkServer | None) -> int:
     ).start()
     resume = "--resume" in args
     runner: Runner | PipelineRunner
-    if job_store.kind(folder) == PIPELINE:
+    if job_store.kind(folder) is None:  # a batch scoring job (a step job has no runner)
+        runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args, server=server)
+    else:
         from batchml.runner.pipeline import PipelineRunner
 
         runner = PipelineRunner(folder, resume=resume)
-    else:
-        runner = Runner(folder, resume=resume, retry_failed="--retry-failed" in args, server=server)
 
     def stop(_signum: int, _frame: object) -> None:
         runner.record.request_cancel()
