@@ -3,13 +3,15 @@ or ahead of its job (fork_ahead), to be handed the job once the command has reco
 
 Only the standard library is imported here: `batchml batch-endpoint invoke` forks its runner
 ahead as its first instruction (batchml.cli.app), before the CLI's own modules are imported,
-so that on a machine of two cores the runner imports itself while the command does.
+so that on a machine of two cores the runner imports itself while the command does. What both
+need (SHARED) is imported once, before the fork.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import io
 import json
 import os
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
 
     from batchml.backends.fork_server import ForkServer
 
+# The modules that both the invoking command and its runner import (the job records and the
+# workspace's files): imported before the runner is forked ahead, once for both, they are half
+# of what the runner imports (compiled from source, about 0.08 s of CPU); typer, click and the
+# runner's own modules are imported by each process on its own core.
+SHARED = ("batchml.store.job_files", "batchml.store.input_list")
 # Signals whose handlers the invoking process may have set (a test runner's alarms too); the
 # forked runner starts from Python's own defaults, then sets its own (batchml.runner.process).
 _RESET = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -130,6 +137,8 @@ def fork_ahead() -> Ahead | None:
     child; see batchml.runner.launch)."""
     if not single_threaded():
         return None
+    for module in SHARED:
+        importlib.import_module(module)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     given, giver = os.pipe()
