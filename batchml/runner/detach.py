@@ -161,33 +161,40 @@ def _ahead(given: int) -> NoReturn:
         if os.fork() > 0:
             os._exit(0)
         detached(os.open(os.devnull, os.O_WRONLY), keep=given)
-        server = _prepared()
+        prepared = _prepared()
         with os.fdopen(3, "rb") as pipe:
             job = pipe.read()
         if job:
             from batchml.runner.launch import run_given
 
-            code = run_given(server, *json.loads(job))
+            code = run_given(prepared, *json.loads(job))
         else:
             code = 0
-            if server is not None:
-                server.close()
+            if prepared is not None:
+                prepared[0].close()
     except BaseException:
         traceback.print_exc()
     finally:
         end(code)
 
 
-def _prepared() -> ForkServer | None:
+def _prepared() -> tuple[ForkServer, int] | None:
     """What a job of local workers needs before its first worker is forked, made ready while
     the runner waits for its job: the runner's modules, and its workers' fork server (forked
-    now, when no thread runs yet) with theirs. None if any of it fails: the runner given its
-    job then imports or starts it again, and the job's log says why it cannot."""
+    now, when no thread runs yet) with theirs; with the read end of a pipe that is the server's
+    stdout and stderr (and its workers', until they open their logs), which the runner relays
+    to the job's log once it knows the job (batchml.runner.launch.run_given). None if any of
+    it fails: the runner given its job then imports or starts it again, and the job's log says
+    why it cannot."""
     with contextlib.suppress(Exception):
         from batchml.backends.fork_server import ForkServer
         from batchml.runner import process  # noqa: F401
 
+        output, into = os.pipe()
+        os.dup2(into, 1)
+        os.dup2(into, 2)
+        os.close(into)
         server = ForkServer()
         server.fork_now()
-        return server
+        return server, output
     return None

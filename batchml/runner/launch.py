@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -166,14 +167,27 @@ def _run(job_folder: Path, argv: list[str], server: ForkServer | None = None) ->
     return main(sys.argv, server)
 
 
-def run_given(server: ForkServer | None, job_folder: str, *argv: str) -> int:
+def run_given(prepared: tuple[ForkServer, int] | None, job_folder: str, *argv: str) -> int:
     """Run the job a runner forked ahead was given (see batchml.runner.detach.Ahead), its
-    output in the job's log from now on; `server` is the fork server it started meanwhile."""
+    output in the job's log from now on; `prepared` is the fork server it started meanwhile,
+    and the read end of the server's output, relayed to the log from now on."""
     out = os.open(Path(job_folder) / DRIVER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
+    if prepared is None:
+        return _run(Path(job_folder), list(argv))
+    server, output = prepared
+    threading.Thread(target=_relay, args=(output, 1), name="relay", daemon=True).start()
     return _run(Path(job_folder), list(argv), server)
+
+
+def _relay(source: int, target: int) -> None:
+    """Copy what is written to `source` to `target` until every writer has closed it (the
+    resource tracker, started with the server, holds it until the runner ends)."""
+    while data := os.read(source, 65536):
+        os.write(target, data)
+    os.close(source)
 
 
 def fork_server_first(argv: list[str]) -> ForkServer | None:

@@ -122,3 +122,30 @@ def test_an_invoke_that_click_refuses_leaves_no_runner_forked_ahead(jobs: JobsWo
     assert failed.returncode == 2 and "--no-such-option" in failed.stderr
     wait_for(lambda: not _runners_of(command), "the runner forked ahead to exit")
     assert not (jobs.ws / "jobs").exists() or not any((jobs.ws / "jobs").iterdir())
+
+
+def test_what_the_fork_server_started_ahead_writes_reaches_the_job_log(tmp_path: Path) -> None:
+    # A runner forked ahead starts its workers' fork server before it knows its job's log
+    # (batchml.runner.detach._prepared): what the server's processes write before they open
+    # logs of their own is relayed to it, as batchml.runner.launch.run_given relays it.
+    log = tmp_path / "log"
+    code = (
+        "import os, threading, time\n"
+        "from batchml.runner import detach, launch\n"
+        "prepared = detach._prepared()\n"
+        "assert prepared is not None\n"
+        "server, output = prepared\n"
+        f"log = os.open({str(log)!r}, os.O_WRONLY | os.O_CREAT)\n"
+        "os.dup2(log, 1)\n"
+        "os.dup2(log, 2)\n"
+        "threading.Thread(target=launch._relay, args=(output, log), daemon=True).start()\n"
+        "worker = server.process(target=os.write, args=(2, b'before its logs\\n'))\n"
+        "worker.start()\n"
+        "worker.join()\n"
+        "server.close()\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while os.path.getsize({str(log)!r}) == 0 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert log.read_bytes() == b"before its logs\n"
