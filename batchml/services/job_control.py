@@ -39,8 +39,9 @@ from batchml.store.workspace import Workspace, now_iso
 if TYPE_CHECKING:
     from batchml.store.job_index import Entry
 
-# How often `job stream` looks for a change of the job's record or log (two stat calls).
-CHANGE_POLL = 0.02
+# How often `job stream` looks for a change of the job's record or log: two stat calls, about
+# 0.5% of a core; it exits this long at most after the job's last record.
+CHANGE_POLL = 0.005
 
 
 def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> AnyJob:
