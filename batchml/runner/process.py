@@ -50,7 +50,10 @@ if TYPE_CHECKING:
 
 # Progress lines in the driver log (what `job stream` shows) are at most this often.
 PROGRESS_INTERVAL = 2.0
-_WRITTEN_AT_ONCE = ("job_started", "job_finalizing", "job_finished")
+# The plan's size is written at once (`job stream` says "planning" until it is known), and
+# Finalizing (before the output is assembled, under the job's lock). job_finished's counts are
+# those the job's last record has, written right after (held back until then).
+_WRITTEN_AT_ONCE = ("job_started", "job_finalizing")
 
 
 _SAYING = threading.Lock()
@@ -106,7 +109,6 @@ class Runner:
             elif self._running.get(event.worker) == event.mini_batch:
                 del self._running[event.worker]
         self._latest = (event.counts, len(self._running))
-        # The plan's size is written at once: `job stream` says "planning" until it is known.
         if event.kind in _WRITTEN_AT_ONCE:
             job = self._with_counts()
             if event.kind == "job_finalizing":

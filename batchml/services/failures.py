@@ -8,14 +8,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchml.core import failures as records
 from batchml.core.batch_job import BatchJob
 from batchml.core.errors import ConflictError, UsageError
 from batchml.core.job_record import JobStatus
 from batchml.store.job_files import get, job_dir
-from batchml.store.snapshot import copy_file
 
 if TYPE_CHECKING:
+    from batchml.core.failures import Group
     from batchml.store.workspace import Workspace
 
 # The files and errors `job show` names; the rest are in `job failures`.
@@ -32,10 +31,12 @@ def _job(workspace: Workspace, name: str) -> BatchJob:
 
 def read(workspace: Workspace, name: str) -> list[dict[str, Any]]:
     """Every failure record of the job, oldest first (none if nothing failed)."""
+    from batchml.core import failures as records
+
     return records.read(job_dir(workspace, name) / "logs" / records.FAILURES_FILE)
 
 
-def _group_view(group: records.Group) -> dict[str, Any]:
+def _group_view(group: Group) -> dict[str, Any]:
     first = group.first
     return {
         "kind": first["kind"],
@@ -54,6 +55,8 @@ def _group_view(group: records.Group) -> dict[str, Any]:
 
 def listing(workspace: Workspace, name: str, every: bool = False) -> list[dict[str, Any]]:
     """The job's distinct errors with their counts, first first; with `every`, each record."""
+    from batchml.core import failures as records
+
     _job(workspace, name)
     found = read(workspace, name)
     return found if every else [_group_view(group) for group in records.group(found)]
@@ -95,6 +98,8 @@ def copy_to(workspace: Workspace, name: str, target: Path) -> list[Path]:
             + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""),
             hint="give an empty or new folder",
         )
+    from batchml.store.snapshot import copy_file
+
     for source, copy in plan:
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy_file(source, copy)
@@ -108,6 +113,10 @@ def summary(workspace: Workspace, job: BatchJob) -> dict[str, Any] | None:
     failed_job = job.status == JobStatus.FAILED
     if not (failed_job or job.counts.files_failed):
         return None
+    # Here and in each function that reads failures: `job show` and `job stream` of a job that
+    # failed nothing import none of it.
+    from batchml.core import failures as records
+
     groups = records.group(read(workspace, job.name))
     if not groups:
         return None

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchml.core.batch_job import BatchJob
 from batchml.core.errors import ConflictError, NotFoundError, UsageError
@@ -34,11 +34,14 @@ from batchml.store.job_files import (
     save,
     silence,
 )
-from batchml.store.job_index import Entry, jobs
 from batchml.store.workspace import Workspace, now_iso
 
-# How often `job stream` looks for a change of the job's record or log (two stat calls).
-CHANGE_POLL = 0.02
+if TYPE_CHECKING:
+    from batchml.store.job_index import Entry
+
+# How often `job stream` looks for a change of the job's record or log: two stat calls, about
+# 0.5% of a core; it exits this long at most after the job's last record.
+CHANGE_POLL = 0.005
 
 
 def observe(workspace: Workspace, job: AnyJob, parent: AnyJob | None = None) -> AnyJob:
@@ -87,6 +90,9 @@ def list_all(
     """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
     a job whose record cannot be read is left out and said to `warn`. Only the records of the
     jobs shown are read, one at a time, as the caller takes them."""
+    # Here, not at the top: following or showing a job reads none of the index.
+    from batchml.store.job_index import jobs
+
     listed = jobs(workspace, lambda line: line.listed, warn)
     for job in itertools.islice(listed, max_results):
         yield observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
@@ -124,6 +130,8 @@ def list_for(
 def _endpoint_jobs(
     workspace: Workspace, endpoint: str, deployment: str | None, warn: Callable[[str], None]
 ) -> Iterator[AnyJob]:
+    from batchml.store.job_index import jobs
+
     def wanted(line: Entry) -> bool:
         return line.endpoint == endpoint and deployment in (None, line.deployment)
 

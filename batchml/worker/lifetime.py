@@ -15,12 +15,19 @@ import os
 import signal
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # How long end_descendants() waits for killed processes to be gone, in all.
 _END_WAIT = 5.0
+# Whether Linux lists each thread's children (CONFIG_PROC_CHILDREN), which descendants() reads.
+_LISTS_CHILDREN = Path(f"/proc/self/task/{os.getpid()}/children").exists()
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -47,8 +54,34 @@ def become_subreaper() -> bool:
 
 
 def descendants(pid: int) -> list[int]:
-    """The processes under `pid` (children first), from one read of /proc."""
-    parents: dict[int, list[int]] = {}
+    """The processes under `pid` (children first): from the children lists of its threads and
+    theirs (a few reads), or where Linux keeps no such lists, from one read of all of /proc."""
+    children: Callable[[int], list[int]] = _children if _LISTS_CHILDREN else _parents().__getitem__
+    found, queue = [], list(children(pid))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children(child))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    """The children of `pid`, each listed by the thread that forked it (or took it in)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found  # it ended while we looked
+    for thread in threads:
+        with contextlib.suppress(OSError):
+            found.extend(map(int, Path(f"/proc/{pid}/task/{thread}/children").read_text().split()))
+    return found
+
+
+def _parents() -> defaultdict[int, list[int]]:
+    """The children of each process, from its parent's pid in /proc/PID/stat (none elsewhere
+    than Linux)."""
+    parents: defaultdict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir() if Path("/proc/self").exists() else ():
         if not entry.name.isdigit():
             continue
@@ -57,14 +90,8 @@ def descendants(pid: int) -> list[int]:
         except OSError:
             continue  # it ended while we looked
         # The command name is in parentheses and may hold spaces: the fields follow the last ")".
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, queue = [], list(parents.get(pid, []))
-    while queue:
-        child = queue.pop(0)
-        found.append(child)
-        queue.extend(parents.get(child, []))
-    return found
+        parents[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
+    return parents
 
 
 def kill_descendants(pid: int) -> None:
@@ -89,7 +116,11 @@ def end_descendants() -> int:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
             killed.add(pid)
-        time.sleep(0.01)
+        # Killed, they end within moments; then the children they leave come to this one.
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if not _reaped(pid)]
+            if alive:
+                time.sleep(0.001)
     return len(killed)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from waiting import wait_for
+
+from batchml.worker import lifetime
 
 if TYPE_CHECKING:
     from tests.integration.conftest import JobsWorkspace
@@ -119,3 +122,36 @@ def test_nothing_a_canceled_job_started_outlives_it(jobs: JobsWorkspace) -> None
     assert jobs.cli.ok("job", "cancel", "-n", name)["status"] == "Canceled"
     jobs.wait_runners_gone()
     assert _left_behind(jobs) == []
+
+
+def test_the_scan_of_proc_finds_what_the_children_lists_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process with two children, one of them with a child of its own: where Linux keeps no
+    # children lists, descendants() reads every process's parent in /proc instead.
+    ready = tmp_path / "ready"
+    grandchild = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+    script = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+        "subprocess.Popen(['sleep', '300'])\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "time.sleep(300)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        wait_for(lambda: ready.exists() and len(lifetime.descendants(holder.pid)) == 3, "3")
+        listed = lifetime.descendants(holder.pid)
+        monkeypatch.setattr(lifetime, "_LISTS_CHILDREN", False)
+        scanned = lifetime.descendants(holder.pid)
+        parent_of_last = _parent(listed[-1])
+    finally:
+        for pid in [*lifetime.descendants(holder.pid), holder.pid]:
+            os.kill(pid, signal.SIGKILL)
+        holder.wait()
+    assert len(listed) == 3 and sorted(scanned) == sorted(listed)
+    assert parent_of_last in listed[:2]  # children first
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
