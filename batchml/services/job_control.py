@@ -92,8 +92,11 @@ def list_all(
         yield observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
 
 
-def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
-    """The steps of a pipeline job, in the order they run; none for other jobs."""
+def list_children(
+    workspace: Workspace, parent: str, max_results: int | None = None
+) -> list[dict[str, Any]]:
+    """The steps of a pipeline job, in the order they run (the first `max_results`, as az
+    has them); none for other jobs."""
     job = get(workspace, parent)
     if not isinstance(job, PipelineJob):
         return []
@@ -102,7 +105,7 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
         observe(workspace, get(workspace, child), now).view(
             workspace.name, str(job_dir(workspace, child))
         )
-        for child in job.steps.values()
+        for child in itertools.islice(job.steps.values(), max_results)
     ]
 
 
