@@ -87,9 +87,20 @@ def list_all(
     """Top-level jobs, newest first (the steps of pipeline jobs are listed by their parent);
     a job whose record cannot be read is left out and said to `warn`. Only the records of the
     jobs shown are read, one at a time, as the caller takes them."""
-    listed = jobs(workspace, lambda line: line.listed, warn)
+    listed = _observed(workspace, jobs(workspace, lambda line: line.listed, warn))
     for job in itertools.islice(listed, max_results):
-        yield observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
+        yield job.view(workspace.name, str(job_dir(workspace, job.name)))
+
+
+def _observed(workspace: Workspace, found: Iterator[AnyJob]) -> Iterator[AnyJob]:
+    """The jobs `found`, as they are now (`observe`); a job gone since its record was read
+    (the command that made it failed, and took it back) is passed over, as when it is gone
+    before."""
+    for job in found:
+        try:
+            yield observe(workspace, job)
+        except NotFoundError:
+            continue
 
 
 def list_children(
@@ -118,10 +129,10 @@ def list_for(
 ) -> Iterator[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first, made
     one at a time as the caller takes them."""
-    found = itertools.islice(_endpoint_jobs(workspace, endpoint, deployment, warn), max_results)
-    for job in found:
+    found = _observed(workspace, _endpoint_jobs(workspace, endpoint, deployment, warn))
+    for job in itertools.islice(found, max_results):
         folder = str(job_dir(workspace, job.name))
-        yield observe(workspace, job).batch_view(workspace.name, folder)  # type: ignore[union-attr]
+        yield job.batch_view(workspace.name, folder)  # type: ignore[union-attr]
 
 
 def _endpoint_jobs(
@@ -136,7 +147,7 @@ def _endpoint_jobs(
 def unfinished(workspace: Workspace, endpoint: str, deployment: str | None = None) -> list[str]:
     """The jobs of an endpoint (or one of its deployments) that have not ended."""
     jobs = _endpoint_jobs(workspace, endpoint, deployment, lambda _message: None)
-    return [job.name for job in jobs if not observe(workspace, job).is_terminal()]
+    return [job.name for job in _observed(workspace, jobs) if not job.is_terminal()]
 
 
 def still_running(jobs: list[str]) -> str:
