@@ -303,8 +303,13 @@ def _refuse_empty(params: list[click.Parameter], values: dict[str, Any]) -> None
 
 YES = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation.")
 DRY_RUN = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing.")
-MAX_RESULTS = typer.Option(50, "-r", "--max-results", help="Maximum number of jobs to return.")
-ALL_RESULTS = typer.Option(False, "--all-results", help="Return every job.")
+MAX_RESULTS = typer.Option(
+    50, "-r", "--max-results", min=1, metavar="N", help="Maximum number of jobs to return."
+)
+# As az ml job list: --all-results returns every job whatever -r says.
+ALL_RESULTS = typer.Option(
+    False, "--all-results", help="Return every job (-r/--max-results is then ignored)."
+)
 
 
 def confirm_or_fail(yes: bool, what: str) -> None:

@@ -69,10 +69,11 @@ def list_(
     all_results: bool = ALL_RESULTS,
 ) -> Iterable[dict[str, Any]]:
     """List jobs, newest first; with --parent-job-name, the steps of a pipeline job."""
-    if parent_job_name:
-        return job_control.list_children(app_of(ctx).workspace, parent_job_name)
     app = app_of(ctx)
-    return job_control.list_all(app.workspace, None if all_results else max_results, app.warn)
+    limit = None if all_results else max_results
+    if parent_job_name:
+        return job_control.list_children(app.workspace, parent_job_name, limit)
+    return job_control.list_all(app.workspace, limit, app.warn)
 
 
 @app.command("stream", cls=AzCommand)

@@ -82,10 +82,21 @@ def pieces(
 def _streamed(
     data: Iterator[Any], output: str, rows: Callable[[Any], dict[str, Any]] | None
 ) -> Iterator[str]:
-    """The pieces of a list made item by item, as `pieces` has them with no query or colour."""
+    """The pieces of a list made item by item, as `pieces` has them with no query or colour.
+    A list whose making fails part-way leaves what was written whole, for the error to follow:
+    the items before it (a JSON array closed after them; YAML blocks and TSV rows are whole
+    as they are written), or nothing (a table, or no item yet)."""
     plain = (to_plain(item) for item in data)
     if output in ("json", "jsonc"):
-        yield from json_text.items(plain)
+        opened = False
+        try:
+            for piece in json_text.items(plain):
+                opened = True
+                yield piece
+        except Exception:  # said by the caller; the array written so far is closed first
+            if opened:
+                yield "\n]\n"
+            raise
         yield "\n"
     elif output in ("yaml", "yamlc"):
         empty = True

@@ -93,13 +93,27 @@ def list_all(
     # Here, not at the top: following or showing a job reads none of the index.
     from batchml.store.job_index import jobs
 
-    listed = jobs(workspace, lambda line: line.listed, warn)
+    listed = _observed(workspace, jobs(workspace, lambda line: line.listed, warn))
     for job in itertools.islice(listed, max_results):
-        yield observe(workspace, job).view(workspace.name, str(job_dir(workspace, job.name)))
+        yield job.view(workspace.name, str(job_dir(workspace, job.name)))
 
 
-def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
-    """The steps of a pipeline job, in the order they run; none for other jobs."""
+def _observed(workspace: Workspace, found: Iterator[AnyJob]) -> Iterator[AnyJob]:
+    """The jobs `found`, as they are now (`observe`); a job gone since its record was read
+    (the command that made it failed, and took it back) is passed over, as when it is gone
+    before."""
+    for job in found:
+        try:
+            yield observe(workspace, job)
+        except NotFoundError:
+            continue
+
+
+def list_children(
+    workspace: Workspace, parent: str, max_results: int | None = None
+) -> list[dict[str, Any]]:
+    """The steps of a pipeline job, in the order they run (the first `max_results`, as az
+    has them); none for other jobs."""
     job = get(workspace, parent)
     if not isinstance(job, PipelineJob):
         return []
@@ -108,7 +122,7 @@ def list_children(workspace: Workspace, parent: str) -> list[dict[str, Any]]:
         observe(workspace, get(workspace, child), now).view(
             workspace.name, str(job_dir(workspace, child))
         )
-        for child in job.steps.values()
+        for child in itertools.islice(job.steps.values(), max_results)
     ]
 
 
@@ -121,10 +135,10 @@ def list_for(
 ) -> Iterator[dict[str, Any]]:
     """`list-jobs` of an endpoint or deployment: Azure's BatchJob shape, newest first, made
     one at a time as the caller takes them."""
-    found = itertools.islice(_endpoint_jobs(workspace, endpoint, deployment, warn), max_results)
-    for job in found:
+    found = _observed(workspace, _endpoint_jobs(workspace, endpoint, deployment, warn))
+    for job in itertools.islice(found, max_results):
         folder = str(job_dir(workspace, job.name))
-        yield observe(workspace, job).batch_view(workspace.name, folder)  # type: ignore[union-attr]
+        yield job.batch_view(workspace.name, folder)  # type: ignore[union-attr]
 
 
 def _endpoint_jobs(
@@ -141,7 +155,7 @@ def _endpoint_jobs(
 def unfinished(workspace: Workspace, endpoint: str, deployment: str | None = None) -> list[str]:
     """The jobs of an endpoint (or one of its deployments) that have not ended."""
     jobs = _endpoint_jobs(workspace, endpoint, deployment, lambda _message: None)
-    return [job.name for job in jobs if not observe(workspace, job).is_terminal()]
+    return [job.name for job in _observed(workspace, jobs) if not job.is_terminal()]
 
 
 def still_running(jobs: list[str]) -> str:

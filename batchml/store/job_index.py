@@ -19,7 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from batchml.core.batch_job import BatchJob
-from batchml.core.errors import CorruptStateError, NotFoundError, UsageError
+from batchml.core.errors import (
+    BatchmlError,
+    CorruptStateError,
+    NotFoundError,
+    UsageError,
+    WorkspaceVersionError,
+)
 from batchml.core.job_record import JobStatus
 from batchml.core.pipeline_job import PipelineJob, StepJob
 from batchml.store.job_files import get
@@ -99,9 +105,13 @@ def add(workspace: Workspace, job: AnyJob) -> None:
         os.close(fd)
 
 
+# A job record that cannot be read: garbled, or written by a newer batchml (its format).
+UNREADABLE = (CorruptStateError, WorkspaceVersionError)
+
+
 def entries(
     workspace: Workspace,
-) -> tuple[list[tuple[str, str, int | Entry]], list[tuple[str, CorruptStateError]]]:
+) -> tuple[list[tuple[str, str, int | Entry]], list[tuple[str, BatchmlError]]]:
     """Every job of the workspace, newest first (as far as the index and the folders tell), as
     (created_at, name, where its index line starts or, for an unindexed job, its Entry), and
     why the records of unindexed jobs that cannot be read cannot be. Index lines are read again
@@ -119,13 +129,13 @@ def entries(
     unindexed: list[str] = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as names:
         unindexed = [e.name for e in names if e.name not in found and e.is_dir()]
-    unreadable: list[tuple[str, CorruptStateError]] = []
+    unreadable: list[tuple[str, BatchmlError]] = []
     for name in sorted(unindexed):
         try:
             line = entry(get(workspace, name))
         except (NotFoundError, UsageError):
             continue
-        except CorruptStateError as exc:
+        except UNREADABLE as exc:
             unreadable.append((name, exc))
             continue
         found[name] = (line.created_at, name, line)
@@ -174,8 +184,9 @@ def jobs(
     on_unreadable: Callable[[str], None] | None,
 ) -> Iterator[AnyJob]:
     """The records of the jobs `wanted` picks, newest first, read one at a time. A record that
-    cannot be read is passed over and said to `on_unreadable` (without it, CorruptStateError
-    is raised); one that is gone (the command that made it failed) is passed over."""
+    cannot be read (garbled, or of a newer batchml) is passed over and said to `on_unreadable`
+    (without it, its error is raised); one that is gone (the command that made it failed) is
+    passed over."""
     lines, unreadable = entries(workspace)
     for name, exc in unreadable:
         _unreadable(name, exc, on_unreadable)
@@ -204,16 +215,15 @@ def _records(
                 yield job if job is not None else get(workspace, name)
         except NotFoundError:
             continue
-        except CorruptStateError as exc:
+        except UNREADABLE as exc:
             _unreadable(name, exc, on_unreadable)
 
 
-def _unreadable(
-    name: str, exc: CorruptStateError, on_unreadable: Callable[[str], None] | None
-) -> None:
+def _unreadable(name: str, exc: BatchmlError, on_unreadable: Callable[[str], None] | None) -> None:
     if on_unreadable is None:
         raise exc
-    on_unreadable(f"job '{name}' is not listed: {exc.message}")
+    hint = f"; {exc.hint}" if exc.hint else ""
+    on_unreadable(f"job '{name}' is not listed: {exc.message}{hint}")
 
 
 def all_jobs(

@@ -107,7 +107,9 @@ def filesystem(access: StorageAccess, *, retries: int = 2) -> AbstractFileSystem
             from fsspec.implementations.http import HTTPFileSystem
         except ImportError:
             raise BatchmlError(f"{access.name} is an http URL, which needs aiohttp") from None
-        return HTTPFileSystem(skip_instance_cache=True)
+        # trust_env: the proxy the environment names (http_proxy, https_proxy, no_proxy), as
+        # the ranged reads of batchml.store.http_connections take it; aiohttp ignores it else.
+        return HTTPFileSystem(skip_instance_cache=True, client_kwargs={"trust_env": True})
     try:
         from adlfs import AzureBlobFileSystem
     except ImportError:

@@ -180,3 +180,22 @@ def test_unknown_option_is_a_usage_error(cli: Cli, ready: Project) -> None:
     result = cli(*SHOW, "--colour")
     assert (result.code, result.out) == (2, "")
     assert result.err.splitlines()[-1] == "Error: No such option '--colour'."
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["job", "list"],
+        ["batch-endpoint", "list-jobs", "-n", "mnist-batch"],
+        ["batch-deployment", "list-jobs", "-n", "mnist-torch", "-e", "mnist-batch"],
+    ],
+)
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_max_results_below_one_is_a_usage_error(
+    cli: Cli, ready: Project, argv: list[str], count: str
+) -> None:
+    result = cli(*argv, "-r", count, "--all-results")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines()[-1] == (
+        f"Error: Invalid value for '-r' / '--max-results': {count} is not in the range x>=1."
+    )

@@ -3,7 +3,8 @@ http_connections), against a server on 127.0.0.1: planning a table of several fi
 connection per planning thread, not one per request (over http and https, where each new
 connection is a TLS handshake), and plans as the same local table; a
 server that drops each connection after one answer is asked again on a new one; an answer
-left half read does not leave its bytes for the next answer."""
+left half read does not leave its bytes for the next answer. Both these reads and a folder's
+listing and downloads (fsspec's http) go through the proxy the environment names."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from batchml.store.workspace import Workspace
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.integration.conftest import JobsWorkspace
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -154,3 +157,25 @@ def test_a_proxy_that_cannot_be_reached_is_named_without_its_credentials(
     assert raised.value.message.endswith(
         "storage error: the proxy http://127.0.0.1:1 cannot be reached (connection refused)"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_a_job_of_an_http_folder_lists_and_fetches_it_through_the_proxy(
+    jobs: JobsWorkspace, monkeypatch: pytest.MonkeyPatch, bypassed: bool
+) -> None:
+    (jobs.root / "site").mkdir()
+    folder = jobs.inputs(["a", "b", "c"], "site/in")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1" if bypassed else "")
+    with served(folder.parent) as site, proxied() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)  # the job's runner has it too
+        name = jobs.invoke("--input", f"{site.url}/in/")
+        assert jobs.wait(name, "Completed", "Failed")["status"] == "Completed"
+
+    assert jobs.output(name).read_text().splitlines() == ["in00.txt a", "in01.txt b", "in02.txt c"]
+    if bypassed:
+        assert not proxy.forwarded and not proxy.tunnels
+    else:  # the folder listed, then each of its files fetched
+        asked = {url.removeprefix(site.url) for url in proxy.forwarded}
+        assert {"/in/", "/in/in00.txt", "/in/in01.txt", "/in/in02.txt"} <= asked

@@ -55,3 +55,8 @@ def test_a_page_of_jobs_reads_the_records_it_shows_only(
                          "[].name")  # fmt: skip
     assert listed == newest_first[:3]
     assert jobs.cli.ok("job", "list", "--all-results", "--query", "[].name") == newest_first
+    # As az ml job list: --all-results returns every job whatever -r says.
+    for argv in (["job", "list"], ["batch-endpoint", "list-jobs", "-n", "jobs-ep"],
+                 ["batch-deployment", "list-jobs", "-n", "logged", "-e", "jobs-ep"]):  # fmt: skip
+        assert jobs.cli.ok(*argv, "-r", "7", "--all-results", "--query", "[].name") == newest_first
+        assert jobs.cli.ok(*argv, "-r", "7", "--query", "[].name") == newest_first[:7]

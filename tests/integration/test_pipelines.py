@@ -380,6 +380,14 @@ def test_job_list_parent_lists_the_steps_in_the_order_they_run(pipes: Pipes) -> 
     assert pipes.wait(name)["status"] == "Completed"
     listed = pipes.cli.ok("job", "list", "-p", name, "--query", "[].display_name")
     assert listed == ["upper_job", "join_job"]
+    # -r counts steps too, as in az; --all-results ignores it.
+    assert pipes.cli.ok("job", "list", "-p", name, "-r", "1", "--query", "[].display_name") == [
+        "upper_job"
+    ]
+    every = pipes.cli.ok(
+        "job", "list", "-p", name, "-r", "1", "--all-results", "--query", "[].name"
+    )
+    assert len(every) == 2
 
 
 # -- --set and --input ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from batchml.core.errors import NotFoundError
 from batchml.output import json_text
 from batchml.output.formats import FORMATS
 from batchml.output.query import compile_query
@@ -118,3 +119,26 @@ def test_a_listing_printed_as_none_is_made_all_the_same() -> None:
     listing = (made.append(item["name"]) or item for item in ITEMS)
     assert render(listing, "none") == ""
     assert made == [item["name"] for item in ITEMS]
+
+
+def _failing(count: int) -> Iterator[dict[str, Any]]:
+    yield from ITEMS[:count]
+    raise NotFoundError("the workspace went")
+
+
+@pytest.mark.parametrize("count", [0, 2])
+@pytest.mark.parametrize("output", FORMATS)
+def test_a_listing_that_fails_part_way_leaves_its_items_so_far_or_nothing(
+    output: str, count: int
+) -> None:
+    written: list[str] = []
+    with pytest.raises(NotFoundError):
+        for piece in pieces(_failing(count), output, rows=_row):
+            written.append(piece)
+
+    # What a shell pipe has read when the error is said: the items before it, whole.
+    text = "".join(written)
+    if output in ("table", "none") or count == 0:
+        assert text == ""
+    else:
+        assert text == render(ITEMS[:count], output)
