@@ -117,9 +117,15 @@ def make_project(
 
 
 def write_files(data: Path, files: int) -> None:
-    """The inputs: `files` tiny files in the folder `data`, which exists."""
+    """The inputs: `files` tiny files in the folder `data`, which exists (os.open, write and
+    close: a third of pathlib's write_text's time, which ten million files made minutes)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     for index in range(files):
-        (data / f"file{index:07d}.txt").write_text(f"{index}\n")
+        out = os.open(data / f"file{index:07d}.txt", flags, 0o644)
+        try:
+            os.write(out, b"%d\n" % index)
+        finally:
+            os.close(out)
 
 
 def first_mark(marks: Path) -> float:

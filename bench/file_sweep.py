@@ -15,18 +15,22 @@ files, end to end at most 1.5x the Pool.
 
 With --data DIR the input folders are kept in DIR (DIR/<N>-files, made when missing), so that a
 1,000,000-file run can be repeated without writing and deleting a million files each time.
+With --no-pool the Pool is not run (ten million files: the Pool's memory grows with them, and
+its run would double the time); the outputs of the trees are still compared. The size on disk
+of what each job added to the workspace (its folder, journal, list and output) is printed.
 With --baseline TREE (an export of main) each job is also run with PYTHONPATH at TREE; the
 trees and the Pool take turns, --repeat times, and the medians and ratios are printed with the
 load average. CPU is user + system time of the runner and its workers (wait4 of the orphaned
 runner counts the workers it reaped), which load inflates far less than wall time.
 
     .venv/bin/python bench/file_sweep.py [--million] [--files N ...] [--data DIR]
-        [--baseline /tmp/main-export] [--repeat 3]
+        [--baseline /tmp/main-export] [--repeat 3] [--no-pool]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import statistics
@@ -157,6 +161,7 @@ class Measured:
     runner_peak: float = 0.0
     worker_peak: float = 0.0
     job_peak: float = 0.0
+    workspace: float = 0.0  # MiB on disk the job added to the workspace
 
 
 def inputs(root: Path, files: int, kept: Path | None) -> Path:
@@ -179,6 +184,7 @@ def job(root: Path, data: Path, env: dict[str, str]) -> Measured:
     batchml = Path(sys.executable).parent / "batchml"
     invoke = [batchml, "batch-endpoint", "invoke", "-n", ENDPOINT, "--input", data,
               "--query", "name", "-o", "tsv"]  # fmt: skip
+    before = on_disk(root / "ws")
     sampler = PeakSampler()
     started_wall = time.time()
     invoked = run(invoke, env)
@@ -197,7 +203,18 @@ def job(root: Path, data: Path, env: dict[str, str]) -> Measured:
         runner_peak=peaks["runner"],
         worker_peak=peaks["worker"],
         job_peak=orphans.peak,
+        workspace=on_disk(root / "ws") - before,
     )
+
+
+def on_disk(folder: Path) -> float:
+    """The MiB the files under `folder` take on disk (their blocks)."""
+    blocks = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):  # a temporary file gone meanwhile
+                blocks += os.lstat(os.path.join(parent, name)).st_blocks
+    return blocks * 512 / (1 << 20)
 
 
 def pool(root: Path, data: Path) -> Measured:
@@ -225,7 +242,8 @@ def described(label: str, measured: Measured) -> str:
         f"  {label:<9} {measured.seconds:7.2f} s, CPU {measured.cpu:6.2f} s (runner and "
         f"workers); invoke {measured.invoke:5.2f} s; first mini-batch {measured.first:5.2f} s; "
         f"peak MiB: invoke {measured.invoke_peak:5.1f}, runner {measured.runner_peak:5.1f}, "
-        f"worker {measured.worker_peak:5.1f}, runner and workers {measured.job_peak:5.1f}"
+        f"worker {measured.worker_peak:5.1f}, runner and workers {measured.job_peak:5.1f}; "
+        f"workspace {measured.workspace:7.1f} MiB on disk"
     )
 
 
@@ -240,22 +258,23 @@ def sweep(root: Path, files: int, args: argparse.Namespace) -> None:
     (root / "pool.py").write_text(POOL)
     data = inputs(root, files, args.data)
     envs = trees(args.baseline)
-    runs: dict[str, list[Measured]] = {label: [] for label in [*envs, "Pool"]}
+    runs: dict[str, list[Measured]] = {label: [] for label in envs}
     for round_ in range(1, args.repeat + 1):
         measured = {label: job(root, data, env) for label, env in envs.items()}
-        measured["Pool"] = pool(root, data)
+        if not args.no_pool:
+            measured["Pool"] = pool(root, data)
         if len({one.output for one in measured.values()}) != 1:
             raise SystemExit("the trees and the Pool wrote different outputs")
         print(f"{files} files, round {round_} of {args.repeat}, load {load()}:", flush=True)
         for label, one in measured.items():
-            runs[label].append(one)
+            runs.setdefault(label, []).append(one)
             print(described(label, one), flush=True)
 
     def median(label: str, field: str) -> float:
         return statistics.median(getattr(one, field) for one in runs[label])
 
     print(f"{files} files, medians of {args.repeat}; outputs identical; load {load()} now:")
-    for label in envs:
+    for label in envs if "Pool" in runs else []:
         ratio = median(label, "seconds") / median("Pool", "seconds")
         cpu = median(label, "cpu") / median("Pool", "cpu")
         print(f"  {label:<9} {ratio:5.2f}x the fork Pool's wall time, {cpu:5.2f}x its CPU")
@@ -272,6 +291,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="keep the input folders here between runs")
     parser.add_argument("--baseline", help="a tree to compare with (PYTHONPATH), e.g. main's")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per number of files")
+    parser.add_argument("--no-pool", action="store_true", help="do not run the Pool script")
     args = parser.parse_args()
     if not become_subreaper():
         raise SystemExit("this benchmark needs Linux (a child subreaper)")
