@@ -47,7 +47,9 @@ def run(argv: list[str] | None = None, ahead: Ahead | None = None) -> int:
     from batchml.cli.context import App
     from batchml.cli.root import app
     from batchml.core.errors import BatchmlError, ExitStatus
+    from batchml.core.streams import escape_unencodable
 
+    escape_unencodable()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     command = typer.main.get_command(app)

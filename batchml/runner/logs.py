@@ -92,11 +92,15 @@ class JobLogs:
                 self.failure(failure)
         # Line-buffered: someone may be reading (or streaming) the overview while the job runs.
         self._overview = open(  # noqa: SIM115
-            logs_dir / "job_progress_overview.txt", "a", encoding="utf-8", buffering=1
+            logs_dir / "job_progress_overview.txt",
+            "a",
+            encoding="utf-8",
+            errors="backslashreplace",
+            buffering=1,
         )
         # The report gets a row per attempt, so it is flushed at most once a second instead.
         self._report_file = open(  # noqa: SIM115
-            report, "a" if resumed else "w", encoding="utf-8", newline=""
+            report, "a" if resumed else "w", encoding="utf-8", errors="backslashreplace", newline=""
         )
         self._report = csv.writer(self._report_file, lineterminator="\n")
         if not resumed:
@@ -180,19 +184,25 @@ class JobLogs:
             lines.append(f"Output: {result.output_file}")
         if result.error or failed_attempts:
             lines.append(_HINT)
-        (self._dir / "job_result.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (self._dir / "job_result.txt").write_text(
+            "\n".join(lines) + "\n", encoding="utf-8", errors="backslashreplace"
+        )
         if result.error or failed_attempts:
             summary = result.error or f"{result.status}, with failed attempts"
             text = [summary, f"Failed attempts: {failed_attempts}", ""]
             text.append((self.errors_text() or result.error_detail or "").rstrip("\n"))
-            (self._dir / "job_error.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+            (self._dir / "job_error.txt").write_text(
+                "\n".join(text) + "\n", encoding="utf-8", errors="backslashreplace"
+            )
 
     def crashed(self, exc: BaseException) -> None:
         """Record that the job was ended by an exception in batchml or in the caller."""
         error = f"Job ended by an unexpected {type(exc).__name__}: {exc}"
         self.note(error)
         detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        (self._dir / "job_error.txt").write_text(f"{error}\n\n{detail}", encoding="utf-8")
+        (self._dir / "job_error.txt").write_text(
+            f"{error}\n\n{detail}", encoding="utf-8", errors="backslashreplace"
+        )
 
     def close(self) -> None:
         """Close the open log files."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, overload
 from batchml.core.errors import BatchmlError, CorruptStateError, UsageError
 from batchml.core.sizes import parse_size
 from batchml.runner.journal import JournalError, PlanDigest
-from batchml.store.input_list import ListFile, ListWriter
+from batchml.store.input_list import NAMES, ListFile, ListWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -182,8 +182,9 @@ class ListedBatches(Sequence[tuple[str, ...]]):
         # Joined, decoded and split again at once: far quicker than path by path.
         if not paths:
             return ()
-        prefix = self._prefix.encode()
-        return tuple((prefix + (b"\0" + prefix).join(paths)).decode().split("\0"))
+        prefix = self._prefix.encode(errors=NAMES)
+        joined = prefix + (b"\0" + prefix).join(paths)
+        return tuple(joined.decode(errors=NAMES).split("\0"))
 
     def files_in(self, index: int) -> int:
         """How many files mini-batch `index` holds (without reading them)."""

@@ -25,6 +25,7 @@ from batchml.core.batch_job import BatchJob, JobCounts, RayWorkers
 from batchml.core.errors import BatchmlError, ConflictError
 from batchml.core.job_environment import LOCAL, UV, JobEnvironment
 from batchml.core.job_record import JobStatus
+from batchml.core.streams import escape_unencodable
 from batchml.envs.packages import mismatches, pip_requirements
 from batchml.runner.engine import run_job, worker_config
 from batchml.runner.environment import prepare
@@ -400,6 +401,7 @@ def main(argv: list[str], server: ForkServer | None = None) -> int:
 
 
 def _run(argv: list[str], server: ForkServer | None) -> int:
+    escape_unencodable()
     args = argv[1:]
     folder = Path(args[0]).resolve()
     # Orphans of the job's processes come to this runner, which ends them with the job.

@@ -47,6 +47,9 @@ _CHUNK = 1 << 20  # bytes read at a time
 # Bytes read at a time of the runs being merged, in all, and of each at least.
 _MERGED_READ, _RUN_READ = 1 << 20, 1 << 14
 _PATHS_READ = 1 << 16  # bytes `ListFile.paths` reads at a time
+# How paths are encoded in the list: UTF-8, and a file name that is not valid UTF-8 (a local
+# file's, as os.scandir gives it) as its very bytes, as os.fsencode has it.
+NAMES = "surrogateescape"
 
 # A listed file: its path relative to the root, its cache key, its size (None: not recorded).
 Entry = tuple[str, str, "int | None"]
@@ -110,7 +113,7 @@ def _sorted_names(folder: str) -> Iterator[str]:
             run.sort()
             runs.append(os.path.join(spill, str(len(runs))))
             with open(runs[-1], "wb") as out:
-                out.write("\0".join(run).encode() + b"\0")
+                out.write("\0".join(run).encode(errors=NAMES) + b"\0")
             run = list(islice(names, _RUN))
         yield from _merged(runs, _names_in)
 
@@ -162,7 +165,7 @@ def _names_in(handle: BinaryIO, at_once: int) -> Iterator[list[str]]:
         if end >= 0:
             whole, rest = data[:end], data[end + 1 :]
             del data
-            yield whole.decode().split("\0")
+            yield whole.decode(errors=NAMES).split("\0")
         else:
             rest = data
 
@@ -239,7 +242,7 @@ def _sorted(files: Iterator[Entry]) -> Iterator[Entry]:
 def _encoded(files: Iterable[Entry]) -> bytes:
     return "".join(
         f"{path}\0{key}\0{'' if size is None else size}\0" for path, key, size in files
-    ).encode()
+    ).encode(errors=NAMES)
 
 
 def _entries_in(handle: BinaryIO, at_once: int) -> Iterator[list[Entry]]:
@@ -401,7 +404,7 @@ class ListFile:
 
     def _entry(self, path: bytes, key: bytes, size: bytes) -> Entry:
         try:
-            return path.decode(), key.decode(), int(size) if size else None
+            return path.decode(errors=NAMES), key.decode(), int(size) if size else None
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._corrupt(exc) from None
 

@@ -312,7 +312,7 @@ class ScoringWorker:
     def _log_error(self, error: str, detail: str | None) -> None:
         self._error_log.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().isoformat(sep=" ", timespec="seconds")
-        with open(self._error_log, "a", encoding="utf-8") as log:
+        with open(self._error_log, "a", encoding="utf-8", errors="backslashreplace") as log:
             log.write(f"{stamp} {error}\n")
             if detail:
                 log.write(detail.rstrip("\n") + "\n")

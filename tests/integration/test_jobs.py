@@ -4,6 +4,7 @@ download. Real processes and files; each test checks that no runner or worker is
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -227,6 +228,28 @@ def test_failures_and_threshold(ws: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "error_threshold" in job["error"]["message"]
     assert "\n" not in job["error"]["message"]
     assert "Status: Failed" in out
+    assert_no_processes_left(job)
+
+
+def test_file_names_not_valid_utf8_are_scored_and_reported(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ws / os.fsdecode(b"donn\xe9es")  # Latin-1 names, as an old disk may hold
+    data.mkdir()
+    (data / os.fsdecode(b"caf\xe9.txt")).write_text("1")
+    (data / os.fsdecode(b"bad\xff.txt")).write_text("2")
+    name = invoke(capsys, "--input", str(data), "-m", "1", "--set", "error_threshold=5")
+    code, out, _ = cli(capsys, "job", "stream", "-n", name)
+    assert code == 0, out
+    job = wait_terminal(capsys, name)
+    assert job["status"] == "Completed"
+    assert job["inputs"]["input_data"]["path"] == str(data)
+    assert job["batch"]["files"] == {"total": 2, "succeeded": 1, "failed": 1}
+    # Printed with the name's bytes escaped, which a JSON reader takes back to the name.
+    assert job["failures"]["files"] == [os.fsdecode(b"bad\xff.txt")]
+    assert "Failed files: 1 (bad\\udcff.txt)" in out
+    output = ws / "ws/datastores/workspaceblobstore/azureml" / name / "score" / "predictions.csv"
+    assert output.read_text() == "caf\\udce9.txt 1 hello\n"
     assert_no_processes_left(job)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import tracemalloc
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,7 +29,6 @@ from batchml.store.input_list import ListFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 # Names whose order is the trap: "-" and "." sort before "/", "0" after it.
 NAMES = ["a-c.txt", "a/b.txt", "a/z/y.txt", "a.txt", "a0.txt", "b", "é.txt", "a/a-b/c.txt"]
@@ -79,6 +80,32 @@ def test_a_listed_plan_is_the_plan_in_memory_with_its_digest(
     # The digest of batchml before plans were streamed, so that its journals resume.
     old = hashlib.sha256(json.dumps(["append_row", in_memory]).encode()).digest()
     assert plan_digest(listed, "append_row") == old == plan_digest(in_memory, "append_row")
+
+
+@pytest.mark.parametrize("run", [2, 100_000])  # 2: sorted in runs spilled to disk
+def test_names_not_valid_utf8_are_listed_and_planned_as_their_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    monkeypatch.setattr(input_list, "_RUN", run)
+    data = tmp_path / os.fsdecode(b"donn\xe9es")  # Latin-1 names, as an old disk may hold
+    (data / os.fsdecode(b"sub\xff")).mkdir(parents=True)
+    names = [b"a.txt", b"caf\xe9.txt", b"sub\xff/\xe9t\xe9.txt", b"z.txt"]
+    for name in names:
+        (data / os.fsdecode(name)).write_bytes(name)
+    (tmp_path / "job").mkdir()
+
+    walked = list(input_list.walk(str(data)))
+    streamed = StreamedBatches(
+        tmp_path / "job", str(data), ((path, "", None) for path in walked), 1, local=True,
+        output_action="append_row",
+    )  # fmt: skip
+    streamed.start()
+    streamed.listed()
+
+    assert sorted(map(os.fsencode, walked)) == names
+    listed = list(ListedBatches(ListFile(tmp_path / "job"), 1, local=True))
+    assert list(streamed) == listed == [(str(data / path),) for path in walked]
+    assert [Path(path).read_bytes() for (path,) in listed] == list(map(os.fsencode, walked))
 
 
 def test_items_in_storage_keep_their_root_and_keys(tmp_path: Path) -> None:
