@@ -26,7 +26,7 @@ from pathlib import Path
 
 from end_to_end import ENDPOINT as JOB_ENDPOINT
 from end_to_end import make_project
-from interleaved import compared, interleaved, load, trees
+from interleaved import bytecode, compared, interleaved, load, trees
 
 GOAL_SECONDS = 0.3
 HEAVY = ("pandas", "pyarrow", "ray", "mlflow", "jsonschema", "yaml")
@@ -107,7 +107,7 @@ def main() -> int:
             )
         profile = import_profile([*show_args, "-o", "none"], env)
 
-    print(f"median of {args.repeat} runs each, load {load()} at the end")
+    print(f"median of {args.repeat} runs each, load {load()} at the end; {bytecode()}")
     for label, timing in timings.items():
         print(compared(label, timing))
     top_level = {name.strip().split(".")[0] for _, name in profile}

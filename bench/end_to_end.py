@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from interleaved import load, trees
+from interleaved import bytecode, load, trees
 
 # Each worker notes when its first run() started, in a file of BENCH_MARKS of its own.
 SCRIPT = """\
@@ -219,7 +219,8 @@ def main() -> int:
     print(
         f"{args.files} files, mini_batch_size {args.mini_batch_size}, {args.workers} workers"
         f"{', tracked' if args.tracked else ''}; medians of {args.repeat}; outputs identical; "
-        f"load {load()} at the end"
+        f"load {load()} at the end; {bytecode()}"
+        + (f" (baseline: {bytecode(args.baseline)})" if args.baseline else "")
     )
     total = median("batchml", 0)
     whats = {"batchml": "invoke + job stream", "baseline": "  the same, baseline tree"}

@@ -4,11 +4,15 @@ inflates far less than wall time) and the peak memory of each."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]  # this tree
 
 
 @dataclass(frozen=True)
@@ -77,3 +81,15 @@ def load() -> str:
     """The 1-minute load average, to quote with the figures."""
     with open("/proc/loadavg") as loadavg:
         return loadavg.read().split()[0]
+
+
+def bytecode(tree: str | Path = HERE) -> str:
+    """How many of the batchml modules of `tree` have current bytecode (`make bytecode`):
+    those without are compiled from source by every command where PYTHONDONTWRITEBYTECODE is
+    set, which a figure depends on."""
+    sources = list(Path(tree, "batchml").rglob("*.py"))
+    current = 0
+    for source in sources:
+        compiled = Path(importlib.util.cache_from_source(str(source)))
+        current += compiled.exists() and compiled.stat().st_mtime >= source.stat().st_mtime
+    return f"bytecode for {current} of {len(sources)} batchml modules"
