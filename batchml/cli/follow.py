@@ -31,15 +31,12 @@ def _follow(ctx: typer.Context, name: str, out: IO[str] | None) -> AnyJob:
     try:
         # Here, not at the top: `invoke` without --stream and the other job commands need
         # none of the live view's modules.
+        from batchml.cli.stream import stopped
         from batchml.cli.stream import stream as stream_job
 
         return stream_job(app_of(ctx).workspace, name, out)
     except KeyboardInterrupt:
-        click.echo(
-            f"Stopped following; job {name} keeps running (batchml job stream -n {name} "
-            f"follows it again, batchml job cancel -n {name} stops it).",
-            err=True,
-        )
+        click.echo(stopped(name), err=True)
         raise typer.Exit(ExitStatus.INTERRUPTED) from None
 
 

@@ -37,6 +37,14 @@ def _summary(view: View, workspace: Workspace, job: AnyJob, web: str) -> None:
             view.log(f"  {warning}")
 
 
+def stopped(name: str) -> str:
+    """What Ctrl-C while following job `name` says: the job keeps running."""
+    return (
+        f"Stopped following; job {name} keeps running (batchml job stream -n {name} "
+        f"follows it again, batchml job cancel -n {name} stops it)."
+    )
+
+
 def stream(workspace: Workspace, name: str, out: IO[str] | None = None) -> AnyJob:
     """Follow a job until it ends, printing its logs to `out` (stdout unless given) and its
     progress to stderr; returns the final job. Ctrl-C leaves the job running."""

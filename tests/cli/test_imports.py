@@ -150,3 +150,31 @@ def test_invoke_forks_its_runner_before_the_cli_is_imported(argv: list[str], for
     )
     imported = ["batchml.cli.app", *(["batchml.runner.detach"] if forks else [])]
     assert result.stdout.splitlines()[-1] == f"{forks} {imported} []"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["job", "stream", "-n", "j1"], ("j1", None)),
+        (["job", "stream", "--name", "j1", "-w", "ws"], ("j1", "ws")),
+        (["job", "stream", "--workspace-name=ws", "--name=j1"], ("j1", "ws")),
+        # Anything else is typer's to parse: its own errors, help and flags.
+        (["job", "stream"], None),
+        (["job", "stream", "-n"], None),
+        (["job", "stream", "-n", ""], None),
+        (["job", "stream", "--name="], None),
+        (["job", "stream", "-n", "--help"], None),
+        (["job", "stream", "-n", "j1", "--help"], None),
+        (["job", "stream", "-n", "j1", "--debug"], None),
+        (["job", "stream", "-n", "j1", "-o", "json"], None),
+        (["job", "stream", "-n", "j1", "-n", "j2"], None),
+        (["job", "stream", "--nam", "j1"], None),
+        (["job", "show", "-n", "j1"], None),
+    ],
+)
+def test_job_stream_is_followed_without_the_cli_only_as_typer_would_parse_it(
+    argv: list[str], line: tuple[str, str | None] | None
+) -> None:
+    from batchml.cli import app
+
+    assert app._stream_line(argv) == line

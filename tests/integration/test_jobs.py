@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -251,6 +254,42 @@ def test_file_names_not_valid_utf8_are_scored_and_reported(
     output = ws / "ws/datastores/workspaceblobstore/azureml" / name / "score" / "predictions.csv"
     assert output.read_text() == "caf\\udce9.txt 1 hello\n"
     assert_no_processes_left(job)
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_job_stream_says_what_it_says_without_typer(
+    ws: Path, capsys: pytest.CaptureFixture[str], bad: bool
+) -> None:
+    # `batchml job stream -n NAME` is followed without typer and click (batchml.cli.app):
+    # the same output and exit status as through them (-o makes it go through them).
+    if bad:
+        (ws / "data" / "bad1.txt").write_text("x")
+    name = invoke(capsys, "--input", "data", "--set", "error_threshold=0")
+    assert wait_terminal(capsys, name)["status"] == ("Failed" if bad else "Completed")
+    code = (
+        "import sys\nfrom batchml.cli.app import main\nimport atexit\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'typer', 'click'}), file=sys.stderr))\nmain()\n"
+    )
+    results = [
+        subprocess.run(
+            [sys.executable, "-c", code, "job", "stream", "-n", name, *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        for extra in ([], ["-o", "json"])
+    ]
+    fast, typed = ((r.returncode, r.stdout, _unstamped(r.stderr)) for r in results)
+    assert fast[:2] == typed[:2] == (int(bad), fast[1])
+    assert "Execution Summary" in fast[1]
+    assert fast[2].splitlines()[:-1] == typed[2].splitlines()[:-1]
+    assert (fast[2].splitlines()[-1], typed[2].splitlines()[-1]) == ("[]", "['click', 'typer']")
+
+
+def _unstamped(text: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "<time>", text)
 
 
 def test_refused_invokes_create_no_job(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:

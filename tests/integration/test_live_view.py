@@ -216,6 +216,28 @@ def test_off_a_terminal_progress_is_plain_lines_and_stdout_is_the_job(
 def test_ctrl_c_stops_following_and_the_job_keeps_running(project: Project, tmp_path: Path) -> None:
     command = [sys.executable, "-c", "from batchml.cli.app import main; main()"]
     args = ["batch-endpoint", "invoke", "-n", "live-ep", "--input", str(project.root / "data")]
+    # Interrupted once the job runs (mini-batch 0 waits for its gate); the live view and the
+    # logs are on stderr.
+    started = ("mini-batches 0/6", "files, mini_batch_size 1")
+    out, err = interrupted([*command, *args, "--job-name", "kept-job", "--stream"], 2, started)
+    assert out == ""
+    assert err.splitlines()[-1] == (
+        "Stopped following; job kept-job keeps running (batchml job stream -n kept-job follows "
+        "it again, batchml job cancel -n kept-job stops it)."
+    )
+    assert project.show("kept-job")["status"] in ("Preparing", "Running")
+    # And `job stream`, which follows a job without typer (batchml.cli.app._streamed).
+    _, streamed = interrupted([*command, "job", "stream", "-n", "kept-job"], 1, ("RunId:",))
+    assert streamed.splitlines()[-1] == err.splitlines()[-1]
+    assert project.show("kept-job")["status"] in ("Preparing", "Running")
+    for index in range(FILES):
+        (tmp_path / "gates" / f"go{index}").touch()
+    assert project.wait("kept-job")["status"] == "Completed"
+
+
+def interrupted(command: list[str], fd: int, started: tuple[str, ...]) -> tuple[str, str]:
+    """`command`, sent SIGINT once it printed a line holding one of `started` to `fd` (1 or 2):
+    what it printed (stdout, stderr), once it exited with 130, as Ctrl-C makes it."""
     # Ctrl-C reaches the shell's foreground command, whose SIGINT is not ignored. A command
     # started with `&` by a non-interactive shell (`make test &` in a script) ignores SIGINT
     # from birth, and so would the command started here: with a handler of this process's
@@ -223,18 +245,17 @@ def test_ctrl_c_stops_following_and_the_job_keeps_running(project: Project, tmp_
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         process = subprocess.Popen(
-            [*command, *args, "--job-name", "kept-job", "--stream"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
-        # Interrupted once the job runs (mini-batch 0 waits for its gate).
-        assert process.stderr is not None
-        for line in process.stderr:
-            if "mini-batches 0/6" in line or "files, mini_batch_size 1" in line:
+        watched = process.stdout if fd == 1 else process.stderr
+        assert watched is not None
+        seen = []
+        for line in watched:
+            seen.append(line)
+            if any(word in line for word in started):
                 break
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
@@ -242,13 +263,6 @@ def test_ctrl_c_stops_following_and_the_job_keeps_running(project: Project, tmp_
         # Not left to fail the next tests' check that no process of theirs is left.
         process.kill()
         process.wait()
-    assert process.returncode == 130
-    assert out == ""
-    assert err.splitlines()[-1] == (
-        "Stopped following; job kept-job keeps running (batchml job stream -n kept-job follows "
-        "it again, batchml job cancel -n kept-job stops it)."
-    )
-    assert project.show("kept-job")["status"] in ("Preparing", "Running")
-    for index in range(FILES):
-        (tmp_path / "gates" / f"go{index}").touch()
-    assert project.wait("kept-job")["status"] == "Completed"
+    assert process.returncode == 130, err
+    before = "".join(seen)
+    return (before + out, err) if fd == 1 else (out, before + err)
