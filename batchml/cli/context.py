@@ -301,10 +301,31 @@ def _refuse_empty(params: list[click.Parameter], values: dict[str, Any]) -> None
             raise UsageError(f"{flag} is empty; give a value or leave the option out")
 
 
+class _Count(click.ParamType):
+    """A whole number of 1 or more (click's IntRange says "not a valid integer range")."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            number = value if isinstance(value, int) else int(str(value), 10)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number; it must be 1 or more", param, ctx)
+        if number < 1:
+            self.fail(f"it must be 1 or more (got {number})", param, ctx)
+        return number
+
+
+COUNT = _Count()
 YES = typer.Option(False, "-y", "--yes", help="Do not prompt for confirmation.")
 DRY_RUN = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing.")
 MAX_RESULTS = typer.Option(
-    50, "-r", "--max-results", min=1, metavar="N", help="Maximum number of jobs to return."
+    50,
+    "-r",
+    "--max-results",
+    click_type=COUNT,
+    metavar="N",
+    help="Maximum number of jobs to return.",
 )
 # As az ml job list: --all-results returns every job whatever -r says.
 ALL_RESULTS = typer.Option(

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from batchml.cli import tables
-from batchml.cli.context import YES, AzCommand, app_of, command_group, confirm_or_fail, shown
+from batchml.cli.context import COUNT, YES, AzCommand, app_of, command_group, confirm_or_fail, shown
 from batchml.core import spec as specs
 from batchml.services import datastores
 
@@ -44,7 +44,11 @@ def show(ctx: typer.Context, name: str = NAME) -> dict[str, Any]:
 def list_(
     ctx: typer.Context,
     max_results: int | None = typer.Option(
-        None, "-r", "--max-results", min=1, help="Maximum number of datastores to return."
+        None,
+        "-r",
+        "--max-results",
+        click_type=COUNT,
+        help="Maximum number of datastores to return.",
     ),
 ) -> list[dict[str, Any]]:
     """List the datastores, the default one among them."""

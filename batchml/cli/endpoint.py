@@ -12,6 +12,7 @@ import typer
 from batchml.cli import complete, tables
 from batchml.cli.context import (
     ALL_RESULTS,
+    COUNT,
     MAX_RESULTS,
     YES,
     AzCommand,
@@ -146,7 +147,7 @@ def invoke(
         help="Files per mini-batch, or a size bound for them such as 10MB, 512kb or 1gb.",
     ),
     instance_count: int | None = typer.Option(
-        None, "-c", "--instance-count", min=1, help="Instances to use."
+        None, "-c", "--instance-count", click_type=COUNT, help="Instances to use."
     ),
     output_path: str | None = typer.Option(
         None, "--output-path", help="Folder or datastore URI for the score output."
@@ -178,7 +179,7 @@ def invoke(
     sample: int | None = typer.Option(
         None,
         "--sample",
-        min=1,
+        click_type=COUNT,
         help="With --dry-run: run N mini-batches (spread over the plan) in the foreground to "
         "estimate the job's duration and rows.",
     ),

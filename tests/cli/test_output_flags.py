@@ -190,12 +190,18 @@ def test_unknown_option_is_a_usage_error(cli: Cli, ready: Project) -> None:
         ["batch-deployment", "list-jobs", "-n", "mnist-torch", "-e", "mnist-batch"],
     ],
 )
-@pytest.mark.parametrize("count", ["0", "-1"])
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [
+        ("0", "it must be 1 or more (got 0)"),
+        ("-1", "it must be 1 or more (got -1)"),
+        ("abc", "'abc' is not a whole number; it must be 1 or more"),
+        ("2.5", "'2.5' is not a whole number; it must be 1 or more"),
+    ],
+)
 def test_max_results_below_one_is_a_usage_error(
-    cli: Cli, ready: Project, argv: list[str], count: str
+    cli: Cli, ready: Project, argv: list[str], count: str, said: str
 ) -> None:
     result = cli(*argv, "-r", count, "--all-results")
     assert (result.code, result.out) == (2, "")
-    assert result.err.splitlines()[-1] == (
-        f"Error: Invalid value for '-r' / '--max-results': {count} is not in the range x>=1."
-    )
+    assert result.err.splitlines()[-1] == f"Error: Invalid value for '-r' / '--max-results': {said}"
