@@ -138,7 +138,10 @@ def test_failures_replay_and_quarantine_lead_from_a_failing_job_to_a_fixed_one(
     assert job["status"] == "Completed"
     failures = job["failures"]
     assert (failures["files_failed"], failures["files"]) == (3, ["in1.txt", "in2.txt", "in3.txt"])
-    assert failures["first_error"]["where"] == f"{root}/code/score.py:12 in run"
+    # The first error is the one that happened first: under load the worker mini-batch 3
+    # kills may die before mini-batch 1's KeyError is recorded.
+    assert failures["first_error"]["kind"] in ("error", "timeout", "dead_worker")
+    assert any(f" at {root}/code/score.py:12 in run " in error for error in failures["errors"])
     listed = cli.ok("job", "failures", "-n", name)
     kinds = sorted((f["kind"], f["exception"], f["attempts"], f["files"]) for f in listed)
     assert kinds == [
