@@ -309,8 +309,10 @@ def test_resume_after_sigkill_scores_each_row_range_once(project: Project) -> No
         "batch-endpoint", "invoke", "-n", "rows-ep", "--input", data, "--input-type", "mltable"
     )["name"]
     journal = project.folder(name) / "journal" / "journal.bin"
-    # Ranges from row 3000 on wait: the six before them are journaled, two wait in run().
-    wait_for(lambda: sum(scored(project).values()) >= 8, "eight row ranges in run()")
+    # Ranges from row 3000 on wait: the six before them are journaled, and the one from 3000
+    # waits in run(); so may the one from 3500 on the other worker, unless it was sent ahead to
+    # the worker that waits (mini-batches go out in order, so nothing before 3000 can be).
+    wait_for(lambda: sum(scored(project).values()) >= 7, "seven row ranges in run()")
     from batchml.runner.journal import HEADER_SIZE, RECORD_SIZE
 
     wait_for(
