@@ -10,7 +10,9 @@ exit           : the worker calls os._exit(1)          exit-once : exits on the 
 kill           : the worker SIGKILLs itself
 INIT_LOG (env) : init() appends the worker's pid to this file
 INIT_FAIL (env): init() raises ValueError naming this model path
-INIT_KILL_ONCE (env): the first init() to run creates this file and SIGKILLs its own worker
+INIT_KILL_ONCE (env): the first init() to run writes its pid to this file and SIGKILLs its own
+                      worker; any other init() returns once that worker is dead (so the runner
+                      sees the death before this worker is ready)
 """
 
 import logging
@@ -31,14 +33,37 @@ def init():
     once = os.environ.get("INIT_KILL_ONCE")
     if once:
         try:
-            open(once, "x").close()
+            with open(once, "x") as f:
+                f.write(f"{os.getpid()}\n")
         except FileExistsError:
-            pass
+            _wait_until_dead(once)
         else:
             os.kill(os.getpid(), signal.SIGKILL)
     model = os.environ.get("INIT_FAIL")
     if model:
         raise ValueError(f"model file not found: {model}")
+
+
+def _wait_until_dead(pid_file, limit=60.0):
+    """Until the process whose pid `pid_file` holds (once written) has closed its files: it is
+    gone, or a zombie whose other threads have all exited (a zombie leader's threads may still
+    be exiting, and hold the files the threads share)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with open(pid_file) as f:
+            pid = f.read()
+        if pid.endswith("\n"):
+            pid = pid.strip()
+            try:
+                threads = os.listdir(f"/proc/{pid}/task")
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(") ", 1)[1][0]
+            except FileNotFoundError:
+                return
+            if threads == [pid] and state == "Z":
+                return
+        time.sleep(0.005)
+    raise RuntimeError(f"the worker in {pid_file} was not dead within {limit:g} s")
 
 
 def run(mini_batch):
