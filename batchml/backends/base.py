@@ -53,7 +53,16 @@ class FilesFetched:
     attempt: int
 
 
-BackendEvent = WorkerStarted | TaskDone | WorkerLost | FilesFetched
+@dataclass(frozen=True)
+class TakenBack:
+    """Of the attempts take_back() asked a worker for, those it had not taken: it never runs
+    them (perhaps none: it took them all by then)."""
+
+    worker: int
+    attempts: tuple[tuple[int, int], ...]
+
+
+BackendEvent = WorkerStarted | TaskDone | WorkerLost | FilesFetched | TakenBack
 
 
 class Backend(Protocol):
@@ -77,6 +86,12 @@ class Backend(Protocol):
         one as soon as it reports on the previous one: the scheduler may send one ahead. A
         backend that fetches the attempt's files first says FilesFetched when they are local.
         """
+        ...
+
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        """Ask a busy worker for these attempts, (index, attempt), which it was sent ahead and
+        may not have taken yet; TakenBack follows, unless the worker is lost first. False if
+        this backend's workers cannot give any back: nothing follows then."""
         ...
 
     def poll(self, timeout: float) -> list[BackendEvent]:

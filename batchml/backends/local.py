@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
-from batchml.backends.base import BackendEvent, TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.base import BackendEvent, TakenBack, TaskDone, WorkerLost, WorkerStarted
 from batchml.backends.fork_server import ForkServer
 from batchml.backends.gpus import CUDA_VISIBLE_DEVICES, device_for_slot, devices_to_assign
 from batchml.backends.inbox import Inbox
 from batchml.backends.interpreter import OtherPython, spawn_process
 from batchml.worker import start as worker_start
 from batchml.worker.lifetime import kill_descendants
-from batchml.worker.messages import MiniBatchOutcome, StartOutcome
+from batchml.worker.messages import MiniBatchOutcome, NotTaken, StartOutcome, TakeBack
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -206,15 +206,16 @@ class LocalBackend:
         state.outstanding += 1
         state.unsent.append(task)
 
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        """Ask the worker for these attempts now (after those submitted since the last poll);
+        its thread that reads the pipe answers while run() works (batchml.worker.tasks)."""
+        self._flush(worker, then=TakeBack(attempts))
+        return True
+
     def poll(self, timeout: float) -> list[BackendEvent]:
         """Wait up to `timeout` seconds for messages from workers or for workers to end."""
-        for worker, state in list(self._workers.items()):
-            if state.unsent:
-                tasks, state.unsent = state.unsent, []
-                try:
-                    state.conn.send(tasks)
-                except OSError:
-                    self._lost.extend(self._collect(worker, dead=True))
+        for worker in list(self._workers):
+            self._flush(worker)
         events, self._lost = self._lost, []
         # The scheduler has asked for every worker it wants by now.
         for worker in self._ahead.values():
@@ -243,6 +244,21 @@ class LocalBackend:
             if worker in self._workers:
                 events += self._collect(worker, dead=True)
         return events
+
+    def _flush(self, worker: int, then: TakeBack | None = None) -> None:
+        """Send the worker what was submitted to it since the last poll (in one message), and
+        `then`; a worker found dead is reported by the next poll."""
+        state = self._workers.get(worker)
+        if state is None:
+            return
+        try:
+            if state.unsent:
+                tasks, state.unsent = state.unsent, []
+                state.conn.send(tasks)
+            if then is not None:
+                state.conn.send(then)
+        except OSError:
+            self._lost.extend(self._collect(worker, dead=True))
 
     def wake(self) -> None:
         """End the poll() under way, or the next one, at once (from any thread, but not
@@ -340,6 +356,9 @@ class LocalBackend:
         if isinstance(message, MiniBatchOutcome):
             state.outstanding -= 1
             return TaskDone(worker, message)
+        if isinstance(message, NotTaken):
+            state.outstanding -= len(message.attempts)
+            return TakenBack(worker, message.attempts)
         if isinstance(message, StartOutcome):
             state.started = True
             if not message.succeeded:

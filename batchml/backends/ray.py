@@ -309,6 +309,10 @@ class RayBackend:
             self._call(worker, handle.fetch.remote(task))
         self._call(worker, handle.score.remote(task))
 
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        """Gives none back (False): an actor runs every call made to it."""
+        return False
+
     def _call(self, worker: int, ref: Any) -> None:
         self._workers[worker].calls.append(ref)
         self._calls[ref] = (worker, self._sequence)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from batchml.backends.base import FilesFetched, TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.base import FilesFetched, TakenBack, TaskDone, WorkerLost, WorkerStarted
 from batchml.core import failures as records
 from batchml.core.errors import BatchmlError
 from batchml.runner.assembly import publish
@@ -26,7 +26,7 @@ from batchml.worker.messages import MiniBatchOutcome, MiniBatchTask, Status
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Container, Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -60,6 +60,9 @@ class _WorkerState:
     fetched: set[tuple[int, int]] = field(default_factory=set)
     # How long its last mini-batch's run() took (None: none ran yet).
     last_elapsed: float | None = None
+    # Whether it was asked to give back those sent ahead (for an idle worker) and has not
+    # answered yet.
+    taking_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class Scheduler:
         self._cancel = cancel
         self._clock = clock
         self._ahead = ahead
+        # Whether the backend's workers give back mini-batches sent ahead (until one said no).
+        self._takes_back = True
         # (mini-batch index, attempt); retries go to the front so the output can move on.
         self._pending = _Pending(len(batches), tally.is_done)
         self._workers: dict[int, _WorkerState] = {}
@@ -334,8 +339,9 @@ class Scheduler:
             worker = self._backend.start_worker(slot)
             self._workers[worker] = _WorkerState(slot, self._backend.describe(worker))
         # With nothing left to hand out, an idle worker may exit now rather than at the end:
-        # a busy worker retries its own failures, and a lost one is replaced anyway.
-        if not self._pending and not more:
+        # a busy worker retries its own failures, and a lost one is replaced anyway; but not
+        # while it may be given mini-batches that a busy worker was sent ahead.
+        if not self._pending and not more and not self._sent_ahead_to_take():
             for worker, state in list(self._workers.items()):
                 if state.ready and state.task is None:
                     self._backend.stop_worker(worker)
@@ -351,6 +357,8 @@ class Scheduler:
                 # (once its files are local, when the backend fetches them).
                 state.started_at = None if self._fetches else self._clock()
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
+        if not self._pending and any(self._workers[w].task is None for _, w in ready):
+            self._take_back()
         # Mini-batches are sent ahead to each busy worker, so that it does not wait for this
         # process between mini-batches; only while workers still starting would not go short,
         # and only small ones, which never fill the channel to the worker.
@@ -359,7 +367,7 @@ class Scheduler:
         for _, worker in ready:
             state = self._workers[worker]
             depth = self._depth(state)
-            if state.task is None or len(state.queued) > depth // 2:
+            if state.task is None or state.taking_back or len(state.queued) > depth // 2:
                 continue
             chars = sum(sum(map(len, task.files)) for task in state.queued)
             while len(state.queued) < depth:
@@ -371,11 +379,40 @@ class Scheduler:
                 state.queued.append(self._submit(worker))
 
     def _depth(self, state: _WorkerState) -> int:
-        """How many mini-batches `state`'s worker is sent ahead at most."""
+        """How many mini-batches `state`'s worker is sent ahead at most: as many as it runs in
+        _AHEAD_SECONDS, by its last one's time or, when longer, the one it runs now."""
         took = state.last_elapsed
         if took is None or self._ahead == 1:
             return 1
+        if state.started_at is not None:
+            took = max(took, self._clock() - state.started_at)
         return max(1, min(self._ahead, int(_AHEAD_SECONDS / max(took, 1e-6))))
+
+    def _sent_ahead_to_take(self) -> bool:
+        """Whether a busy worker holds mini-batches sent ahead that it could give back."""
+        return self._takes_back and any(state.queued for state in self._workers.values())
+
+    def _take_back(self) -> None:
+        """A worker is idle with nothing to hand out: ask the busy worker sent the most ahead
+        for the later half of them (all of one), which may otherwise wait behind a slow
+        mini-batch while this one idles; TakenBack puts those it had not taken in front."""
+        if not self._takes_back:
+            return
+        asked = [
+            (len(state.queued), worker)
+            for worker, state in self._workers.items()
+            if state.queued and not state.taking_back
+        ]
+        if not asked:
+            return
+        worker = max(asked)[1]
+        state = self._workers[worker]
+        queued = list(state.queued)
+        attempts = tuple((task.index, task.attempt) for task in queued[len(queued) // 2 :])
+        if self._backend.take_back(worker, attempts):
+            state.taking_back = True
+        else:
+            self._takes_back = False
 
     def _submit(self, worker: int) -> MiniBatchTask:
         index, attempt = self._pending.popleft()
@@ -409,12 +446,22 @@ class Scheduler:
             self._looked_up = (index, self._batches[index])
         return self._looked_up[1]
 
-    def _requeue_sent_ahead(self, state: _WorkerState) -> None:
-        # The worker is gone before it took its queued mini-batches: no attempt was made.
+    def _requeue_sent_ahead(
+        self, state: _WorkerState, given: Container[tuple[int, int]] | None = None
+    ) -> None:
+        """Put back in front of the pending the mini-batches sent ahead to `state`'s worker
+        that are in `given` (default: all, as when the worker is gone before it took them):
+        no attempt at them was made."""
+        kept: deque[MiniBatchTask] = deque()
         while state.queued:
             task = state.queued.pop()
-            self._pending.appendleft((task.index, task.attempt))
-        state.fetched.clear()
+            attempt = (task.index, task.attempt)
+            if given is None or attempt in given:
+                self._pending.appendleft(attempt)
+                state.fetched.discard(attempt)
+            else:
+                kept.appendleft(task)
+        state.queued = kept
 
     def _wait_time(self) -> float:
         deadlines = [
@@ -464,6 +511,9 @@ class Scheduler:
                 self._emit("mini_batch_started", state.task.index, state.task.attempt, state.slot)
         elif isinstance(event, FilesFetched):
             self._fetched(state, (event.index, event.attempt))
+        elif isinstance(event, TakenBack):
+            state.taking_back = False
+            self._requeue_sent_ahead(state, set(event.attempts))
         elif isinstance(event, WorkerLost):
             del self._workers[event.worker]
             self._requeue_sent_ahead(state)

@@ -116,6 +116,9 @@ class _Wrapped:
     def submit(self, worker: int, task: MiniBatchTask) -> None:
         self._inner.submit(worker, task)
 
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        return self._inner.take_back(worker, attempts)
+
     def poll(self, timeout: float) -> list[BackendEvent]:
         return self._inner.poll(timeout)
 
@@ -180,6 +183,11 @@ class StagedBackend(_Wrapped):
         self._until = max(self._until, self._position.get(task.index, -1) + 1 + self._ahead)
         self._prefetch()
         self._waiting[worker].append(task)
+
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        """Gives none back (False): one sent ahead may be waiting here for its files, or be
+        with the worker already."""
+        return False
 
     def _request(self, index: int) -> None:
         fetch = self._fetches.get(index)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 from batchml.worker.lifetime import die_with_parent
 from batchml.worker.messages import StartOutcome, Status, WorkerLogPaths
 from batchml.worker.scoring import ScoringWorker, redirect_std_streams, release_script
+from batchml.worker.tasks import Tasks
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -52,7 +53,8 @@ def worker_main(
     environment: dict[str, str] | None = None,
 ) -> None:
     """The body of a worker process: start, then the mini-batches of each message (a list), in
-    order, until told to stop (None).
+    order, until told to stop (None); a TakeBack takes back those not begun (see
+    batchml.worker.tasks).
 
     forked is True when the process is a fork of the job's process (start method fork).
     environment, when given, is the job's process's, which this process takes first: it was
@@ -83,16 +85,12 @@ def worker_main(
     worker = ScoringWorker(config, slot, paths.error)
     started = worker.start()
     conn.send(started)
-    while started.succeeded:
-        try:
-            tasks = conn.recv()
-        except (EOFError, OSError):
-            break
-        if tasks is None:
-            break
-        # Each outcome as soon as it is known: the next mini-batch's timeout starts with it.
-        for task in tasks:
-            conn.send(worker.score(task))
+    if started.succeeded:
+        tasks = Tasks(conn)
+        task = tasks.next()
+        while task is not None:
+            # Each outcome as soon as it is known: the next mini-batch's timeout starts with it.
+            task = tasks.next(worker.score(task))
     _exit(str(config.scoring.code_dir.absolute()), run_exit_handlers=not forked)
 
 

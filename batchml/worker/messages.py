@@ -125,6 +125,21 @@ class MiniBatchTask:
 
 
 @dataclass(frozen=True)
+class TakeBack:
+    """The runner wants back these attempts, (index, attempt), sent ahead to a busy worker, for
+    a worker that is idle: the worker answers NotTaken, naming those it had not taken yet."""
+
+    attempts: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class NotTaken:
+    """Those of a TakeBack's attempts that the worker had not taken: it never runs them."""
+
+    attempts: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class MiniBatchOutcome:
     """What an attempt gave: how it ended (status), and items, the count of succeeded items.
 

@@ -61,6 +61,22 @@ def test_rows_come_out_in_input_order_whatever_order_workers_finish(run):
     assert overview[-1].endswith("Job Completed")
 
 
+def test_those_sent_ahead_behind_a_slow_mini_batch_are_run_by_the_idle_worker(run):
+    # The worker of wait-rest was sent some of those after it ahead, when its mini-batches
+    # took no time: wait-rest ends only once the other worker has taken them back and run them.
+    contents = ["ok"] * 12 + ["wait-rest"] + ["ok"] * 12
+    job = run(contents, mini_batch_size=1, workers=2, timeout=300)
+
+    assert job.result.status == "Completed"
+    counts = job.result.counts
+    assert (counts.mini_batches_succeeded, counts.mini_batches_failed) == (25, 0)
+    assert job.output_lines() == [f"f{i:03d}.txt {content}" for i, content in enumerate(contents)]
+    report = job.report()
+    assert all(row["attempt"] == "1" for row in report)
+    slow = next(row["worker"] for row in report if row["mini_batch"] == "12")
+    assert [row["mini_batch"] for row in report if row["worker"] == slow][-1] == "12"
+
+
 def test_report_lists_every_attempt_and_user_output_goes_to_worker_logs(run):
     job = run(["ok", "raise", "ok"], mini_batch_size=1, workers=1, max_retries=1)
 

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
-from batchml.backends.base import TaskDone, WorkerLost, WorkerStarted
+from batchml.backends.base import TakenBack, TaskDone, WorkerLost, WorkerStarted
 from batchml.worker.messages import MiniBatchOutcome, StartOutcome, Status
 
 if TYPE_CHECKING:
@@ -123,6 +123,12 @@ class FakeBackend:
         self.stopped: list[int] = []
         # The most mini-batches a worker was sent beyond the one it ran.
         self.most_sent_ahead = 0
+        # Each take_back() asked: (worker, attempts), and what was given back.
+        self.asked_back: list[tuple[int, tuple[tuple[int, int], ...]]] = []
+        self.given_back: list[tuple[int, int]] = []
+        # With takes_back False, take_back() says no, as a Ray backend's does.
+        self.takes_back = True
+        self._answers: list[TakenBack] = []
         self.shut_down = False
         self._workers: dict[int, _Worker] = {}
         self._idle_polls = 0
@@ -145,9 +151,27 @@ class FakeBackend:
         self.submitted.append((task.index, task.attempt))
         self.most_sent_ahead = max(self.most_sent_ahead, len(state.tasks) - 1)
 
+    def take_back(self, worker: int, attempts: tuple[tuple[int, int], ...]) -> bool:
+        """Those not begun are given back at the next poll, in no time; the first of a
+        worker's tasks is the one it runs."""
+        if not self.takes_back:
+            return False
+        self.asked_back.append((worker, attempts))
+        state = self._workers[worker]
+        begun, rest = list(state.tasks)[:1], list(state.tasks)[1:]
+        given = [task for task in rest if (task.index, task.attempt) in attempts]
+        state.tasks = deque(begun + [task for task in rest if task not in given])
+        self.given_back += [(task.index, task.attempt) for task in given]
+        self._answers.append(TakenBack(worker, tuple((task.index, task.attempt) for task in given)))
+        return True
+
     def poll(self, timeout: float) -> list[BackendEvent]:
         """Move the clock to the next scripted event if one is due within `timeout`, and
-        report it (at most one per worker, as a real backend reads one message a pipe)."""
+        report it (at most one per worker, as a real backend reads one message a pipe);
+        the answers to take_back() come first, at once."""
+        if self._answers:
+            answers, self._answers = self._answers, []
+            return [answer for answer in answers if answer.worker in self._workers]
         due = {worker: self._due(state) for worker, state in self._workers.items()}
         next_due = min(due.values(), default=math.inf)
         if next_due > self.clock.now + timeout:

@@ -121,6 +121,7 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         on_event: Callable[[JobEvent], object] | None = None,
         fetch_seconds: float | None = None,
         ahead: int = 1,
+        takes_back: bool = True,
         **settings: Any,
     ) -> Ran:
         settings.setdefault("mini_batch_size", 1)
@@ -131,6 +132,7 @@ def schedule(tmp_path: Path) -> Callable[..., Ran]:
         batches = plan_mini_batches(paths, run_settings.mini_batch_size)
         clock = FakeClock()
         backend = FakeBackend(clock, attempts, starts)
+        backend.takes_back = takes_back
         workers: Backend = backend
         if fetch_seconds is not None:
             fetcher = _SlowFetcher(clock, fetch_seconds)
@@ -218,6 +220,41 @@ def test_a_worker_sent_several_ahead_gives_them_back_when_it_dies_or_times_out(s
     assert sorted(int(row[0]) for row in report if row[2] == "succeeded") == list(range(40))
     counts = ran.result.counts
     assert (counts.mini_batches_succeeded, counts.files_succeeded) == (40, 40)
+
+
+# Worker 0 is sent several ahead while it runs the quick ones; then 10 takes it 20 s, while the
+# other worker runs out of work to hand out.
+_SLOW_TEN = {(10, 1): Succeeds(seconds=20.0)} | {
+    (i, 1): Succeeds(seconds=1.0) for i in range(11, 20)
+}
+
+
+def test_those_sent_ahead_behind_a_slow_mini_batch_are_taken_back_for_an_idle_worker(schedule):
+    ran = schedule(20, attempts=_SLOW_TEN, workers=2, ahead=8)
+
+    assert ran.result.status == "Completed"
+    rows = ran.report_rows()
+    assert sorted((int(row["mini_batch"]), row["attempt"]) for row in rows) == [
+        (index, "1") for index in range(20)
+    ]
+    # Each ran once, and none after 10 on its worker: the other took those sent behind it.
+    slow = next(row["worker"] for row in rows if row["mini_batch"] == "10")
+    assert [row["mini_batch"] for row in rows if row["worker"] == slow][-1] == "10"
+    assert ran.backend.given_back
+    assert set(ran.backend.given_back) <= {(index, 1) for index in range(11, 20)}
+    assert ran.result.elapsed_seconds < 21
+
+
+def test_a_backend_whose_workers_give_nothing_back_is_asked_once(schedule):
+    ran = schedule(20, attempts=_SLOW_TEN, workers=2, ahead=8, takes_back=False)
+
+    assert ran.result.status == "Completed"
+    assert ran.backend.asked_back == [] and ran.backend.given_back == []
+    # The one sent behind 10 waited for it.
+    rows = ran.report_rows()
+    slow = next(row["worker"] for row in rows if row["mini_batch"] == "10")
+    assert [row["mini_batch"] for row in rows if row["worker"] == slow][-1] != "10"
+    assert ran.result.elapsed_seconds >= 21
 
 
 def test_a_run_past_the_timeout_stops_its_worker_and_is_retried_on_a_new_one(schedule):
@@ -468,7 +505,8 @@ def test_the_counts_at_the_end_add_up_every_outcome(schedule):
     assert ran.events[0].kind == "job_started"
     assert ran.events[-1].counts == result.counts
     finished = [event.mini_batch for event in ran.events if event.kind == "mini_batch_succeeded"]
-    assert finished == [1, 0, 2]
+    # 2, sent ahead to the worker of 0, is given back to the other one once it is idle.
+    assert finished == [1, 2, 0]
     # Rows in input order, whatever the order mini-batches finished in.
     assert result.output_file == ran.output_file
     assert ran.output_file.read_text().splitlines() == [f"f{i:03d}.txt ok" for i in range(5)]

@@ -8,6 +8,7 @@ spawn-hang-once: on the first try, starts `sleep 300` (its pid in <file>.child),
 stubborn       : ignores SIGTERM, then hangs
 exit           : the worker calls os._exit(1)          exit-once : exits on the first try only
 kill           : the worker SIGKILLs itself
+wait-rest      : waits until every other input file of its folder was tried (60 s at most)
 INIT_LOG (env) : init() appends the worker's pid to this file
 INIT_FAIL (env): init() raises ValueError naming this model path
 INIT_KILL_ONCE (env): the first init() to run writes its pid to this file and SIGKILLs its own
@@ -66,6 +67,20 @@ def _wait_until_dead(pid_file, limit=60.0):
     raise RuntimeError(f"the worker in {pid_file} was not dead within {limit:g} s")
 
 
+def _wait_for_the_rest(path, limit=60.0):
+    folder, name = os.path.split(path)
+    rest = [
+        os.path.join(folder, other)
+        for other in os.listdir(folder)
+        if other != name and not other.endswith((".tried", ".child"))
+    ]
+    deadline = time.monotonic() + limit
+    while not all(os.path.exists(other + ".tried") for other in rest):
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"the other files were not all tried within {limit:g} s")
+        time.sleep(0.005)
+
+
 def run(mini_batch):
     rows = []
     for path in mini_batch:
@@ -96,6 +111,8 @@ def run(mini_batch):
             os._exit(1)
         if command == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if command == "wait-rest":
+            _wait_for_the_rest(path)
         if command.startswith("sleep "):
             time.sleep(float(command.split()[1]))
         if command == "big":
