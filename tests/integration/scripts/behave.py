@@ -45,40 +45,48 @@ def init():
         raise ValueError(f"model file not found: {model}")
 
 
-def _wait_until_dead(pid_file, limit=60.0):
+def _until(done, what, limit=60.0):
+    """Return once done() is true; fail naming `what` after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not done():
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{what} within {limit:g} s")
+        time.sleep(0.005)
+
+
+def _wait_until_dead(pid_file):
     """Until the process whose pid `pid_file` holds (once written) has closed its files: it is
     gone, or a zombie whose other threads have all exited (a zombie leader's threads may still
     be exiting, and hold the files the threads share)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+
+    def dead():
         with open(pid_file) as f:
             pid = f.read()
-        if pid.endswith("\n"):
-            pid = pid.strip()
-            try:
-                threads = os.listdir(f"/proc/{pid}/task")
-                with open(f"/proc/{pid}/stat") as f:
-                    state = f.read().rsplit(") ", 1)[1][0]
-            except FileNotFoundError:
-                return
-            if threads == [pid] and state == "Z":
-                return
-        time.sleep(0.005)
-    raise RuntimeError(f"the worker in {pid_file} was not dead within {limit:g} s")
+        if not pid.endswith("\n"):
+            return False
+        pid = pid.strip()
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(") ", 1)[1][0]
+        except FileNotFoundError:
+            return True
+        return threads == [pid] and state == "Z"
+
+    _until(dead, f"the worker in {pid_file} was not dead")
 
 
-def _wait_for_the_rest(path, limit=60.0):
+def _wait_for_the_rest(path):
     folder, name = os.path.split(path)
     rest = [
         os.path.join(folder, other)
         for other in os.listdir(folder)
         if other != name and not other.endswith((".tried", ".child"))
     ]
-    deadline = time.monotonic() + limit
-    while not all(os.path.exists(other + ".tried") for other in rest):
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"the other files were not all tried within {limit:g} s")
-        time.sleep(0.005)
+    _until(
+        lambda: all(os.path.exists(other + ".tried") for other in rest),
+        "the other files were not all tried",
+    )
 
 
 def run(mini_batch):
